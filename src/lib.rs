@@ -1,0 +1,15 @@
+//! `hotline`: a 12345 government service hotline gateway.
+//!
+//! Layers (see DESIGN.md), arrows pointing down only:
+//! app (`main.rs`, `server`, `config`) → channels (`sip`, `media`, `ivr`, `sms`, `mail`, `web`)
+//! → domain (`tickets`, `speech`) → storage (`store`).
+//!
+//! The crate is a library plus one binary so that integration tests in `tests/` can start
+//! pieces in-process next to the real peers (sipp, the SMSC simulator, an SMTP server).
+
+pub mod config;
+pub mod media;
+pub mod sip;
+pub mod sms;
+pub mod store;
+pub mod tickets;
