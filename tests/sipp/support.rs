@@ -1,0 +1,128 @@
+//! Shared helpers for the SIP end-to-end tests: an in-process server and a SIPp runner.
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hotline::sip::{CallHandler, Server, SipConfig};
+use tokio_util::sync::CancellationToken;
+
+pub struct TestServer {
+    pub server: Server,
+    pub port: u16,
+    pub shutdown: CancellationToken,
+}
+
+pub fn sipp_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp")
+}
+
+/// A free port on loopback for UDP and TCP alike (sipp's signalling and media ports).
+pub fn free_port() -> u16 {
+    loop {
+        let u = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
+        let port = u.local_addr().expect("addr").port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && UdpSocket::bind(("127.0.0.1", port + 2)).is_ok()
+            && UdpSocket::bind(("127.0.0.1", port + 1)).is_ok()
+        {
+            return port;
+        }
+    }
+}
+
+pub fn config() -> SipConfig {
+    SipConfig {
+        listen_udp: vec!["127.0.0.1:0".parse().expect("addr")],
+        listen_tcp: vec!["127.0.0.1:0".parse().expect("addr")],
+        drain_timeout_secs: 10,
+        ..SipConfig::default()
+    }
+}
+
+pub async fn start(cfg: SipConfig, handler: Arc<dyn CallHandler>) -> TestServer {
+    let shutdown = CancellationToken::new();
+    let server = Server::start(cfg, Default::default(), handler, shutdown.clone())
+        .await
+        .expect("server starts");
+    let port = server.udp_addrs[0].port();
+    TestServer {
+        server,
+        port,
+        shutdown,
+    }
+}
+
+pub struct SippRun {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+    pub errors: String,
+}
+
+/// Run SIPp against `target` with a scenario from tests/sipp (or `-sn` built-ins via args).
+pub async fn sipp(target: SocketAddr, args: &[&str]) -> SippRun {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let mport = free_port();
+    let mut cmd = tokio::process::Command::new("sipp");
+    cmd.arg(target.to_string())
+        .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-mp", &mport.to_string()])
+        .args([
+            "-timeout",
+            "90s",
+            "-timeout_error",
+            "-nostdin",
+            "-trace_err",
+        ])
+        .args(["-trace_logs"])
+        .args(args)
+        .current_dir(dir.path())
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
+        .await
+        .expect("sipp finished in time")
+        .expect("sipp runs (package sip-tester)");
+    let mut errors = String::new();
+    if let Ok(rd) = std::fs::read_dir(dir.path()) {
+        for e in rd.flatten() {
+            if let Ok(s) = std::fs::read_to_string(e.path()) {
+                errors.push_str(&format!("--- {}\n{}\n", e.path().display(), s));
+            }
+        }
+    }
+    SippRun {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        errors,
+    }
+}
+
+pub fn scenario(name: &str) -> String {
+    sipp_dir().join(name).display().to_string()
+}
+
+impl SippRun {
+    pub fn assert_ok(&self, what: &str) {
+        assert!(
+            self.ok,
+            "sipp {what} failed\nstdout:\n{}\nstderr:\n{}\nfiles:\n{}",
+            tail(&self.stdout),
+            self.stderr,
+            tail(&self.errors)
+        );
+    }
+}
+
+fn tail(s: &str) -> &str {
+    let n = s.len();
+    let mut start = n.saturating_sub(6000);
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
+}
