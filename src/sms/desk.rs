@@ -1,0 +1,186 @@
+//! What the SMS and mail channels ask of the ticket domain, as a narrow trait: it keeps the
+//! channels testable against a real database and keeps `tickets` unaware of them.
+
+use async_trait::async_trait;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketInfo {
+    pub id: i64,
+    pub number: String,
+    pub phone: String,
+    /// 受理 / 承办 / 办结 … for residents.
+    pub state_label: String,
+    /// Local deadline text for residents, e.g. "11月27日18:00".
+    pub deadline: Option<String>,
+    /// The ticket waits for the resident's satisfaction rating.
+    pub awaiting_rating: bool,
+    pub open: bool,
+}
+
+/// Facts a department's mail needs.
+#[derive(Debug, Clone)]
+pub struct MailFacts {
+    pub number: String,
+    pub kind_label: String,
+    pub text: String,
+    pub area: Option<String>,
+    pub address: Option<String>,
+    pub phone: String,
+    pub deadline: Option<String>,
+    pub department_name: String,
+    pub department_email: Option<String>,
+}
+
+#[async_trait]
+pub trait TicketDesk: Send + Sync {
+    /// A new ticket from a text (channel sms; kind and department by the usual routing).
+    async fn create_from_sms(&self, phone: &str, text: &str) -> Result<TicketInfo, String>;
+    async fn by_number(&self, number: &str) -> Result<Option<TicketInfo>, String>;
+    async fn list_by_phone(&self, phone: &str, limit: usize) -> Result<Vec<TicketInfo>, String>;
+    /// score 1 满意, 2 基本满意, 3 不满意 (which reopens it as supervised).
+    async fn rate(&self, ticket_id: i64, score: u8, phone: &str) -> Result<TicketInfo, String>;
+    async fn get(&self, ticket_id: i64) -> Result<Option<TicketInfo>, String>;
+    async fn mail_facts(
+        &self,
+        ticket_id: i64,
+        department_id: Option<&str>,
+    ) -> Result<Option<MailFacts>, String>;
+}
+
+mod for_tickets {
+    //! The desk on the real ticket service.
+    use super::*;
+    use crate::tickets::{
+        Action, Actor, Channel, NewTicket, PhoneNumber, Satisfaction, State, Ticket, TicketId,
+        TicketNumber, Tickets, TicketsError,
+    };
+
+    fn info(t: &Tickets, k: &Ticket) -> TicketInfo {
+        let open = crate::tickets::state::is_open(k.state);
+        TicketInfo {
+            id: k.id.0,
+            number: k.number.to_string(),
+            phone: k.phone.to_string(),
+            state_label: k.state.label_zh().to_string(),
+            deadline: Some(
+                k.deadline
+                    .with_timezone(&t.tz())
+                    .format("%-m月%-d日%H:%M")
+                    .to_string(),
+            ),
+            awaiting_rating: k.state == State::FollowUp,
+            open,
+        }
+    }
+
+    fn phone(p: &str) -> Result<PhoneNumber, String> {
+        p.parse()
+            .map_err(|e: crate::tickets::ParseError| e.to_string())
+    }
+
+    #[async_trait]
+    impl TicketDesk for Tickets {
+        async fn create_from_sms(&self, phone_no: &str, text: &str) -> Result<TicketInfo, String> {
+            let p = phone(phone_no)?;
+            let new = NewTicket {
+                channel: Channel::Sms,
+                kind: None,
+                phone: p.clone(),
+                text: text.to_string(),
+                address: None,
+                area: None,
+                recording_path: None,
+            };
+            let k = self
+                .create(new, &Actor::Resident(p))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(info(self, &k))
+        }
+
+        async fn by_number(&self, number: &str) -> Result<Option<TicketInfo>, String> {
+            let Ok(n) = number.parse::<TicketNumber>() else {
+                return Ok(None);
+            };
+            match Tickets::by_number(self, &n).await {
+                Ok(k) => Ok(Some(info(self, &k))),
+                Err(TicketsError::NotFound(_)) => Ok(None),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+
+        async fn list_by_phone(
+            &self,
+            phone_no: &str,
+            limit: usize,
+        ) -> Result<Vec<TicketInfo>, String> {
+            let p = phone(phone_no)?;
+            let list = Tickets::list_by_phone(self, &p, limit as i64)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(list.iter().map(|k| info(self, k)).collect())
+        }
+
+        async fn rate(
+            &self,
+            ticket_id: i64,
+            score: u8,
+            phone_no: &str,
+        ) -> Result<TicketInfo, String> {
+            let satisfaction = match score {
+                1 => Satisfaction::Satisfied,
+                2 => Satisfaction::BasicallySatisfied,
+                _ => Satisfaction::Unsatisfied,
+            };
+            let k = self
+                .transition(
+                    TicketId(ticket_id),
+                    Action::Rate { satisfaction },
+                    &Actor::Resident(phone(phone_no)?),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(info(self, &k))
+        }
+
+        async fn get(&self, ticket_id: i64) -> Result<Option<TicketInfo>, String> {
+            match Tickets::get(self, TicketId(ticket_id)).await {
+                Ok(k) => Ok(Some(info(self, &k))),
+                Err(TicketsError::NotFound(_)) => Ok(None),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+
+        async fn mail_facts(
+            &self,
+            ticket_id: i64,
+            department_id: Option<&str>,
+        ) -> Result<Option<MailFacts>, String> {
+            let k = match Tickets::get(self, TicketId(ticket_id)).await {
+                Ok(k) => k,
+                Err(TicketsError::NotFound(_)) => return Ok(None),
+                Err(e) => return Err(e.to_string()),
+            };
+            let dep_id = department_id
+                .map(|d| crate::tickets::DepartmentId(d.to_string()))
+                .or(k.department.clone());
+            let dep = dep_id.as_ref().and_then(|d| self.department(d));
+            Ok(Some(MailFacts {
+                number: k.number.to_string(),
+                kind_label: k.kind.label_zh().to_string(),
+                text: k.text.clone(),
+                area: k.area.clone(),
+                address: k.address.clone(),
+                phone: k.phone.to_string(),
+                deadline: Some(
+                    k.deadline
+                        .with_timezone(&self.tz())
+                        .format("%Y-%m-%d %H:%M")
+                        .to_string(),
+                ),
+                department_name: dep.map(|d| d.name.clone()).unwrap_or_default(),
+                department_email: dep.and_then(|d| d.email.clone()),
+            }))
+        }
+    }
+}
