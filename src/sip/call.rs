@@ -2,16 +2,19 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
 
 use super::dialog::Cmd;
-use super::sdp::{Direction, Negotiated};
+use super::sdp::{Codec, Direction, Negotiated};
 use super::server::Shared;
-
-/// Media settings handed to the media layer (placeholder until src/media lands).
-pub type MediaConfig = ();
+use crate::media::{
+    self, MediaConfig, MediaSession, PlayOutcome, PortPool, Prompt, RecordOptions, Recording,
+    StreamParams,
+};
 
 /// Why a call operation did not complete.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -35,48 +38,81 @@ pub enum BridgeOutcome {
     Failed,
 }
 
-/// Shared media context: port pool and settings.
+/// Shared media context: the RTP port pool and the address for our SDP.
 pub(crate) struct MediaCtx {
+    pool: PortPool,
     ip: IpAddr,
 }
 
 impl MediaCtx {
-    pub(crate) fn new(_cfg: MediaConfig, ip: IpAddr) -> Result<Self, CallError> {
-        Ok(Self { ip })
+    pub(crate) fn new(cfg: MediaConfig, sip_ip: IpAddr) -> Result<Self, CallError> {
+        let pool = PortPool::new(&cfg).map_err(|e| CallError::Media(e.to_string()))?;
+        // SDP carries the media layer's advertised/bind IP, or our SIP IP for a wildcard.
+        let ip = cfg
+            .advertised_ip
+            .or(Some(cfg.bind_ip).filter(|ip| !ip.is_unspecified()))
+            .unwrap_or(sip_ip);
+        Ok(Self { pool, ip })
     }
     pub(crate) async fn open(&self) -> Result<MediaHandle, CallError> {
-        let sock = tokio::net::UdpSocket::bind(SocketAddr::new(self.ip, 0))
-            .await
-            .map_err(|e| CallError::Media(e.to_string()))?;
-        Ok(MediaHandle {
-            addr: sock
-                .local_addr()
-                .map_err(|e| CallError::Media(e.to_string()))?,
-            _sock: sock,
-            digits: std::sync::Mutex::new(vec![]),
-        })
+        let session =
+            MediaSession::open(&self.pool).map_err(|e| CallError::Media(e.to_string()))?;
+        let addr = SocketAddr::new(self.ip, session.local_addr().port());
+        Ok(MediaHandle { session, addr })
     }
 }
 
-/// One call leg's media session.
+/// One call leg's media session, driven from SDP results.
 pub(crate) struct MediaHandle {
+    pub(crate) session: MediaSession,
     addr: SocketAddr,
-    _sock: tokio::net::UdpSocket,
-    digits: std::sync::Mutex<Vec<char>>,
+}
+
+fn media_dir(d: Direction) -> media::Direction {
+    match d {
+        Direction::SendRecv => media::Direction::SendRecv,
+        Direction::SendOnly => media::Direction::SendOnly,
+        Direction::RecvOnly => media::Direction::RecvOnly,
+        Direction::Inactive => media::Direction::Inactive,
+    }
+}
+
+fn params(neg: &Negotiated, remote: SocketAddr) -> StreamParams {
+    StreamParams {
+        remote,
+        codec: match neg.codec {
+            Codec::Pcmu => media::Codec::Pcmu,
+            Codec::Pcma => media::Codec::Pcma,
+        },
+        payload_type: neg.payload_type,
+        dtmf_payload_type: neg.dtmf_payload_type,
+        ptime_ms: neg.ptime_ms,
+    }
 }
 
 impl MediaHandle {
+    /// Address for our SDP.
     pub(crate) fn local_addr(&self) -> SocketAddr {
         self.addr
     }
-    pub(crate) fn start(&self, _neg: &Negotiated, _dir: Direction) {}
-    pub(crate) fn update(&self, _neg: &Negotiated, _dir: Direction) {}
+    pub(crate) fn start(&self, neg: &Negotiated, dir: Direction) {
+        self.update(neg, dir)
+    }
+    pub(crate) fn update(&self, neg: &Negotiated, dir: Direction) {
+        // With c=0.0.0.0 (old-style hold) there is no address: keep the old one.
+        if let Some(remote) = neg.remote {
+            self.session.update(params(neg, remote));
+        }
+        self.session.set_direction(media_dir(dir));
+    }
     pub(crate) fn push_digit(&self, d: char) {
-        if let Ok(mut v) = self.digits.lock() {
-            v.push(d);
+        if let Some(d) = media::Digit::from_char(d) {
+            self.session.push_digit(d);
         }
     }
-    pub(crate) fn close(&self) {}
+    pub(crate) fn close(&self) {
+        self.session.close();
+    }
 }
 
 /// One incoming call, as the dialplan sees it. Dropping it hangs up.
@@ -87,7 +123,6 @@ pub struct Call {
     cmd: mpsc::UnboundedSender<Cmd>,
     ended: CancellationToken,
     media: Arc<MediaHandle>,
-    #[allow(dead_code)]
     sh: Arc<Shared>,
 }
 
@@ -142,6 +177,10 @@ impl Call {
     pub async fn ended(&self) {
         self.ended.cancelled().await
     }
+    /// The media session, for what the helpers below do not cover.
+    pub fn media(&self) -> &MediaSession {
+        &self.media.session
+    }
 
     /// Send 180 Ringing (before answering).
     pub fn ring(&self) {
@@ -162,18 +201,121 @@ impl Call {
         let _ = self.cmd.send(Cmd::Reject(status));
     }
 
-    /// Hang up (BYE once answered, 480 before).
+    /// Hang up (BYE once answered, 480 before) and wait until the dialog is over.
     pub async fn hangup(self) {
         let _ = self.cmd.send(Cmd::Hangup);
         self.ended.cancelled().await;
     }
 
-    /// DTMF digits received so far by SIP INFO (until media lands).
-    pub fn info_digits(&self) -> Vec<char> {
+    /// Play a prompt; with `barge_in` a key press stops it and is returned.
+    pub async fn play(
+        &self,
+        prompt: &Arc<Prompt>,
+        barge_in: bool,
+    ) -> Result<Option<char>, CallError> {
+        if self.is_ended() {
+            return Err(CallError::Hungup);
+        }
+        tokio::select! {
+            out = self.media.session.play(prompt, barge_in) => match out {
+                PlayOutcome::Finished => Ok(None),
+                PlayOutcome::Interrupted(d) => Ok(Some(d.as_char())),
+                PlayOutcome::Ended => if self.is_ended() { Err(CallError::Hungup) } else { Ok(None) },
+            },
+            _ = self.ended.cancelled() => Err(CallError::Hungup),
+        }
+    }
+
+    /// The next key press within `timeout` (RFC 4733, SIP INFO or in-band tone).
+    pub async fn next_digit(&self, timeout: Duration) -> Result<Option<char>, CallError> {
+        tokio::select! {
+            d = self.media.session.next_digit(timeout) => Ok(d.map(|d| d.as_char())),
+            _ = self.ended.cancelled() => Err(CallError::Hungup),
+        }
+    }
+
+    /// Collect up to `max` digits: wait `first` for the first, `between` for each next;
+    /// stop early at `terminator` (not included).
+    pub async fn gather_digits(
+        &self,
+        max: usize,
+        first: Duration,
+        between: Duration,
+        terminator: Option<char>,
+    ) -> Result<String, CallError> {
+        let mut out = String::new();
+        while out.len() < max {
+            let wait = if out.is_empty() { first } else { between };
+            match self.next_digit(wait).await? {
+                Some(d) if Some(d) == terminator => break,
+                Some(d) => out.push(d),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Record what the caller says (ends on silence, `#`, max length or hang-up).
+    pub async fn record(&self, opts: RecordOptions) -> Result<Recording, CallError> {
         self.media
-            .digits
-            .lock()
-            .map(|v| v.clone())
-            .unwrap_or_default()
+            .session
+            .record(opts)
+            .await
+            .map_err(|e| CallError::Media(e.to_string()))
+    }
+
+    /// Bridge the caller to a named destination from `[sip.destinations]` (B2BUA): ring
+    /// it with ringback to the caller; once it answers, relay media both ways until either
+    /// side hangs up (which ends both). No answer or busy hands the call back.
+    pub async fn bridge_to(&self, destination: &str, ring_timeout: Duration) -> BridgeOutcome {
+        let Some(target) = self.sh.cfg.destinations.get(destination).cloned() else {
+            warn!(%destination, "no such bridge destination");
+            return BridgeOutcome::Failed;
+        };
+        if self.is_ended() {
+            return BridgeOutcome::Failed;
+        }
+        let b_media = match self.sh.media.open().await {
+            Ok(m) => Arc::new(m),
+            Err(e) => {
+                warn!(error = %e, "no media for the bridged leg");
+                return BridgeOutcome::Failed;
+            }
+        };
+        self.media.session.start_ringback();
+        let leg = super::uac::place_call(
+            &self.sh,
+            &target,
+            &self.caller,
+            b_media.clone(),
+            ring_timeout,
+            &self.ended,
+        )
+        .await;
+        let leg = match leg {
+            Ok(leg) => leg,
+            Err(outcome) => {
+                self.media.session.stop_audio();
+                b_media.close();
+                info!(call = %self.id, %destination, ?outcome, "bridge not established");
+                return outcome;
+            }
+        };
+        info!(call = %self.id, %destination, "bridged");
+        tokio::select! {
+            r = media::bridge(&self.media.session, &b_media.session) => {
+                info!(call = %self.id, result = ?r.as_ref().map_err(|e| e.to_string()), "bridge media ended");
+            }
+            _ = self.ended.cancelled() => {}
+            _ = leg.ended.cancelled() => {}
+        }
+        // Either side's BYE ends both.
+        leg.hangup().await;
+        if !self.is_ended() {
+            let _ = self.cmd.send(Cmd::Hangup);
+            self.ended.cancelled().await;
+        }
+        b_media.close();
+        BridgeOutcome::Completed
     }
 }

@@ -342,6 +342,7 @@ impl Uas {
         let mut hangup_wanted = false;
         let hangup_all = self.sh.hangup_all.clone();
         let mut drained = false;
+        let media = self.media.clone();
         let end = loop {
             let retx = match &state {
                 State::WaitAck { next, .. } if !self.reliable => Some(*next),
@@ -453,6 +454,10 @@ impl Uas {
                 }
                 _ = sleep_opt(deadline) => {
                     warn!(call = %self.key.0, "no ACK for our 2xx: ending the call");
+                    End::Bye
+                }
+                reason = media.session.ended(), if matches!(state, State::Confirmed) => {
+                    info!(call = %self.key.0, ?reason, "media ended: hanging up");
                     End::Bye
                 }
                 _ = hangup_all.cancelled(), if !drained => {

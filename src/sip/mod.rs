@@ -12,6 +12,7 @@ mod dialog;
 mod limits;
 pub mod sdp;
 mod server;
+mod uac;
 mod udp;
 
 pub use call::{BridgeOutcome, Call, CallError};

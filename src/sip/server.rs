@@ -18,10 +18,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::call::MediaConfig;
 use super::limits::RateLimiter;
 use super::udp::FilteringUdp;
 use super::{CallHandler, SipConfig, SipError};
+use crate::media::MediaConfig;
 
 /// Methods we answer; anything else gets 405 with this list in Allow.
 pub(crate) const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";

@@ -42,9 +42,16 @@ pub fn config() -> SipConfig {
     }
 }
 
+pub fn media_config() -> hotline::media::MediaConfig {
+    hotline::media::MediaConfig {
+        bind_ip: "127.0.0.1".parse().expect("ip"),
+        ..Default::default()
+    }
+}
+
 pub async fn start(cfg: SipConfig, handler: Arc<dyn CallHandler>) -> TestServer {
     let shutdown = CancellationToken::new();
-    let server = Server::start(cfg, Default::default(), handler, shutdown.clone())
+    let server = Server::start(cfg, media_config(), handler, shutdown.clone())
         .await
         .expect("server starts");
     let port = server.udp_addrs[0].port();

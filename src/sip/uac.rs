@@ -1,0 +1,345 @@
+//! Outbound legs for bridging (UAC side of the B2BUA).
+//!
+//! ```text
+//! hotline                       operator phone
+//!   INVITE (our offer)   ──▶
+//!                        ◀──   100 / 180          (caller hears our ringback meanwhile)
+//!                        ◀──   200 (answer)  → ACK (sent by the transaction layer)
+//!   … media relayed both ways …
+//!   BYE ──▶ / ◀── BYE                              (either side ends both)
+//! ```
+//! No answer within the ring timeout: CANCEL, then 487 comes back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
+use rsipstack::sip::{Header, Method, Param, Request, SipMessage, StatusCode, StatusCodeKind, Uri};
+use rsipstack::transaction::key::{TransactionKey, TransactionRole};
+use rsipstack::transaction::transaction::Transaction;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::call::{BridgeOutcome, MediaHandle};
+use super::dialog::{contact_uri, send_request, spawn_pump};
+use super::sdp::{Direction, LocalSdp, SessionDesc};
+use super::server::{DialogKey, Shared, ALLOW};
+
+/// An answered outbound leg.
+pub(crate) struct Leg {
+    sh: Arc<Shared>,
+    key: DialogKey,
+    bye: Request,
+    /// Cancelled when the called side sent BYE.
+    pub ended: CancellationToken,
+}
+
+impl Leg {
+    /// Send BYE to the called side (unless it hung up first).
+    pub(crate) async fn hangup(&self) {
+        self.sh.unregister(&self.key);
+        if self.ended.is_cancelled() {
+            return;
+        }
+        self.ended.cancel();
+        let mut bye = self.bye.clone();
+        if let Some(local) = self.sh.local_addr(false) {
+            if let Ok(via) = self.sh.endpoint.get_via(Some(local), None) {
+                bye.headers.unique_push(Header::Via(via.into()));
+            }
+        }
+        let r = send_request(&self.sh, bye, None).await;
+        debug!(status = ?r.map(|r| r.status_code), "BYE to bridged leg answered");
+    }
+}
+
+fn outcome_for(code: StatusCode) -> BridgeOutcome {
+    match u16::from(code) {
+        486 | 600 | 603 => BridgeOutcome::Busy,
+        408 | 480 | 487 => BridgeOutcome::NoAnswer,
+        _ => BridgeOutcome::Failed,
+    }
+}
+
+/// Place an INVITE to `target` with an offer for `media`; ring at most `ring_timeout`.
+pub(crate) async fn place_call(
+    sh: &Arc<Shared>,
+    target: &str,
+    caller: &str,
+    media: Arc<MediaHandle>,
+    ring_timeout: Duration,
+    caller_ended: &CancellationToken,
+) -> Result<Leg, BridgeOutcome> {
+    let uri = Uri::try_from(target).map_err(|e| {
+        warn!(%target, error = %e, "bad destination URI");
+        BridgeOutcome::Failed
+    })?;
+    let local = sh.local_addr(false).ok_or(BridgeOutcome::Failed)?;
+    let via = sh
+        .endpoint
+        .get_via(Some(local), None)
+        .map_err(|_| BridgeOutcome::Failed)?;
+    let user = if !caller.is_empty()
+        && caller
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-_.".contains(c))
+    {
+        caller
+    } else {
+        "anonymous"
+    };
+    let from_uri = Uri::try_from(format!("sip:{user}@{}", sh.cfg.domain).as_str())
+        .map_err(|_| BridgeOutcome::Failed)?;
+    let from_tag = rsipstack::transaction::make_tag();
+    let from = rsipstack::sip::typed::From {
+        display_name: None,
+        uri: from_uri,
+        params: vec![Param::Tag(from_tag.clone())],
+    };
+    let to = rsipstack::sip::typed::To {
+        display_name: None,
+        uri: uri.clone(),
+        params: vec![],
+    };
+    let mut local_sdp = LocalSdp::new(media.local_addr().ip(), media.local_addr().port());
+    let offer = local_sdp.offer(Direction::SendRecv);
+    let mut invite = sh
+        .endpoint
+        .make_request(Method::Invite, uri.clone(), via, from, to, 1, None);
+    if let Some(c) = contact_uri(sh, false) {
+        invite
+            .headers
+            .push(Header::Contact(format!("<{c}>").into()));
+    }
+    invite.headers.push(Header::Allow(ALLOW.into()));
+    invite
+        .headers
+        .push(Header::ContentType("application/sdp".into()));
+    invite.body = offer.into_bytes();
+    let call_id = invite
+        .call_id_header()
+        .map(|c| c.value().to_string())
+        .unwrap_or_default();
+
+    // Requests from the called side (its BYE) carry our From tag as their To tag.
+    let key: DialogKey = (call_id.clone(), from_tag.value().to_string());
+    let (dlg_tx, dlg_rx) = mpsc::unbounded_channel::<Transaction>();
+    sh.register(key.clone(), dlg_tx);
+
+    let tkey = TransactionKey::from_request(&invite, TransactionRole::Client).map_err(|_| {
+        sh.unregister(&key);
+        BridgeOutcome::Failed
+    })?;
+    let mut tx = Transaction::new_client(tkey, invite.clone(), sh.endpoint.clone(), None);
+    if let Err(e) = tx.send().await {
+        warn!(error = %e, "INVITE to bridge target not sent");
+        sh.unregister(&key);
+        return Err(BridgeOutcome::Failed);
+    }
+    let mut pump = spawn_pump(tx);
+    info!(%target, %call_id, "ringing bridge target");
+
+    let deadline = tokio::time::Instant::now() + ring_timeout;
+    let mut cancelled = false;
+    let mut cancel_reason = BridgeOutcome::NoAnswer;
+    let final_resp = loop {
+        tokio::select! {
+            m = pump.rx.recv() => match m {
+                Some(SipMessage::Response(r)) if r.status_code.kind() == StatusCodeKind::Provisional => {}
+                Some(SipMessage::Response(r)) => break Some(r),
+                Some(_) => {}
+                None => break None,
+            },
+            _ = tokio::time::sleep_until(deadline), if !cancelled => {
+                cancelled = true;
+                send_cancel(sh, &invite);
+            }
+            _ = caller_ended.cancelled(), if !cancelled => {
+                cancelled = true;
+                cancel_reason = BridgeOutcome::Failed;
+                send_cancel(sh, &invite);
+            }
+            // A CANCEL that gets no 487 back: give up after 64·T1.
+            _ = tokio::time::sleep_until(deadline + Duration::from_secs(32)) => break None,
+        }
+    };
+    let Some(resp) = final_resp else {
+        sh.unregister(&key);
+        return Err(if cancelled {
+            cancel_reason
+        } else {
+            BridgeOutcome::Failed
+        });
+    };
+    if resp.status_code.kind() != StatusCodeKind::Successful {
+        sh.unregister(&key);
+        info!(%target, status = %resp.status_code, "bridge target did not answer");
+        return Err(if cancelled {
+            cancel_reason
+        } else {
+            outcome_for(resp.status_code.clone())
+        });
+    }
+
+    // 2xx: the transaction layer sent the ACK. Build the dialog (RFC 3261 §12.1.2).
+    let remote_target = resp
+        .contact_header()
+        .ok()
+        .and_then(|c| c.typed().ok())
+        .map(|c| c.uri)
+        .unwrap_or(uri);
+    let mut routes: Vec<Header> = resp
+        .headers
+        .iter()
+        .filter_map(|h| match h {
+            Header::RecordRoute(rr) => Some(Header::Route(rr.value().into())),
+            _ => None,
+        })
+        .collect();
+    routes.reverse();
+    let to_hdr = resp.to_header().ok().cloned();
+    let from_hdr = invite.from_header().ok().cloned();
+    let mut headers: Vec<Header> = vec![Header::CallId(call_id.clone().into())];
+    if let Some(f) = from_hdr {
+        headers.push(Header::From(f));
+    }
+    if let Some(t) = to_hdr {
+        headers.push(Header::To(t));
+    }
+    headers.push(Header::CSeq(
+        rsipstack::sip::typed::CSeq {
+            seq: 2,
+            method: Method::Bye,
+        }
+        .into(),
+    ));
+    headers.push(Header::MaxForwards(70.into()));
+    headers.extend(routes);
+    let bye = Request {
+        method: Method::Bye,
+        uri: remote_target,
+        version: rsipstack::sip::Version::V2,
+        headers: headers.into(),
+        body: vec![],
+    };
+
+    let neg = SessionDesc::parse(&resp.body).and_then(|d| d.negotiate());
+    let leg = Leg {
+        sh: sh.clone(),
+        key: key.clone(),
+        bye,
+        ended: CancellationToken::new(),
+    };
+    match neg {
+        Ok(neg) => {
+            media.start(&neg, neg.remote_direction.reverse());
+        }
+        Err(e) => {
+            warn!(error = %e, "bridge target answered without usable SDP");
+            leg.hangup().await;
+            return Err(BridgeOutcome::Failed);
+        }
+    }
+    tokio::spawn(serve_leg(
+        dlg_rx,
+        leg.ended.clone(),
+        media,
+        local_sdp,
+        sh.clone(),
+    ));
+    Ok(leg)
+}
+
+fn send_cancel(sh: &Arc<Shared>, invite: &Request) {
+    // RFC 3261 §9.1: same Request-URI, top Via, Call-ID, From, To and CSeq number.
+    let mut headers: Vec<Header> = vec![];
+    for h in invite.headers.iter() {
+        match h {
+            Header::Via(_)
+            | Header::CallId(_)
+            | Header::From(_)
+            | Header::To(_)
+            | Header::Route(_) => headers.push(h.clone()),
+            _ => {}
+        }
+    }
+    headers.push(Header::CSeq(
+        rsipstack::sip::typed::CSeq {
+            seq: 1,
+            method: Method::Cancel,
+        }
+        .into(),
+    ));
+    headers.push(Header::MaxForwards(70.into()));
+    let cancel = Request {
+        method: Method::Cancel,
+        uri: invite.uri.clone(),
+        version: rsipstack::sip::Version::V2,
+        headers: headers.into(),
+        body: vec![],
+    };
+    let sh = sh.clone();
+    tokio::spawn(async move {
+        send_request(&sh, cancel, None).await;
+    });
+}
+
+/// In-dialog requests from the called side: BYE ends the leg, re-INVITE/INFO get answers.
+async fn serve_leg(
+    mut rx: mpsc::UnboundedReceiver<Transaction>,
+    ended: CancellationToken,
+    media: Arc<MediaHandle>,
+    mut local_sdp: LocalSdp,
+    sh: Arc<Shared>,
+) {
+    loop {
+        let t = tokio::select! {
+            t = rx.recv() => t,
+            _ = ended.cancelled() => None,
+        };
+        let Some(mut t) = t else { break };
+        match t.original.method {
+            Method::Bye => {
+                t.reply(StatusCode::OK).await.ok();
+                ended.cancel();
+                break;
+            }
+            Method::Invite => {
+                match SessionDesc::parse(&t.original.body).and_then(|d| d.negotiate()) {
+                    Ok(neg) => {
+                        let dir = neg.remote_direction.reverse();
+                        media.update(&neg, dir);
+                        let body = local_sdp.answer(&neg, dir);
+                        let resp = super::dialog::response(
+                            &sh,
+                            &t.original,
+                            StatusCode::OK,
+                            Some(body),
+                            false,
+                        );
+                        t.respond(resp).await.ok();
+                        // The ACK is absorbed by the transaction; keep it alive briefly.
+                        tokio::spawn(async move {
+                            let _ =
+                                tokio::time::timeout(Duration::from_secs(32), t.receive()).await;
+                        });
+                    }
+                    Err(_) => {
+                        t.reply(StatusCode::NotAcceptableHere).await.ok();
+                    }
+                }
+            }
+            Method::Info => {
+                t.reply(StatusCode::OK).await.ok();
+            }
+            _ => {
+                t.reply(StatusCode::MethodNotAllowed).await.ok();
+            }
+        }
+    }
+    // Answer whatever raced with the end.
+    while let Ok(mut t) = rx.try_recv() {
+        t.reply(StatusCode::CallTransactionDoesNotExist).await.ok();
+    }
+}
