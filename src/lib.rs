@@ -9,7 +9,9 @@
 
 pub mod config;
 pub mod media;
+pub mod server;
 pub mod sip;
 pub mod sms;
 pub mod store;
 pub mod tickets;
+pub mod web;

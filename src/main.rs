@@ -1,3 +1,400 @@
-fn main() {
-    println!("hotline");
+//! The `hotline` command: `serve` runs the hotline, the others help the people who run it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use hotline::config::{Config, LogFormat};
+use hotline::tickets::{
+    Action, Actor, Channel, DepartmentId, Kind, NewTicket, PhoneNumber, Satisfaction, State,
+    Ticket, TicketFilter, TicketId, TicketNumber, Tickets,
+};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(
+    name = "hotline",
+    version,
+    about = "12345 government service hotline gateway: calls, voice menus, tickets, SMS"
+)]
+struct Cli {
+    /// Configuration file; every key can also be set as HOTLINE__SECTION__KEY.
+    #[arg(
+        long,
+        short,
+        global = true,
+        default_value = "config/hotline.toml",
+        env = "HOTLINE_CONFIG"
+    )]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the hotline: SIP, voice menus, tickets, SMS, mail and the web console (the default).
+    Serve,
+    /// Validate the configuration, departments, routing rules, calendar and dialplans.
+    Check,
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// List, show, create and move tickets from the terminal.
+    #[command(subcommand)]
+    Ticket(TicketCmd),
+}
+
+#[derive(Subcommand)]
+enum TicketCmd {
+    /// List tickets, newest first.
+    List {
+        /// Only in this state (accepted, dispatched, in_progress, …).
+        #[arg(long)]
+        state: Option<State>,
+        #[arg(long)]
+        phone: Option<PhoneNumber>,
+        #[arg(long)]
+        department: Option<String>,
+        /// Only tickets past their deadline.
+        #[arg(long)]
+        overdue: bool,
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        /// Print JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one ticket with its audit trail.
+    Show {
+        number: TicketNumber,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take in a ticket (e.g. while on the phone with a resident).
+    Create {
+        #[arg(long)]
+        phone: PhoneNumber,
+        /// consultation, complaint, help, suggestion, report, praise (guessed from the text if absent).
+        #[arg(long)]
+        kind: Option<Kind>,
+        #[arg(long)]
+        text: String,
+        #[arg(long, default_value = "call")]
+        channel: Channel,
+        #[arg(long)]
+        address: Option<String>,
+        /// Who is taking it in, for the audit trail.
+        #[arg(long, default_value = "cli")]
+        operator: String,
+    },
+    /// Apply a lifecycle action: dispatch, sign, return, extend, grant, refuse, resolve,
+    /// answer, follow-up, rate, close, supervise, merge, note.
+    Act(ActArgs),
+}
+
+#[derive(Args)]
+struct ActArgs {
+    number: TicketNumber,
+    action: String,
+    /// Department id for dispatch.
+    #[arg(long)]
+    department: Option<String>,
+    /// Reason, answer or note text.
+    #[arg(long, default_value = "")]
+    text: String,
+    /// Working days for an extension request.
+    #[arg(long, default_value_t = 3)]
+    days: u32,
+    /// satisfied, basically_satisfied or unsatisfied, for rate.
+    #[arg(long)]
+    satisfaction: Option<Satisfaction>,
+    /// Ticket number to merge into.
+    #[arg(long)]
+    into: Option<TicketNumber>,
+    #[arg(long, default_value = "cli")]
+    operator: String,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let cfg = match Config::load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&cfg);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(run(cli.command.unwrap_or(Command::Serve), cfg, cli.config));
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cfg.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn run(cmd: Command, cfg: Config, config_path: PathBuf) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Command::Serve => {
+            let shutdown = CancellationToken::new();
+            hotline::server::on_signals(shutdown.clone());
+            hotline::server::serve(cfg, shutdown).await?;
+        }
+        Command::Check => return Ok(check(&cfg, &config_path)),
+        Command::Migrate => {
+            hotline::server::open_tickets(&cfg).await?;
+            println!("database schema is up to date");
+        }
+        Command::Ticket(t) => {
+            let tickets = hotline::server::open_tickets(&cfg).await?;
+            ticket_cmd(&tickets, t).await?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reports every problem it finds, one per line, and fails if there was any.
+fn check(cfg: &Config, path: &std::path::Path) -> ExitCode {
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    match hotline::tickets::Rules::load(&cfg.tickets) {
+        Ok(rules) => {
+            let year = chrono::Utc::now()
+                .with_timezone(&rules.calendar.tz())
+                .format("%Y")
+                .to_string();
+            if let Ok(y) = year.parse::<i32>() {
+                if !rules.calendar.knows_year(y) {
+                    warnings.push(format!(
+                        "{}: no public holidays listed for {y}; deadlines will count them as working days",
+                        cfg.tickets.calendar_file.display()
+                    ));
+                }
+            }
+        }
+        Err(e) => problems.push(e.to_string()),
+    }
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    if problems.is_empty() {
+        println!("{}: configuration OK", path.display());
+        ExitCode::SUCCESS
+    } else {
+        for p in &problems {
+            eprintln!("error: {p}");
+        }
+        ExitCode::from(1)
+    }
+}
+
+async fn ticket_cmd(tickets: &Tickets, cmd: TicketCmd) -> anyhow::Result<()> {
+    match cmd {
+        TicketCmd::List {
+            state,
+            phone,
+            department,
+            overdue,
+            limit,
+            json,
+        } => {
+            let filter = TicketFilter {
+                states: state.into_iter().collect(),
+                phone,
+                department: department.map(DepartmentId),
+                overdue,
+                limit,
+                ..Default::default()
+            };
+            let list = tickets.list(&filter).await?;
+            for t in &list {
+                if json {
+                    println!("{}", serde_json::to_string(t)?);
+                } else {
+                    println!(
+                        "{}  {:<6} {:<4} {:<4} {:<16} {}  {}",
+                        t.number,
+                        t.state.label_zh(),
+                        t.channel.label_zh(),
+                        t.kind.label_zh(),
+                        dept_name(tickets, t),
+                        local(tickets, t.deadline),
+                        t.summary
+                    );
+                }
+            }
+            if !json {
+                eprintln!("{} ticket(s)", list.len());
+            }
+        }
+        TicketCmd::Show { number, json } => {
+            let t = tickets.by_number(&number).await?;
+            let trail = tickets.audit_trail(t.id).await?;
+            if json {
+                println!("{}", serde_json::json!({ "ticket": t, "audit": trail }));
+            } else {
+                print_ticket(tickets, &t);
+                println!("处理记录 (audit):");
+                for a in trail {
+                    println!(
+                        "  {}  {:<28} {:<18} {} → {}  {}",
+                        local(tickets, a.at),
+                        a.actor,
+                        a.action,
+                        a.from.map(|s| s.label_zh()).unwrap_or("-"),
+                        a.to.label_zh(),
+                        a.note
+                    );
+                }
+            }
+        }
+        TicketCmd::Create {
+            phone,
+            kind,
+            text,
+            channel,
+            address,
+            operator,
+        } => {
+            let t = tickets
+                .create(
+                    NewTicket {
+                        channel,
+                        kind,
+                        phone,
+                        text,
+                        address,
+                        area: None,
+                        recording_path: None,
+                    },
+                    &Actor::Operator(operator),
+                )
+                .await?;
+            print_ticket(tickets, &t);
+        }
+        TicketCmd::Act(a) => {
+            let t = tickets.by_number(&a.number).await?;
+            let action = parse_action(tickets, &a).await?;
+            let t = tickets
+                .transition(t.id, action, &Actor::Operator(a.operator.clone()))
+                .await?;
+            print_ticket(tickets, &t);
+        }
+    }
+    Ok(())
+}
+
+async fn parse_action(tickets: &Tickets, a: &ActArgs) -> anyhow::Result<Action> {
+    let text = a.text.clone();
+    Ok(match a.action.as_str() {
+        "dispatch" => Action::Dispatch {
+            department: DepartmentId(a.department.clone().context("dispatch needs --department")?),
+        },
+        "sign" => Action::Sign,
+        "return" => Action::Return { reason: text },
+        "extend" => Action::RequestExtension { days: a.days, reason: text },
+        "grant" => Action::GrantExtension,
+        "refuse" => Action::RefuseExtension { reason: text },
+        "resolve" => Action::Resolve { answer: text },
+        "answer" => Action::AnswerDirectly { answer: text },
+        "follow-up" => Action::FollowUp,
+        "rate" => Action::Rate { satisfaction: a.satisfaction.context("rate needs --satisfaction")? },
+        "close" => Action::Close,
+        "supervise" => Action::Supervise { note: text },
+        "merge" => {
+            let into = a.into.as_ref().context("merge needs --into NUMBER")?;
+            Action::Merge { into: tickets.by_number(into).await?.id }
+        }
+        "note" => Action::Note { text },
+        other => anyhow::bail!(
+            "unknown action `{other}`; use dispatch, sign, return, extend, grant, refuse, resolve, answer, follow-up, rate, close, supervise, merge or note"
+        ),
+    })
+}
+
+fn dept_name(tickets: &Tickets, t: &Ticket) -> String {
+    match &t.department {
+        Some(d) => tickets
+            .department(d)
+            .map(|x| x.name.clone())
+            .unwrap_or_else(|| d.to_string()),
+        None => "待人工派单".into(),
+    }
+}
+
+fn local(tickets: &Tickets, t: chrono::DateTime<chrono::Utc>) -> String {
+    t.with_timezone(&tickets.tz())
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
+}
+
+fn print_ticket(tickets: &Tickets, t: &Ticket) {
+    let _: TicketId = t.id;
+    println!("工单编号 (number):     {}", t.number);
+    println!(
+        "状态 (state):          {} ({})",
+        t.state.label_zh(),
+        t.state
+    );
+    println!(
+        "来源 (channel):        {} ({})",
+        t.channel.label_zh(),
+        t.channel
+    );
+    println!("类型 (kind):           {} ({})", t.kind.label_zh(), t.kind);
+    println!("来电号码 (phone):      {}", t.phone);
+    println!(
+        "承办单位 (department): {} ({})",
+        dept_name(tickets, t),
+        t.department
+            .as_ref()
+            .map(|d| d.as_str())
+            .unwrap_or("review")
+    );
+    println!("派单依据 (routed by):  {}", t.routed_by);
+    println!(
+        "办理时限 (deadline):   {} [{}]{}",
+        local(tickets, t.deadline),
+        t.sla,
+        if t.supervised { "  督办" } else { "" }
+    );
+    if let Some(a) = &t.address {
+        println!("地址 (address):        {a}");
+    }
+    println!("诉求内容 (text):       {}", t.text);
+    if let Some(a) = &t.answer {
+        println!("答复 (answer):         {a}");
+    }
+    if let Some(s) = t.satisfaction {
+        println!("满意度 (satisfaction): {}", s.label_zh());
+    }
+    if let Some(r) = &t.recording_path {
+        println!("录音 (recording):      {r}");
+    }
+    println!("受理时间 (accepted):   {}", local(tickets, t.created_at));
 }

@@ -56,7 +56,8 @@ impl Db {
     pub async fn connect(cfg: &DatabaseConfig, data_dir: &Path) -> Result<Db, StoreError> {
         let url = cfg.effective_url(data_dir);
         if url.starts_with("sqlite:") {
-            if let Some(parent) = sqlite_file(&url).and_then(|p| p.parent().map(Path::to_path_buf)) {
+            if let Some(parent) = sqlite_file(&url).and_then(|p| p.parent().map(Path::to_path_buf))
+            {
                 if !parent.as_os_str().is_empty() {
                     std::fs::create_dir_all(&parent).map_err(|source| StoreError::DataDir {
                         path: parent.display().to_string(),
@@ -88,8 +89,6 @@ impl Db {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         };
         let url = match kind {
-            // WAL lets the web console read while a call writes; a busy timeout turns short
-            // write contention into waiting instead of an error.
             DbKind::Sqlite => with_sqlite_defaults(url),
             DbKind::Postgres => url.to_string(),
         };
@@ -102,6 +101,24 @@ impl Db {
             DbKind::Postgres => max_connections.max(1),
         };
         let pool = AnyPoolOptions::new()
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if kind == DbKind::Sqlite {
+                        // WAL lets the console read while a call writes; the busy timeout
+                        // turns short write contention into waiting instead of an error.
+                        sqlx::query("PRAGMA journal_mode = WAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA busy_timeout = 10000")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
             .max_connections(max)
             .acquire_timeout(Duration::from_secs(15))
             .connect_with(opts)
@@ -148,13 +165,23 @@ impl Db {
     }
 }
 
+/// Reads a boolean column: SQLite stores booleans as INTEGER 0/1 (the Any driver cannot read
+/// SQLite's BOOLEAN), PostgreSQL as BOOLEAN.
+pub fn get_bool(row: &sqlx::any::AnyRow, col: &str) -> Result<bool, sqlx::Error> {
+    use sqlx::Row;
+    row.try_get::<bool, _>(col)
+        .or_else(|_| row.try_get::<i64, _>(col).map(|v| v != 0))
+}
+
 /// Current time as unix milliseconds, the storage format of every timestamp.
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
 fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
     if path.is_empty() || path == ":memory:" {
         return None;
@@ -171,9 +198,6 @@ fn with_sqlite_defaults(url: &str) -> String {
         }
     };
     add("mode", "rwc");
-    add("journal_mode", "wal");
-    add("busy_timeout", "10000");
-    add("synchronous", "normal");
     url
 }
 
@@ -182,7 +206,12 @@ pub fn redact(url: &str) -> String {
     if let (Some(scheme_end), Some(at)) = (url.find("://"), url.rfind('@')) {
         let creds = &url[scheme_end + 3..at];
         if let Some(colon) = creds.find(':') {
-            return format!("{}{}:***{}", &url[..scheme_end + 3], &creds[..colon], &url[at..]);
+            return format!(
+                "{}{}:***{}",
+                &url[..scheme_end + 3],
+                &creds[..colon],
+                &url[at..]
+            );
         }
     }
     url.to_string()
@@ -194,10 +223,10 @@ mod tests {
 
     #[test]
     fn sqlite_defaults_are_added_once() {
-        let u = with_sqlite_defaults("sqlite://data/h.db?journal_mode=delete");
-        assert!(u.contains("journal_mode=delete"));
-        assert!(!u.contains("journal_mode=wal"));
-        assert!(u.contains("mode=rwc"));
+        let u = with_sqlite_defaults("sqlite://data/h.db?mode=ro");
+        assert!(u.contains("mode=ro"));
+        assert!(!u.contains("rwc"));
+        assert!(with_sqlite_defaults("sqlite://data/h.db").ends_with("?mode=rwc"));
     }
 
     #[test]
@@ -208,7 +237,10 @@ mod tests {
 
     #[test]
     fn sqlite_file_path_is_extracted() {
-        assert_eq!(sqlite_file("sqlite://data/h.db?mode=rwc").unwrap(), Path::new("data/h.db"));
+        assert_eq!(
+            sqlite_file("sqlite://data/h.db?mode=rwc").unwrap(),
+            Path::new("data/h.db")
+        );
         assert!(sqlite_file("sqlite::memory:").is_none());
     }
 }

@@ -19,6 +19,8 @@ pub struct TicketsConfig {
     /// Deadline class of each kind when no routing rule picks one.
     pub kind_sla: BTreeMap<Kind, String>,
     pub supervision: SupervisionConfig,
+    /// Dispatch tickets that routing places confidently without operator review.
+    pub auto_dispatch: bool,
 }
 
 /// Section `[tickets.supervision]`: the 电子监察 clock.
@@ -44,10 +46,15 @@ impl Default for SupervisionConfig {
 
 impl Default for TicketsConfig {
     fn default() -> Self {
-        let deadlines = [("urgent", "2h"), ("utilities", "24h"), ("general", "7wd"), ("complex", "15wd")]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let deadlines = [
+            ("urgent", "2h"),
+            ("utilities", "24h"),
+            ("general", "7wd"),
+            ("complex", "15wd"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
         let kind_sla = [
             (Kind::Consultation, "general"),
             (Kind::Complaint, "general"),
@@ -67,6 +74,7 @@ impl Default for TicketsConfig {
             deadlines,
             kind_sla,
             supervision: SupervisionConfig::default(),
+            auto_dispatch: true,
         }
     }
 }

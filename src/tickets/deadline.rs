@@ -26,9 +26,9 @@ impl FromStr for Span {
         let s = s.trim();
         let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
         let (n, unit) = s.split_at(split);
-        let n: u32 = n
-            .parse()
-            .map_err(|_| format!("`{s}`: expected a number followed by h, wh or wd (e.g. 2h, 8wh, 7wd)"))?;
+        let n: u32 = n.parse().map_err(|_| {
+            format!("`{s}`: expected a number followed by h, wh or wd (e.g. 2h, 8wh, 7wd)")
+        })?;
         if n == 0 {
             return Err(format!("`{s}`: a deadline of zero is not a deadline"));
         }
@@ -102,7 +102,12 @@ impl Calendar {
         if let Some(d) = holidays.intersection(&workdays).next() {
             return Err(CalendarError::Both(*d));
         }
-        Ok(Calendar { tz, office, holidays, workdays })
+        Ok(Calendar {
+            tz,
+            office,
+            holidays,
+            workdays,
+        })
     }
 
     pub fn tz(&self) -> Tz {
@@ -128,7 +133,10 @@ impl Calendar {
     pub fn is_working_time(&self, t: DateTime<Utc>) -> bool {
         let local = t.with_timezone(&self.tz);
         self.is_working_day(local.date_naive())
-            && self.office.iter().any(|&(a, b)| local.time() >= a && local.time() < b)
+            && self
+                .office
+                .iter()
+                .any(|&(a, b)| local.time() >= a && local.time() < b)
     }
 
     fn at(&self, d: NaiveDate, t: NaiveTime) -> DateTime<Utc> {
@@ -136,7 +144,10 @@ impl Calendar {
         self.tz
             .from_local_datetime(&d.and_time(t))
             .earliest()
-            .unwrap_or_else(|| Utc.from_utc_datetime(&d.and_time(t)).with_timezone(&self.tz))
+            .unwrap_or_else(|| {
+                Utc.from_utc_datetime(&d.and_time(t))
+                    .with_timezone(&self.tz)
+            })
             .with_timezone(&Utc)
     }
 
@@ -153,7 +164,11 @@ impl Calendar {
                         left -= 1;
                     }
                 }
-                let end = self.office.last().map(|&(_, e)| e).unwrap_or(NaiveTime::MIN);
+                let end = self
+                    .office
+                    .last()
+                    .map(|&(_, e)| e)
+                    .unwrap_or(NaiveTime::MIN);
                 self.at(d, end)
             }
             Span::WorkingHours(h) => {
@@ -187,16 +202,25 @@ mod tests {
     use super::*;
 
     fn cal() -> Calendar {
-        Calendar::parse(include_str!("../../config/calendar.toml"), chrono_tz::Asia::Shanghai).unwrap()
+        Calendar::parse(
+            include_str!("../../config/calendar.toml"),
+            chrono_tz::Asia::Shanghai,
+        )
+        .unwrap()
     }
 
     fn sh(s: &str) -> DateTime<Utc> {
         let naive = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap();
-        chrono_tz::Asia::Shanghai.from_local_datetime(&naive).unwrap().with_timezone(&Utc)
+        chrono_tz::Asia::Shanghai
+            .from_local_datetime(&naive)
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     fn show(t: DateTime<Utc>) -> String {
-        t.with_timezone(&chrono_tz::Asia::Shanghai).format("%Y-%m-%d %H:%M").to_string()
+        t.with_timezone(&chrono_tz::Asia::Shanghai)
+            .format("%Y-%m-%d %H:%M")
+            .to_string()
     }
 
     #[test]
@@ -205,7 +229,10 @@ mod tests {
         assert_eq!("7wd".parse::<Span>().unwrap(), Span::WorkingDays(7));
         assert_eq!("8wh".parse::<Span>().unwrap(), Span::WorkingHours(8));
         assert!("0h".parse::<Span>().is_err());
-        assert!("7 days".parse::<Span>().unwrap_err().contains("unknown unit"));
+        assert!("7 days"
+            .parse::<Span>()
+            .unwrap_err()
+            .contains("unknown unit"));
     }
 
     #[test]
@@ -214,7 +241,8 @@ mod tests {
         assert!(!c.is_working_day(NaiveDate::from_ymd_opt(2026, 10, 1).unwrap()));
         assert!(c.is_working_day(NaiveDate::from_ymd_opt(2026, 10, 10).unwrap())); // Saturday 调休
         assert!(c.is_working_day(NaiveDate::from_ymd_opt(2026, 9, 20).unwrap())); // Sunday 调休
-        assert!(!c.is_working_day(NaiveDate::from_ymd_opt(2026, 11, 28).unwrap())); // plain Saturday
+        assert!(!c.is_working_day(NaiveDate::from_ymd_opt(2026, 11, 28).unwrap()));
+        // plain Saturday
     }
 
     #[test]
@@ -246,7 +274,11 @@ mod tests {
     fn broken_calendars_are_rejected() {
         let tz = chrono_tz::Asia::Shanghai;
         assert!(Calendar::parse("office_hours = [\"12:00-08:00\"]", tz).is_err());
-        let both = "office_hours=[\"08:00-17:00\"]\nholidays=[\"2026-10-10\"]\nworkdays=[\"2026-10-10\"]";
-        assert!(Calendar::parse(both, tz).unwrap_err().to_string().contains("2026-10-10"));
+        let both =
+            "office_hours=[\"08:00-17:00\"]\nholidays=[\"2026-10-10\"]\nworkdays=[\"2026-10-10\"]";
+        assert!(Calendar::parse(both, tz)
+            .unwrap_err()
+            .to_string()
+            .contains("2026-10-10"));
     }
 }

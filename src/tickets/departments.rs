@@ -62,7 +62,11 @@ impl Directory {
         let mut by_id = HashMap::new();
         for (i, d) in list.iter().enumerate() {
             let id = d.id.as_str();
-            if id.is_empty() || !id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+            if id.is_empty()
+                || !id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            {
                 return Err(DirectoryError::BadId(id.to_string()));
             }
             if d.name.trim().is_empty() {

@@ -170,7 +170,12 @@ pub async fn claim_batch(db: &Db, consumer: &str, limit: i64) -> Result<EventBat
         let kind = serde_json::from_value(serde_json::Value::String(kind.clone()));
         let payload = serde_json::from_str(&payload);
         match (kind, payload) {
-            (Ok(kind), Ok(payload)) => events.push(TicketEvent { id, kind, payload, created_at }),
+            (Ok(kind), Ok(payload)) => events.push(TicketEvent {
+                id,
+                kind,
+                payload,
+                created_at,
+            }),
             _ => {
                 // An event this build cannot read (written by a newer one): skip it visibly
                 // rather than block every later notice.
@@ -208,13 +213,16 @@ async fn advance_watermark(
     .fetch_one(&mut **tx)
     .await?
     .try_get(0)?;
-    let newest_old: Option<i64> = sqlx::query("SELECT MAX(id) FROM ticket_events WHERE id > $1 AND created_at < $2")
-        .bind(watermark)
-        .bind(cutoff)
-        .fetch_one(&mut **tx)
-        .await?
-        .try_get(0)?;
-    let Some(mut to) = newest_old else { return Ok(()) };
+    let newest_old: Option<i64> =
+        sqlx::query("SELECT MAX(id) FROM ticket_events WHERE id > $1 AND created_at < $2")
+            .bind(watermark)
+            .bind(cutoff)
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get(0)?;
+    let Some(mut to) = newest_old else {
+        return Ok(());
+    };
     if let Some(gap) = first_gap {
         to = to.min(gap - 1);
     }

@@ -15,5 +15,7 @@ pub mod supervision;
 pub use config::{SupervisionConfig, TicketsConfig};
 pub use events::{EventKind, EventPayload, TicketEvent};
 pub use model::*;
-pub use service::{summarize, NewTicket, Rules, TicketFilter, Tickets, TicketsError};
+pub use service::{
+    summarize, NewTicket, Rules, TicketFilter, Tickets, TicketsError, TranscriptUpdate,
+};
 pub use state::{Action, TransitionError};

@@ -42,7 +42,11 @@ impl FromStr for TicketNumber {
         if ok {
             Ok(TicketNumber(s.to_string()))
         } else {
-            Err(ParseError::new("ticket number", s, "yyyymmdd followed by a 4-digit sequence"))
+            Err(ParseError::new(
+                "ticket number",
+                s,
+                "yyyymmdd followed by a 4-digit sequence",
+            ))
         }
     }
 }

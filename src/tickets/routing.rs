@@ -110,14 +110,24 @@ impl RoutingRules {
     pub fn kind_of(&self, text: &str) -> Kind {
         self.kinds
             .iter()
-            .find(|k| k.keywords.iter().any(|w| !w.is_empty() && text.contains(w.as_str())))
+            .find(|k| {
+                k.keywords
+                    .iter()
+                    .any(|w| !w.is_empty() && text.contains(w.as_str()))
+            })
             .map(|k| k.kind)
             .unwrap_or(self.default_kind)
     }
 
     /// Routes a ticket. `kind` is what the resident or operator chose, if anyone did; `area`
     /// is an address or place given separately from the text.
-    pub fn route(&self, dir: &Directory, text: &str, kind: Option<Kind>, area: Option<&str>) -> Route {
+    pub fn route(
+        &self,
+        dir: &Directory,
+        text: &str,
+        kind: Option<Kind>,
+        area: Option<&str>,
+    ) -> Route {
         let kind = kind.unwrap_or_else(|| self.kind_of(text));
         let place_text = match area {
             Some(a) => format!("{a} {text}"),
@@ -144,9 +154,16 @@ impl RoutingRules {
         let area_office = dir.by_area_in(&place_text);
         match best {
             Some((rule, s)) => {
-                let town = if rule.local { dir.township_in(&place_text) } else { None };
+                let town = if rule.local {
+                    dir.township_in(&place_text)
+                } else {
+                    None
+                };
                 let (department, reason) = match town {
-                    Some((office, place)) => (office.id.clone(), format!("rule:{}+area:{place}", rule.name)),
+                    Some((office, place)) => (
+                        office.id.clone(),
+                        format!("rule:{}+area:{place}", rule.name),
+                    ),
                     None => (rule.department.clone(), format!("rule:{}", rule.name)),
                 };
                 Route {
@@ -199,44 +216,172 @@ mod tests {
 
     /// Realistic 12345 texts and where a trained operator would send them.
     const TABLE: &[(&str, Option<&str>, &str)] = &[
-        ("解放路的路灯坏了三天了，晚上走路很危险", Some("urban_management"), "complaint"),
-        ("人民路和建设路交叉口的红绿灯不亮了", Some("traffic_police"), "complaint"),
-        ("我们小区物业不作为，电梯坏了一个月没人修", Some("housing_construction"), "complaint"),
-        ("我在工地干了半年，老板拖欠工资一直不给", Some("hr_social_security"), "complaint"),
-        ("请问养老保险怎么办理退休手续，需要什么材料", Some("hr_social_security"), "consultation"),
-        ("家里停水了，一整天都没水，什么时候来水", Some("water"), "consultation"),
-        ("我们村从早上开始停电，到现在还没来电", Some("power_supply"), "complaint"),
-        ("楼下饭店卖过期食品，吃了拉肚子", Some("market_regulation"), "complaint"),
-        ("举报化工厂夜里偷排废水，河水发黑发臭", Some("ecology_environment"), "report"),
-        ("小区附近工地夜间施工噪音太大，影响休息", Some("urban_management"), "complaint"),
-        ("广场舞音响声音太大，每天晚上扰民", Some("public_security"), "complaint"),
-        ("5路公交车司机态度很好，要表扬一下", Some("transport"), "praise"),
+        (
+            "解放路的路灯坏了三天了，晚上走路很危险",
+            Some("urban_management"),
+            "complaint",
+        ),
+        (
+            "人民路和建设路交叉口的红绿灯不亮了",
+            Some("traffic_police"),
+            "complaint",
+        ),
+        (
+            "我们小区物业不作为，电梯坏了一个月没人修",
+            Some("housing_construction"),
+            "complaint",
+        ),
+        (
+            "我在工地干了半年，老板拖欠工资一直不给",
+            Some("hr_social_security"),
+            "complaint",
+        ),
+        (
+            "请问养老保险怎么办理退休手续，需要什么材料",
+            Some("hr_social_security"),
+            "consultation",
+        ),
+        (
+            "家里停水了，一整天都没水，什么时候来水",
+            Some("water"),
+            "consultation",
+        ),
+        (
+            "我们村从早上开始停电，到现在还没来电",
+            Some("power_supply"),
+            "complaint",
+        ),
+        (
+            "楼下饭店卖过期食品，吃了拉肚子",
+            Some("market_regulation"),
+            "complaint",
+        ),
+        (
+            "举报化工厂夜里偷排废水，河水发黑发臭",
+            Some("ecology_environment"),
+            "report",
+        ),
+        (
+            "小区附近工地夜间施工噪音太大，影响休息",
+            Some("urban_management"),
+            "complaint",
+        ),
+        (
+            "广场舞音响声音太大，每天晚上扰民",
+            Some("public_security"),
+            "complaint",
+        ),
+        (
+            "5路公交车司机态度很好，要表扬一下",
+            Some("transport"),
+            "praise",
+        ),
         ("出租车拒载，还绕路多收钱", Some("transport"), "complaint"),
-        ("孩子上小学入学需要准备什么材料，学区怎么划分", Some("education"), "consultation"),
+        (
+            "孩子上小学入学需要准备什么材料，学区怎么划分",
+            Some("education"),
+            "consultation",
+        ),
         ("举报有老师在家里违规补课收费", Some("education"), "report"),
         ("医院排队太久，医生态度差", Some("health"), "complaint"),
-        ("居民医保在外地看病怎么报销", Some("medical_insurance"), "consultation"),
-        ("我想咨询一下身份证丢了怎么补办", Some("public_security"), "consultation"),
-        ("不动产登记需要带什么证件，在哪里办", Some("natural_resources"), "consultation"),
-        ("家里老人想申请低保，怎么申请", Some("civil_affairs"), "consultation"),
-        ("我闻到楼道里有燃气泄漏的味道，很着急", Some("gas"), "complaint"),
-        ("建议在世纪大道增设一个公交站台", Some("transport"), "suggestion"),
-        ("小区门口垃圾堆了好几天没人清运", Some("urban_management"), "complaint"),
-        ("碾庄镇街上的路灯一直不亮", Some("nianzhuang_town"), "complaint"),
-        ("官湖镇有人在河边私自倾倒垃圾", Some("guanhu_town"), "report"),
-        ("土山镇我们村的道路坑坑洼洼的，下雨全是积水", Some("tushan_town"), "complaint"),
-        ("开发商延期交房两年了，一直没有说法", Some("housing_construction"), "complaint"),
-        ("超市卖假货还不给退款", Some("market_regulation"), "complaint"),
-        ("路边有人乱摆摊占道经营，堵住了人行道", Some("urban_management"), "complaint"),
-        ("工厂烟囱冒黑烟，空气里全是异味", Some("ecology_environment"), "complaint"),
-        ("我家电表走得特别快，电费比以前高了一倍", Some("power_supply"), "complaint"),
+        (
+            "居民医保在外地看病怎么报销",
+            Some("medical_insurance"),
+            "consultation",
+        ),
+        (
+            "我想咨询一下身份证丢了怎么补办",
+            Some("public_security"),
+            "consultation",
+        ),
+        (
+            "不动产登记需要带什么证件，在哪里办",
+            Some("natural_resources"),
+            "consultation",
+        ),
+        (
+            "家里老人想申请低保，怎么申请",
+            Some("civil_affairs"),
+            "consultation",
+        ),
+        (
+            "我闻到楼道里有燃气泄漏的味道，很着急",
+            Some("gas"),
+            "complaint",
+        ),
+        (
+            "建议在世纪大道增设一个公交站台",
+            Some("transport"),
+            "suggestion",
+        ),
+        (
+            "小区门口垃圾堆了好几天没人清运",
+            Some("urban_management"),
+            "complaint",
+        ),
+        (
+            "碾庄镇街上的路灯一直不亮",
+            Some("nianzhuang_town"),
+            "complaint",
+        ),
+        (
+            "官湖镇有人在河边私自倾倒垃圾",
+            Some("guanhu_town"),
+            "report",
+        ),
+        (
+            "土山镇我们村的道路坑坑洼洼的，下雨全是积水",
+            Some("tushan_town"),
+            "complaint",
+        ),
+        (
+            "开发商延期交房两年了，一直没有说法",
+            Some("housing_construction"),
+            "complaint",
+        ),
+        (
+            "超市卖假货还不给退款",
+            Some("market_regulation"),
+            "complaint",
+        ),
+        (
+            "路边有人乱摆摊占道经营，堵住了人行道",
+            Some("urban_management"),
+            "complaint",
+        ),
+        (
+            "工厂烟囱冒黑烟，空气里全是异味",
+            Some("ecology_environment"),
+            "complaint",
+        ),
+        (
+            "我家电表走得特别快，电费比以前高了一倍",
+            Some("power_supply"),
+            "complaint",
+        ),
         ("自来水水质发黄，有一股怪味", Some("water"), "complaint"),
-        ("仓库里非法储存烟花爆竹，存在安全隐患", Some("emergency"), "report"),
-        ("门口马路上有车违停，堵住了消防车通道口", Some("traffic_police"), "complaint"),
-        ("卖假种子坑农民，今年麦子都没出苗", Some("agriculture"), "complaint"),
+        (
+            "仓库里非法储存烟花爆竹，存在安全隐患",
+            Some("emergency"),
+            "report",
+        ),
+        (
+            "门口马路上有车违停，堵住了消防车通道口",
+            Some("traffic_police"),
+            "complaint",
+        ),
+        (
+            "卖假种子坑农民，今年麦子都没出苗",
+            Some("agriculture"),
+            "complaint",
+        ),
         ("我对你们的工作有点想法", None, "complaint"),
         ("你好，我想问个事情", None, "complaint"),
-        ("感谢东湖街道的工作人员帮我们解决了问题", Some("donghu_street"), "praise"),
+        (
+            "感谢东湖街道的工作人员帮我们解决了问题",
+            Some("donghu_street"),
+            "praise",
+        ),
     ];
 
     #[test]
@@ -248,7 +393,10 @@ mod tests {
             let r = rules.route(&dir, text, None, None);
             let got = r.department.as_ref().map(|d| d.as_str());
             if got != *dept || r.kind.code() != *kind {
-                wrong.push(format!("{text}: got {got:?}/{} ({}), want {dept:?}/{kind}", r.kind, r.reason));
+                wrong.push(format!(
+                    "{text}: got {got:?}/{} ({}), want {dept:?}/{kind}",
+                    r.kind, r.reason
+                ));
             }
         }
         assert!(wrong.is_empty(), "misrouted:\n{}", wrong.join("\n"));

@@ -11,7 +11,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use tokio::sync::broadcast;
 
-use crate::store::{now_ms, Db, StoreError};
+use crate::store::{get_bool, now_ms, Db, StoreError};
 
 use super::config::TicketsConfig;
 use super::deadline::{Calendar, Span};
@@ -58,6 +58,16 @@ pub struct NewTicket {
     pub recording_path: Option<String>,
 }
 
+/// What the speech step learned from a voice message.
+#[derive(Debug, Clone)]
+pub struct TranscriptUpdate {
+    pub transcript: String,
+    /// One line for SMS and lists; the first sentence when `None`.
+    pub summary: Option<String>,
+    /// Kind and department chosen from the transcript; no department means operator review.
+    pub route: Route,
+}
+
 /// Which tickets to list.
 #[derive(Debug, Clone, Default)]
 pub struct TicketFilter {
@@ -102,8 +112,8 @@ impl Rules {
         })?;
         let directory = Directory::parse(&read(&cfg.departments_file)?)
             .map_err(|e| cfg_err(&cfg.departments_file, e.to_string()))?;
-        let routing =
-            RoutingRules::parse(&read(&cfg.routing_file)?).map_err(|e| cfg_err(&cfg.routing_file, e.to_string()))?;
+        let routing = RoutingRules::parse(&read(&cfg.routing_file)?)
+            .map_err(|e| cfg_err(&cfg.routing_file, e.to_string()))?;
         routing
             .validate(&directory)
             .map_err(|e| cfg_err(&cfg.routing_file, e.to_string()))?;
@@ -122,13 +132,18 @@ impl Rules {
         let bad = |key: String, message: String| TicketsError::Config { file: key, message };
         let mut spans = BTreeMap::new();
         for (name, spec) in deadlines {
-            let span: Span = spec.parse().map_err(|m| bad(format!("[tickets.deadlines] {name}"), m))?;
+            let span: Span = spec
+                .parse()
+                .map_err(|m| bad(format!("[tickets.deadlines] {name}"), m))?;
             spans.insert(name.clone(), span);
         }
         for kind in Kind::ALL {
-            let class = kind_sla
-                .get(kind)
-                .ok_or_else(|| bad("[tickets.kind_sla]".into(), format!("no deadline class for kind `{kind}`")))?;
+            let class = kind_sla.get(kind).ok_or_else(|| {
+                bad(
+                    "[tickets.kind_sla]".into(),
+                    format!("no deadline class for kind `{kind}`"),
+                )
+            })?;
             if !spans.contains_key(class) {
                 return Err(bad(
                     format!("[tickets.kind_sla] {kind}"),
@@ -140,7 +155,12 @@ impl Rules {
             .rules
             .iter()
             .filter_map(|r| r.sla.as_ref().map(|s| (format!("rule `{}`", r.name), s)))
-            .chain(routing.urgent.as_ref().map(|u| ("[urgent]".to_string(), &u.sla)));
+            .chain(
+                routing
+                    .urgent
+                    .as_ref()
+                    .map(|u| ("[urgent]".to_string(), &u.sla)),
+            );
         for (rule, class) in classes {
             if !spans.contains_key(class) {
                 return Err(bad(
@@ -165,7 +185,11 @@ impl Rules {
             .clone()
             .or_else(|| self.kind_sla.get(&route.kind).cloned())
             .unwrap_or_else(|| "general".into());
-        let span = self.deadlines.get(&class).copied().unwrap_or(Span::WorkingDays(7));
+        let span = self
+            .deadlines
+            .get(&class)
+            .copied()
+            .unwrap_or(Span::WorkingDays(7));
         (class, self.calendar.deadline(start, span))
     }
 }
@@ -176,6 +200,8 @@ pub struct Tickets {
     db: Db,
     rules: Arc<Rules>,
     live: broadcast::Sender<TicketEvent>,
+    /// Dispatch confidently routed tickets without waiting for an operator.
+    auto_dispatch: bool,
 }
 
 const COLUMNS: &str = "id, number, channel, kind, state, phone, text, summary, address, area, department_id, \
@@ -183,13 +209,19 @@ const COLUMNS: &str = "id, number, channel, kind, state, phone, text, summary, a
     merged_into, created_at, updated_at, resolved_at, closed_at, version, extension_days";
 
 impl Tickets {
-    pub fn new(db: Db, rules: Rules) -> Tickets {
+    pub fn new(db: Db, rules: Rules, auto_dispatch: bool) -> Tickets {
         let (live, _) = broadcast::channel(1024);
         Tickets {
             db,
             rules: Arc::new(rules),
             live,
+            auto_dispatch,
         }
+    }
+
+    /// Loads the rules named in `cfg` and builds the service.
+    pub fn from_config(db: Db, cfg: &TicketsConfig) -> Result<Tickets, TicketsError> {
+        Ok(Tickets::new(db, Rules::load(cfg)?, cfg.auto_dispatch))
     }
 
     pub fn db(&self) -> &Db {
@@ -219,7 +251,9 @@ impl Tickets {
 
     /// Routes a text without storing anything (for previews and the speech step).
     pub fn route(&self, text: &str, kind: Option<Kind>, area: Option<&str>) -> Route {
-        self.rules.routing.route(&self.rules.directory, text, kind, area)
+        self.rules
+            .routing
+            .route(&self.rules.directory, text, kind, area)
     }
 
     /// Takes a ticket in: numbers it, routes it, sets its deadline, and writes the ticket, its
@@ -228,12 +262,20 @@ impl Tickets {
     pub async fn create(&self, new: NewTicket, actor: &Actor) -> Result<Ticket, TicketsError> {
         let text = new.text.trim().to_string();
         if text.is_empty() && new.recording_path.is_none() {
-            return Err(TicketsError::Invalid("a ticket needs a text or a recording".into()));
+            return Err(TicketsError::Invalid(
+                "a ticket needs a text or a recording".into(),
+            ));
         }
         if text.chars().count() > 20_000 {
-            return Err(TicketsError::Invalid("text longer than 20 000 characters".into()));
+            return Err(TicketsError::Invalid(
+                "text longer than 20 000 characters".into(),
+            ));
         }
-        let route = self.route(&text, new.kind, new.area.as_deref().or(new.address.as_deref()));
+        let route = self.route(
+            &text,
+            new.kind,
+            new.area.as_deref().or(new.address.as_deref()),
+        );
         let now = Utc::now();
         let (sla, deadline) = self.rules.deadline_for(&route, now);
         let day = now.with_timezone(&self.tz()).date_naive();
@@ -276,7 +318,16 @@ impl Tickets {
         .await?
         .try_get(0)?;
         let id = TicketId(id);
-        audit(&mut tx, id, actor, "create", None, State::Accepted, &route.reason).await?;
+        audit(
+            &mut tx,
+            id,
+            actor,
+            "create",
+            None,
+            State::Accepted,
+            &route.reason,
+        )
+        .await?;
         if let Some(path) = &new.recording_path {
             sqlx::query(
                 "INSERT INTO transcription_jobs (ticket_id, recording_path, status, attempts, next_attempt_at, created_at, updated_at)
@@ -289,9 +340,40 @@ impl Tickets {
             .await?;
         }
         let ticket = fetch(&mut tx, id).await?;
-        let event = events::write(&mut tx, EventKind::Accepted, &self.payload(&ticket, None, actor, None)).await?;
+        let mut written = vec![
+            events::write(
+                &mut tx,
+                EventKind::Accepted,
+                &self.payload(&ticket, None, actor, None),
+            )
+            .await?,
+        ];
+        // A voice message waits for its transcript before anyone routes it for real.
+        let ticket = match (
+            &route.department,
+            self.auto_dispatch && new.recording_path.is_none(),
+        ) {
+            (Some(d), true) => {
+                let (t, evs) = self
+                    .apply(
+                        &mut tx,
+                        id,
+                        &Action::Dispatch {
+                            department: d.clone(),
+                        },
+                        &Actor::System,
+                        "自动派单",
+                    )
+                    .await?;
+                written.extend(evs);
+                t
+            }
+            _ => ticket,
+        };
         tx.commit().await?;
-        let _ = self.live.send(event);
+        for e in written {
+            let _ = self.live.send(e);
+        }
         tracing::info!(ticket = %ticket.number, channel = %ticket.channel, kind = %ticket.kind,
             department = ?ticket.department, "ticket accepted");
         Ok(ticket)
@@ -311,7 +393,11 @@ impl Tickets {
         from_row(&row)
     }
 
-    pub async fn list_by_phone(&self, phone: &PhoneNumber, limit: i64) -> Result<Vec<Ticket>, TicketsError> {
+    pub async fn list_by_phone(
+        &self,
+        phone: &PhoneNumber,
+        limit: i64,
+    ) -> Result<Vec<Ticket>, TicketsError> {
         self.list(&TicketFilter {
             phone: Some(phone.clone()),
             limit,
@@ -337,7 +423,11 @@ impl Tickets {
                 Bind::Null => q.bind(None::<i64>),
             };
         }
-        q.fetch_all(self.db.pool()).await?.iter().map(from_row).collect()
+        q.fetch_all(self.db.pool())
+            .await?
+            .iter()
+            .map(from_row)
+            .collect()
     }
 
     pub async fn count(&self, f: &TicketFilter) -> Result<i64, TicketsError> {
@@ -379,7 +469,12 @@ impl Tickets {
 
     /// Applies one action of the lifecycle. Illegal actions fail with a [`TransitionError`];
     /// a concurrent change fails with [`TicketsError::Conflict`]; nothing is half-written.
-    pub async fn transition(&self, id: TicketId, action: Action, actor: &Actor) -> Result<Ticket, TicketsError> {
+    pub async fn transition(
+        &self,
+        id: TicketId,
+        action: Action,
+        actor: &Actor,
+    ) -> Result<Ticket, TicketsError> {
         let mut tx = self.db.pool().begin().await?;
         let (ticket, events) = self.apply(&mut tx, id, &action, actor, "").await?;
         tx.commit().await?;
@@ -428,7 +523,9 @@ impl Tickets {
             Action::RequestExtension { days, reason } => {
                 require(reason, "an extension request needs a reason")?;
                 if *days == 0 || *days > 60 {
-                    return Err(TicketsError::Invalid("an extension is 1 to 60 working days".into()));
+                    return Err(TicketsError::Invalid(
+                        "an extension is 1 to 60 working days".into(),
+                    ));
                 }
                 set.push(("extension_days", Bind::Int(*days as i64)));
                 note = format!("{days}个工作日：{reason}");
@@ -436,7 +533,10 @@ impl Tickets {
             }
             Action::GrantExtension => {
                 let days = t.extension_days.unwrap_or(0).max(1) as u32;
-                let new_deadline = self.rules.calendar.deadline(t.deadline, Span::WorkingDays(days));
+                let new_deadline = self
+                    .rules
+                    .calendar
+                    .deadline(t.deadline, Span::WorkingDays(days));
                 set.push(("deadline_at", Bind::Int(new_deadline.timestamp_millis())));
                 set.push(("extension_days", Bind::Null));
                 note = format!("延期{days}个工作日");
@@ -478,7 +578,9 @@ impl Tickets {
             }
             Action::Merge { into } => {
                 if *into == id {
-                    return Err(TicketsError::Invalid("a ticket cannot be merged into itself".into()));
+                    return Err(TicketsError::Invalid(
+                        "a ticket cannot be merged into itself".into(),
+                    ));
                 }
                 let target = fetch(conn, *into).await?;
                 set.push(("merged_into", Bind::Int(into.0)));
@@ -493,7 +595,11 @@ impl Tickets {
             }
         }
         if !extra_note.is_empty() {
-            note = if note.is_empty() { extra_note.to_string() } else { format!("{note}；{extra_note}") };
+            note = if note.is_empty() {
+                extra_note.to_string()
+            } else {
+                format!("{note}；{extra_note}")
+            };
         }
         set.push(("updated_at", Bind::Int(now)));
         let assignments: Vec<String> = set
@@ -516,7 +622,12 @@ impl Tickets {
                 Bind::Null => q.bind(None::<i64>),
             };
         }
-        let changed = q.bind(id.0).bind(t.version).execute(&mut *conn).await?.rows_affected();
+        let changed = q
+            .bind(id.0)
+            .bind(t.version)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
         if changed != 1 {
             return Err(TicketsError::Conflict(t.number));
         }
@@ -578,47 +689,81 @@ impl Tickets {
         if changed != 1 {
             return Err(TicketsError::Conflict(t.number));
         }
-        audit(&mut tx, id, actor, "reclassify", Some(t.state), t.state, &note).await?;
+        audit(
+            &mut tx,
+            id,
+            actor,
+            "reclassify",
+            Some(t.state),
+            t.state,
+            &note,
+        )
+        .await?;
         let updated = fetch(&mut tx, id).await?;
-        let e = events::write(&mut tx, EventKind::Updated, &self.payload(&updated, Some(t.state), actor, Some(note))).await?;
+        let e = events::write(
+            &mut tx,
+            EventKind::Updated,
+            &self.payload(&updated, Some(t.state), actor, Some(note)),
+        )
+        .await?;
         tx.commit().await?;
         let _ = self.live.send(e);
         Ok(updated)
     }
 
-    /// A transcript of the ticket's voice message arrived: it becomes the ticket's text, and
-    /// the ticket is routed again unless a person already routed it. A low-confidence
-    /// transcript leaves the department to an operator.
-    pub async fn apply_transcript(&self, id: TicketId, transcript: &str, confident: bool) -> Result<Ticket, TicketsError> {
+    /// A transcript of the ticket's voice message arrived: it becomes part of the ticket's
+    /// text, and — unless a person already routed the ticket — the route the speech step
+    /// chose replaces the first one (a route without a department means operator review).
+    /// A confident route is dispatched at once when `auto_dispatch` is on.
+    pub async fn apply_transcript(
+        &self,
+        id: TicketId,
+        update: TranscriptUpdate,
+    ) -> Result<Ticket, TicketsError> {
         let mut tx = self.db.pool().begin().await?;
         let t = fetch(&mut tx, id).await?;
-        let routed_by_person = t.routed_by.starts_with("operator") || t.routed_by.starts_with("person");
-        let text = if t.text.trim().is_empty() { transcript.to_string() } else { format!("{}\n【录音转写】{transcript}", t.text) };
-        let mut kind = t.kind;
-        let mut department = t.department.clone();
-        let mut reason = t.routed_by.clone();
-        let mut sla = t.sla.clone();
-        let mut deadline = t.deadline;
-        if !routed_by_person && t.state == State::Accepted {
-            let route = self.route(transcript, None, t.area.as_deref().or(t.address.as_deref()));
-            kind = route.kind;
-            if confident && !route.needs_review() {
-                department = route.department.clone();
-                reason = format!("transcript:{}", route.reason);
-            } else {
-                department = None;
-                reason = "review".into();
+        let routed_by_person = t.routed_by.starts_with("operator");
+        let transcript = update.transcript.trim();
+        let text = if t.text.trim().is_empty() {
+            transcript.to_string()
+        } else {
+            format!("{}\n【录音转写】{transcript}", t.text)
+        };
+        let summary = update
+            .summary
+            .clone()
+            .unwrap_or_else(|| summarize(transcript));
+        let reroute = !routed_by_person && t.state == State::Accepted;
+        let (kind, department, reason, sla, deadline) = if reroute {
+            let r = &update.route;
+            let (class, due) = self.rules.deadline_for(r, t.clock_start);
+            (
+                r.kind,
+                r.department.clone(),
+                format!("transcript:{}", r.reason),
+                class,
+                due,
+            )
+        } else {
+            (
+                t.kind,
+                t.department.clone(),
+                t.routed_by.clone(),
+                t.sla.clone(),
+                t.deadline,
+            )
+        };
+        if let Some(d) = &department {
+            if self.department(d).is_none() {
+                return Err(TicketsError::UnknownDepartment(d.to_string()));
             }
-            let (class, due) = self.rules.deadline_for(&route, t.clock_start);
-            sla = class;
-            deadline = due;
         }
         sqlx::query(
             "UPDATE tickets SET text = $1, summary = $2, kind = $3, department_id = $4, routed_by = $5, needs_review = $6,
              sla = $7, deadline_at = $8, updated_at = $9, version = version + 1 WHERE id = $10",
         )
         .bind(&text)
-        .bind(summarize(transcript))
+        .bind(&summary)
         .bind(kind.code())
         .bind(department.as_ref().map(|d| d.as_str()))
         .bind(&reason)
@@ -629,11 +774,47 @@ impl Tickets {
         .bind(id.0)
         .execute(&mut *tx)
         .await?;
-        audit(&mut tx, id, &Actor::System, "transcribed", Some(t.state), t.state, &reason).await?;
+        audit(
+            &mut tx,
+            id,
+            &Actor::System,
+            "transcribed",
+            Some(t.state),
+            t.state,
+            &reason,
+        )
+        .await?;
         let updated = fetch(&mut tx, id).await?;
-        let e = events::write(&mut tx, EventKind::Updated, &self.payload(&updated, Some(t.state), &Actor::System, None)).await?;
+        let mut written = vec![
+            events::write(
+                &mut tx,
+                EventKind::Updated,
+                &self.payload(&updated, Some(t.state), &Actor::System, None),
+            )
+            .await?,
+        ];
+        let updated = match (&department, reroute && self.auto_dispatch) {
+            (Some(d), true) => {
+                let (u, evs) = self
+                    .apply(
+                        &mut tx,
+                        id,
+                        &Action::Dispatch {
+                            department: d.clone(),
+                        },
+                        &Actor::System,
+                        "自动派单",
+                    )
+                    .await?;
+                written.extend(evs);
+                u
+            }
+            _ => updated,
+        };
         tx.commit().await?;
-        let _ = self.live.send(e);
+        for e in written {
+            let _ = self.live.send(e);
+        }
         Ok(updated)
     }
 
@@ -648,7 +829,13 @@ impl Tickets {
         self.apply(conn, id, action, actor, "").await
     }
 
-    pub(crate) fn payload(&self, t: &Ticket, from: Option<State>, actor: &Actor, note: Option<String>) -> EventPayload {
+    pub(crate) fn payload(
+        &self,
+        t: &Ticket,
+        from: Option<State>,
+        actor: &Actor,
+        note: Option<String>,
+    ) -> EventPayload {
         let dept = t.department.as_ref().and_then(|d| self.department(d));
         EventPayload {
             ticket_id: t.id,
@@ -724,22 +911,47 @@ fn filter_sql(f: &TicketFilter, head: &str) -> (String, Vec<Bind>) {
         clauses.push(format!("({})", ors.join(" OR ")));
     }
     if let Some(k) = f.kind {
-        push("kind = ?", Bind::Text(k.code().into()), &mut binds, &mut clauses);
+        push(
+            "kind = ?",
+            Bind::Text(k.code().into()),
+            &mut binds,
+            &mut clauses,
+        );
     }
     if let Some(c) = f.channel {
-        push("channel = ?", Bind::Text(c.code().into()), &mut binds, &mut clauses);
+        push(
+            "channel = ?",
+            Bind::Text(c.code().into()),
+            &mut binds,
+            &mut clauses,
+        );
     }
     if let Some(d) = &f.department {
-        push("department_id = ?", Bind::Text(d.to_string()), &mut binds, &mut clauses);
+        push(
+            "department_id = ?",
+            Bind::Text(d.to_string()),
+            &mut binds,
+            &mut clauses,
+        );
     }
     if let Some(p) = &f.phone {
-        push("phone = ?", Bind::Text(p.to_string()), &mut binds, &mut clauses);
+        push(
+            "phone = ?",
+            Bind::Text(p.to_string()),
+            &mut binds,
+            &mut clauses,
+        );
     }
     if let Some(r) = f.needs_review {
         push("needs_review = ?", Bind::Bool(r), &mut binds, &mut clauses);
     }
     if f.overdue {
-        push("deadline_at < ?", Bind::Int(now_ms()), &mut binds, &mut clauses);
+        push(
+            "deadline_at < ?",
+            Bind::Int(now_ms()),
+            &mut binds,
+            &mut clauses,
+        );
         clauses.push("state NOT IN ('resolved', 'follow_up', 'closed')".into());
     }
     let sql = if clauses.is_empty() {
@@ -788,12 +1000,8 @@ fn ms_to_utc(ms: i64) -> DateTime<Utc> {
 }
 
 fn parse_word<T: std::str::FromStr<Err = ParseError>>(s: &str) -> Result<T, TicketsError> {
-    s.parse().map_err(|e: ParseError| TicketsError::Invalid(format!("stored value: {e}")))
-}
-
-/// SQLite hands booleans back as integers, PostgreSQL as booleans.
-fn get_bool(row: &AnyRow, col: &str) -> Result<bool, sqlx::Error> {
-    row.try_get::<bool, _>(col).or_else(|_| row.try_get::<i64, _>(col).map(|v| v != 0))
+    s.parse()
+        .map_err(|e: ParseError| TicketsError::Invalid(format!("stored value: {e}")))
 }
 
 fn from_row(r: &AnyRow) -> Result<Ticket, TicketsError> {
@@ -814,7 +1022,9 @@ fn from_row(r: &AnyRow) -> Result<Ticket, TicketsError> {
         summary: r.try_get("summary")?,
         address: r.try_get("address")?,
         area: r.try_get("area")?,
-        department: r.try_get::<Option<String>, _>("department_id")?.map(DepartmentId),
+        department: r
+            .try_get::<Option<String>, _>("department_id")?
+            .map(DepartmentId),
         routed_by: r.try_get("routed_by")?,
         needs_review: get_bool(r, "needs_review")?,
         sla: r.try_get("sla")?,
@@ -840,7 +1050,10 @@ mod tests {
 
     #[test]
     fn summaries_take_the_first_sentence() {
-        assert_eq!(summarize("解放路的路灯坏了三天了。晚上很黑"), "解放路的路灯坏了三天了");
+        assert_eq!(
+            summarize("解放路的路灯坏了三天了。晚上很黑"),
+            "解放路的路灯坏了三天了"
+        );
         let long = "很".repeat(50);
         assert_eq!(summarize(&long).chars().count(), 41);
     }

@@ -19,32 +19,53 @@ use super::model::{DepartmentId, Satisfaction, State, TicketId};
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
     /// 派单 / 改派: send to a department (again).
-    Dispatch { department: DepartmentId },
+    Dispatch {
+        department: DepartmentId,
+    },
     /// 签收: the department takes it on.
     Sign,
     /// 退单: the department says it is not theirs.
-    Return { reason: String },
+    Return {
+        reason: String,
+    },
     /// 延期申请.
-    RequestExtension { days: u32, reason: String },
+    RequestExtension {
+        days: u32,
+        reason: String,
+    },
     /// 延期批准: the deadline moves by the requested working days.
     GrantExtension,
-    RefuseExtension { reason: String },
+    RefuseExtension {
+        reason: String,
+    },
     /// 办结: the department answers the resident.
-    Resolve { answer: String },
+    Resolve {
+        answer: String,
+    },
     /// 直接答复: an operator answers a consultation on the spot.
-    AnswerDirectly { answer: String },
+    AnswerDirectly {
+        answer: String,
+    },
     /// 回访: the satisfaction question goes out.
     FollowUp,
     /// The resident's rating; 不满意 reopens the ticket as supervised.
-    Rate { satisfaction: Satisfaction },
+    Rate {
+        satisfaction: Satisfaction,
+    },
     /// 结案 without a rating (no reply to the follow-up).
     Close,
     /// 督办: escalation by the deadline clock or a supervisor.
-    Supervise { note: String },
+    Supervise {
+        note: String,
+    },
     /// 并单: a duplicate folded into another ticket.
-    Merge { into: TicketId },
+    Merge {
+        into: TicketId,
+    },
     /// 进展: a progress note; the state stays.
-    Note { text: String },
+    Note {
+        text: String,
+    },
 }
 
 impl Action {
@@ -98,7 +119,11 @@ pub struct TransitionError {
 
 /// The state after `action`, or why it is not allowed. `supervised` is the ticket's
 /// escalation flag: an escalated ticket whose extension is decided goes back to supervised.
-pub fn next_state(from: State, action: &Action, supervised: bool) -> Result<State, TransitionError> {
+pub fn next_state(
+    from: State,
+    action: &Action,
+    supervised: bool,
+) -> Result<State, TransitionError> {
     use State::*;
     let deny = || TransitionError {
         from,
@@ -181,9 +206,13 @@ mod tests {
         for a in [
             Action::Dispatch { department: dept() },
             Action::Sign,
-            Action::Resolve { answer: "已修复".into() },
+            Action::Resolve {
+                answer: "已修复".into(),
+            },
             Action::FollowUp,
-            Action::Rate { satisfaction: Satisfaction::Satisfied },
+            Action::Rate {
+                satisfaction: Satisfaction::Satisfied,
+            },
         ] {
             s = next_state(s, &a, false).unwrap();
         }
@@ -192,21 +221,33 @@ mod tests {
 
     #[test]
     fn unsatisfied_reopens_as_supervised() {
-        let a = Action::Rate { satisfaction: Satisfaction::Unsatisfied };
+        let a = Action::Rate {
+            satisfaction: Satisfaction::Unsatisfied,
+        };
         assert_eq!(next_state(FollowUp, &a, false).unwrap(), Supervised);
     }
 
     #[test]
     fn extension_returns_to_supervised_when_escalated() {
-        assert_eq!(next_state(ExtensionRequested, &Action::GrantExtension, true).unwrap(), Supervised);
-        assert_eq!(next_state(ExtensionRequested, &Action::GrantExtension, false).unwrap(), InProgress);
+        assert_eq!(
+            next_state(ExtensionRequested, &Action::GrantExtension, true).unwrap(),
+            Supervised
+        );
+        assert_eq!(
+            next_state(ExtensionRequested, &Action::GrantExtension, false).unwrap(),
+            InProgress
+        );
     }
 
     #[test]
     fn illegal_transitions_are_errors_that_say_why() {
         let e = next_state(Accepted, &Action::Resolve { answer: "x".into() }, false).unwrap_err();
         assert_eq!(e.from, Accepted);
-        assert!(e.to_string().contains("cannot resolve a ticket that is accepted"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("cannot resolve a ticket that is accepted"),
+            "{e}"
+        );
         assert!(next_state(Closed, &Action::Sign, false).is_err());
         assert!(next_state(Closed, &Action::Note { text: "x".into() }, false).is_err());
     }
@@ -216,14 +257,21 @@ mod tests {
             Just(Action::Dispatch { department: dept() }),
             Just(Action::Sign),
             Just(Action::Return { reason: "r".into() }),
-            Just(Action::RequestExtension { days: 3, reason: "r".into() }),
+            Just(Action::RequestExtension {
+                days: 3,
+                reason: "r".into()
+            }),
             Just(Action::GrantExtension),
             Just(Action::RefuseExtension { reason: "r".into() }),
             Just(Action::Resolve { answer: "a".into() }),
             Just(Action::AnswerDirectly { answer: "a".into() }),
             Just(Action::FollowUp),
-            Just(Action::Rate { satisfaction: Satisfaction::Satisfied }),
-            Just(Action::Rate { satisfaction: Satisfaction::Unsatisfied }),
+            Just(Action::Rate {
+                satisfaction: Satisfaction::Satisfied
+            }),
+            Just(Action::Rate {
+                satisfaction: Satisfaction::Unsatisfied
+            }),
             Just(Action::Close),
             Just(Action::Supervise { note: "n".into() }),
             Just(Action::Merge { into: TicketId(1) }),

@@ -22,8 +22,16 @@ use super::state::{is_open, Action};
 /// so tests can move time).
 pub async fn tick(tickets: &Tickets, warn_at: &[f64], now: i64) -> Result<usize, TicketsError> {
     let db = tickets.db();
-    let earliest = warn_at.iter().copied().fold(1.0_f64, f64::min).clamp(0.0, 1.0);
-    let open: Vec<&str> = State::ALL.iter().filter(|s| is_open(**s)).map(|s| s.code()).collect();
+    let earliest = warn_at
+        .iter()
+        .copied()
+        .fold(1.0_f64, f64::min)
+        .clamp(0.0, 1.0);
+    let open: Vec<&str> = State::ALL
+        .iter()
+        .filter(|s| is_open(**s))
+        .map(|s| s.code())
+        .collect();
     let rows = sqlx::query(&format!(
         "SELECT id, clock_start_at, deadline_at, state FROM tickets WHERE state IN ({}) ORDER BY deadline_at",
         open.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(", ")
@@ -42,7 +50,12 @@ pub async fn tick(tickets: &Tickets, warn_at: &[f64], now: i64) -> Result<usize,
         let mut points: Vec<(String, EventKind)> = warn_at
             .iter()
             .filter(|p| (now as f64) >= start as f64 + span * *p && **p < 1.0)
-            .map(|p| (format!("warn{:.0}@{deadline}", p * 100.0), EventKind::DeadlineWarning))
+            .map(|p| {
+                (
+                    format!("warn{:.0}@{deadline}", p * 100.0),
+                    EventKind::DeadlineWarning,
+                )
+            })
             .collect();
         if now >= deadline {
             // Past the deadline a warning would only be noise.
@@ -53,14 +66,22 @@ pub async fn tick(tickets: &Tickets, warn_at: &[f64], now: i64) -> Result<usize,
             match fire(tickets, id, &point, kind, now).await {
                 Ok(true) => fired += 1,
                 Ok(false) => {}
-                Err(e) => tracing::warn!(ticket = %id, point, error = %e, "supervision mark failed; will retry"),
+                Err(e) => {
+                    tracing::warn!(ticket = %id, point, error = %e, "supervision mark failed; will retry")
+                }
             }
         }
     }
     Ok(fired)
 }
 
-async fn fire(tickets: &Tickets, id: TicketId, point: &str, kind: EventKind, now: i64) -> Result<bool, TicketsError> {
+async fn fire(
+    tickets: &Tickets,
+    id: TicketId,
+    point: &str,
+    kind: EventKind,
+    now: i64,
+) -> Result<bool, TicketsError> {
     let db = tickets.db();
     let mut tx = db.pool().begin().await?;
     let inserted = sqlx::query(
@@ -81,11 +102,23 @@ async fn fire(tickets: &Tickets, id: TicketId, point: &str, kind: EventKind, now
         EventKind::Overdue => "已超过办理时限".to_string(),
         _ => "办理时限即将到期".to_string(),
     };
-    let payload = tickets.payload(&ticket, Some(ticket.state), &Actor::System, Some(note.clone()));
+    let payload = tickets.payload(
+        &ticket,
+        Some(ticket.state),
+        &Actor::System,
+        Some(note.clone()),
+    );
     written.push(events::write(&mut tx, kind, &payload).await?);
     if kind == EventKind::Overdue && ticket.state != State::Supervised {
         let (_, evs) = tickets
-            .apply_in(&mut tx, id, &Action::Supervise { note: format!("超期自动督办：{note}") }, &Actor::System)
+            .apply_in(
+                &mut tx,
+                id,
+                &Action::Supervise {
+                    note: format!("超期自动督办：{note}"),
+                },
+                &Actor::System,
+            )
             .await?;
         written.extend(evs);
     }
@@ -98,7 +131,12 @@ async fn fire(tickets: &Tickets, id: TicketId, point: &str, kind: EventKind, now
 }
 
 /// Runs [`tick`] every `interval` until shutdown.
-pub async fn run(tickets: Tickets, interval: Duration, warn_at: Vec<f64>, shutdown: CancellationToken) {
+pub async fn run(
+    tickets: Tickets,
+    interval: Duration,
+    warn_at: Vec<f64>,
+    shutdown: CancellationToken,
+) {
     let mut timer = tokio::time::interval(interval);
     timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
