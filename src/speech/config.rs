@@ -1,0 +1,101 @@
+//! `[speech]` section of the configuration (documented key by key in docs/speech-config.md).
+
+use std::path::PathBuf;
+
+/// Speech settings. Defaults give a working whisper base set-up on a 2-core machine.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpeechConfig {
+    /// Turn transcription off entirely (calls, menus and tickets keep working).
+    pub enabled: bool,
+    /// A ggml whisper model the city prefers (small, medium, large-v3 …). Empty: the base
+    /// model that `hotline model fetch` puts at `<data_dir>/models/ggml-base.bin`.
+    pub model_path: Option<PathBuf>,
+    /// Optional sha256 of `model_path`, checked at start when set.
+    pub model_sha256: Option<String>,
+    /// Language given to whisper (ISO 639-1).
+    pub language: String,
+    /// Initial prompt: steers whisper toward simplified Mandarin and hotline vocabulary.
+    pub initial_prompt: String,
+    /// Worker threads running whisper for voice messages. 0 = cores − 1 (at least 1), which
+    /// leaves a core for media.
+    pub workers: usize,
+    /// Threads each whisper run may use.
+    pub threads_per_job: usize,
+    /// Beam size; 1 = greedy (fastest).
+    pub beam_size: usize,
+    /// Hard time limit for one voice message, seconds (unintelligible audio makes whisper slow).
+    pub job_timeout_secs: u64,
+    /// Time limit for a speech-menu utterance, milliseconds.
+    pub menu_timeout_ms: u64,
+    /// Longest utterance a speech menu transcribes, seconds.
+    pub menu_max_secs: f32,
+    /// Attempts before a job ends `failed`.
+    pub max_attempts: i64,
+    /// First retry delay, seconds; doubled on each further attempt.
+    pub retry_base_secs: u64,
+    /// How long a claimed job is leased to a worker before another may take it (crash recovery).
+    pub lease_secs: u64,
+    /// How often the queue is polled when idle, milliseconds.
+    pub poll_ms: u64,
+    /// Jobs waiting while the model is missing are re-checked this often, seconds.
+    pub model_retry_secs: u64,
+    /// Below this confidence (0..1, from mean token log-probability) a ticket goes to operator
+    /// review instead of a department.
+    pub min_confidence: f64,
+    /// Below this routing score a ticket goes to operator review.
+    pub min_route_score: f64,
+    /// Longest summary, in characters (for SMS and the console).
+    pub summary_chars: usize,
+    /// Routing vocabulary: extra synonyms per department id (merged with built-in ones).
+    pub department_synonyms: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl Default for SpeechConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            model_path: None,
+            model_sha256: None,
+            language: "zh".into(),
+            initial_prompt: "以下是普通话的句子，是市民拨打12345政务服务热线的留言。".into(),
+            workers: 0,
+            threads_per_job: 2,
+            beam_size: 1,
+            job_timeout_secs: 60,
+            menu_timeout_ms: 3000,
+            menu_max_secs: 5.0,
+            max_attempts: 4,
+            retry_base_secs: 10,
+            lease_secs: 180,
+            poll_ms: 1000,
+            model_retry_secs: 60,
+            min_confidence: 0.45,
+            min_route_score: 1.0,
+            summary_chars: 40,
+            department_synonyms: Default::default(),
+        }
+    }
+}
+
+impl SpeechConfig {
+    /// Workers for voice messages: the configured number, or cores − 1 (at least 1).
+    pub fn effective_workers(&self) -> usize {
+        if self.workers > 0 {
+            return self.workers;
+        }
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        cores.saturating_sub(1).max(1)
+    }
+
+    /// Where the model is: `model_path`, else the fetched base model in the data directory.
+    pub fn resolved_model_path(&self, data_dir: &std::path::Path) -> PathBuf {
+        match &self.model_path {
+            Some(p) if p.is_absolute() => p.clone(),
+            Some(p) => data_dir.join(p),
+            None => super::model::default_model_path(data_dir),
+        }
+    }
+}

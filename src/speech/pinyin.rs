@@ -1,0 +1,176 @@
+//! Pinyin-level matching: whisper's Mandarin errors are mostly homophones and near-homophones
+//! (任何街道 for 运河街道, 站道 for 占道, 氣 for 气), so words are compared by their toneless
+//! syllables, with the confusions of southern and telephone speech folded together
+//! (zh/z, ch/c, sh/s, n/l, -ng/-n).
+
+use pinyin::ToPinyin;
+
+/// Toneless pinyin of a character, folded for fuzzy comparison; `None` for non-Han characters.
+pub fn fold(c: char) -> Option<String> {
+    let p = c.to_pinyin()?.plain();
+    Some(fold_syllable(p))
+}
+
+/// Fold one toneless syllable.
+pub fn fold_syllable(s: &str) -> String {
+    let mut s = s.to_string();
+    for (from, to) in [("zh", "z"), ("ch", "c"), ("sh", "s")] {
+        if let Some(rest) = s.strip_prefix(from) {
+            s = format!("{to}{rest}");
+        }
+    }
+    if let Some(rest) = s.strip_prefix('n') {
+        if !rest.is_empty() {
+            s = format!("l{rest}");
+        }
+    }
+    if s.ends_with("ng") && s.len() > 3 {
+        s.truncate(s.len() - 1);
+    }
+    s
+}
+
+/// Split a folded syllable into initial and final.
+fn split(s: &str) -> (&str, &str) {
+    let i = s
+        .find(|c: char| "aeiouv".contains(c))
+        .unwrap_or(s.len());
+    s.split_at(i)
+}
+
+/// Similarity of two folded syllables: 1 equal, 0.5 same final (rhyme), 0 otherwise.
+pub fn similarity(a: &str, b: &str) -> f32 {
+    if a == b {
+        return 1.0;
+    }
+    let (_, fa) = split(a);
+    let (_, fb) = split(b);
+    if !fa.is_empty() && fa == fb {
+        0.5
+    } else {
+        0.0
+    }
+}
+
+/// A piece of text as (character, folded syllable) pairs.
+pub fn syllables(text: &str) -> Vec<(char, Option<String>)> {
+    text.chars().map(|c| (c, fold(c))).collect()
+}
+
+/// Best fuzzy occurrence of `word` in `text`: (start index in chars, mean similarity).
+pub fn find(text: &[(char, Option<String>)], word: &[(char, Option<String>)]) -> Option<(usize, f32)> {
+    let m = word.len();
+    if m == 0 || text.len() < m || word.iter().any(|w| w.1.is_none()) {
+        return None;
+    }
+    let mut best: Option<(usize, f32)> = None;
+    for start in 0..=text.len() - m {
+        let window = &text[start..start + m];
+        let mut sum = 0.0;
+        let mut ok = true;
+        for (t, w) in window.iter().zip(word) {
+            match (&t.1, &w.1) {
+                (Some(a), Some(b)) => sum += if t.0 == w.0 { 1.0 } else { similarity(a, b) },
+                _ => {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        if !ok {
+            continue;
+        }
+        let s = sum / m as f32;
+        if best.is_none_or(|(_, b)| s > b) {
+            best = Some((start, s));
+        }
+    }
+    best
+}
+
+/// How close a fuzzy occurrence must be to count, by word length: two-syllable words must
+/// sound the same; longer words may have one syllable that only rhymes (or, from four
+/// syllables on, one that is wrong).
+pub fn threshold(len: usize) -> f32 {
+    match len {
+        0..=2 => 1.0,
+        3 => 0.83,
+        _ => 0.75,
+    }
+}
+
+/// One repair made to a transcript.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Repair {
+    pub heard: String,
+    pub word: String,
+}
+
+/// Replace near-homophones of vocabulary words by the words themselves, longest words first,
+/// each stretch of text at most once. Words already present literally are left alone.
+pub fn repair(text: &str, vocabulary: &[String]) -> (String, Vec<Repair>) {
+    let mut chars = syllables(text);
+    let mut used = vec![false; chars.len()];
+    let mut words: Vec<&String> = vocabulary.iter().filter(|w| w.chars().count() >= 2).collect();
+    words.sort_by_key(|w| std::cmp::Reverse(w.chars().count()));
+    words.dedup();
+    let mut repairs = Vec::new();
+    for w in words {
+        let current: String = chars.iter().map(|c| c.0).collect();
+        if let Some(pos) = current.find(w.as_str()) {
+            let start = current[..pos].chars().count();
+            for u in used.iter_mut().skip(start).take(w.chars().count()) {
+                *u = true;
+            }
+            continue;
+        }
+        let ws = syllables(w);
+        let Some((start, score)) = find(&chars, &ws) else { continue };
+        if score + 1e-4 < threshold(ws.len()) || used[start..start + ws.len()].iter().any(|u| *u) {
+            continue;
+        }
+        let heard: String = chars[start..start + ws.len()].iter().map(|c| c.0).collect();
+        for (i, c) in ws.iter().enumerate() {
+            chars[start + i] = c.clone();
+            used[start + i] = true;
+        }
+        repairs.push(Repair {
+            heard,
+            word: w.clone(),
+        });
+    }
+    (chars.into_iter().map(|c| c.0).collect(), repairs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(words: &[&str]) -> Vec<String> {
+        words.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn folds_common_confusions() {
+        assert_eq!(fold('站'), fold('占'));
+        assert_eq!(fold('氣'), fold('气'));
+        assert_eq!(fold_syllable("zhang"), "zan");
+        assert_eq!(fold_syllable("ning"), "lin");
+        assert_eq!(fold('a'), None);
+    }
+
+    #[test]
+    fn repairs_homophones_but_not_unrelated_words() {
+        let vocab = v(&["占道经营", "运河街道", "燃气", "停水", "路灯"]);
+        let (t, r) = repair("街道上有人站道经营", &vocab);
+        assert!(t.contains("占道经营"), "{t} {r:?}");
+        let (t, _) = repair("任何街道有个小区的垃圾", &vocab);
+        assert!(t.contains("运河街道"), "{t}");
+        let (t, _) = repair("我家小区已经停睡两天了", &vocab);
+        assert!(t.contains("停水"), "{t}");
+        // Unrelated text stays as it was.
+        let (t, r) = repair("今天天气很好，谢谢你们", &vocab);
+        assert_eq!(t, "今天天气很好，谢谢你们");
+        assert!(r.is_empty());
+    }
+}

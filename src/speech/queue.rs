@@ -1,0 +1,449 @@
+//! The durable transcription queue and the service that works it.
+//!
+//! Jobs are rows of `transcription_jobs`, inserted by tickets in the same transaction as the
+//! ticket, so a voice message can never exist without its job. A job's life:
+//!
+//! ```text
+//! pending ──claim──▶ running ──whisper ok──▶ applying ──ticket updated──▶ done
+//!    ▲                 │  (lease: claimed_until)        │ (transcript stored first)
+//!    └──retry, backoff─┘ error / timeout                 └─ crash: re-applied, no new whisper run
+//!                      └── attempts used up ──▶ failed (visible, with last_error)
+//! ```
+//! A crash mid-job leaves `running` with a lease in the past: the next claim takes it again.
+
+use super::audio;
+use super::config::SpeechConfig;
+use super::engine::{Transcriber, Transcript};
+use super::model;
+use super::routing::{SpeechRoute, SpeechRouter};
+use super::SpeechError;
+use crate::store::{now_ms, Db};
+use crate::tickets::{TicketId, Tickets};
+use sqlx::Row;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, RwLock, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+/// One claimed job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub id: i64,
+    pub ticket_id: i64,
+    pub recording_path: String,
+    /// Including this one.
+    pub attempts: i64,
+}
+
+/// Backlog figures for /metrics and the console.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
+pub struct QueueStats {
+    pub pending: i64,
+    pub running: i64,
+    pub failed: i64,
+    pub done: i64,
+    /// Age of the oldest job not yet done, seconds (0 when none).
+    pub oldest_age_secs: f64,
+}
+
+/// Take the next due job (or one whose worker died), leasing it for `lease`.
+pub async fn claim(db: &Db, lease: Duration) -> Result<Option<Job>, sqlx::Error> {
+    let now = now_ms();
+    let sql = format!(
+        "UPDATE transcription_jobs
+            SET status = CASE WHEN status = 'applying' THEN 'applying' ELSE 'running' END,
+                attempts = attempts + 1, claimed_until = $1, updated_at = $2
+          WHERE id = (SELECT id FROM transcription_jobs
+                       WHERE (status = 'pending' AND next_attempt_at <= $3)
+                          OR (status IN ('running', 'applying') AND claimed_until < $4)
+                       ORDER BY next_attempt_at, id LIMIT 1{})
+      RETURNING id, ticket_id, recording_path, attempts",
+        db.skip_locked()
+    );
+    let row = sqlx::query(&sql)
+        .bind(now + lease.as_millis() as i64)
+        .bind(now)
+        .bind(now)
+        .bind(now)
+        .fetch_optional(db.pool())
+        .await?;
+    row.map(|r| {
+        Ok(Job {
+            id: r.try_get("id")?,
+            ticket_id: r.try_get("ticket_id")?,
+            recording_path: r.try_get("recording_path")?,
+            attempts: r.try_get("attempts")?,
+        })
+    })
+    .transpose()
+}
+
+/// A failed attempt: back to `pending` with exponential backoff, or `failed` for good when
+/// the attempts are used up. Returns whether the job is now failed.
+pub async fn fail(
+    db: &Db,
+    job: &Job,
+    error: &str,
+    max_attempts: i64,
+    retry_base: Duration,
+) -> Result<bool, sqlx::Error> {
+    let now = now_ms();
+    let give_up = job.attempts >= max_attempts.max(1);
+    let backoff = retry_base.as_millis() as i64 * (1i64 << (job.attempts - 1).clamp(0, 16));
+    sqlx::query(
+        "UPDATE transcription_jobs
+            SET status = $1, next_attempt_at = $2, claimed_until = NULL, last_error = $3, updated_at = $4
+          WHERE id = $5",
+    )
+    .bind(if give_up { "failed" } else { "pending" })
+    .bind(now + backoff)
+    .bind(error.chars().take(2000).collect::<String>())
+    .bind(now)
+    .bind(job.id)
+    .execute(db.pool())
+    .await?;
+    Ok(give_up)
+}
+
+/// Store the transcript and speech's routing, and move the job to `applying` — one transaction.
+pub async fn store_transcript(
+    db: &Db,
+    job: &Job,
+    t: &Transcript,
+    route: &SpeechRoute,
+    model_name: &str,
+) -> Result<(), sqlx::Error> {
+    let now = now_ms();
+    let mut tx = db.pool().begin().await?;
+    sqlx::query("DELETE FROM transcripts WHERE ticket_id = $1")
+        .bind(job.ticket_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO transcripts (ticket_id, job_id, text, raw_text, segments, avg_logprob, confidence,
+            language, audio_ms, elapsed_ms, model, kind, department_id, route_reason, needs_review,
+            repairs, summary, created_at)
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18)",
+    )
+    .bind(job.ticket_id)
+    .bind(job.id)
+    .bind(route.text.clone())
+    .bind(t.text.clone())
+    .bind(serde_json::to_string(&t.segments).unwrap_or_else(|_| "[]".into()))
+    .bind(t.avg_logprob)
+    .bind(t.confidence)
+    .bind(t.language.clone())
+    .bind((t.audio_secs * 1000.0) as i64)
+    .bind(t.elapsed_ms as i64)
+    .bind(model_name.to_string())
+    .bind(route.route.kind.code().to_string())
+    .bind(route.route.department.as_ref().map(|d| d.as_str().to_string()))
+    .bind(route.route.reason.clone())
+    .bind(route.needs_review())
+    .bind(serde_json::to_string(&route.repairs).unwrap_or_else(|_| "[]".into()))
+    .bind(route.summary.clone())
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE transcription_jobs SET status = 'applying', updated_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(job.id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
+
+/// The ticket has its transcript: the job is done.
+pub async fn finish(db: &Db, job: &Job) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE transcription_jobs SET status = 'done', claimed_until = NULL, last_error = NULL, updated_at = $1 WHERE id = $2",
+    )
+    .bind(now_ms())
+    .bind(job.id)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// Backlog figures.
+pub async fn stats(db: &Db) -> Result<QueueStats, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT status, COUNT(*) AS n, MIN(created_at) AS oldest FROM transcription_jobs GROUP BY status",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    let mut s = QueueStats::default();
+    let now = now_ms();
+    let mut oldest = i64::MAX;
+    for r in rows {
+        let status: String = r.try_get("status")?;
+        let n: i64 = r.try_get("n")?;
+        let o: Option<i64> = r.try_get("oldest")?;
+        match status.as_str() {
+            "pending" => s.pending = n,
+            "running" | "applying" => s.running += n,
+            "failed" => s.failed = n,
+            "done" => s.done = n,
+            _ => {}
+        }
+        if matches!(status.as_str(), "pending" | "running" | "applying") {
+            oldest = oldest.min(o.unwrap_or(now));
+        }
+    }
+    if oldest != i64::MAX {
+        s.oldest_age_secs = (now - oldest).max(0) as f64 / 1000.0;
+    }
+    Ok(s)
+}
+
+/// Stored transcript of a ticket, if any.
+pub async fn transcript_of(db: &Db, ticket: TicketId) -> Result<Option<StoredTranscript>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT text, raw_text, confidence, language, audio_ms, elapsed_ms, department_id, kind, needs_review, summary, segments
+           FROM transcripts WHERE ticket_id = $1",
+    )
+    .bind(ticket.0)
+    .fetch_optional(db.pool())
+    .await?;
+    row.map(|r| {
+        Ok(StoredTranscript {
+            text: r.try_get("text")?,
+            raw_text: r.try_get("raw_text")?,
+            confidence: r.try_get("confidence")?,
+            language: r.try_get("language")?,
+            audio_ms: r.try_get("audio_ms")?,
+            elapsed_ms: r.try_get("elapsed_ms")?,
+            department_id: r.try_get("department_id")?,
+            kind: r.try_get("kind")?,
+            needs_review: r.try_get("needs_review")?,
+            summary: r.try_get("summary")?,
+            segments: r.try_get("segments")?,
+        })
+    })
+    .transpose()
+}
+
+/// A row of `transcripts`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StoredTranscript {
+    pub text: String,
+    pub raw_text: String,
+    pub confidence: f64,
+    pub language: String,
+    pub audio_ms: i64,
+    pub elapsed_ms: i64,
+    pub department_id: Option<String>,
+    pub kind: Option<String>,
+    pub needs_review: bool,
+    pub summary: String,
+    pub segments: String,
+}
+
+/// Speech as the server runs it: the model (once it is there), the worker pool and the queue.
+pub struct SpeechService {
+    cfg: SpeechConfig,
+    data_dir: PathBuf,
+    db: Db,
+    tickets: Tickets,
+    router: SpeechRouter,
+    engine: RwLock<Option<Transcriber>>,
+    wake: Notify,
+}
+
+impl SpeechService {
+    pub fn new(cfg: SpeechConfig, data_dir: PathBuf, db: Db, tickets: Tickets) -> Arc<Self> {
+        let rules = tickets.rules();
+        let router = SpeechRouter::new(&rules.routing, &rules.directory, &cfg);
+        Arc::new(Self {
+            cfg,
+            data_dir,
+            db,
+            tickets,
+            router,
+            engine: RwLock::new(None),
+            wake: Notify::new(),
+        })
+    }
+
+    /// The router, for tools and tests.
+    pub fn router(&self) -> &SpeechRouter {
+        &self.router
+    }
+
+    /// The loaded transcriber, if the model is there.
+    pub async fn transcriber(&self) -> Option<Transcriber> {
+        self.engine.read().await.clone()
+    }
+
+    /// Check and load the model now. A missing or corrupt model is an error here; the
+    /// server logs it and keeps running, and the queue retries every `model_retry_secs`.
+    pub async fn load_model(&self) -> Result<Transcriber, SpeechError> {
+        if let Some(t) = self.engine.read().await.clone() {
+            return Ok(t);
+        }
+        let cfg = self.cfg.clone();
+        let dir = self.data_dir.clone();
+        let t = tokio::task::spawn_blocking(move || {
+            let info = model::verify(&cfg, &dir)?;
+            Transcriber::start(&cfg, &info.path)
+        })
+        .await
+        .map_err(|e| SpeechError::Engine(e.to_string()))??;
+        *self.engine.write().await = Some(t.clone());
+        self.wake.notify_one();
+        Ok(t)
+    }
+
+    /// Poke the queue (a new job was just committed).
+    pub fn notify(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Work the queue until `stop` is cancelled. Spawn this once per process.
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        if !self.cfg.enabled {
+            tracing::info!("speech disabled by config; voice messages keep their recordings, transcripts stay pending");
+            return;
+        }
+        let workers = self.cfg.effective_workers();
+        let permits = Arc::new(Semaphore::new(workers));
+        let mut next_model_try = tokio::time::Instant::now();
+        let mut warned = false;
+        loop {
+            if stop.is_cancelled() {
+                return;
+            }
+            self.publish_metrics().await;
+            if self.engine.read().await.is_none() {
+                if tokio::time::Instant::now() >= next_model_try {
+                    match self.load_model().await {
+                        Ok(t) => tracing::info!(model = %t.model_path().display(), workers, "speech ready"),
+                        Err(e) => {
+                            if !warned {
+                                tracing::error!(error = %e, "speech unavailable: transcripts stay pending until a model appears; calls, menus and tickets keep working");
+                                warned = true;
+                            } else {
+                                tracing::debug!(error = %e, "speech model still unavailable");
+                            }
+                            next_model_try = tokio::time::Instant::now()
+                                + Duration::from_secs(self.cfg.model_retry_secs.max(1));
+                        }
+                    }
+                }
+                if self.engine.read().await.is_none() {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                    continue;
+                }
+            }
+            let permit = tokio::select! {
+                _ = stop.cancelled() => return,
+                p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+            };
+            let job = match claim(&self.db, Duration::from_secs(self.cfg.lease_secs.max(5))).await {
+                Ok(j) => j,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot claim a transcription job");
+                    None
+                }
+            };
+            match job {
+                Some(job) => {
+                    let me = self.clone();
+                    tokio::spawn(async move {
+                        me.process(job).await;
+                        drop(permit);
+                    });
+                }
+                None => {
+                    drop(permit);
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = self.wake.notified() => {}
+                        _ = tokio::time::sleep(Duration::from_millis(self.cfg.poll_ms.max(50))) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    async fn publish_metrics(&self) {
+        if let Ok(s) = stats(&self.db).await {
+            metrics::gauge!("hotline_speech_queue_pending").set(s.pending as f64);
+            metrics::gauge!("hotline_speech_queue_running").set(s.running as f64);
+            metrics::gauge!("hotline_speech_queue_failed").set(s.failed as f64);
+            metrics::gauge!("hotline_speech_queue_oldest_age_seconds").set(s.oldest_age_secs);
+        }
+        let busy = self.engine.read().await.as_ref().map(|t| t.busy()).unwrap_or(0);
+        metrics::gauge!("hotline_speech_workers_busy").set(busy as f64);
+    }
+
+    /// Run one job to its end (done, retry or failed). Never panics on bad input.
+    pub async fn process(&self, job: Job) {
+        let span = tracing::info_span!("transcription", job = job.id, ticket = job.ticket_id, attempt = job.attempts);
+        let _e = span.enter();
+        if job.attempts > self.cfg.max_attempts.max(1) {
+            // Claimed again after its worker died on the last attempt.
+            let _ = fail(&self.db, &job, "worker stopped during the last attempt", 0, Duration::ZERO).await;
+            metrics::counter!("hotline_speech_jobs_total", "result" => "failed").increment(1);
+            return;
+        }
+        let result = self.attempt(&job).await;
+        match result {
+            Ok(route) => {
+                metrics::counter!("hotline_speech_jobs_total", "result" => "done").increment(1);
+                tracing::info!(department = ?route.route.department, review = route.needs_review(), "transcribed");
+            }
+            Err(e) => {
+                let retry = Duration::from_secs(self.cfg.retry_base_secs);
+                match fail(&self.db, &job, &e.to_string(), self.cfg.max_attempts, retry).await {
+                    Ok(true) => {
+                        metrics::counter!("hotline_speech_jobs_total", "result" => "failed").increment(1);
+                        tracing::error!(error = %e, "transcription failed for good; the ticket keeps its recording");
+                    }
+                    Ok(false) => {
+                        metrics::counter!("hotline_speech_jobs_total", "result" => "retry").increment(1);
+                        tracing::warn!(error = %e, "transcription failed; will retry");
+                    }
+                    Err(db) => tracing::error!(error = %db, "cannot record a failed transcription; its lease will expire and it will run again"),
+                }
+            }
+        }
+    }
+
+    async fn attempt(&self, job: &Job) -> Result<SpeechRoute, SpeechError> {
+        // Already transcribed before a crash: only the ticket update is left.
+        let route = match transcript_of(&self.db, TicketId(job.ticket_id)).await? {
+            Some(stored) => self.router.route_text(&stored.raw_text, stored.confidence),
+            None => {
+                let engine = self
+                    .transcriber()
+                    .await
+                    .ok_or_else(|| SpeechError::Model("no model loaded".into()))?;
+                let path = PathBuf::from(&job.recording_path);
+                let (pcm, _) = tokio::task::spawn_blocking(move || audio::load_for_whisper(&path))
+                    .await
+                    .map_err(|e| SpeechError::Engine(e.to_string()))??;
+                let t = engine.transcribe_message(pcm).await?;
+                metrics::histogram!("hotline_speech_rtf").record(t.elapsed_ms as f64 / 1000.0 / t.audio_secs.max(0.1));
+                let route = self.router.route(&t);
+                let name = engine
+                    .model_path()
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                store_transcript(&self.db, job, &t, &route, &name).await?;
+                route
+            }
+        };
+        self.tickets
+            .apply_transcript(TicketId(job.ticket_id), route.to_update())
+            .await
+            .map_err(|e| SpeechError::Tickets(e.to_string()))?;
+        finish(&self.db, job).await?;
+        Ok(route)
+    }
+}
