@@ -323,6 +323,15 @@ async fn dispatch(sh: &Arc<Shared>, mut tx: Transaction) {
     fix_received(&mut tx.original);
     let method = tx.original.method;
     let tag = to_tag(&tx);
+    if !matches!(
+        tx.original.uri.scheme,
+        None | Some(rsipstack::sip::Scheme::Sip) | Some(rsipstack::sip::Scheme::Sips)
+    ) && method != Method::Ack
+    {
+        // RFC 3261 §8.2.2.1.
+        tx.reply(StatusCode::UnsupportedUriScheme).await.ok();
+        return;
+    }
     match (method, tag) {
         (Method::Invite, None) => {
             let sh = sh.clone();
