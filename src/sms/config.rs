@@ -80,9 +80,7 @@ impl Default for SmsTemplates {
     fn default() -> Self {
         SmsTemplates {
             signature: "【12345】".into(),
-            accepted:
-                "您的诉求已受理，工单号{number}。回复CX{number}或访问{query_url}查询办理进度。"
-                    .into(),
+            accepted: "您的诉求已受理，工单号{number}。回复CX可查询办理进度。".into(),
             dispatched: "您的工单{number}已转{department}办理，办理时限{deadline}。".into(),
             extension_granted: "您的工单{number}经批准延期，新的办理时限为{deadline}。".into(),
             resolved: "您的工单{number}已办结。{department}答复：{answer}".into(),

@@ -68,7 +68,7 @@ mod for_tickets {
                     .format("%-m月%-d日%H:%M")
                     .to_string(),
             ),
-            awaiting_rating: k.state == State::FollowUp,
+            awaiting_rating: matches!(k.state, State::FollowUp | State::Resolved),
             open,
         }
     }

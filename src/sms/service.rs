@@ -4,12 +4,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, Notify, Semaphore};
+use std::collections::{HashMap, VecDeque};
+
+use tokio::sync::{broadcast, mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::store::{now_ms, Db, StoreError};
 use crate::tickets::events::{claim_batch, TicketEvent};
+use crate::tickets::Tickets;
 
 use super::config::SmsConfig;
 use super::desk::{TicketDesk, TicketInfo};
@@ -49,15 +52,19 @@ struct Ctx {
 
 /// Starts the SMPP link and the three tasks. Call once per process; several processes on
 /// one PostgreSQL share the outbox safely.
-pub fn start(
-    cfg: SmsConfig,
-    db: Db,
-    desk: Arc<dyn TicketDesk>,
-    shutdown: CancellationToken,
-) -> SmsHandle {
+pub fn start(cfg: SmsConfig, db: Db, tickets: Tickets, shutdown: CancellationToken) -> SmsHandle {
     let (in_tx, in_rx) = mpsc::channel(1024);
     let link: Arc<dyn SmsLink> = SmppLink::start(cfg.clone(), in_tx, shutdown.clone());
-    start_with_link(cfg, db, desk, link, in_rx, shutdown)
+    let wake = tickets.subscribe();
+    start_with_link(
+        cfg,
+        db,
+        Arc::new(tickets),
+        Some(wake),
+        link,
+        in_rx,
+        shutdown,
+    )
 }
 
 /// Same as [`start`] with any [`SmsLink`] (a CMPP backend later).
@@ -65,6 +72,7 @@ pub fn start_with_link(
     cfg: SmsConfig,
     db: Db,
     desk: Arc<dyn TicketDesk>,
+    wake: Option<broadcast::Receiver<TicketEvent>>,
     link: Arc<dyn SmsLink>,
     incoming: mpsc::Receiver<IncomingItem>,
     shutdown: CancellationToken,
@@ -79,7 +87,7 @@ pub fn start_with_link(
         node: format!("{}-{}", hostname(), std::process::id()),
     });
     let tasks = vec![
-        tokio::spawn(consume_events(ctx.clone(), shutdown.clone())),
+        tokio::spawn(consume_events(ctx.clone(), wake, shutdown.clone())),
         tokio::spawn(send_loop(ctx.clone(), shutdown.clone())),
         tokio::spawn(inbound_loop(ctx, incoming, shutdown)),
     ];
@@ -139,14 +147,32 @@ pub fn notice_for(cfg: &SmsConfig, ev: &TicketEvent) -> Option<Notice> {
     })
 }
 
-async fn consume_events(ctx: Arc<Ctx>, shutdown: CancellationToken) {
+/// Polls the event table; a live event (same process) wakes it at once, the poll catches
+/// events written by other nodes.
+async fn consume_events(
+    ctx: Arc<Ctx>,
+    mut wake: Option<broadcast::Receiver<TicketEvent>>,
+    shutdown: CancellationToken,
+) {
     let mut failures = 0u32;
     while !shutdown.is_cancelled() {
         match consume_once(&ctx).await {
             Ok(0) => {
                 failures = 0;
+                let woken = async {
+                    match wake.as_mut() {
+                        Some(w) => match w.recv().await {
+                            Err(broadcast::error::RecvError::Closed) => {
+                                std::future::pending().await
+                            }
+                            _ => {}
+                        },
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
+                    _ = woken => {}
                     _ = tokio::time::sleep(Duration::from_millis(ctx.cfg.poll_ms.clamp(10, 5_000))) => {}
                 }
             }
@@ -188,9 +214,15 @@ async fn consume_once(ctx: &Ctx) -> Result<usize, StoreError> {
     Ok(n)
 }
 
+/// Rows claimed but not finished, queued per phone so one resident's notices arrive in
+/// the order their events happened (the answer before the satisfaction question).
+type PhoneQueues =
+    Arc<std::sync::Mutex<HashMap<String, VecDeque<(Claimed, OwnedSemaphorePermit)>>>>;
+
 async fn send_loop(ctx: Arc<Ctx>, shutdown: CancellationToken) {
     // Rows in flight at once; the link's window bounds submits in flight.
-    let rows = Arc::new(Semaphore::new(ctx.cfg.window.max(1) * 2));
+    let rows = Arc::new(Semaphore::new(ctx.cfg.window.max(1) * 4));
+    let queues: PhoneQueues = Arc::default();
     let mut set: JoinSet<()> = JoinSet::new();
     while !shutdown.is_cancelled() {
         if ctx.link.state() != super::link::LinkState::Bound {
@@ -210,14 +242,39 @@ async fn send_loop(ctx: Arc<Ctx>, shutdown: CancellationToken) {
         match claimed {
             Ok(list) if !list.is_empty() => {
                 for c in list {
-                    let Ok(permit) = rows.clone().acquire_owned().await else {
+                    let Ok(permit) = rows.clone().try_acquire_owned() else {
                         break;
                     };
-                    let ctx = ctx.clone();
-                    set.spawn(async move {
-                        send_one(&ctx, c).await;
-                        drop(permit);
-                    });
+                    let phone = c.phone.clone();
+                    let start = {
+                        let mut q = queues.lock().unwrap_or_else(|e| e.into_inner());
+                        match q.get_mut(&phone) {
+                            Some(waiting) => {
+                                waiting.push_back((c, permit));
+                                None
+                            }
+                            None => {
+                                q.insert(phone.clone(), VecDeque::new());
+                                Some((c, permit))
+                            }
+                        }
+                    };
+                    if let Some(first) = start {
+                        let ctx = ctx.clone();
+                        let queues = queues.clone();
+                        set.spawn(async move {
+                            let mut next = Some(first);
+                            while let Some((c, permit)) = next.take() {
+                                send_one(&ctx, c).await;
+                                drop(permit);
+                                let mut q = queues.lock().unwrap_or_else(|e| e.into_inner());
+                                next = q.get_mut(&phone).and_then(|w| w.pop_front());
+                                if next.is_none() {
+                                    q.remove(&phone);
+                                }
+                            }
+                        });
+                    }
                 }
             }
             Ok(_) => {
@@ -238,7 +295,7 @@ async fn send_loop(ctx: Arc<Ctx>, shutdown: CancellationToken) {
         }
     }
     // Let submits in flight finish and record their acks; rows not finished keep their
-    // lease and are taken again after it (or at once by a restarted node once it expires).
+    // lease and are taken again after it expires.
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         while set.join_next().await.is_some() {}
     })
