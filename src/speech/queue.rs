@@ -216,7 +216,7 @@ pub async fn transcript_of(db: &Db, ticket: TicketId) -> Result<Option<StoredTra
             elapsed_ms: r.try_get("elapsed_ms")?,
             department_id: r.try_get("department_id")?,
             kind: r.try_get("kind")?,
-            needs_review: r.try_get("needs_review")?,
+            needs_review: crate::store::get_bool(&r, "needs_review")?,
             summary: r.try_get("summary")?,
             segments: r.try_get("segments")?,
         })
@@ -445,5 +445,100 @@ impl SpeechService {
             .map_err(|e| SpeechError::Tickets(e.to_string()))?;
         finish(&self.db, job).await?;
         Ok(route)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn db() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/q.db", dir.path().display());
+        (dir, Db::connect_url(&url).await.unwrap())
+    }
+
+    async fn add_job(db: &Db, ticket: i64) -> i64 {
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO transcription_jobs (ticket_id, recording_path, status, attempts, next_attempt_at, created_at, updated_at)
+             VALUES ($1, '/nowhere.wav', 'pending', 0, $2, $3, $4) RETURNING id",
+        )
+        .bind(ticket)
+        .bind(now)
+        .bind(now)
+        .bind(now)
+        .fetch_one(db.pool())
+        .await
+        .unwrap()
+        .get::<i64, _>(0)
+    }
+
+    async fn status(db: &Db, id: i64) -> (String, i64, Option<String>) {
+        let r = sqlx::query("SELECT status, attempts, last_error FROM transcription_jobs WHERE id = $1")
+            .bind(id)
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2))
+    }
+
+    #[tokio::test]
+    async fn a_job_is_claimed_once_and_again_only_after_its_lease_ends() {
+        let (_d, db) = db().await;
+        let id = add_job(&db, 1).await;
+        let j = claim(&db, Duration::from_secs(60)).await.unwrap().unwrap();
+        assert_eq!((j.id, j.attempts), (id, 1));
+        // Leased: nobody else gets it.
+        assert!(claim(&db, Duration::from_secs(60)).await.unwrap().is_none());
+        // The worker "crashes": its lease runs out and the job is taken again.
+        sqlx::query("UPDATE transcription_jobs SET claimed_until = 0 WHERE id = $1")
+            .bind(id)
+            .execute(db.pool())
+            .await
+            .unwrap();
+        let again = claim(&db, Duration::from_secs(60)).await.unwrap().unwrap();
+        assert_eq!((again.id, again.attempts), (id, 2));
+        finish(&db, &again).await.unwrap();
+        assert_eq!(status(&db, id).await.0, "done");
+        assert!(claim(&db, Duration::from_secs(60)).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn failures_back_off_then_end_visibly_failed() {
+        let (_d, db) = db().await;
+        let id = add_job(&db, 7).await;
+        let j = claim(&db, Duration::from_secs(60)).await.unwrap().unwrap();
+        assert!(!fail(&db, &j, "bad audio", 2, Duration::from_secs(3600)).await.unwrap());
+        assert_eq!(status(&db, id).await.0, "pending");
+        // Backoff: not due yet.
+        assert!(claim(&db, Duration::from_secs(60)).await.unwrap().is_none());
+        sqlx::query("UPDATE transcription_jobs SET next_attempt_at = 0 WHERE id = $1")
+            .bind(id)
+            .execute(db.pool())
+            .await
+            .unwrap();
+        let j = claim(&db, Duration::from_secs(60)).await.unwrap().unwrap();
+        assert_eq!(j.attempts, 2);
+        assert!(fail(&db, &j, "bad audio again", 2, Duration::ZERO).await.unwrap());
+        let (st, attempts, err) = status(&db, id).await;
+        assert_eq!((st.as_str(), attempts), ("failed", 2));
+        assert_eq!(err.as_deref(), Some("bad audio again"));
+        assert!(claim(&db, Duration::from_secs(60)).await.unwrap().is_none());
+        let s = stats(&db).await.unwrap();
+        assert_eq!((s.failed, s.pending, s.running), (1, 0, 0));
+    }
+
+    #[tokio::test]
+    async fn backlog_age_is_reported() {
+        let (_d, db) = db().await;
+        add_job(&db, 1).await;
+        sqlx::query("UPDATE transcription_jobs SET created_at = created_at - 5000")
+            .execute(db.pool())
+            .await
+            .unwrap();
+        let s = stats(&db).await.unwrap();
+        assert_eq!(s.pending, 1);
+        assert!(s.oldest_age_secs >= 5.0, "{s:?}");
     }
 }
