@@ -17,7 +17,7 @@ CREATE TABLE transcripts (
     kind           TEXT,
     department_id  TEXT,
     route_reason   TEXT   NOT NULL,
-    needs_review   BOOLEAN NOT NULL,
+    needs_review   INTEGER NOT NULL,             -- 0 or 1 (SQLite: the Any driver cannot read BOOLEAN)
     repairs        TEXT   NOT NULL,           -- JSON [{heard, word}]
     summary        TEXT   NOT NULL,
     created_at     BIGINT NOT NULL

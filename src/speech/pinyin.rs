@@ -38,18 +38,37 @@ fn split(s: &str) -> (&str, &str) {
     s.split_at(i)
 }
 
-/// Similarity of two folded syllables: 1 equal, 0.5 same final (rhyme), 0 otherwise.
+/// Finals that telephone speech and whisper confuse, compared as one rhyme
+/// (运河 heard as 任何: -un/-en).
+const RHYME_CLASSES: &[&[&str]] = &[&["en", "un", "in", "uen"], &["an", "ian", "uan", "van"]];
+
+fn rhymes(fa: &str, fb: &str) -> bool {
+    if fa.is_empty() || fb.is_empty() {
+        return false;
+    }
+    fa == fb
+        || RHYME_CLASSES
+            .iter()
+            .any(|c| c.contains(&fa) && c.contains(&fb))
+}
+
+/// Similarity of two folded syllables: 1 equal, 0.5 rhyming finals, 0 otherwise.
 pub fn similarity(a: &str, b: &str) -> f32 {
     if a == b {
         return 1.0;
     }
     let (_, fa) = split(a);
     let (_, fb) = split(b);
-    if !fa.is_empty() && fa == fb {
+    if rhymes(fa, fb) {
         0.5
     } else {
         0.0
     }
+}
+
+/// Tone number (1–5) of a character.
+pub fn tone(c: char) -> Option<char> {
+    c.to_pinyin()?.with_tone_num_end().chars().last()
 }
 
 /// A piece of text as (character, folded syllable) pairs.
@@ -89,13 +108,12 @@ pub fn find(text: &[(char, Option<String>)], word: &[(char, Option<String>)]) ->
 }
 
 /// How close a fuzzy occurrence must be to count, by word length: two-syllable words must
-/// sound the same; longer words may have one syllable that only rhymes (or, from four
-/// syllables on, one that is wrong).
+/// sound the same; longer words may have one syllable that only rhymes, never one that is
+/// wrong (态度很差 must not become 态度很好).
 pub fn threshold(len: usize) -> f32 {
     match len {
         0..=2 => 1.0,
-        3 => 0.83,
-        _ => 0.75,
+        n => (n as f32 - 0.5) / n as f32,
     }
 }
 
@@ -109,6 +127,12 @@ pub struct Repair {
 /// Replace near-homophones of vocabulary words by the words themselves, longest words first,
 /// each stretch of text at most once. Words already present literally are left alone.
 pub fn repair(text: &str, vocabulary: &[String]) -> (String, Vec<Repair>) {
+    repair_with(text, vocabulary, true)
+}
+
+/// [`repair`] with the looser rule for two-character words (one character exact, the other
+/// rhyming) switched on or off. Place names use it off: 晚上 must not become 港上.
+pub fn repair_with(text: &str, vocabulary: &[String], relaxed: bool) -> (String, Vec<Repair>) {
     let mut chars = syllables(text);
     let mut used = vec![false; chars.len()];
     let mut words: Vec<&String> = vocabulary.iter().filter(|w| w.chars().count() >= 2).collect();
@@ -126,7 +150,15 @@ pub fn repair(text: &str, vocabulary: &[String]) -> (String, Vec<Repair>) {
         }
         let ws = syllables(w);
         let Some((start, score)) = find(&chars, &ws) else { continue };
-        if score + 1e-4 < threshold(ws.len()) || used[start..start + ws.len()].iter().any(|u| *u) {
+        // A two-character word may also be heard with one character exactly right and the
+        // other only rhyming (凭水 for 停水): the exact character anchors it.
+        // The other character must also have the same tone (工厂 is not 工伤).
+        let window = &chars[start..start + ws.len()];
+        let exact = window.iter().zip(&ws).filter(|(a, b)| a.0 == b.0).count();
+        let same_tones = window.iter().zip(&ws).all(|(a, b)| tone(a.0) == tone(b.0));
+        let close = score + 1e-4 >= threshold(ws.len())
+            || (relaxed && ws.len() == 2 && exact == 1 && same_tones && score + 1e-4 >= 0.75);
+        if !close || used[start..start + ws.len()].iter().any(|u| *u) {
             continue;
         }
         let heard: String = chars[start..start + ws.len()].iter().map(|c| c.0).collect();
@@ -168,7 +200,11 @@ mod tests {
         assert!(t.contains("运河街道"), "{t}");
         let (t, _) = repair("我家小区已经停睡两天了", &vocab);
         assert!(t.contains("停水"), "{t}");
+        let (t, _) = repair("我家小区已经凭水两天了", &vocab);
+        assert!(t.contains("停水"), "{t}");
         // Unrelated text stays as it was.
+        let (t, _) = repair("工厂晚上噪音很大，态度很差", &v(&["工伤", "态度很好"]));
+        assert_eq!(t, "工厂晚上噪音很大，态度很差");
         let (t, r) = repair("今天天气很好，谢谢你们", &vocab);
         assert_eq!(t, "今天天气很好，谢谢你们");
         assert!(r.is_empty());
