@@ -1,6 +1,25 @@
-//! The web: health and readiness now; the operator console, department portal, public
-//! status page, JSON API and Open311 are built here too (DESIGN.md).
+//! The web (axum): the operator console, department portal, supervisor board, account
+//! administration, public status page, JSON API (`/api/v1`, OpenAPI), Open311 GeoReport v2,
+//! `/metrics`, `/healthz` and `/readyz`.
+//!
+//! Everything is server-rendered (minijinja templates compiled in) with a little vanilla JS
+//! for live updates (SSE) and keyboard shortcuts. Roles are enforced on the server for every
+//! route (`authz.rs`); every change goes through `tickets`, which writes the audit line.
 
+pub mod accounts;
+mod api;
+pub mod auth;
+pub mod authz;
+mod config;
+mod error;
+mod metrics;
+mod open311;
+mod pages;
+mod views;
+
+pub use config::WebConfig;
+
+use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -11,6 +30,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
+use crate::store::Db;
 use crate::tickets::Tickets;
 
 /// What `/readyz` reports; each part is set by the component that owns it.
@@ -29,18 +49,116 @@ pub struct AppState {
     pub readiness: Arc<Readiness>,
 }
 
+/// Calls in progress, as the SIP side knows them: lets the operator's "new ticket" form
+/// fill in the caller's number. Implemented by whoever owns the calls (see web-wiring.md).
+pub trait ActiveCalls: Send + Sync {
+    /// Caller numbers of calls now connected to an operator (most recent first).
+    fn callers(&self) -> Vec<String>;
+}
+
+/// Everything the web needs beyond [`AppState`]; `Default` is the working demo set-up.
+#[derive(Clone, Default)]
+pub struct WebExtras {
+    pub config: WebConfig,
+    pub calls: Option<Arc<dyn ActiveCalls>>,
+}
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct Ctx(Arc<Inner>);
+
+pub struct Inner {
+    pub app: AppState,
+    pub cfg: WebConfig,
+    pub calls: Option<Arc<dyn ActiveCalls>>,
+    pub tpl: minijinja::Environment<'static>,
+    pub login_failures: auth::Window,
+    pub status_hits: auth::Window,
+    pub status_failures: auth::Window,
+    pub stats: metrics::WebStats,
+}
+
+impl Deref for Ctx {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl Ctx {
+    pub fn tickets(&self) -> &Tickets {
+        &self.app.tickets
+    }
+    pub fn db(&self) -> &Db {
+        self.app.tickets.db()
+    }
+}
+
+/// The whole site with the demo defaults (see [`router_with`]).
 pub fn router(state: AppState) -> Router {
+    router_with(state, WebExtras::default())
+}
+
+/// The whole site: pages, APIs, Open311, metrics and health.
+pub fn router_with(state: AppState, extras: WebExtras) -> Router {
+    let ctx = Ctx(Arc::new(Inner {
+        app: state,
+        cfg: extras.config,
+        calls: extras.calls,
+        tpl: views::environment(),
+        login_failures: auth::Window::default(),
+        status_hits: auth::Window::default(),
+        status_failures: auth::Window::default(),
+        stats: metrics::WebStats::default(),
+    }));
+    let pages = pages::routes().layer(axum::middleware::from_fn_with_state(
+        ctx.clone(),
+        auth::session_layer,
+    ));
     Router::new()
+        .merge(pages)
+        .nest("/api/v1", api::routes())
+        .nest("/open311/v2", open311::routes())
+        .route("/metrics", get(metrics::metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.clone(),
+            metrics::count_requests,
+        ))
+        .layer(axum::middleware::from_fn(security_headers))
+        .with_state(ctx)
+}
+
+/// Headers every answer carries: no framing, no sniffing, no referrer leaks, scripts only
+/// from this site.
+async fn security_headers(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::header::{self, HeaderValue};
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(
+        "default-src 'self'; media-src 'self'; style-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'",
+    ));
+    res
 }
 
 /// Ready when the database answers and every enabled part is up; the body says which part
 /// is not.
-async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
-    let r = &s.readiness;
-    let db = s.tickets.db().ping().await;
+async fn readyz(State(s): State<Ctx>) -> impl IntoResponse {
+    let r = &s.app.readiness;
+    let db = s.db().ping().await;
     let sip = r.sip_listening.load(Ordering::Relaxed);
     let sms_on = r.sms_enabled.load(Ordering::Relaxed);
     let smsc = r.smsc_bound.load(Ordering::Relaxed);

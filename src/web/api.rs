@@ -1,0 +1,521 @@
+//! The JSON API under `/api/v1` for machine clients (bearer API tokens), with its OpenAPI
+//! document generated from these handlers at `/api/v1/openapi.json`.
+//!
+//! Every error is `{"error": {"code": "...", "message": "..."}}`; lists are paginated with
+//! `page` (from 1) and `per_page` (1–200) and report `total`.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+
+use super::accounts::{self, Account, Role};
+use super::authz::{allows, can_see, Perm};
+use super::error::ApiError;
+use super::metrics::{Kpis, Period};
+use super::Ctx;
+use crate::tickets::{
+    state, Action, Channel, DepartmentId, Kind, NewTicket, PhoneNumber, Satisfaction,
+    State as TState, Ticket, TicketFilter, TicketId, TicketNumber,
+};
+
+pub fn routes() -> Router<Ctx> {
+    Router::new()
+        .route("/openapi.json", get(openapi_json))
+        .route("/tickets", get(list_tickets).post(create_ticket))
+        .route("/tickets/{id}", get(get_ticket))
+        .route("/tickets/{id}/audit", get(ticket_audit))
+        .route("/tickets/{id}/transitions", post(transition))
+        .route("/departments", get(departments))
+        .route("/stats", get(stats))
+        .fallback(|| async { ApiError::not_found() })
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "hotline 12345 API", version = "1", description = "Tickets, transitions, departments and statistics of the 12345 hotline. Authenticate with `Authorization: Bearer <API token>` (tokens are issued by an administrator)."),
+    paths(list_tickets, create_ticket, get_ticket, ticket_audit, transition, departments, stats),
+    components(schemas(TicketOut, TicketPage, NewTicketIn, TransitionIn, ApiAction, AuditOut, DepartmentOut, Kpis, Period, ErrorBody, ErrorDetail)),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(c) = openapi.components.as_mut() {
+            c.add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+        }
+    }
+}
+
+async fn openapi_json() -> impl IntoResponse {
+    match ApiDoc::openapi().to_json() {
+        Ok(s) => ([(header::CONTENT_TYPE, "application/json")], s).into_response(),
+        Err(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            .into_response(),
+    }
+}
+
+/// The account behind the request's bearer token.
+pub struct ApiUser(pub Account);
+
+impl FromRequestParts<Ctx> for ApiUser {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, ctx: &Ctx) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && t.len() < 200)
+            .ok_or_else(ApiError::unauthorized)?;
+        match accounts::account_for_token(ctx.db(), token).await? {
+            Some(a) => Ok(ApiUser(a)),
+            None => Err(ApiError::unauthorized()),
+        }
+    }
+}
+
+impl ApiUser {
+    fn require(&self, p: Perm) -> Result<(), ApiError> {
+        if allows(self.0.role, p) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden())
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketOut {
+    pub id: i64,
+    /// 12+ digits: yyyymmdd and a sequence.
+    pub number: String,
+    /// call, sms, web, open311
+    pub channel: String,
+    /// consultation, complaint, help, suggestion, report, praise
+    pub kind: String,
+    /// accepted, dispatched, returned, in_progress, extension_requested, supervised, resolved, follow_up, closed
+    pub state: String,
+    /// Chinese label of the state.
+    pub state_label: String,
+    /// The deadline clock still runs.
+    pub open: bool,
+    pub phone: String,
+    pub text: String,
+    pub summary: String,
+    pub address: Option<String>,
+    pub department_id: Option<String>,
+    pub department_name: Option<String>,
+    /// RFC 3339, Asia/Shanghai.
+    pub deadline: String,
+    pub overdue: bool,
+    pub supervised: bool,
+    pub needs_review: bool,
+    pub satisfaction: Option<String>,
+    pub answer: Option<String>,
+    pub merged_into: Option<i64>,
+    pub has_recording: bool,
+    pub created_at: String,
+    pub updated_at: String,
+    pub resolved_at: Option<String>,
+    pub closed_at: Option<String>,
+}
+
+fn ticket_out(ctx: &Ctx, t: &Ticket) -> TicketOut {
+    let tz = ctx.tickets().tz();
+    let ts = |d: chrono::DateTime<chrono::Utc>| d.with_timezone(&tz).to_rfc3339();
+    let open = state::is_open(t.state);
+    TicketOut {
+        id: t.id.0,
+        number: t.number.to_string(),
+        channel: t.channel.code().into(),
+        kind: t.kind.code().into(),
+        state: t.state.code().into(),
+        state_label: t.state.label_zh().into(),
+        open,
+        phone: t.phone.to_string(),
+        text: t.text.clone(),
+        summary: t.summary.clone(),
+        address: t.address.clone(),
+        department_id: t.department.as_ref().map(|d| d.to_string()),
+        department_name: t
+            .department
+            .as_ref()
+            .and_then(|d| ctx.tickets().department(d))
+            .map(|d| d.name.clone()),
+        deadline: ts(t.deadline),
+        overdue: open && t.deadline < chrono::Utc::now(),
+        supervised: t.supervised,
+        needs_review: t.needs_review,
+        satisfaction: t.satisfaction.map(|s| s.code().into()),
+        answer: t.answer.clone(),
+        merged_into: t.merged_into.map(|m| m.0),
+        has_recording: t.recording_path.is_some(),
+        created_at: ts(t.created_at),
+        updated_at: ts(t.updated_at),
+        resolved_at: t.resolved_at.map(ts),
+        closed_at: t.closed_at.map(ts),
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketPage {
+    pub items: Vec<TicketOut>,
+    pub page: i64,
+    pub per_page: i64,
+    pub total: i64,
+}
+
+#[derive(Debug, Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
+pub struct TicketQuery {
+    /// One state code.
+    pub state: Option<String>,
+    pub kind: Option<String>,
+    pub channel: Option<String>,
+    /// Department id (ignored for department accounts: always their own).
+    pub department: Option<String>,
+    /// Only open tickets past their deadline.
+    pub overdue: Option<bool>,
+    /// From 1.
+    #[param(minimum = 1)]
+    pub page: Option<i64>,
+    #[param(minimum = 1, maximum = 200)]
+    pub per_page: Option<i64>,
+}
+
+fn parse_query<T: serde::de::DeserializeOwned + Default>(q: Option<String>) -> Result<T, ApiError> {
+    match q {
+        None => Ok(T::default()),
+        Some(q) => serde_urlencoded::from_str(&q)
+            .map_err(|e| ApiError::bad(format!("invalid query: {e}"))),
+    }
+}
+
+fn parse_word<T: std::str::FromStr>(what: &str, v: &Option<String>) -> Result<Option<T>, ApiError> {
+    match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => s
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::bad(format!("unknown {what} `{s}`"))),
+    }
+}
+
+fn parse_id(id: &str) -> Result<TicketId, ApiError> {
+    id.parse::<i64>()
+        .ok()
+        .filter(|i| *i > 0)
+        .map(TicketId)
+        .ok_or_else(ApiError::not_found)
+}
+
+async fn visible(ctx: &Ctx, u: &ApiUser, id: &str) -> Result<Ticket, ApiError> {
+    u.require(Perm::ViewTickets)?;
+    let t = ctx.tickets().get(parse_id(id)?).await?;
+    if can_see(&u.0, &t) {
+        Ok(t)
+    } else {
+        Err(ApiError::not_found())
+    }
+}
+
+/// List tickets, newest first.
+#[utoipa::path(get, path = "/api/v1/tickets", params(TicketQuery),
+    responses((status = 200, body = TicketPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn list_tickets(
+    State(ctx): State<Ctx>,
+    u: ApiUser,
+    RawQuery(q): RawQuery,
+) -> Result<Json<TicketPage>, ApiError> {
+    u.require(Perm::ViewTickets)?;
+    let q: TicketQuery = parse_query(q)?;
+    let per_page = q.per_page.unwrap_or(ctx.cfg.page_size);
+    if !(1..=200).contains(&per_page) {
+        return Err(ApiError::bad("per_page must be 1 to 200"));
+    }
+    let page = q.page.unwrap_or(1);
+    if !(1..=1_000_000).contains(&page) {
+        return Err(ApiError::bad("page must be 1 or more"));
+    }
+    let mut f = TicketFilter {
+        states: parse_word::<TState>("state", &q.state)?.into_iter().collect(),
+        kind: parse_word::<Kind>("kind", &q.kind)?,
+        channel: parse_word::<Channel>("channel", &q.channel)?,
+        department: q
+            .department
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|d| DepartmentId(d.to_string())),
+        overdue: q.overdue.unwrap_or(false),
+        limit: per_page,
+        offset: (page - 1) * per_page,
+        ..Default::default()
+    };
+    if u.0.role == Role::Department {
+        f.department = u.0.department.clone();
+    }
+    let total = ctx.tickets().count(&f).await?;
+    let items = ctx
+        .tickets()
+        .list(&f)
+        .await?
+        .iter()
+        .map(|t| ticket_out(&ctx, t))
+        .collect();
+    Ok(Json(TicketPage {
+        items,
+        page,
+        per_page,
+        total,
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTicketIn {
+    pub phone: String,
+    pub text: String,
+    /// Leave out to let the routing rules decide.
+    pub kind: Option<String>,
+    pub address: Option<String>,
+}
+
+/// Create a ticket (operator accounts).
+#[utoipa::path(post, path = "/api/v1/tickets", request_body = NewTicketIn,
+    responses((status = 201, body = TicketOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn create_ticket(
+    State(ctx): State<Ctx>,
+    u: ApiUser,
+    body: Result<Json<NewTicketIn>, JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    u.require(Perm::CreateTicket)?;
+    let Json(b) = body.map_err(|e| ApiError::bad(e.body_text()))?;
+    let phone: PhoneNumber = b
+        .phone
+        .parse()
+        .map_err(|_| ApiError::bad("phone must be 3 to 20 digits"))?;
+    let t = ctx
+        .tickets()
+        .create(
+            NewTicket {
+                channel: Channel::Web,
+                kind: parse_word::<Kind>("kind", &b.kind)?,
+                phone,
+                text: b.text,
+                address: b.address.filter(|a| !a.trim().is_empty()),
+                area: None,
+                recording_path: None,
+            },
+            &crate::tickets::Actor::Client(u.0.name.clone()),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(ticket_out(&ctx, &t))))
+}
+
+/// One ticket.
+#[utoipa::path(get, path = "/api/v1/tickets/{id}", params(("id" = i64, Path, description = "ticket id")),
+    responses((status = 200, body = TicketOut), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_ticket(
+    State(ctx): State<Ctx>,
+    u: ApiUser,
+    Path(id): Path<String>,
+) -> Result<Json<TicketOut>, ApiError> {
+    let t = visible(&ctx, &u, &id).await?;
+    Ok(Json(ticket_out(&ctx, &t)))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditOut {
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub from_state: Option<String>,
+    pub to_state: String,
+    pub note: String,
+}
+
+/// The audit trail of a ticket, oldest first.
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/audit", params(("id" = i64, Path, description = "ticket id")),
+    responses((status = 200, body = [AuditOut]), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn ticket_audit(
+    State(ctx): State<Ctx>,
+    u: ApiUser,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<AuditOut>>, ApiError> {
+    let t = visible(&ctx, &u, &id).await?;
+    let tz = ctx.tickets().tz();
+    Ok(Json(
+        ctx.tickets()
+            .audit_trail(t.id)
+            .await?
+            .into_iter()
+            .map(|a| AuditOut {
+                at: a.at.with_timezone(&tz).to_rfc3339(),
+                actor: a.actor,
+                action: a.action,
+                from_state: a.from.map(|s| s.code().into()),
+                to_state: a.to.code().into(),
+                note: a.note,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Deserialize, Serialize, ToSchema, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ApiAction {
+    Dispatch,
+    Sign,
+    Return,
+    RequestExtension,
+    GrantExtension,
+    RefuseExtension,
+    Resolve,
+    AnswerDirectly,
+    Supervise,
+    Merge,
+    Note,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionIn {
+    pub action: ApiAction,
+    /// dispatch: department id.
+    pub department: Option<String>,
+    /// return, request_extension, refuse_extension: why.
+    pub reason: Option<String>,
+    /// resolve, answer_directly: the answer for the resident.
+    pub answer: Option<String>,
+    /// request_extension: working days, 1–60.
+    #[schema(minimum = 1, maximum = 60)]
+    pub days: Option<u32>,
+    /// note, supervise: the text.
+    pub text: Option<String>,
+    /// merge: number of the ticket this one duplicates.
+    pub into: Option<String>,
+}
+
+/// Apply one step of the ticket lifecycle.
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/transitions", params(("id" = i64, Path, description = "ticket id")), request_body = TransitionIn,
+    responses((status = 200, body = TicketOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn transition(
+    State(ctx): State<Ctx>,
+    u: ApiUser,
+    Path(id): Path<String>,
+    body: Result<Json<TransitionIn>, JsonRejection>,
+) -> Result<Json<TicketOut>, ApiError> {
+    let Json(b) = body.map_err(|e| ApiError::bad(e.body_text()))?;
+    let perm = match b.action {
+        ApiAction::Dispatch => Perm::Dispatch,
+        ApiAction::Sign => Perm::Sign,
+        ApiAction::Return => Perm::Return,
+        ApiAction::RequestExtension => Perm::RequestExtension,
+        ApiAction::GrantExtension | ApiAction::RefuseExtension => Perm::DecideExtension,
+        ApiAction::Resolve => Perm::Resolve,
+        ApiAction::AnswerDirectly => Perm::AnswerDirectly,
+        ApiAction::Supervise => Perm::Supervise,
+        ApiAction::Merge => Perm::Merge,
+        ApiAction::Note => Perm::Note,
+    };
+    u.require(perm)?;
+    let t = visible(&ctx, &u, &id).await?;
+    let s = |v: &Option<String>| v.clone().unwrap_or_default();
+    let action = match b.action {
+        ApiAction::Dispatch => {
+            let d = DepartmentId(s(&b.department));
+            if ctx.tickets().department(&d).is_none() {
+                return Err(ApiError::bad("unknown department"));
+            }
+            Action::Dispatch { department: d }
+        }
+        ApiAction::Sign => Action::Sign,
+        ApiAction::Return => Action::Return { reason: s(&b.reason) },
+        ApiAction::RequestExtension => Action::RequestExtension {
+            days: b.days.ok_or_else(|| ApiError::bad("days is required"))?,
+            reason: s(&b.reason),
+        },
+        ApiAction::GrantExtension => Action::GrantExtension,
+        ApiAction::RefuseExtension => Action::RefuseExtension { reason: s(&b.reason) },
+        ApiAction::Resolve => Action::Resolve { answer: s(&b.answer) },
+        ApiAction::AnswerDirectly => Action::AnswerDirectly { answer: s(&b.answer) },
+        ApiAction::Supervise => Action::Supervise { note: s(&b.text) },
+        ApiAction::Note => Action::Note { text: s(&b.text) },
+        ApiAction::Merge => {
+            let n: TicketNumber = s(&b.into)
+                .parse()
+                .map_err(|_| ApiError::bad("into must be a ticket number"))?;
+            let target = ctx
+                .tickets()
+                .by_number(&n)
+                .await
+                .map_err(|_| ApiError::bad("no ticket with that number"))?;
+            if !can_see(&u.0, &target) {
+                return Err(ApiError::bad("no ticket with that number"));
+            }
+            Action::Merge { into: target.id }
+        }
+    };
+    let t = ctx.tickets().transition(t.id, action, &u.0.actor()).await?;
+    Ok(Json(ticket_out(&ctx, &t)))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DepartmentOut {
+    pub id: String,
+    pub name: String,
+}
+
+/// Departments tickets can be dispatched to (from departments.toml).
+#[utoipa::path(get, path = "/api/v1/departments",
+    responses((status = 200, body = [DepartmentOut]), (status = 401, body = ErrorBody)))]
+async fn departments(State(ctx): State<Ctx>, _u: ApiUser) -> Json<Vec<DepartmentOut>> {
+    Json(
+        ctx.tickets()
+            .departments()
+            .iter()
+            .map(|d| DepartmentOut {
+                id: d.id.to_string(),
+                name: d.name.clone(),
+            })
+            .collect(),
+    )
+}
+
+/// KPIs for today and this month (supervisor accounts).
+#[utoipa::path(get, path = "/api/v1/stats",
+    responses((status = 200, body = Kpis), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn stats(State(ctx): State<Ctx>, u: ApiUser) -> Result<Json<Kpis>, ApiError> {
+    u.require(Perm::Board)?;
+    Ok(Json(super::metrics::kpis(&ctx).await?))
+}
+
+#[allow(dead_code)]
+fn _satisfaction_is_public(_: Satisfaction) {}

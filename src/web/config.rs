@@ -1,0 +1,52 @@
+//! `[web]`: sessions, throttling and the public faces (status page, Open311).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// A session ends this many minutes after login, whatever the activity.
+    pub session_hours: u64,
+    /// A session also ends after this many minutes without a request.
+    pub idle_minutes: u64,
+    /// Mark cookies `Secure` (only sent over HTTPS). Turn on whenever the console is served
+    /// through TLS; off by default so the demo works on plain http://127.0.0.1.
+    pub secure_cookies: bool,
+    /// Failed logins allowed per account name and per client address within `login_window_minutes`.
+    pub login_max_failures: u32,
+    pub login_window_minutes: u64,
+    /// How long logins stay refused once the limit is reached.
+    pub login_lockout_minutes: u64,
+    /// Status-page lookups allowed per client address per minute.
+    pub status_per_minute: u32,
+    /// Failed status lookups (wrong number or digits) allowed per client address per hour.
+    pub status_failures_per_hour: u32,
+    /// Use the first address of this header as the client address (set only behind a proxy
+    /// you run, e.g. "x-forwarded-for").
+    pub client_ip_header: Option<String>,
+    /// Open311 `jurisdiction_id` this endpoint answers for.
+    pub open311_jurisdiction: String,
+    /// Supervisor board: tickets due within this many hours count as "near deadline".
+    pub near_deadline_hours: u64,
+    /// Rows per page in lists and default API page size.
+    pub page_size: i64,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            session_hours: 12,
+            idle_minutes: 120,
+            secure_cookies: false,
+            login_max_failures: 5,
+            login_window_minutes: 15,
+            login_lockout_minutes: 15,
+            status_per_minute: 10,
+            status_failures_per_hour: 20,
+            client_ip_header: None,
+            open311_jurisdiction: "pizhou.gov.cn".into(),
+            near_deadline_hours: 24,
+            page_size: 50,
+        }
+    }
+}

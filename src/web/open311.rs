@@ -1,0 +1,511 @@
+//! Open311 GeoReport v2 under `/open311/v2`, in `.xml` (required by the spec) and `.json`.
+//!
+//! ```text
+//! GET  services.{fmt}              our request kinds (咨询, 投诉 …) as services
+//! GET  services/{code}.{fmt}       service definition (no extra attributes)
+//! GET  requests.{fmt}              filters: service_request_id, service_code, start_date,
+//!                                  end_date (≤ 90 days apart), status=open|closed
+//! POST requests.{fmt}              api_key + service_code + (lat&long | address_string | address_id)
+//! GET  requests/{id}.{fmt}         one request (id = our ticket number)
+//! GET  tokens/{token}.{fmt}        the request id behind a token
+//! errors: 400/403/404 with [{"code": 400, "description": "..."}] or <errors><error>…
+//! ```
+//! Our finer states map to `open`/`closed`; the Chinese state goes in `status_notes`, the
+//! department in `agency_responsible`, the deadline in `expected_datetime`. A request never
+//! shows the resident's phone or full text: only the one-line summary.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use chrono::{DateTime, FixedOffset, Utc};
+use serde_json::{json, Value};
+use sqlx::Row;
+
+use super::accounts;
+use super::authz::{allows, Perm};
+use super::views::escape;
+use super::Ctx;
+use crate::store::now_ms;
+use crate::tickets::{state, Actor, Channel, Kind, NewTicket, PhoneNumber, Ticket, TicketNumber};
+
+pub fn routes() -> Router<Ctx> {
+    Router::new()
+        .route("/{file}", get(root_get).post(root_post))
+        .route("/services/{file}", get(service_definition))
+        .route("/requests/{file}", get(one_request))
+        .route("/tokens/{file}", get(token))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fmt {
+    Json,
+    Xml,
+}
+
+fn split(file: &str) -> Option<(&str, Fmt)> {
+    let (name, ext) = file.rsplit_once('.')?;
+    let f = match ext {
+        "json" => Fmt::Json,
+        "xml" => Fmt::Xml,
+        _ => return None,
+    };
+    Some((name, f))
+}
+
+/// The spec's error list.
+fn error(fmt: Fmt, status: StatusCode, description: &str) -> Response {
+    let code = status.as_u16();
+    match fmt {
+        Fmt::Json => (
+            status,
+            [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+            json!([{ "code": code, "description": description }]).to_string(),
+        )
+            .into_response(),
+        Fmt::Xml => (
+            status,
+            [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+            format!(
+                "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<errors><error><code>{code}</code><description>{}</description></error></errors>\n",
+                escape(description)
+            ),
+        )
+            .into_response(),
+    }
+}
+
+/// Renders a list of flat objects: JSON array, or `<root><item>…</item></root>`.
+fn list(fmt: Fmt, status: StatusCode, root: &str, item: &str, rows: &[Vec<(&str, Value)>]) -> Response {
+    match fmt {
+        Fmt::Json => {
+            let arr: Vec<Value> = rows
+                .iter()
+                .map(|r| Value::Object(r.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()))
+                .collect();
+            (
+                status,
+                [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+                Value::Array(arr).to_string(),
+            )
+                .into_response()
+        }
+        Fmt::Xml => {
+            let mut x = format!("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<{root}>");
+            for r in rows {
+                x.push_str(&format!("<{item}>"));
+                for (k, v) in r {
+                    x.push_str(&xml_field(k, v));
+                }
+                x.push_str(&format!("</{item}>"));
+            }
+            x.push_str(&format!("</{root}>\n"));
+            (status, [(header::CONTENT_TYPE, "text/xml; charset=utf-8")], x).into_response()
+        }
+    }
+}
+
+fn xml_field(k: &str, v: &Value) -> String {
+    match v {
+        Value::Null => format!("<{k}/>"),
+        Value::String(s) => format!("<{k}>{}</{k}>", escape(s)),
+        Value::Array(items) => {
+            // attributes → <attributes><attribute>…</attribute></attributes>
+            let inner: String = items
+                .iter()
+                .map(|i| match i {
+                    Value::Object(m) => format!(
+                        "<attribute>{}</attribute>",
+                        m.iter().map(|(k, v)| xml_field(k, v)).collect::<String>()
+                    ),
+                    other => xml_field("value", other),
+                })
+                .collect();
+            format!("<{k}>{inner}</{k}>")
+        }
+        Value::Object(m) => format!(
+            "<{k}>{}</{k}>",
+            m.iter().map(|(k, v)| xml_field(k, v)).collect::<String>()
+        ),
+        other => format!("<{k}>{other}</{k}>"),
+    }
+}
+
+fn service_row(k: Kind) -> Vec<(&'static str, Value)> {
+    let desc = match k {
+        Kind::Consultation => "政策、办事流程等咨询",
+        Kind::Complaint => "对服务、管理问题的投诉",
+        Kind::Help => "生活中遇到困难需要帮助",
+        Kind::Suggestion => "对政府工作的意见建议",
+        Kind::Report => "对违法违规行为的举报",
+        Kind::Praise => "对工作人员或单位的表扬",
+    };
+    vec![
+        ("service_code", json!(k.code())),
+        ("service_name", json!(k.label_zh())),
+        ("description", json!(desc)),
+        ("metadata", json!(false)),
+        ("type", json!("realtime")),
+        ("keywords", json!(k.label_zh())),
+        ("group", json!("12345政务服务热线")),
+    ]
+}
+
+fn check_jurisdiction(ctx: &Ctx, params: &HashMap<String, String>, fmt: Fmt) -> Result<(), Response> {
+    match params.get("jurisdiction_id").map(|s| s.trim()) {
+        Some(j) if !j.is_empty() && j != ctx.cfg.open311_jurisdiction => Err(error(
+            fmt,
+            StatusCode::NOT_FOUND,
+            "jurisdiction_id not found",
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn params(q: Option<&str>) -> Result<HashMap<String, String>, ()> {
+    match q {
+        None => Ok(HashMap::new()),
+        Some(q) => serde_urlencoded::from_str::<Vec<(String, String)>>(q)
+            .map(|v| v.into_iter().collect())
+            .map_err(|_| ()),
+    }
+}
+
+async fn root_get(State(ctx): State<Ctx>, Path(file): Path<String>, RawQuery(q): RawQuery) -> Response {
+    let Some((name, fmt)) = split(&file) else {
+        return error(Fmt::Xml, StatusCode::NOT_FOUND, "unknown resource or format (use .xml or .json)");
+    };
+    let Ok(p) = params(q.as_deref()) else {
+        return error(fmt, StatusCode::BAD_REQUEST, "malformed query string");
+    };
+    if let Err(r) = check_jurisdiction(&ctx, &p, fmt) {
+        return r;
+    }
+    match name {
+        "services" => {
+            let rows: Vec<_> = Kind::ALL.iter().map(|k| service_row(*k)).collect();
+            list(fmt, StatusCode::OK, "services", "service", &rows)
+        }
+        "requests" => get_requests(&ctx, fmt, &p).await,
+        _ => error(fmt, StatusCode::NOT_FOUND, "unknown resource"),
+    }
+}
+
+async fn service_definition(State(ctx): State<Ctx>, Path(file): Path<String>, RawQuery(q): RawQuery) -> Response {
+    let Some((code, fmt)) = split(&file) else {
+        return error(Fmt::Xml, StatusCode::NOT_FOUND, "unknown format (use .xml or .json)");
+    };
+    let Ok(p) = params(q.as_deref()) else {
+        return error(fmt, StatusCode::BAD_REQUEST, "malformed query string");
+    };
+    if let Err(r) = check_jurisdiction(&ctx, &p, fmt) {
+        return r;
+    }
+    let Ok(kind) = code.parse::<Kind>() else {
+        return error(fmt, StatusCode::NOT_FOUND, "service_code not found");
+    };
+    match fmt {
+        Fmt::Json => (
+            [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+            json!({ "service_code": kind.code(), "attributes": [] }).to_string(),
+        )
+            .into_response(),
+        Fmt::Xml => (
+            [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+            format!(
+                "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<service_definition><service_code>{}</service_code><attributes></attributes></service_definition>\n",
+                kind.code()
+            ),
+        )
+            .into_response(),
+    }
+}
+
+fn rfc3339(ctx: &Ctx, t: DateTime<Utc>) -> String {
+    t.with_timezone(&ctx.tickets().tz())
+        .format("%Y-%m-%dT%H:%M:%S%:z")
+        .to_string()
+}
+
+fn request_row(ctx: &Ctx, t: &Ticket) -> Vec<(&'static str, Value)> {
+    let open = state::is_open(t.state);
+    let mut notes = t.state.label_zh().to_string();
+    if t.merged_into.is_some() {
+        notes = "已与相同诉求合并办理".into();
+    } else if let (false, Some(a)) = (open, &t.answer) {
+        notes = format!("{notes}：{a}");
+    }
+    let dept = t
+        .department
+        .as_ref()
+        .and_then(|d| ctx.tickets().department(d))
+        .map(|d| d.name.clone());
+    vec![
+        ("service_request_id", json!(t.number.to_string())),
+        ("status", json!(if open { "open" } else { "closed" })),
+        ("status_notes", json!(notes)),
+        ("service_name", json!(t.kind.label_zh())),
+        ("service_code", json!(t.kind.code())),
+        ("description", json!(t.summary.chars().take(4000).collect::<String>())),
+        ("agency_responsible", json!(dept)),
+        ("service_notice", Value::Null),
+        ("requested_datetime", json!(rfc3339(ctx, t.created_at))),
+        ("updated_datetime", json!(rfc3339(ctx, t.updated_at))),
+        ("expected_datetime", json!(rfc3339(ctx, t.deadline))),
+        ("address", json!(t.address)),
+        ("address_id", Value::Null),
+        ("zipcode", Value::Null),
+        ("lat", Value::Null),
+        ("long", Value::Null),
+        ("media_url", Value::Null),
+    ]
+}
+
+fn parse_date(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::<FixedOffset>::parse_from_rfc3339(s.trim())
+        .ok()
+        .map(|d| d.with_timezone(&Utc))
+}
+
+async fn get_requests(ctx: &Ctx, fmt: Fmt, p: &HashMap<String, String>) -> Response {
+    let get = |k: &str| p.get(k).map(|s| s.trim()).filter(|s| !s.is_empty());
+    let mut tickets = Vec::new();
+    if let Some(ids) = get("service_request_id") {
+        // The spec: with service_request_id, the other filters are ignored.
+        for id in ids.split(',').map(str::trim).filter(|s| !s.is_empty()).take(100) {
+            if let Ok(n) = id.parse::<TicketNumber>() {
+                if let Ok(t) = ctx.tickets().by_number(&n).await {
+                    tickets.push(t);
+                }
+            }
+        }
+    } else {
+        let end = match get("end_date").map(parse_date) {
+            Some(None) => return error(fmt, StatusCode::BAD_REQUEST, "end_date must be a w3 datetime, e.g. 2026-11-26T08:00:00+08:00"),
+            Some(Some(d)) => d,
+            None => Utc::now(),
+        };
+        let start = match get("start_date").map(parse_date) {
+            Some(None) => return error(fmt, StatusCode::BAD_REQUEST, "start_date must be a w3 datetime, e.g. 2026-11-01T00:00:00+08:00"),
+            Some(Some(d)) => d,
+            None => end - chrono::Duration::days(90),
+        };
+        if start > end {
+            return error(fmt, StatusCode::BAD_REQUEST, "start_date is after end_date");
+        }
+        if end - start > chrono::Duration::days(90) {
+            return error(fmt, StatusCode::BAD_REQUEST, "start_date and end_date may be at most 90 days apart");
+        }
+        let codes: Option<Vec<Kind>> = match get("service_code") {
+            None => None,
+            Some(c) => {
+                let mut v = Vec::new();
+                for code in c.split(',').map(str::trim) {
+                    match code.parse::<Kind>() {
+                        Ok(k) => v.push(k),
+                        Err(_) => return error(fmt, StatusCode::BAD_REQUEST, "unknown service_code"),
+                    }
+                }
+                Some(v)
+            }
+        };
+        let statuses: Option<Vec<bool>> = match get("status") {
+            None => None,
+            Some(s) => {
+                let mut v = Vec::new();
+                for st in s.split(',').map(str::trim) {
+                    match st {
+                        "open" => v.push(true),
+                        "closed" => v.push(false),
+                        _ => return error(fmt, StatusCode::BAD_REQUEST, "status must be open or closed"),
+                    }
+                }
+                Some(v)
+            }
+        };
+        let rows = match sqlx::query(
+            "SELECT id FROM tickets WHERE created_at >= $1 AND created_at <= $2 ORDER BY id DESC LIMIT 1000",
+        )
+        .bind(start.timestamp_millis())
+        .bind(end.timestamp_millis())
+        .fetch_all(ctx.db().pool())
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "open311 requests query failed");
+                return error(fmt, StatusCode::INTERNAL_SERVER_ERROR, "internal error");
+            }
+        };
+        for r in rows {
+            let Ok(id) = r.try_get::<i64, _>(0) else { continue };
+            let Ok(t) = ctx.tickets().get(crate::tickets::TicketId(id)).await else { continue };
+            if codes.as_ref().is_some_and(|c| !c.contains(&t.kind)) {
+                continue;
+            }
+            if statuses.as_ref().is_some_and(|s| !s.contains(&state::is_open(t.state))) {
+                continue;
+            }
+            tickets.push(t);
+        }
+    }
+    let rows: Vec<_> = tickets.iter().map(|t| request_row(ctx, t)).collect();
+    list(fmt, StatusCode::OK, "service_requests", "request", &rows)
+}
+
+async fn one_request(State(ctx): State<Ctx>, Path(file): Path<String>, RawQuery(q): RawQuery) -> Response {
+    let Some((id, fmt)) = split(&file) else {
+        return error(Fmt::Xml, StatusCode::NOT_FOUND, "unknown format (use .xml or .json)");
+    };
+    let Ok(p) = params(q.as_deref()) else {
+        return error(fmt, StatusCode::BAD_REQUEST, "malformed query string");
+    };
+    if let Err(r) = check_jurisdiction(&ctx, &p, fmt) {
+        return r;
+    }
+    let t = match id.parse::<TicketNumber>() {
+        Ok(n) => ctx.tickets().by_number(&n).await.ok(),
+        Err(_) => None,
+    };
+    match t {
+        Some(t) => list(fmt, StatusCode::OK, "service_requests", "request", &[request_row(&ctx, &t)]),
+        None => error(fmt, StatusCode::NOT_FOUND, "service_request_id not found"),
+    }
+}
+
+async fn token(State(ctx): State<Ctx>, Path(file): Path<String>) -> Response {
+    let Some((tok, fmt)) = split(&file) else {
+        return error(Fmt::Xml, StatusCode::NOT_FOUND, "unknown format (use .xml or .json)");
+    };
+    let row = sqlx::query(
+        "SELECT t.number FROM open311_tokens o JOIN tickets t ON t.id = o.ticket_id WHERE o.token = $1",
+    )
+    .bind(tok)
+    .fetch_optional(ctx.db().pool())
+    .await;
+    match row {
+        Ok(Some(r)) => {
+            let number: String = r.try_get(0).unwrap_or_default();
+            list(
+                fmt,
+                StatusCode::OK,
+                "service_requests",
+                "request",
+                &[vec![("service_request_id", json!(number)), ("token", json!(tok))]],
+            )
+        }
+        Ok(None) => error(fmt, StatusCode::NOT_FOUND, "token not found"),
+        Err(e) => {
+            tracing::error!(error = %e, "open311 token lookup failed");
+            error(fmt, StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        }
+    }
+}
+
+async fn root_post(State(ctx): State<Ctx>, Path(file): Path<String>, RawQuery(q): RawQuery, body: Bytes) -> Response {
+    let Some((name, fmt)) = split(&file) else {
+        return error(Fmt::Xml, StatusCode::NOT_FOUND, "unknown resource or format (use .xml or .json)");
+    };
+    if name != "requests" {
+        return error(fmt, StatusCode::NOT_FOUND, "unknown resource");
+    }
+    // Parameters come form-encoded in the body; some clients put them in the query string.
+    let Ok(mut p) = params(q.as_deref()) else {
+        return error(fmt, StatusCode::BAD_REQUEST, "malformed query string");
+    };
+    match serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body) {
+        Ok(v) => p.extend(v),
+        Err(_) => return error(fmt, StatusCode::BAD_REQUEST, "body must be application/x-www-form-urlencoded"),
+    }
+    if let Err(r) = check_jurisdiction(&ctx, &p, fmt) {
+        return r;
+    }
+    let get = |k: &str| p.get(k).map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let Some(key) = get("api_key") else {
+        return error(fmt, StatusCode::FORBIDDEN, "api_key is required to create a service request");
+    };
+    let account = match accounts::account_for_token(ctx.db(), &key).await {
+        Ok(Some(a)) if allows(a.role, Perm::CreateTicket) => a,
+        Ok(_) => return error(fmt, StatusCode::FORBIDDEN, "invalid api_key"),
+        Err(e) => {
+            tracing::error!(error = %e, "open311 api_key check failed");
+            return error(fmt, StatusCode::INTERNAL_SERVER_ERROR, "internal error");
+        }
+    };
+    let Some(code) = get("service_code") else {
+        return error(fmt, StatusCode::BAD_REQUEST, "service_code is required");
+    };
+    let Ok(kind) = code.parse::<Kind>() else {
+        return error(fmt, StatusCode::BAD_REQUEST, "service_code not found");
+    };
+    let latlong = match (get("lat"), get("long")) {
+        (Some(la), Some(lo)) => match (la.parse::<f64>(), lo.parse::<f64>()) {
+            (Ok(a), Ok(b)) if (-90.0..=90.0).contains(&a) && (-180.0..=180.0).contains(&b) => Some(format!("{a},{b}")),
+            _ => return error(fmt, StatusCode::BAD_REQUEST, "lat and long must be WGS84 decimal degrees"),
+        },
+        _ => None,
+    };
+    let address = get("address_string").or(get("address_id")).or(latlong);
+    let Some(address) = address else {
+        return error(fmt, StatusCode::BAD_REQUEST, "a location is required: lat and long, address_string or address_id");
+    };
+    let Some(phone) = get("phone") else {
+        return error(fmt, StatusCode::BAD_REQUEST, "phone is required: residents follow their request by phone number");
+    };
+    let Ok(phone) = phone.parse::<PhoneNumber>() else {
+        return error(fmt, StatusCode::BAD_REQUEST, "phone must be 3 to 20 digits");
+    };
+    let text = get("description").unwrap_or_else(|| kind.label_zh().to_string());
+    if text.chars().count() > 4000 {
+        return error(fmt, StatusCode::BAD_REQUEST, "description is longer than 4000 characters");
+    }
+    let created = ctx
+        .tickets()
+        .create(
+            NewTicket {
+                channel: Channel::Open311,
+                kind: Some(kind),
+                phone,
+                text,
+                address: Some(address),
+                area: None,
+                recording_path: None,
+            },
+            &Actor::Client(account.name.clone()),
+        )
+        .await;
+    let t = match created {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(error = %e, "open311 request refused");
+            return error(fmt, StatusCode::BAD_REQUEST, "the request could not be accepted");
+        }
+    };
+    let tok = accounts::random_token();
+    if let Err(e) = sqlx::query("INSERT INTO open311_tokens (token, ticket_id, created_at) VALUES ($1, $2, $3)")
+        .bind(&tok)
+        .bind(t.id.0)
+        .bind(now_ms())
+        .execute(ctx.db().pool())
+        .await
+    {
+        tracing::error!(error = %e, "open311 token not stored");
+    }
+    let notice = format!("已受理，工单编号 {}，可凭编号和手机号后四位查询办理进度。", t.number);
+    list(
+        fmt,
+        StatusCode::OK,
+        "service_requests",
+        "request",
+        &[vec![
+            ("service_request_id", json!(t.number.to_string())),
+            ("token", json!(tok)),
+            ("service_notice", json!(notice)),
+            ("account_id", Value::Null),
+        ]],
+    )
+}

@@ -1,0 +1,238 @@
+//! Starts the whole web site in-process on an ephemeral port over a fresh database, and a
+//! small cookie-keeping HTTP client that behaves like a browser posting forms.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use hotline::tickets::{Actor, Channel, DepartmentId, Kind, NewTicket, Ticket, Tickets};
+use hotline::web::accounts::{self, NewAccount, Role};
+use hotline::web::{self, AppState, Readiness, WebConfig, WebExtras};
+
+#[path = "../common/mod.rs"]
+pub mod common;
+
+pub struct Site {
+    pub base: String,
+    pub tickets: Tickets,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub async fn start_sqlite() -> Site {
+    start_sqlite_with(WebConfig::default(), None).await
+}
+
+pub async fn start_sqlite_with(cfg: WebConfig, calls: Option<Arc<dyn web::ActiveCalls>>) -> Site {
+    let (dir, url) = common::fresh_sqlite();
+    let mut s = start_at(&url, cfg, calls).await;
+    s._dir = Some(dir);
+    s
+}
+
+pub async fn start_at(url: &str, cfg: WebConfig, calls: Option<Arc<dyn web::ActiveCalls>>) -> Site {
+    let tickets = common::tickets_at(url).await;
+    let readiness = Arc::new(Readiness::default());
+    let app = web::router_with(
+        AppState {
+            tickets: tickets.clone(),
+            readiness,
+        },
+        WebExtras { config: cfg, calls },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await;
+    });
+    Site {
+        base: format!("http://{addr}"),
+        tickets,
+        _dir: None,
+    }
+}
+
+pub fn password(name: &str) -> String {
+    format!("pw-{name}-long-enough")
+}
+
+impl Site {
+    pub async fn add_user(&self, name: &str, role: Role, dept: Option<&str>) {
+        accounts::add_user(
+            self.tickets.db(),
+            self.tickets.departments(),
+            &NewAccount {
+                name: name.into(),
+                display_name: String::new(),
+                role,
+                department: dept.map(|d| DepartmentId(d.into())),
+                password: password(name),
+            },
+        )
+        .await
+        .expect("add user");
+    }
+
+    pub async fn token_for(&self, name: &str) -> String {
+        let id = accounts::list(self.tickets.db())
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|a| a.name == name)
+            .expect("account")
+            .id;
+        accounts::create_api_token(self.tickets.db(), id, "test").await.unwrap()
+    }
+
+    pub fn anon(&self) -> Browser {
+        Browser {
+            client: client(),
+            base: self.base.clone(),
+            cookies: Vec::new(),
+            csrf: String::new(),
+        }
+    }
+
+    /// Logs in through the login form, as a person would.
+    pub async fn login(&self, name: &str) -> Browser {
+        let mut b = self.anon();
+        let page = b.get("/login").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        let csrf = csrf_of(&page.body);
+        let r = b
+            .post("/login", &[("csrf", &csrf), ("name", name), ("password", &password(name))])
+            .await;
+        assert_eq!(r.status, 303, "login of {name} failed: {}", r.body);
+        // The session's CSRF token is in every page's logout form.
+        let home = b.get(r.location.as_deref().unwrap_or("/")).await;
+        b.csrf = csrf_of(&home.body);
+        assert!(!b.csrf.is_empty(), "no csrf token on the home page");
+        b
+    }
+
+    /// A ticket as if a call left it: routed and dispatched by the rules (or not).
+    pub async fn ticket(&self, phone: &str, text: &str) -> Ticket {
+        self.tickets
+            .create(
+                NewTicket {
+                    channel: Channel::Call,
+                    kind: Some(Kind::Complaint),
+                    phone: phone.parse().unwrap(),
+                    text: text.into(),
+                    address: None,
+                    area: None,
+                    recording_path: None,
+                },
+                &Actor::System,
+            )
+            .await
+            .expect("create ticket")
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+pub fn csrf_of(html: &str) -> String {
+    let key = "name=\"csrf\" value=\"";
+    html.find(key)
+        .map(|i| {
+            let rest = &html[i + key.len()..];
+            rest[..rest.find('"').unwrap_or(0)].to_string()
+        })
+        .unwrap_or_default()
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub location: Option<String>,
+    pub body: String,
+    pub content_type: String,
+}
+
+pub struct Browser {
+    pub client: reqwest::Client,
+    pub base: String,
+    pub cookies: Vec<(String, String)>,
+    pub csrf: String,
+}
+
+impl Browser {
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn finish(&mut self, r: reqwest::Response) -> Reply {
+        for v in r.headers().get_all("set-cookie") {
+            let s = v.to_str().unwrap_or("");
+            let kv = s.split(';').next().unwrap_or("");
+            if let Some((k, v)) = kv.split_once('=') {
+                self.cookies.retain(|(n, _)| n != k);
+                if !v.is_empty() {
+                    self.cookies.push((k.to_string(), v.to_string()));
+                }
+            }
+        }
+        let status = r.status().as_u16();
+        let location = r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        let content_type = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let body = r.text().await.unwrap_or_default();
+        Reply {
+            status,
+            location,
+            body,
+            content_type,
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Reply {
+        let r = self
+            .client
+            .get(format!("{}{}", self.base, path))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .expect("GET");
+        self.finish(r).await
+    }
+
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Reply {
+        let r = self
+            .client
+            .post(format!("{}{}", self.base, path))
+            .header("cookie", self.cookie_header())
+            .form(form)
+            .send()
+            .await
+            .expect("POST");
+        self.finish(r).await
+    }
+
+    /// Posts a form with this session's CSRF token added.
+    pub async fn submit(&mut self, path: &str, form: &[(&str, &str)]) -> Reply {
+        let csrf = self.csrf.clone();
+        let mut f: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
+        f.extend_from_slice(form);
+        self.post(path, &f).await
+    }
+}
