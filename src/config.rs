@@ -10,6 +10,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+use crate::ivr::IvrConfig;
 use crate::media::MediaConfig;
 use crate::sip::SipConfig;
 use crate::sms::SmsConfig;
@@ -26,6 +27,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub http: HttpConfig,
     pub tickets: TicketsConfig,
+    pub ivr: IvrConfig,
     pub sip: SipConfig,
     pub media: MediaConfig,
     pub sms: SmsConfig,
@@ -39,6 +41,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             http: HttpConfig::default(),
             tickets: TicketsConfig::default(),
+            ivr: IvrConfig::default(),
             sip: SipConfig::default(),
             media: MediaConfig::default(),
             sms: SmsConfig::default(),
@@ -153,7 +156,7 @@ fn describe(err: figment::Error, path: &Path, text: &str) -> String {
                 let var = format!("{ENV_PREFIX}{}", full_key.replace('.', "__").to_uppercase());
                 format!("environment variable {var}: {kind}")
             } else {
-                let line = locate(text, &full_key)
+                let line = crate::tomlpos::locate(text, &full_key)
                     .map(|l| format!(" line {l}"))
                     .unwrap_or_default();
                 let key_part = if full_key.is_empty() {
@@ -166,35 +169,6 @@ fn describe(err: figment::Error, path: &Path, text: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// The 1-based line where a dotted key is set in a TOML text, if it can be found.
-pub fn locate(text: &str, dotted: &str) -> Option<usize> {
-    let parts: Vec<&str> = dotted.split('.').filter(|p| !p.is_empty()).collect();
-    let (key, section) = parts.split_last()?;
-    let mut current: Vec<String> = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if let Some(h) = line.strip_prefix('[') {
-            let h = h.trim_start_matches('[').split(']').next().unwrap_or("");
-            current = h.split('.').map(|s| s.trim().to_string()).collect();
-            if current.iter().map(String::as_str).eq(parts.iter().copied()) {
-                return Some(i + 1);
-            }
-            continue;
-        }
-        if let Some((k, _)) = line.split_once('=') {
-            if k.trim().trim_matches('"') == *key
-                && current
-                    .iter()
-                    .map(String::as_str)
-                    .eq(section.iter().copied())
-            {
-                return Some(i + 1);
-            }
-        }
-    }
-    None
 }
 
 #[cfg(test)]

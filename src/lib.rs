@@ -8,10 +8,12 @@
 //! pieces in-process next to the real peers (sipp, the SMSC simulator, an SMTP server).
 
 pub mod config;
+pub mod ivr;
 pub mod media;
 pub mod server;
 pub mod sip;
 pub mod sms;
 pub mod store;
 pub mod tickets;
+pub mod tomlpos;
 pub mod web;

@@ -199,6 +199,11 @@ fn check(cfg: &Config, path: &std::path::Path) -> ExitCode {
         }
         Err(e) => problems.push(e.to_string()),
     }
+    let destinations: Vec<String> = cfg.sip.destinations.keys().cloned().collect();
+    match hotline::ivr::load_all(&cfg.ivr, None, &destinations, None) {
+        Ok(plans) => println!("dialplans OK: {}", plans.names().join(", ")),
+        Err(ps) => problems.extend(ps.iter().map(|p| p.to_string())),
+    }
     for w in &warnings {
         eprintln!("warning: {w}");
     }

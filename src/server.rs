@@ -7,6 +7,8 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::ivr::Engine;
+use crate::sip::{CallHandler, Server as SipServer};
 use crate::store::{redact, Db};
 use crate::tickets::{supervision, Tickets};
 use crate::web::{self, AppState, Readiness};
@@ -62,8 +64,49 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
         }
     });
 
+    // Voice menus and SIP: a broken dialplan stops the start with every problem listed.
+    let destinations: Vec<String> = cfg.sip.destinations.keys().cloned().collect();
+    let engine = Engine::start(
+        cfg.ivr.clone(),
+        &cfg.data_dir,
+        tickets.clone(),
+        destinations,
+        None,
+    )
+    .await
+    .map_err(|problems| {
+        let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        anyhow::anyhow!(
+            "the dialplans have problems; fix them and start again:\n{}",
+            list.join("\n")
+        )
+    })?;
+    tasks.spawn(engine.clone().watch(shutdown.clone()));
+    let handler: Arc<dyn CallHandler> = engine;
+    let sip = SipServer::start(
+        cfg.sip.clone(),
+        cfg.media.clone(),
+        handler,
+        shutdown.clone(),
+    )
+    .await
+    .context("starting SIP")?;
+    for a in &sip.udp_addrs {
+        tracing::info!(addr = %a, "SIP listening (UDP)");
+    }
+    for a in &sip.tcp_addrs {
+        tracing::info!(addr = %a, "SIP listening (TCP)");
+    }
+    readiness
+        .sip_listening
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+
     shutdown.cancelled().await;
-    tracing::info!("shutting down: finishing calls in progress and flushing outboxes");
+    tracing::info!("shutting down: new calls are refused, calls in progress may finish");
+    sip.wait().await;
+    readiness
+        .sip_listening
+        .store(false, std::sync::atomic::Ordering::Relaxed);
     while tasks.join_next().await.is_some() {}
     tickets.db().close().await;
     tracing::info!("stopped cleanly");
