@@ -124,6 +124,7 @@ pub struct Call {
     ended: CancellationToken,
     media: Arc<MediaHandle>,
     sh: Arc<Shared>,
+    bridge_stats: std::sync::Mutex<Option<media::MediaStats>>,
 }
 
 impl std::fmt::Debug for Call {
@@ -154,7 +155,13 @@ impl Call {
             ended,
             media,
             sh,
+            bridge_stats: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Media counters of the called leg of the last completed bridge.
+    pub fn last_bridge_stats(&self) -> Option<media::MediaStats> {
+        self.bridge_stats.lock().ok().and_then(|s| s.clone())
     }
 
     /// The SIP Call-ID.
@@ -314,6 +321,9 @@ impl Call {
         if !self.is_ended() {
             let _ = self.cmd.send(Cmd::Hangup);
             self.ended.cancelled().await;
+        }
+        if let Ok(mut s) = self.bridge_stats.lock() {
+            *s = Some(b_media.session.stats());
         }
         b_media.close();
         BridgeOutcome::Completed
