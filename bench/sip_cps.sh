@@ -14,6 +14,7 @@ CALLS=$((RATE * SECS))
 PORT=${SIP_BENCH_PORT:-5090}
 UAS_PORT=$((PORT + 1))
 work=$(mktemp -d)
+ln -s /usr/share/sip-tester "$work/pcap"   # uac_pcap reads pcap/g711a.pcap
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
 cargo build --release --tests -q 2>/dev/null || cargo build --release --tests

@@ -72,6 +72,8 @@ pub struct SippRun {
 /// Run SIPp against `target` with a scenario from tests/sipp (or `-sn` built-ins via args).
 pub async fn sipp(target: SocketAddr, args: &[&str]) -> SippRun {
     let dir = tempfile::tempdir().expect("tempdir");
+    // SIPp's built-in uac_pcap scenario reads pcap/g711a.pcap from the working directory.
+    let _ = std::os::unix::fs::symlink("/usr/share/sip-tester", dir.path().join("pcap"));
     let port = free_port();
     let mport = free_port();
     let mut cmd = tokio::process::Command::new("sipp");
