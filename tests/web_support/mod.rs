@@ -38,7 +38,9 @@ pub async fn start_at(url: &str, cfg: WebConfig, calls: Option<Arc<dyn web::Acti
         },
         WebExtras { config: cfg, calls },
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         let _ = axum::serve(
@@ -83,7 +85,9 @@ impl Site {
             .find(|a| a.name == name)
             .expect("account")
             .id;
-        accounts::create_api_token(self.tickets.db(), id, "test").await.unwrap()
+        accounts::create_api_token(self.tickets.db(), id, "test")
+            .await
+            .unwrap()
     }
 
     pub fn anon(&self) -> Browser {
@@ -102,7 +106,14 @@ impl Site {
         assert_eq!(page.status, 200, "{}", page.body);
         let csrf = csrf_of(&page.body);
         let r = b
-            .post("/login", &[("csrf", &csrf), ("name", name), ("password", &password(name))])
+            .post(
+                "/login",
+                &[
+                    ("csrf", &csrf),
+                    ("name", name),
+                    ("password", &password(name)),
+                ],
+            )
             .await;
         assert_eq!(r.status, 303, "login of {name} failed: {}", r.body);
         // The session's CSRF token is in every page's logout form.
@@ -235,4 +246,20 @@ impl Browser {
         f.extend_from_slice(form);
         self.post(path, &f).await
     }
+}
+
+/// What a person reads: the HTML without its tags (attribute values such as form values
+/// are not shown to anyone).
+pub fn visible_text(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
 }
