@@ -45,6 +45,11 @@ pub fn test_cfg(port: u16, password: &str) -> SmsConfig {
 }
 
 async fn world(cfg: SmsConfig) -> World {
+    // RUST_LOG=hotline=debug shows what the SMS channel did when a test fails.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let dir = tempfile::tempdir().unwrap();
     let db = Db::connect_url(&format!("sqlite://{}/h.db", dir.path().display()))
         .await

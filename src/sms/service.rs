@@ -479,9 +479,7 @@ async fn on_text(ctx: &Ctx, phone: &str, text: String) -> Result<(), InError> {
     };
     match cmd {
         Command::NewTicket(body) => {
-            let ticket = ctx
-                .desk
-                .create_from_sms(phone, &body)
+            let ticket = retry_busy(|| ctx.desk.create_from_sms(phone, &body))
                 .await
                 .map_err(InError::Desk)?;
             outbox::log_inbound(&ctx.db, phone, &text, label, Some(ticket.id)).await?;
@@ -530,9 +528,7 @@ async fn on_text(ctx: &Ctx, phone: &str, text: String) -> Result<(), InError> {
                 outbox::log_inbound(&ctx.db, phone, &text, label, None).await?;
                 return reply(ctx, phone, &t.rate_none.clone()).await;
             };
-            let rated = ctx
-                .desk
-                .rate(target.id, score, phone)
+            let rated = retry_busy(|| ctx.desk.rate(target.id, score, phone))
                 .await
                 .map_err(InError::Desk)?;
             outbox::log_inbound(&ctx.db, phone, &text, label, Some(target.id)).await?;
@@ -553,6 +549,27 @@ async fn on_text(ctx: &Ctx, phone: &str, text: String) -> Result<(), InError> {
             reply(ctx, phone, &t.help.clone()).await
         }
     }
+}
+
+/// SQLite answers "database is locked" at once when a transaction that read first must
+/// write while another connection commits; the whole call is safe to repeat (it rolled back).
+async fn retry_busy<T, F, Fut>(f: F) -> Result<T, String>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let mut delay = Duration::from_millis(20);
+    for _ in 0..10 {
+        match f().await {
+            Err(e) if e.contains("database is locked") || e.contains("busy") => {
+                tracing::debug!("tickets busy, retrying: {e}");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_millis(500));
+            }
+            r => return r,
+        }
+    }
+    f().await
 }
 
 fn status_line(ctx: &Ctx, i: &TicketInfo) -> String {

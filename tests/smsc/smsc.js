@@ -97,7 +97,12 @@ function onSubmit(session, pdu) {
     entry.message_id = messageId;
     entry.status = status;
     entry.acked = true;
-    session.send(pdu.response({ command_status: status, message_id: messageId }));
+    // When dropping after the answer, close gracefully (FIN) once it is written, so the
+    // answer reaches the client; a reset could discard it.
+    session.send(pdu.response({ command_status: status, message_id: messageId }), drop ? () => {
+      session.socket.end();
+      setTimeout(() => session.destroy(), 300);
+    } : undefined);
     stats.acked++;
     if (status === 0 && (pdu.registered_delivery & 0x01)) {
       setTimeout(() => { if (bound.has(session)) sendReceipt(session, pdu, messageId); }, RECEIPT_DELAY);
@@ -108,9 +113,14 @@ function onSubmit(session, pdu) {
   if (!QUIET) log(entry);
   if (drop) {
     log({ event: 'dropping', after_ack: dropAfter.ack });
+    session.dropped = true;
+    bound.delete(session);
+    if (!dropAfter.ack) {
+      // Answers already written still go out (FIN, not reset); this one never will.
+      session.socket.end();
+      setTimeout(() => session.destroy(), 300);
+    }
     dropAfter = null;
-    // Give the response a moment to hit the socket, then cut the line.
-    setImmediate(() => session.destroy());
   }
 }
 
@@ -135,6 +145,7 @@ const server = smpp.createServer((session) => {
     setTimeout(() => session.close(), 20);
   });
   session.on('submit_sm', (pdu) => {
+    if (session.dropped) return; // the line is being cut: nothing more is taken
     if (!bound.has(session)) {
       session.send(pdu.response({ command_status: smpp.ESME_RINVBNDSTS }));
       return;
@@ -170,8 +181,15 @@ function command(c) {
         short_message: sm,
       };
       let n = 0;
+      // Like a real SMSC, deliver again (up to 3 times) when the ESME answers with an error.
+      const attempt = (s, left) => s.deliver_sm(Object.assign({}, pdu), (resp) => {
+        log({ event: 'deliver_resp', from: c.from, status: resp.command_status });
+        if (resp.command_status !== 0 && left > 0) {
+          setTimeout(() => { if (bound.has(s)) attempt(s, left - 1); }, 500);
+        }
+      });
       for (const s of bound) {
-        s.deliver_sm(pdu, (resp) => log({ event: 'deliver_resp', from: c.from, status: resp.command_status }));
+        attempt(s, 3);
         n++;
       }
       stats.delivers++;
