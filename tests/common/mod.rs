@@ -63,3 +63,6 @@ pub fn hotline_bin() -> PathBuf {
 pub fn exists(p: &Path) -> bool {
     p.exists()
 }
+
+pub mod pcap;
+pub mod serve;
