@@ -12,7 +12,8 @@ use web_support::*;
 async fn api_lists_pages_and_changes_tickets_with_tokens() {
     let site = start_sqlite().await;
     site.add_user("api_op", Role::Operator, None).await;
-    site.add_user("api_water", Role::Department, Some("water")).await;
+    site.add_user("api_water", Role::Department, Some("water"))
+        .await;
     let op = site.token_for("api_op").await;
     let water = site.token_for("api_water").await;
     let c = client();
@@ -34,25 +35,60 @@ async fn api_lists_pages_and_changes_tickets_with_tokens() {
         ids.push(v["id"].as_i64().unwrap());
     }
     // Pagination.
-    let v: Value = c.get(url("/api/v1/tickets?per_page=2&page=2")).bearer_auth(&op).send().await.unwrap().json().await.unwrap();
+    let v: Value = c
+        .get(url("/api/v1/tickets?per_page=2&page=2"))
+        .bearer_auth(&op)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v["total"], 5);
     assert_eq!(v["page"], 2);
     assert_eq!(v["items"].as_array().unwrap().len(), 2);
     // Bad input: JSON error bodies.
-    for bad in ["/api/v1/tickets?per_page=0", "/api/v1/tickets?state=nonsense", "/api/v1/tickets?page=x"] {
+    for bad in [
+        "/api/v1/tickets?per_page=0",
+        "/api/v1/tickets?state=nonsense",
+        "/api/v1/tickets?page=x",
+    ] {
         let r = c.get(url(bad)).bearer_auth(&op).send().await.unwrap();
         assert_eq!(r.status(), 400, "{bad}");
         let v: Value = r.json().await.unwrap();
         assert_eq!(v["error"]["code"], "bad_request");
     }
-    let r = c.post(url("/api/v1/tickets")).bearer_auth(&op).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    let r = c
+        .post(url("/api/v1/tickets"))
+        .bearer_auth(&op)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "bad_request");
-    let r = c.get(url("/api/v1/tickets")).bearer_auth("hl_wrong").send().await.unwrap();
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "bad_request"
+    );
+    let r = c
+        .get(url("/api/v1/tickets"))
+        .bearer_auth("hl_wrong")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
-    let r = c.get(url("/api/v1/nothing-here")).bearer_auth(&op).send().await.unwrap();
+    let r = c
+        .get(url("/api/v1/nothing-here"))
+        .bearer_auth(&op)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
-    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "not_found");
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "not_found"
+    );
 
     // Dispatch one to water via the API; the water account sees exactly that one.
     let id = ids[0];
@@ -67,11 +103,32 @@ async fn api_lists_pages_and_changes_tickets_with_tokens() {
     let v: Value = r.json().await.unwrap();
     assert!(status == 200 || status == 409, "{status} {v}");
     site.tickets
-        .transition(hotline::tickets::TicketId(id), Action::Dispatch { department: DepartmentId("water".into()) }, &Actor::System)
+        .transition(
+            hotline::tickets::TicketId(id),
+            Action::Dispatch {
+                department: DepartmentId("water".into()),
+            },
+            &Actor::System,
+        )
         .await
         .ok();
-    let mine: Value = c.get(url("/api/v1/tickets?department=gas")).bearer_auth(&water).send().await.unwrap().json().await.unwrap();
-    assert!(mine["items"].as_array().unwrap().iter().all(|t| t["department_id"] == "water"), "department filter forced: {mine}");
+    let mine: Value = c
+        .get(url("/api/v1/tickets?department=gas"))
+        .bearer_auth(&water)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        mine["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["department_id"] == "water"),
+        "department filter forced: {mine}"
+    );
     for t in mine["items"].as_array().unwrap() {
         assert_eq!(t["department_id"], "water");
     }
@@ -91,14 +148,30 @@ async fn api_lists_pages_and_changes_tickets_with_tokens() {
         .await
         .unwrap();
     assert_eq!(r.status(), 409, "signing twice is a conflict");
-    let audit: Value = c.get(url(&format!("/api/v1/tickets/{id}/audit"))).bearer_auth(&water).send().await.unwrap().json().await.unwrap();
-    assert!(audit.as_array().unwrap().iter().any(|a| a["action"] == "sign" && a["actor"].as_str().unwrap().contains("api_water")));
+    let audit: Value = c
+        .get(url(&format!("/api/v1/tickets/{id}/audit")))
+        .bearer_auth(&water)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["action"] == "sign" && a["actor"].as_str().unwrap().contains("api_water")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_document_describes_the_served_routes() {
     let site = start_sqlite().await;
-    let r = client().get(format!("{}/api/v1/openapi.json", site.base)).send().await.unwrap();
+    let r = client()
+        .get(format!("{}/api/v1/openapi.json", site.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert!(v["openapi"].as_str().unwrap().starts_with("3."));
@@ -121,13 +194,24 @@ async fn metrics_and_health_answer() {
     let site = start_sqlite().await;
     site.ticket("13800000077", "测试指标").await;
     let c = client();
-    let m = c.get(format!("{}/metrics", site.base)).send().await.unwrap();
+    let m = c
+        .get(format!("{}/metrics", site.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(m.status(), 200);
-    assert!(m.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(m.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
     let text = m.text().await.unwrap();
     assert!(text.contains("# TYPE hotline_tickets gauge"));
     assert!(text.contains("hotline_database_up 1"));
-    let h = c.get(format!("{}/healthz", site.base)).send().await.unwrap();
+    let h = c
+        .get(format!("{}/healthz", site.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(h.status(), 200);
     let r = c.get(format!("{}/readyz", site.base)).send().await.unwrap();
     // SIP is not started in this test: not ready, and the body says which part.

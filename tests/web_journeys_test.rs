@@ -57,8 +57,17 @@ async fn operator_corrects_and_dispatches_a_call_ticket() {
         "queue shows the new ticket"
     );
     let seen = visible_text(&list.body);
-    for code in ["accepted", "returned", "urban_management", "complaint", "call"] {
-        assert!(!seen.contains(code), "code name `{code}` visible on the console");
+    for code in [
+        "accepted",
+        "returned",
+        "urban_management",
+        "complaint",
+        "call",
+    ] {
+        assert!(
+            !seen.contains(code),
+            "code name `{code}` visible on the console"
+        );
     }
 
     let page = op.get(&format!("/tickets/{}", t.id)).await;

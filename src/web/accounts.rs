@@ -59,7 +59,12 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Operator, Role::Department, Role::Supervisor, Role::Admin];
+    pub const ALL: [Role; 4] = [
+        Role::Operator,
+        Role::Department,
+        Role::Supervisor,
+        Role::Admin,
+    ];
     pub fn code(self) -> &'static str {
         match self {
             Role::Operator => "operator",
@@ -432,14 +437,16 @@ pub async fn audit(
     target: &str,
     note: &str,
 ) -> Result<(), AccountError> {
-    sqlx::query("INSERT INTO web_audit (at, actor, action, target, note) VALUES ($1, $2, $3, $4, $5)")
-        .bind(now_ms())
-        .bind(actor)
-        .bind(action)
-        .bind(target)
-        .bind(note)
-        .execute(db.pool())
-        .await?;
+    sqlx::query(
+        "INSERT INTO web_audit (at, actor, action, target, note) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(now_ms())
+    .bind(actor)
+    .bind(action)
+    .bind(target)
+    .bind(note)
+    .execute(db.pool())
+    .await?;
     Ok(())
 }
 

@@ -78,7 +78,10 @@ impl FromRequestParts<Ctx> for ApiUser {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() < 200)
             .ok_or_else(ApiError::unauthorized)?;
@@ -212,8 +215,9 @@ pub struct TicketQuery {
 fn parse_query<T: serde::de::DeserializeOwned + Default>(q: Option<String>) -> Result<T, ApiError> {
     match q {
         None => Ok(T::default()),
-        Some(q) => serde_urlencoded::from_str(&q)
-            .map_err(|e| ApiError::bad(format!("invalid query: {e}"))),
+        Some(q) => {
+            serde_urlencoded::from_str(&q).map_err(|e| ApiError::bad(format!("invalid query: {e}")))
+        }
     }
 }
 
@@ -264,7 +268,9 @@ async fn list_tickets(
         return Err(ApiError::bad("page must be 1 or more"));
     }
     let mut f = TicketFilter {
-        states: parse_word::<TState>("state", &q.state)?.into_iter().collect(),
+        states: parse_word::<TState>("state", &q.state)?
+            .into_iter()
+            .collect(),
         kind: parse_word::<Kind>("kind", &q.kind)?,
         channel: parse_word::<Channel>("channel", &q.channel)?,
         department: q
@@ -457,15 +463,23 @@ async fn transition(
             Action::Dispatch { department: d }
         }
         ApiAction::Sign => Action::Sign,
-        ApiAction::Return => Action::Return { reason: s(&b.reason) },
+        ApiAction::Return => Action::Return {
+            reason: s(&b.reason),
+        },
         ApiAction::RequestExtension => Action::RequestExtension {
             days: b.days.ok_or_else(|| ApiError::bad("days is required"))?,
             reason: s(&b.reason),
         },
         ApiAction::GrantExtension => Action::GrantExtension,
-        ApiAction::RefuseExtension => Action::RefuseExtension { reason: s(&b.reason) },
-        ApiAction::Resolve => Action::Resolve { answer: s(&b.answer) },
-        ApiAction::AnswerDirectly => Action::AnswerDirectly { answer: s(&b.answer) },
+        ApiAction::RefuseExtension => Action::RefuseExtension {
+            reason: s(&b.reason),
+        },
+        ApiAction::Resolve => Action::Resolve {
+            answer: s(&b.answer),
+        },
+        ApiAction::AnswerDirectly => Action::AnswerDirectly {
+            answer: s(&b.answer),
+        },
         ApiAction::Supervise => Action::Supervise { note: s(&b.text) },
         ApiAction::Note => Action::Note { text: s(&b.text) },
         ApiAction::Merge => {

@@ -129,9 +129,7 @@ impl From<AccountError> for WebError {
             AccountError::BadName => {
                 WebError::BadRequest("账号名须为 2–40 个字母、数字或 . _ -。".into())
             }
-            AccountError::WeakPassword(n) => {
-                WebError::BadRequest(format!("密码至少 {n} 个字符。"))
-            }
+            AccountError::WeakPassword(n) => WebError::BadRequest(format!("密码至少 {n} 个字符。")),
             AccountError::BadRole(_) => WebError::BadRequest("没有这个角色。".into()),
             AccountError::DepartmentRequired => {
                 WebError::BadRequest("承办单位账号须选择所属单位。".into())
@@ -139,9 +137,7 @@ impl From<AccountError> for WebError {
             AccountError::DepartmentNotAllowed => {
                 WebError::BadRequest("只有承办单位账号属于某个单位。".into())
             }
-            AccountError::UnknownDepartment(_) => {
-                WebError::BadRequest("没有这个承办单位。".into())
-            }
+            AccountError::UnknownDepartment(_) => WebError::BadRequest("没有这个承办单位。".into()),
             AccountError::Exists(n) => WebError::Conflict(format!("账号 {n} 已存在。")),
         }
     }

@@ -99,14 +99,24 @@ async fn one(ctx: &Ctx, sql: &str, since: i64) -> Result<i64, WebError> {
 }
 
 async fn period(ctx: &Ctx, since: i64) -> Result<Period, WebError> {
-    let received = one(ctx, "SELECT COUNT(*) FROM tickets WHERE created_at >= $1", since).await?;
+    let received = one(
+        ctx,
+        "SELECT COUNT(*) FROM tickets WHERE created_at >= $1",
+        since,
+    )
+    .await?;
     let dispatched = one(
         ctx,
         "SELECT COUNT(DISTINCT ticket_id) FROM ticket_audit WHERE action = 'dispatch' AND at >= $1",
         since,
     )
     .await?;
-    let resolved = one(ctx, "SELECT COUNT(*) FROM tickets WHERE resolved_at >= $1", since).await?;
+    let resolved = one(
+        ctx,
+        "SELECT COUNT(*) FROM tickets WHERE resolved_at >= $1",
+        since,
+    )
+    .await?;
     let resolved_on_time = one(
         ctx,
         "SELECT COUNT(*) FROM tickets WHERE resolved_at >= $1 AND resolved_at <= deadline_at",
@@ -203,16 +213,24 @@ pub async fn metrics(State(ctx): State<Ctx>) -> Response {
     for (name, v) in [
         ("sip", r.sip_listening.load(Ordering::Relaxed)),
         ("smsc", r.smsc_bound.load(Ordering::Relaxed)),
-        ("speech_model", r.speech_model_loaded.load(Ordering::Relaxed)),
+        (
+            "speech_model",
+            r.speech_model_loaded.load(Ordering::Relaxed),
+        ),
     ] {
-        out.push_str(&format!("hotline_component_up{{component=\"{name}\"}} {}\n", v as u8));
+        out.push_str(&format!(
+            "hotline_component_up{{component=\"{name}\"}} {}\n",
+            v as u8
+        ));
     }
     if up {
         if let Ok(rows) = sqlx::query("SELECT state, COUNT(*) FROM tickets GROUP BY state")
             .fetch_all(ctx.db().pool())
             .await
         {
-            out.push_str("# HELP hotline_tickets Tickets by state.\n# TYPE hotline_tickets gauge\n");
+            out.push_str(
+                "# HELP hotline_tickets Tickets by state.\n# TYPE hotline_tickets gauge\n",
+            );
             for row in rows {
                 let st: String = row.try_get(0).unwrap_or_default();
                 let n: i64 = row.try_get(1).unwrap_or(0);
@@ -229,7 +247,10 @@ pub async fn metrics(State(ctx): State<Ctx>) -> Response {
         }
     }
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         out,
     )
         .into_response()

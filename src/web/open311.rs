@@ -80,7 +80,13 @@ fn error(fmt: Fmt, status: StatusCode, description: &str) -> Response {
 }
 
 /// Renders a list of flat objects: JSON array, or `<root><item>…</item></root>`.
-fn list(fmt: Fmt, status: StatusCode, root: &str, item: &str, rows: &[Vec<(&str, Value)>]) -> Response {
+fn list(
+    fmt: Fmt,
+    status: StatusCode,
+    root: &str,
+    item: &str,
+    rows: &[Vec<(&str, Value)>],
+) -> Response {
     match fmt {
         Fmt::Json => {
             let arr: Vec<Value> = rows
@@ -104,7 +110,12 @@ fn list(fmt: Fmt, status: StatusCode, root: &str, item: &str, rows: &[Vec<(&str,
                 x.push_str(&format!("</{item}>"));
             }
             x.push_str(&format!("</{root}>\n"));
-            (status, [(header::CONTENT_TYPE, "text/xml; charset=utf-8")], x).into_response()
+            (
+                status,
+                [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+                x,
+            )
+                .into_response()
         }
     }
 }
@@ -155,14 +166,15 @@ fn service_row(k: Kind) -> Vec<(&'static str, Value)> {
     ]
 }
 
-fn check_jurisdiction(ctx: &Ctx, params: &HashMap<String, String>, fmt: Fmt) -> Result<(), Response> {
+/// The error to answer when the request names another jurisdiction.
+fn wrong_jurisdiction(ctx: &Ctx, params: &HashMap<String, String>, fmt: Fmt) -> Option<Response> {
     match params.get("jurisdiction_id").map(|s| s.trim()) {
-        Some(j) if !j.is_empty() && j != ctx.cfg.open311_jurisdiction => Err(error(
+        Some(j) if !j.is_empty() && j != ctx.cfg.open311_jurisdiction => Some(error(
             fmt,
             StatusCode::NOT_FOUND,
             "jurisdiction_id not found",
         )),
-        _ => Ok(()),
+        _ => None,
     }
 }
 
@@ -175,14 +187,22 @@ fn params(q: Option<&str>) -> Result<HashMap<String, String>, ()> {
     }
 }
 
-async fn root_get(State(ctx): State<Ctx>, Path(file): Path<String>, RawQuery(q): RawQuery) -> Response {
+async fn root_get(
+    State(ctx): State<Ctx>,
+    Path(file): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
     let Some((name, fmt)) = split(&file) else {
-        return error(Fmt::Xml, StatusCode::NOT_FOUND, "unknown resource or format (use .xml or .json)");
+        return error(
+            Fmt::Xml,
+            StatusCode::NOT_FOUND,
+            "unknown resource or format (use .xml or .json)",
+        );
     };
     let Ok(p) = params(q.as_deref()) else {
         return error(fmt, StatusCode::BAD_REQUEST, "malformed query string");
     };
-    if let Err(r) = check_jurisdiction(&ctx, &p, fmt) {
+    if let Some(r) = wrong_jurisdiction(&ctx, &p, fmt) {
         return r;
     }
     match name {
@@ -195,14 +215,22 @@ async fn root_get(State(ctx): State<Ctx>, Path(file): Path<String>, RawQuery(q):
     }
 }
 
-async fn service_definition(State(ctx): State<Ctx>, Path(file): Path<String>, RawQuery(q): RawQuery) -> Response {
+async fn service_definition(
+    State(ctx): State<Ctx>,
+    Path(file): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
     let Some((code, fmt)) = split(&file) else {
-        return error(Fmt::Xml, StatusCode::NOT_FOUND, "unknown format (use .xml or .json)");
+        return error(
+            Fmt::Xml,
+            StatusCode::NOT_FOUND,
+            "unknown format (use .xml or .json)",
+        );
     };
     let Ok(p) = params(q.as_deref()) else {
         return error(fmt, StatusCode::BAD_REQUEST, "malformed query string");
     };
-    if let Err(r) = check_jurisdiction(&ctx, &p, fmt) {
+    if let Some(r) = wrong_jurisdiction(&ctx, &p, fmt) {
         return r;
     }
     let Ok(kind) = code.parse::<Kind>() else {
@@ -250,7 +278,10 @@ fn request_row(ctx: &Ctx, t: &Ticket) -> Vec<(&'static str, Value)> {
         ("status_notes", json!(notes)),
         ("service_name", json!(t.kind.label_zh())),
         ("service_code", json!(t.kind.code())),
-        ("description", json!(t.summary.chars().take(4000).collect::<String>())),
+        (
+            "description",
+            json!(t.summary.chars().take(4000).collect::<String>()),
+        ),
         ("agency_responsible", json!(dept)),
         ("service_notice", Value::Null),
         ("requested_datetime", json!(rfc3339(ctx, t.created_at))),
@@ -276,7 +307,12 @@ async fn get_requests(ctx: &Ctx, fmt: Fmt, p: &HashMap<String, String>) -> Respo
     let mut tickets = Vec::new();
     if let Some(ids) = get("service_request_id") {
         // The spec: with service_request_id, the other filters are ignored.
-        for id in ids.split(',').map(str::trim).filter(|s| !s.is_empty()).take(100) {
+        for id in ids
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .take(100)
+        {
             if let Ok(n) = id.parse::<TicketNumber>() {
                 if let Ok(t) = ctx.tickets().by_number(&n).await {
                     tickets.push(t);
@@ -285,12 +321,24 @@ async fn get_requests(ctx: &Ctx, fmt: Fmt, p: &HashMap<String, String>) -> Respo
         }
     } else {
         let end = match get("end_date").map(parse_date) {
-            Some(None) => return error(fmt, StatusCode::BAD_REQUEST, "end_date must be a w3 datetime, e.g. 2026-11-26T08:00:00+08:00"),
+            Some(None) => {
+                return error(
+                    fmt,
+                    StatusCode::BAD_REQUEST,
+                    "end_date must be a w3 datetime, e.g. 2026-11-26T08:00:00+08:00",
+                )
+            }
             Some(Some(d)) => d,
             None => Utc::now(),
         };
         let start = match get("start_date").map(parse_date) {
-            Some(None) => return error(fmt, StatusCode::BAD_REQUEST, "start_date must be a w3 datetime, e.g. 2026-11-01T00:00:00+08:00"),
+            Some(None) => {
+                return error(
+                    fmt,
+                    StatusCode::BAD_REQUEST,
+                    "start_date must be a w3 datetime, e.g. 2026-11-01T00:00:00+08:00",
+                )
+            }
             Some(Some(d)) => d,
             None => end - chrono::Duration::days(90),
         };
@@ -298,7 +346,11 @@ async fn get_requests(ctx: &Ctx, fmt: Fmt, p: &HashMap<String, String>) -> Respo
             return error(fmt, StatusCode::BAD_REQUEST, "start_date is after end_date");
         }
         if end - start > chrono::Duration::days(90) {
-            return error(fmt, StatusCode::BAD_REQUEST, "start_date and end_date may be at most 90 days apart");
+            return error(
+                fmt,
+                StatusCode::BAD_REQUEST,
+                "start_date and end_date may be at most 90 days apart",
+            );
         }
         let codes: Option<Vec<Kind>> = match get("service_code") {
             None => None,
@@ -307,7 +359,9 @@ async fn get_requests(ctx: &Ctx, fmt: Fmt, p: &HashMap<String, String>) -> Respo
                 for code in c.split(',').map(str::trim) {
                     match code.parse::<Kind>() {
                         Ok(k) => v.push(k),
-                        Err(_) => return error(fmt, StatusCode::BAD_REQUEST, "unknown service_code"),
+                        Err(_) => {
+                            return error(fmt, StatusCode::BAD_REQUEST, "unknown service_code")
+                        }
                     }
                 }
                 Some(v)
@@ -321,7 +375,13 @@ async fn get_requests(ctx: &Ctx, fmt: Fmt, p: &HashMap<String, String>) -> Respo
                     match st {
                         "open" => v.push(true),
                         "closed" => v.push(false),
-                        _ => return error(fmt, StatusCode::BAD_REQUEST, "status must be open or closed"),
+                        _ => {
+                            return error(
+                                fmt,
+                                StatusCode::BAD_REQUEST,
+                                "status must be open or closed",
+                            )
+                        }
                     }
                 }
                 Some(v)
@@ -342,12 +402,19 @@ async fn get_requests(ctx: &Ctx, fmt: Fmt, p: &HashMap<String, String>) -> Respo
             }
         };
         for r in rows {
-            let Ok(id) = r.try_get::<i64, _>(0) else { continue };
-            let Ok(t) = ctx.tickets().get(crate::tickets::TicketId(id)).await else { continue };
+            let Ok(id) = r.try_get::<i64, _>(0) else {
+                continue;
+            };
+            let Ok(t) = ctx.tickets().get(crate::tickets::TicketId(id)).await else {
+                continue;
+            };
             if codes.as_ref().is_some_and(|c| !c.contains(&t.kind)) {
                 continue;
             }
-            if statuses.as_ref().is_some_and(|s| !s.contains(&state::is_open(t.state))) {
+            if statuses
+                .as_ref()
+                .is_some_and(|s| !s.contains(&state::is_open(t.state)))
+            {
                 continue;
             }
             tickets.push(t);
@@ -357,14 +424,22 @@ async fn get_requests(ctx: &Ctx, fmt: Fmt, p: &HashMap<String, String>) -> Respo
     list(fmt, StatusCode::OK, "service_requests", "request", &rows)
 }
 
-async fn one_request(State(ctx): State<Ctx>, Path(file): Path<String>, RawQuery(q): RawQuery) -> Response {
+async fn one_request(
+    State(ctx): State<Ctx>,
+    Path(file): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
     let Some((id, fmt)) = split(&file) else {
-        return error(Fmt::Xml, StatusCode::NOT_FOUND, "unknown format (use .xml or .json)");
+        return error(
+            Fmt::Xml,
+            StatusCode::NOT_FOUND,
+            "unknown format (use .xml or .json)",
+        );
     };
     let Ok(p) = params(q.as_deref()) else {
         return error(fmt, StatusCode::BAD_REQUEST, "malformed query string");
     };
-    if let Err(r) = check_jurisdiction(&ctx, &p, fmt) {
+    if let Some(r) = wrong_jurisdiction(&ctx, &p, fmt) {
         return r;
     }
     let t = match id.parse::<TicketNumber>() {
@@ -372,14 +447,24 @@ async fn one_request(State(ctx): State<Ctx>, Path(file): Path<String>, RawQuery(
         Err(_) => None,
     };
     match t {
-        Some(t) => list(fmt, StatusCode::OK, "service_requests", "request", &[request_row(&ctx, &t)]),
+        Some(t) => list(
+            fmt,
+            StatusCode::OK,
+            "service_requests",
+            "request",
+            &[request_row(&ctx, &t)],
+        ),
         None => error(fmt, StatusCode::NOT_FOUND, "service_request_id not found"),
     }
 }
 
 async fn token(State(ctx): State<Ctx>, Path(file): Path<String>) -> Response {
     let Some((tok, fmt)) = split(&file) else {
-        return error(Fmt::Xml, StatusCode::NOT_FOUND, "unknown format (use .xml or .json)");
+        return error(
+            Fmt::Xml,
+            StatusCode::NOT_FOUND,
+            "unknown format (use .xml or .json)",
+        );
     };
     let row = sqlx::query(
         "SELECT t.number FROM open311_tokens o JOIN tickets t ON t.id = o.ticket_id WHERE o.token = $1",
@@ -395,7 +480,10 @@ async fn token(State(ctx): State<Ctx>, Path(file): Path<String>) -> Response {
                 StatusCode::OK,
                 "service_requests",
                 "request",
-                &[vec![("service_request_id", json!(number)), ("token", json!(tok))]],
+                &[vec![
+                    ("service_request_id", json!(number)),
+                    ("token", json!(tok)),
+                ]],
             )
         }
         Ok(None) => error(fmt, StatusCode::NOT_FOUND, "token not found"),
@@ -406,9 +494,18 @@ async fn token(State(ctx): State<Ctx>, Path(file): Path<String>) -> Response {
     }
 }
 
-async fn root_post(State(ctx): State<Ctx>, Path(file): Path<String>, RawQuery(q): RawQuery, body: Bytes) -> Response {
+async fn root_post(
+    State(ctx): State<Ctx>,
+    Path(file): Path<String>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> Response {
     let Some((name, fmt)) = split(&file) else {
-        return error(Fmt::Xml, StatusCode::NOT_FOUND, "unknown resource or format (use .xml or .json)");
+        return error(
+            Fmt::Xml,
+            StatusCode::NOT_FOUND,
+            "unknown resource or format (use .xml or .json)",
+        );
     };
     if name != "requests" {
         return error(fmt, StatusCode::NOT_FOUND, "unknown resource");
@@ -419,14 +516,28 @@ async fn root_post(State(ctx): State<Ctx>, Path(file): Path<String>, RawQuery(q)
     };
     match serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body) {
         Ok(v) => p.extend(v),
-        Err(_) => return error(fmt, StatusCode::BAD_REQUEST, "body must be application/x-www-form-urlencoded"),
+        Err(_) => {
+            return error(
+                fmt,
+                StatusCode::BAD_REQUEST,
+                "body must be application/x-www-form-urlencoded",
+            )
+        }
     }
-    if let Err(r) = check_jurisdiction(&ctx, &p, fmt) {
+    if let Some(r) = wrong_jurisdiction(&ctx, &p, fmt) {
         return r;
     }
-    let get = |k: &str| p.get(k).map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let get = |k: &str| {
+        p.get(k)
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
     let Some(key) = get("api_key") else {
-        return error(fmt, StatusCode::FORBIDDEN, "api_key is required to create a service request");
+        return error(
+            fmt,
+            StatusCode::FORBIDDEN,
+            "api_key is required to create a service request",
+        );
     };
     let account = match accounts::account_for_token(ctx.db(), &key).await {
         Ok(Some(a)) if allows(a.role, Perm::CreateTicket) => a,
@@ -444,24 +555,44 @@ async fn root_post(State(ctx): State<Ctx>, Path(file): Path<String>, RawQuery(q)
     };
     let latlong = match (get("lat"), get("long")) {
         (Some(la), Some(lo)) => match (la.parse::<f64>(), lo.parse::<f64>()) {
-            (Ok(a), Ok(b)) if (-90.0..=90.0).contains(&a) && (-180.0..=180.0).contains(&b) => Some(format!("{a},{b}")),
-            _ => return error(fmt, StatusCode::BAD_REQUEST, "lat and long must be WGS84 decimal degrees"),
+            (Ok(a), Ok(b)) if (-90.0..=90.0).contains(&a) && (-180.0..=180.0).contains(&b) => {
+                Some(format!("{a},{b}"))
+            }
+            _ => {
+                return error(
+                    fmt,
+                    StatusCode::BAD_REQUEST,
+                    "lat and long must be WGS84 decimal degrees",
+                )
+            }
         },
         _ => None,
     };
     let address = get("address_string").or(get("address_id")).or(latlong);
     let Some(address) = address else {
-        return error(fmt, StatusCode::BAD_REQUEST, "a location is required: lat and long, address_string or address_id");
+        return error(
+            fmt,
+            StatusCode::BAD_REQUEST,
+            "a location is required: lat and long, address_string or address_id",
+        );
     };
     let Some(phone) = get("phone") else {
-        return error(fmt, StatusCode::BAD_REQUEST, "phone is required: residents follow their request by phone number");
+        return error(
+            fmt,
+            StatusCode::BAD_REQUEST,
+            "phone is required: residents follow their request by phone number",
+        );
     };
     let Ok(phone) = phone.parse::<PhoneNumber>() else {
         return error(fmt, StatusCode::BAD_REQUEST, "phone must be 3 to 20 digits");
     };
     let text = get("description").unwrap_or_else(|| kind.label_zh().to_string());
     if text.chars().count() > 4000 {
-        return error(fmt, StatusCode::BAD_REQUEST, "description is longer than 4000 characters");
+        return error(
+            fmt,
+            StatusCode::BAD_REQUEST,
+            "description is longer than 4000 characters",
+        );
     }
     let created = ctx
         .tickets()
@@ -482,20 +613,28 @@ async fn root_post(State(ctx): State<Ctx>, Path(file): Path<String>, RawQuery(q)
         Ok(t) => t,
         Err(e) => {
             tracing::warn!(error = %e, "open311 request refused");
-            return error(fmt, StatusCode::BAD_REQUEST, "the request could not be accepted");
+            return error(
+                fmt,
+                StatusCode::BAD_REQUEST,
+                "the request could not be accepted",
+            );
         }
     };
     let tok = accounts::random_token();
-    if let Err(e) = sqlx::query("INSERT INTO open311_tokens (token, ticket_id, created_at) VALUES ($1, $2, $3)")
-        .bind(&tok)
-        .bind(t.id.0)
-        .bind(now_ms())
-        .execute(ctx.db().pool())
-        .await
+    if let Err(e) =
+        sqlx::query("INSERT INTO open311_tokens (token, ticket_id, created_at) VALUES ($1, $2, $3)")
+            .bind(&tok)
+            .bind(t.id.0)
+            .bind(now_ms())
+            .execute(ctx.db().pool())
+            .await
     {
         tracing::error!(error = %e, "open311 token not stored");
     }
-    let notice = format!("已受理，工单编号 {}，可凭编号和手机号后四位查询办理进度。", t.number);
+    let notice = format!(
+        "已受理，工单编号 {}，可凭编号和手机号后四位查询办理进度。",
+        t.number
+    );
     list(
         fmt,
         StatusCode::OK,

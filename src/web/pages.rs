@@ -122,7 +122,12 @@ async fn login(
     Form(f): Form<LoginForm>,
 ) -> Page {
     let cfg = &ctx.cfg;
-    let window = Duration::from_secs(60 * cfg.login_window_minutes.max(cfg.login_lockout_minutes).max(1));
+    let window = Duration::from_secs(
+        60 * cfg
+            .login_window_minutes
+            .max(cfg.login_lockout_minutes)
+            .max(1),
+    );
     let name = f.name.trim().to_string();
     let kn = format!("n:{name}");
     let ki = format!("ip:{ip}");
@@ -138,11 +143,16 @@ async fn login(
         *r.status_mut() = code;
         Ok(r)
     };
-    if ctx.login_failures.count(&kn, window) >= max || ctx.login_failures.count(&ki, window) >= max * 4 {
+    if ctx.login_failures.count(&kn, window) >= max
+        || ctx.login_failures.count(&ki, window) >= max * 4
+    {
         ctx.stats.login("throttled");
         tracing::warn!(account = %name, %ip, "login refused: too many failures");
         return refuse(
-            &format!("登录失败次数过多，请 {} 分钟后再试。", cfg.login_lockout_minutes.max(1)),
+            &format!(
+                "登录失败次数过多，请 {} 分钟后再试。",
+                cfg.login_lockout_minutes.max(1)
+            ),
             StatusCode::TOO_MANY_REQUESTS,
         );
     }
@@ -214,7 +224,11 @@ fn nonempty(s: &Option<String>) -> Option<&str> {
 /// The filter a person asked for, narrowed to what their role may see.
 fn filter_for(ctx: &Ctx, s: &Session, q: &ListQuery) -> (TicketFilter, String) {
     let role = s.account.role;
-    let default_scope = if role == Role::Operator { "queue" } else { "open" };
+    let default_scope = if role == Role::Operator {
+        "queue"
+    } else {
+        "open"
+    };
     let scope = nonempty(&q.scope).unwrap_or(default_scope).to_string();
     let mut f = TicketFilter {
         limit: ctx.cfg.page_size.clamp(10, 200),
@@ -386,22 +400,30 @@ async fn ticket_page(
     let sms: Vec<_> = if dept_user {
         Vec::new()
     } else {
-        sqlx::query("SELECT created_at, body, state FROM sms_outbox WHERE ticket_id = $1 ORDER BY id")
-            .bind(t.id.0)
-            .fetch_all(ctx.db().pool())
-            .await
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|r| {
-                let at: i64 = r.try_get(0).ok()?;
-                let body: String = r.try_get(1).ok()?;
-                let st: String = r.try_get(2).ok()?;
-                Some(context! { at => when_ms(tk, at), body => body, state => views::sms_state_zh(&st) })
-            })
-            .collect()
+        sqlx::query(
+            "SELECT created_at, body, state FROM sms_outbox WHERE ticket_id = $1 ORDER BY id",
+        )
+        .bind(t.id.0)
+        .fetch_all(ctx.db().pool())
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| {
+            let at: i64 = r.try_get(0).ok()?;
+            let body: String = r.try_get(1).ok()?;
+            let st: String = r.try_get(2).ok()?;
+            Some(
+                context! { at => when_ms(tk, at), body => body, state => views::sms_state_zh(&st) },
+            )
+        })
+        .collect()
     };
     let merged_into = match t.merged_into {
-        Some(m) => tk.get(m).await.ok().map(|o| context! { id => o.id.0, number => o.number.to_string() }),
+        Some(m) => tk
+            .get(m)
+            .await
+            .ok()
+            .map(|o| context! { id => o.id.0, number => o.number.to_string() }),
         None => None,
     };
     let c = can(Some(&s.account));
@@ -530,34 +552,47 @@ async fn apply_action(
             }
             let kind: Option<Kind> = match field(&f.kind).as_str() {
                 "" => None,
-                k => Some(k.parse().map_err(|_| WebError::BadRequest("没有这个诉求类型。".into()))?),
+                k => Some(
+                    k.parse()
+                        .map_err(|_| WebError::BadRequest("没有这个诉求类型。".into()))?,
+                ),
             };
             // Refuse before correcting anything, so a refused dispatch changes nothing.
-            next_state(t.state, &Action::Dispatch { department: dept.clone() }, t.supervised)
-                .map_err(|e| WebError::Conflict(super::error::transition_zh(&e)))?;
+            next_state(
+                t.state,
+                &Action::Dispatch {
+                    department: dept.clone(),
+                },
+                t.supervised,
+            )
+            .map_err(|e| WebError::Conflict(super::error::transition_zh(&e)))?;
             let kind_changed = kind.is_some_and(|k| k != t.kind);
             if kind_changed || t.department.as_ref() != Some(&dept) {
                 tk.reclassify(id, kind, Some(dept.clone()), actor).await?;
             }
-            tk.transition(id, Action::Dispatch { department: dept }, actor).await?;
+            tk.transition(id, Action::Dispatch { department: dept }, actor)
+                .await?;
             Ok("dispatch")
         }
         "merge" => {
             let into: TicketNumber = field(&f.into)
                 .parse()
                 .map_err(|_| WebError::BadRequest("请填写正确的12位以上工单编号。".into()))?;
-            let target = tk.by_number(&into).await.map_err(|_| {
-                WebError::BadRequest("没有找到要并入的工单。".into())
-            })?;
+            let target = tk
+                .by_number(&into)
+                .await
+                .map_err(|_| WebError::BadRequest("没有找到要并入的工单。".into()))?;
             if !can_see(&s.account, &target) {
                 return Err(WebError::BadRequest("没有找到要并入的工单。".into()));
             }
-            tk.transition(id, Action::Merge { into: target.id }, actor).await?;
+            tk.transition(id, Action::Merge { into: target.id }, actor)
+                .await?;
             Ok("merge")
         }
         "answer" => {
             let answer = field(&f.answer);
-            tk.transition(id, Action::AnswerDirectly { answer }, actor).await?;
+            tk.transition(id, Action::AnswerDirectly { answer }, actor)
+                .await?;
             // A consultation answered on the phone is finished: close it at once.
             tk.transition(id, Action::Close, actor).await?;
             Ok("answer_directly")
@@ -567,23 +602,51 @@ async fn apply_action(
             Ok("sign")
         }
         "note" => {
-            tk.transition(id, Action::Note { text: field(&f.text) }, actor).await?;
+            tk.transition(
+                id,
+                Action::Note {
+                    text: field(&f.text),
+                },
+                actor,
+            )
+            .await?;
             Ok("note")
         }
         "resolve" => {
-            tk.transition(id, Action::Resolve { answer: field(&f.answer) }, actor).await?;
+            tk.transition(
+                id,
+                Action::Resolve {
+                    answer: field(&f.answer),
+                },
+                actor,
+            )
+            .await?;
             Ok("resolve")
         }
         "return" => {
-            tk.transition(id, Action::Return { reason: field(&f.reason) }, actor).await?;
+            tk.transition(
+                id,
+                Action::Return {
+                    reason: field(&f.reason),
+                },
+                actor,
+            )
+            .await?;
             Ok("return")
         }
         "extension" => {
             let days: u32 = field(&f.days)
                 .parse()
                 .map_err(|_| WebError::BadRequest("延期天数须为 1 至 60 个工作日。".into()))?;
-            tk.transition(id, Action::RequestExtension { days, reason: field(&f.reason) }, actor)
-                .await?;
+            tk.transition(
+                id,
+                Action::RequestExtension {
+                    days,
+                    reason: field(&f.reason),
+                },
+                actor,
+            )
+            .await?;
             Ok("request_extension")
         }
         "grant" => {
@@ -595,7 +658,8 @@ async fn apply_action(
             if reason.is_empty() {
                 return Err(WebError::BadRequest("驳回延期须填写理由。".into()));
             }
-            tk.transition(id, Action::RefuseExtension { reason }, actor).await?;
+            tk.transition(id, Action::RefuseExtension { reason }, actor)
+                .await?;
             Ok("refuse_extension")
         }
         "supervise" => {
@@ -655,7 +719,10 @@ async fn create_ticket(State(ctx): State<Ctx>, s: Session, Form(f): Form<NewTick
         .map_err(|_| WebError::BadRequest("请填写正确的来电号码（3–20 位数字）。".into()))?;
     let kind = match field(&f.kind).as_str() {
         "" => None,
-        k => Some(k.parse().map_err(|_| WebError::BadRequest("没有这个诉求类型。".into()))?),
+        k => Some(
+            k.parse()
+                .map_err(|_| WebError::BadRequest("没有这个诉求类型。".into()))?,
+        ),
     };
     let address = nonempty(&f.address).map(str::to_string);
     let t = ctx
@@ -705,8 +772,14 @@ async fn board(State(ctx): State<Ctx>, s: Session) -> Page {
         .collect();
     let mut urgent: Vec<_> = views.iter().filter(|v| v.overdue || v.near).collect();
     urgent.sort_by(|a, b| a.deadline.cmp(&b.deadline));
-    let extensions: Vec<_> = views.iter().filter(|v| v.state_code == "extension_requested").collect();
-    let returned: Vec<_> = views.iter().filter(|v| v.state_code == "returned").collect();
+    let extensions: Vec<_> = views
+        .iter()
+        .filter(|v| v.state_code == "extension_requested")
+        .collect();
+    let returned: Vec<_> = views
+        .iter()
+        .filter(|v| v.state_code == "returned")
+        .collect();
     let kpi = super::metrics::kpis(&ctx).await?;
     render(
         &ctx,
@@ -804,7 +877,14 @@ async fn create_account(State(ctx): State<Ctx>, s: Session, Form(f): Form<Accoun
         },
     )
     .await?;
-    accounts::audit(ctx.db(), &s.account.name, "account_create", &a.name, a.role.label_zh()).await?;
+    accounts::audit(
+        ctx.db(),
+        &s.account.name,
+        "account_create",
+        &a.name,
+        a.role.label_zh(),
+    )
+    .await?;
     Ok(Redirect::to("/admin/accounts").into_response())
 }
 
@@ -844,7 +924,11 @@ async fn set_active(
         return Err(WebError::BadRequest("不能停用自己的账号。".into()));
     }
     accounts::set_active(ctx.db(), id, on).await?;
-    let what = if on { "account_enable" } else { "account_disable" };
+    let what = if on {
+        "account_enable"
+    } else {
+        "account_disable"
+    };
     accounts::audit(ctx.db(), &s.account.name, what, &a.name, "").await?;
     Ok(Redirect::to("/admin/accounts").into_response())
 }
@@ -862,23 +946,45 @@ async fn create_token(State(ctx): State<Ctx>, s: Session, Form(f): Form<TokenFor
     }
     let a = accounts::get(ctx.db(), f.account_id).await?;
     let token = accounts::create_api_token(ctx.db(), a.id, &f.label).await?;
-    accounts::audit(ctx.db(), &s.account.name, "token_create", &a.name, f.label.trim()).await?;
+    accounts::audit(
+        ctx.db(),
+        &s.account.name,
+        "token_create",
+        &a.name,
+        f.label.trim(),
+    )
+    .await?;
     let c = accounts_context(&ctx, Some(token)).await?;
     let mut r = render(&ctx, Some(&s), "accounts.html", c)?;
-    r.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
     Ok(r)
 }
 
 async fn revoke_token(State(ctx): State<Ctx>, s: Session, Path(id): Path<i64>) -> Page {
     s.require(Perm::ManageAccounts)?;
     accounts::revoke_api_token(ctx.db(), id).await?;
-    accounts::audit(ctx.db(), &s.account.name, "token_revoke", &id.to_string(), "").await?;
+    accounts::audit(
+        ctx.db(),
+        &s.account.name,
+        "token_revoke",
+        &id.to_string(),
+        "",
+    )
+    .await?;
     Ok(Redirect::to("/admin/accounts").into_response())
 }
 
 async fn status_page(State(ctx): State<Ctx>, headers: HeaderMap) -> Page {
     let (token, fresh) = anon_csrf(&headers);
-    let res = render(&ctx, None, "status.html", context! { form_csrf => token.clone() })?;
+    let res = render(
+        &ctx,
+        None,
+        "status.html",
+        context! { form_csrf => token.clone() },
+    )?;
     Ok(with_anon_cookie(&ctx, res, &token, fresh))
 }
 
@@ -900,7 +1006,8 @@ async fn status_lookup(
     let (token, _) = anon_csrf(&headers);
     let key = ip.to_string();
     let cfg = &ctx.cfg;
-    let limited = ctx.status_hits.count(&key, Duration::from_secs(60)) >= cfg.status_per_minute.max(1) as usize
+    let limited = ctx.status_hits.count(&key, Duration::from_secs(60))
+        >= cfg.status_per_minute.max(1) as usize
         || ctx.status_failures.count(&key, Duration::from_secs(3600))
             >= cfg.status_failures_per_hour.max(1) as usize;
     if limited {
@@ -920,8 +1027,9 @@ async fn status_lookup(
         Ok(n) => match ctx.tickets().by_number(&n).await {
             Ok(t) => {
                 let digits = f.last4.trim();
-                (digits.len() == 4 && auth::constant_eq(digits.as_bytes(), t.phone.last4().as_bytes()))
-                    .then_some(t)
+                (digits.len() == 4
+                    && auth::constant_eq(digits.as_bytes(), t.phone.last4().as_bytes()))
+                .then_some(t)
             }
             Err(crate::tickets::TicketsError::NotFound(_)) => None,
             Err(e) => return Err(e.into()),
@@ -948,7 +1056,9 @@ async fn status_lookup(
         t.state.label_zh()
     };
     let answer = match t.state {
-        TState::Resolved | TState::FollowUp | TState::Closed => t.answer.clone().unwrap_or_default(),
+        TState::Resolved | TState::FollowUp | TState::Closed => {
+            t.answer.clone().unwrap_or_default()
+        }
         _ => String::new(),
     };
     render(

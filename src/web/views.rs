@@ -218,7 +218,10 @@ pub fn actor_zh(tickets: &Tickets, actor: &str) -> String {
     match kind {
         "system" => "系统".into(),
         "operator" if a == "admin" => format!("管理员 {}", b.unwrap_or("")),
-        "operator" => format!("话务员 {}", actor.split_once(':').map(|x| x.1).unwrap_or("")),
+        "operator" => format!(
+            "话务员 {}",
+            actor.split_once(':').map(|x| x.1).unwrap_or("")
+        ),
         "department" => format!("{} {}", dept_name(tickets, Some(a)), b.unwrap_or("")),
         "supervisor" => format!("督办 {}", actor.split_once(':').map(|x| x.1).unwrap_or("")),
         "resident" => format!("市民 {a}"),

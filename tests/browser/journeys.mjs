@@ -51,6 +51,9 @@ const journeys = {
     await noCodeNames(page, "console");
     await shot(page, "01-operator-console");
     // A new ticket arriving through the API appears without a reload (SSE).
+    await page.goto(`${BASE}/console?scope=all`);
+    await page.locator("#live").waitFor();
+    await page.waitForTimeout(500);
     const res = await fetch(`${BASE}/api/v1/tickets`, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${env("OP_TOKEN")}` },
