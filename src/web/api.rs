@@ -21,8 +21,8 @@ use super::error::ApiError;
 use super::metrics::{Kpis, Period};
 use super::Ctx;
 use crate::tickets::{
-    state, Action, Channel, DepartmentId, Kind, NewTicket, PhoneNumber, Satisfaction,
-    State as TState, Ticket, TicketFilter, TicketId, TicketNumber,
+    state, Action, Channel, DepartmentId, Kind, NewTicket, PhoneNumber, State as TState, Ticket,
+    TicketFilter, TicketId, TicketNumber,
 };
 
 pub fn routes() -> Router<Ctx> {
@@ -530,6 +530,3 @@ async fn stats(State(ctx): State<Ctx>, u: ApiUser) -> Result<Json<Kpis>, ApiErro
     u.require(Perm::Board)?;
     Ok(Json(super::metrics::kpis(&ctx).await?))
 }
-
-#[allow(dead_code)]
-fn _satisfaction_is_public(_: Satisfaction) {}

@@ -522,10 +522,8 @@ async fn ticket_action(
     s.require(perm)?;
     let t = visible(&ctx, &s, id).await?;
     let actor = s.account.actor();
-    let tk = ctx.tickets();
     let done = apply_action(&ctx, &s, &t, &action, &f, &actor).await?;
     tracing::info!(ticket = %t.number, action = %action, account = %s.account.name, "ticket action");
-    let _ = tk;
     Ok(Redirect::to(&format!("/tickets/{id}?done={done}")).into_response())
 }
 
