@@ -22,6 +22,9 @@ pub struct SpeechConfig {
     pub workers: usize,
     /// Threads each whisper run may use.
     pub threads_per_job: usize,
+    /// CPU niceness of message workers (0–19): above 0, media and signalling always get the
+    /// CPU first, and a busy pool cannot make calls stutter.
+    pub worker_nice: i32,
     /// Beam size; 1 = greedy (fastest).
     pub beam_size: usize,
     /// Hard time limit for one voice message, seconds (unintelligible audio makes whisper slow).
@@ -61,6 +64,7 @@ impl Default for SpeechConfig {
             initial_prompt: "以下是普通话的句子，是市民拨打12345政务服务热线的留言。".into(),
             workers: 0,
             threads_per_job: 2,
+            worker_nice: 10,
             beam_size: 1,
             job_timeout_secs: 60,
             menu_timeout_ms: 3000,

@@ -100,6 +100,7 @@ impl Transcriber {
         let (menu_tx, menu_rx) = mpsc::sync_channel::<Request>(2);
         let msg_rx = Arc::new(Mutex::new(msg_rx));
         let busy = Arc::new(AtomicUsize::new(0));
+        let nice = cfg.worker_nice.clamp(0, 19);
         for i in 0..workers {
             let rx = msg_rx.clone();
             let ctx = ctx.clone();
@@ -108,7 +109,7 @@ impl Transcriber {
             std::thread::Builder::new()
                 .name(format!("whisper-{i}"))
                 .spawn(move || {
-                    lower_priority(10);
+                    lower_priority(nice);
                     loop {
                         // Hold the lock only while waiting for the next request.
                         let next = match rx.lock() {

@@ -13,7 +13,7 @@ pub fn fold(c: char) -> Option<String> {
 
 /// Fold one toneless syllable.
 pub fn fold_syllable(s: &str) -> String {
-    let mut s = s.to_string();
+    let mut s = s.replace('ü', "v");
     for (from, to) in [("zh", "z"), ("ch", "c"), ("sh", "s")] {
         if let Some(rest) = s.strip_prefix(from) {
             s = format!("{to}{rest}");
@@ -39,8 +39,12 @@ fn split(s: &str) -> (&str, &str) {
 }
 
 /// Finals that telephone speech and whisper confuse, compared as one rhyme
-/// (运河 heard as 任何: -un/-en).
-const RHYME_CLASSES: &[&[&str]] = &[&["en", "un", "in", "uen"], &["an", "ian", "uan", "van"]];
+/// (运河 heard as 任何: -un/-en; 绿 heard as 丽: -ü/-i, as in many southern accents).
+const RHYME_CLASSES: &[&[&str]] = &[
+    &["en", "un", "in", "uen", "vn"],
+    &["an", "ian", "uan", "van"],
+    &["i", "v"],
+];
 
 fn rhymes(fa: &str, fb: &str) -> bool {
     if fa.is_empty() || fb.is_empty() {
@@ -64,6 +68,13 @@ pub fn similarity(a: &str, b: &str) -> f32 {
     } else {
         0.0
     }
+}
+
+/// The final of a character's syllable, unfolded (-ng kept apart from -n).
+fn strict_final(c: char) -> Option<String> {
+    let p = c.to_pinyin()?.plain().replace('ü', "v");
+    let i = p.find(|c: char| "aeiouv".contains(c))?;
+    Some(p[i..].to_string())
 }
 
 /// Tone number (1–5) of a character.
@@ -152,12 +163,16 @@ pub fn repair_with(text: &str, vocabulary: &[String], relaxed: bool) -> (String,
         let Some((start, score)) = find(&chars, &ws) else { continue };
         // A two-character word may also be heard with one character exactly right and the
         // other only rhyming (凭水 for 停水): the exact character anchors it.
-        // The other character must also have the same tone (工厂 is not 工伤).
+        // The other character must have exactly the same final and tone (工厂 is not 工伤,
+        // 向 is not 电).
         let window = &chars[start..start + ws.len()];
         let exact = window.iter().zip(&ws).filter(|(a, b)| a.0 == b.0).count();
-        let same_tones = window.iter().zip(&ws).all(|(a, b)| tone(a.0) == tone(b.0));
+        let same_rhyme = window
+            .iter()
+            .zip(&ws)
+            .all(|(a, b)| a.0 == b.0 || (tone(a.0) == tone(b.0) && strict_final(a.0) == strict_final(b.0)));
         let close = score + 1e-4 >= threshold(ws.len())
-            || (relaxed && ws.len() == 2 && exact == 1 && same_tones && score + 1e-4 >= 0.75);
+            || (relaxed && ws.len() == 2 && exact == 1 && same_rhyme && score + 1e-4 >= 0.75);
         if !close || used[start..start + ws.len()].iter().any(|u| *u) {
             continue;
         }
@@ -205,6 +220,8 @@ mod tests {
         // Unrelated text stays as it was.
         let (t, _) = repair("工厂晚上噪音很大，态度很差", &v(&["工伤", "态度很好"]));
         assert_eq!(t, "工厂晚上噪音很大，态度很差");
+        let (t, _) = repair("我向表扬医生", &v(&["电表"]));
+        assert_eq!(t, "我向表扬医生");
         let (t, r) = repair("今天天气很好，谢谢你们", &vocab);
         assert_eq!(t, "今天天气很好，谢谢你们");
         assert!(r.is_empty());

@@ -248,6 +248,7 @@ pub struct SpeechService {
     tickets: Tickets,
     router: SpeechRouter,
     engine: RwLock<Option<Transcriber>>,
+    ready: std::sync::atomic::AtomicBool,
     wake: Notify,
 }
 
@@ -262,6 +263,7 @@ impl SpeechService {
             tickets,
             router,
             engine: RwLock::new(None),
+            ready: std::sync::atomic::AtomicBool::new(false),
             wake: Notify::new(),
         })
     }
@@ -291,8 +293,37 @@ impl SpeechService {
         .await
         .map_err(|e| SpeechError::Engine(e.to_string()))??;
         *self.engine.write().await = Some(t.clone());
+        self.ready.store(true, std::sync::atomic::Ordering::SeqCst);
         self.wake.notify_one();
         Ok(t)
+    }
+
+    /// Whether a model is loaded (speech menus can listen). Cheap, not async.
+    pub fn available(&self) -> bool {
+        self.cfg.enabled && self.ready.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Speech menus: which of `phrases` a short utterance (8 kHz 16-bit PCM from the call)
+    /// says. `None` when nothing matched, no model is loaded, the menu lane is busy or the
+    /// time limit passed; the dialplan then takes its no-match branch.
+    pub async fn choose_phrase(&self, pcm8k: Vec<i16>, phrases: &[String]) -> Option<usize> {
+        let engine = self.transcriber().await?;
+        let audio = audio::Audio {
+            rate: 8000,
+            samples: pcm8k.iter().map(|&s| s as f32 / 32768.0).collect(),
+        };
+        let list: Vec<&str> = phrases.iter().map(String::as_str).collect();
+        match super::menu::gather_speech(&engine, &audio, &list, super::menu::DEFAULT_MIN_SCORE).await {
+            Ok(Some(m)) => {
+                tracing::debug!(heard = %m.heard, phrase = %m.phrase, score = m.score, "speech menu match");
+                Some(m.index)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::info!(error = %e, "speech menu: no answer");
+                None
+            }
+        }
     }
 
     /// Poke the queue (a new job was just committed).

@@ -142,7 +142,17 @@ impl SpeechRouter {
         let (text, mut repairs) = pinyin::repair_with(&cleaned, &self.places, false);
         let (text, more) = pinyin::repair_with(&text, &self.vocabulary, true);
         repairs.extend(more);
-        let mut route = self.rules.route(&self.directory, &text, None, None);
+        // Whisper writes numbers as digits (过期 heard as 过70): routing also looks at the
+        // text with digits read out, which the ticket does not show.
+        let spoken = numerals(&text);
+        let routed_text = if spoken != text {
+            let (t, more) = pinyin::repair_with(&spoken, &self.vocabulary, true);
+            repairs.extend(more);
+            t
+        } else {
+            text.clone()
+        };
+        let mut route = self.rules.route(&self.directory, &routed_text, None, None);
         let mut review_reason = None;
         if text.chars().filter(|c| !c.is_ascii_punctuation()).count() < 2 {
             review_reason = Some("empty transcript".to_string());
@@ -218,6 +228,14 @@ pub fn clean(raw: &str) -> String {
         }
     }
     out
+}
+
+/// Digits as the Chinese numerals a speaker said (一 for 1), for matching only.
+fn numerals(s: &str) -> String {
+    const DIGITS: [char; 10] = ['零', '一', '二', '三', '四', '五', '六', '七', '八', '九'];
+    s.chars()
+        .map(|c| c.to_digit(10).map_or(c, |d| DIGITS[d as usize]))
+        .collect()
 }
 
 /// One operator correction of a speech-routed ticket.
@@ -339,6 +357,9 @@ mod tests {
         ("运河街道有个小区的垃圾好几天没人清运了", Some("urban_management"), "complaint"),
         ("任何街道有个小区的垃圾好几天没人清运了", Some("urban_management"), "complaint"),
         ("我要投诉一家餐馆，卫生很差，吃完肚子疼", Some("market_regulation"), "complaint"),
+        ("我要举报一家超市卖过70瓶", Some("market_regulation"), "report"),
+        ("建议在学校门口增加一个红丽灯", Some("traffic_police"), "suggestion"),
+        ("公司拖欠我三个月公司,老百一直不给。", Some("hr_social_security"), "complaint"),
         ("你好，喂，喂", None, "complaint"),
         ("(音乐)", None, "complaint"),
     ];
