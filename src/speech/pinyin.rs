@@ -70,6 +70,12 @@ pub fn similarity(a: &str, b: &str) -> f32 {
     }
 }
 
+/// Whether a dictionary (jieba's, loaded once) knows this word.
+pub fn is_word(w: &str) -> bool {
+    static DICT: std::sync::OnceLock<jieba_rs::Jieba> = std::sync::OnceLock::new();
+    DICT.get_or_init(jieba_rs::Jieba::new).has_word(w)
+}
+
 /// The final of a character's syllable, unfolded (-ng kept apart from -n).
 fn strict_final(c: char) -> Option<String> {
     let p = c.to_pinyin()?.plain().replace('ü', "v");
@@ -171,8 +177,14 @@ pub fn repair_with(text: &str, vocabulary: &[String], relaxed: bool) -> (String,
             .iter()
             .zip(&ws)
             .all(|(a, b)| a.0 == b.0 || (tone(a.0) == tone(b.0) && strict_final(a.0) == strict_final(b.0)));
+        // And what was heard must not be a word of its own (气味 stays, 凭水 becomes 停水).
         let close = score + 1e-4 >= threshold(ws.len())
-            || (relaxed && ws.len() == 2 && exact == 1 && same_rhyme && score + 1e-4 >= 0.75);
+            || (relaxed
+                && ws.len() == 2
+                && exact == 1
+                && same_rhyme
+                && score + 1e-4 >= 0.75
+                && !is_word(&window.iter().map(|c| c.0).collect::<String>()));
         if !close || used[start..start + ws.len()].iter().any(|u| *u) {
             continue;
         }
@@ -220,6 +232,8 @@ mod tests {
         // Unrelated text stays as it was.
         let (t, _) = repair("工厂晚上噪音很大，态度很差", &v(&["工伤", "态度很好"]));
         assert_eq!(t, "工厂晚上噪音很大，态度很差");
+        let (t, _) = repair("闻到很大的气味", &v(&["异味"]));
+        assert_eq!(t, "闻到很大的气味");
         let (t, _) = repair("我向表扬医生", &v(&["电表"]));
         assert_eq!(t, "我向表扬医生");
         let (t, r) = repair("今天天气很好，谢谢你们", &vocab);
