@@ -205,7 +205,11 @@ impl Transcriber {
     }
 
     /// Blocking transcription on the calling thread (benchmarks and tools).
-    pub fn transcribe_blocking(&self, pcm: Vec<f32>, lane: Lane) -> Result<Transcript, SpeechError> {
+    pub fn transcribe_blocking(
+        &self,
+        pcm: Vec<f32>,
+        lane: Lane,
+    ) -> Result<Transcript, SpeechError> {
         let (reply, rx) = oneshot::channel();
         let deadline = match lane {
             Lane::Message => Duration::from_secs(self.cfg.job_timeout_secs.max(1)),
@@ -336,7 +340,10 @@ mod backend {
         let mut segments = Vec::new();
         let (mut lp_sum, mut lp_n) = (0.0f64, 0usize);
         for seg in state.as_iter() {
-            let text = seg.to_str_lossy().map(|s| s.into_owned()).unwrap_or_default();
+            let text = seg
+                .to_str_lossy()
+                .map(|s| s.into_owned())
+                .unwrap_or_default();
             for i in 0..seg.n_tokens() {
                 if let Some(tok) = seg.get_token(i) {
                     if tok.token_id() < eot {
@@ -356,7 +363,11 @@ mod backend {
             .map(|s| s.text.as_str())
             .collect::<Vec<_>>()
             .join("");
-        let avg_logprob = if lp_n == 0 { -10.0 } else { lp_sum / lp_n as f64 };
+        let avg_logprob = if lp_n == 0 {
+            -10.0
+        } else {
+            lp_sum / lp_n as f64
+        };
         let language = whisper_rs::get_lang_str(state.full_lang_id_from_state())
             .unwrap_or(&opts.language)
             .to_string();
@@ -370,7 +381,6 @@ mod backend {
             elapsed_ms: 0,
         })
     }
-
 }
 
 #[cfg(not(feature = "speech"))]

@@ -92,18 +92,51 @@ mod tests {
 
     #[test]
     fn matches_exact_and_near_homophones() {
-        assert_eq!(match_phrases("查询进度", MENU, DEFAULT_MIN_SCORE).unwrap().index, 0);
-        assert_eq!(match_phrases("我要查询进度。", MENU, DEFAULT_MIN_SCORE).unwrap().index, 0);
-        assert_eq!(match_phrases("茶询进度", MENU, DEFAULT_MIN_SCORE).unwrap().index, 0);
-        assert_eq!(match_phrases("人工伏务", MENU, DEFAULT_MIN_SCORE).unwrap().index, 1);
-        assert_eq!(match_phrases("轉人工服務", MENU, DEFAULT_MIN_SCORE).unwrap().index, 1);
-        assert_eq!(match_phrases("我要投訴", MENU, DEFAULT_MIN_SCORE).unwrap().index, 2);
+        assert_eq!(
+            match_phrases("查询进度", MENU, DEFAULT_MIN_SCORE)
+                .unwrap()
+                .index,
+            0
+        );
+        assert_eq!(
+            match_phrases("我要查询进度。", MENU, DEFAULT_MIN_SCORE)
+                .unwrap()
+                .index,
+            0
+        );
+        assert_eq!(
+            match_phrases("茶询进度", MENU, DEFAULT_MIN_SCORE)
+                .unwrap()
+                .index,
+            0
+        );
+        assert_eq!(
+            match_phrases("人工伏务", MENU, DEFAULT_MIN_SCORE)
+                .unwrap()
+                .index,
+            1
+        );
+        assert_eq!(
+            match_phrases("轉人工服務", MENU, DEFAULT_MIN_SCORE)
+                .unwrap()
+                .index,
+            1
+        );
+        assert_eq!(
+            match_phrases("我要投訴", MENU, DEFAULT_MIN_SCORE)
+                .unwrap()
+                .index,
+            2
+        );
         assert!(match_phrases("今天天气不错", MENU, DEFAULT_MIN_SCORE).is_none());
         assert!(match_phrases("", MENU, DEFAULT_MIN_SCORE).is_none());
     }
 
     #[test]
     fn digits_match_their_spoken_form() {
-        assert_eq!(match_phrases("1", &["零", "一", "二"], 0.9).unwrap().index, 1);
+        assert_eq!(
+            match_phrases("1", &["零", "一", "二"], 0.9).unwrap().index,
+            1
+        );
     }
 }

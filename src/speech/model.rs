@@ -82,9 +82,19 @@ pub fn read_header(path: &Path) -> Result<ModelInfo, SpeechError> {
     let bytes = f.metadata().map_err(missing)?.len();
     let mut head = [0u8; 48];
     f.read_exact(&mut head).map_err(|_| {
-        SpeechError::Model(format!("{} is too short to be a whisper model", path.display()))
+        SpeechError::Model(format!(
+            "{} is too short to be a whisper model",
+            path.display()
+        ))
     })?;
-    let word = |i: usize| i32::from_le_bytes([head[i * 4], head[i * 4 + 1], head[i * 4 + 2], head[i * 4 + 3]]);
+    let word = |i: usize| {
+        i32::from_le_bytes([
+            head[i * 4],
+            head[i * 4 + 1],
+            head[i * 4 + 2],
+            head[i * 4 + 3],
+        ])
+    };
     if word(0) as u32 != 0x6767_6d6c {
         return Err(SpeechError::Model(format!(
             "{} is not a ggml whisper model (bad magic)",
@@ -185,7 +195,11 @@ mod tests {
         assert!(e.contains("hotline model fetch"), "{e}");
 
         std::fs::create_dir_all(dir.path().join("models")).unwrap();
-        std::fs::write(default_model_path(dir.path()), b"not a model at all, clearly not").unwrap();
+        std::fs::write(
+            default_model_path(dir.path()),
+            b"not a model at all, clearly not",
+        )
+        .unwrap();
         let e = verify(&cfg, dir.path()).unwrap_err().to_string();
         assert!(e.contains("too short") || e.contains("magic"), "{e}");
 

@@ -32,9 +32,7 @@ pub fn fold_syllable(s: &str) -> String {
 
 /// Split a folded syllable into initial and final.
 fn split(s: &str) -> (&str, &str) {
-    let i = s
-        .find(|c: char| "aeiouv".contains(c))
-        .unwrap_or(s.len());
+    let i = s.find(|c: char| "aeiouv".contains(c)).unwrap_or(s.len());
     s.split_at(i)
 }
 
@@ -94,7 +92,10 @@ pub fn syllables(text: &str) -> Vec<(char, Option<String>)> {
 }
 
 /// Best fuzzy occurrence of `word` in `text`: (start index in chars, mean similarity).
-pub fn find(text: &[(char, Option<String>)], word: &[(char, Option<String>)]) -> Option<(usize, f32)> {
+pub fn find(
+    text: &[(char, Option<String>)],
+    word: &[(char, Option<String>)],
+) -> Option<(usize, f32)> {
     let m = word.len();
     if m == 0 || text.len() < m || word.iter().any(|w| w.1.is_none()) {
         return None;
@@ -152,7 +153,10 @@ pub fn repair(text: &str, vocabulary: &[String]) -> (String, Vec<Repair>) {
 pub fn repair_with(text: &str, vocabulary: &[String], relaxed: bool) -> (String, Vec<Repair>) {
     let mut chars = syllables(text);
     let mut used = vec![false; chars.len()];
-    let mut words: Vec<&String> = vocabulary.iter().filter(|w| w.chars().count() >= 2).collect();
+    let mut words: Vec<&String> = vocabulary
+        .iter()
+        .filter(|w| w.chars().count() >= 2)
+        .collect();
     words.sort_by_key(|w| std::cmp::Reverse(w.chars().count()));
     words.dedup();
     let mut repairs = Vec::new();
@@ -166,17 +170,18 @@ pub fn repair_with(text: &str, vocabulary: &[String], relaxed: bool) -> (String,
             continue;
         }
         let ws = syllables(w);
-        let Some((start, score)) = find(&chars, &ws) else { continue };
+        let Some((start, score)) = find(&chars, &ws) else {
+            continue;
+        };
         // A two-character word may also be heard with one character exactly right and the
         // other only rhyming (凭水 for 停水): the exact character anchors it.
         // The other character must have exactly the same final and tone (工厂 is not 工伤,
         // 向 is not 电).
         let window = &chars[start..start + ws.len()];
         let exact = window.iter().zip(&ws).filter(|(a, b)| a.0 == b.0).count();
-        let same_rhyme = window
-            .iter()
-            .zip(&ws)
-            .all(|(a, b)| a.0 == b.0 || (tone(a.0) == tone(b.0) && strict_final(a.0) == strict_final(b.0)));
+        let same_rhyme = window.iter().zip(&ws).all(|(a, b)| {
+            a.0 == b.0 || (tone(a.0) == tone(b.0) && strict_final(a.0) == strict_final(b.0))
+        });
         // And what was heard must not be a word of its own (气味 stays, 凭水 becomes 停水).
         let close = score + 1e-4 >= threshold(ws.len())
             || (relaxed

@@ -198,7 +198,10 @@ pub async fn stats(db: &Db) -> Result<QueueStats, sqlx::Error> {
 }
 
 /// Stored transcript of a ticket, if any.
-pub async fn transcript_of(db: &Db, ticket: TicketId) -> Result<Option<StoredTranscript>, sqlx::Error> {
+pub async fn transcript_of(
+    db: &Db,
+    ticket: TicketId,
+) -> Result<Option<StoredTranscript>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT text, raw_text, confidence, language, audio_ms, elapsed_ms, department_id, kind, needs_review, summary, segments
            FROM transcripts WHERE ticket_id = $1",
@@ -313,7 +316,9 @@ impl SpeechService {
             samples: pcm8k.iter().map(|&s| s as f32 / 32768.0).collect(),
         };
         let list: Vec<&str> = phrases.iter().map(String::as_str).collect();
-        match super::menu::gather_speech(&engine, &audio, &list, super::menu::DEFAULT_MIN_SCORE).await {
+        match super::menu::gather_speech(&engine, &audio, &list, super::menu::DEFAULT_MIN_SCORE)
+            .await
+        {
             Ok(Some(m)) => {
                 tracing::debug!(heard = %m.heard, phrase = %m.phrase, score = m.score, "speech menu match");
                 Some(m.index)
@@ -349,7 +354,9 @@ impl SpeechService {
             if self.engine.read().await.is_none() {
                 if tokio::time::Instant::now() >= next_model_try {
                     match self.load_model().await {
-                        Ok(t) => tracing::info!(model = %t.model_path().display(), workers, "speech ready"),
+                        Ok(t) => {
+                            tracing::info!(model = %t.model_path().display(), workers, "speech ready")
+                        }
                         Err(e) => {
                             if !warned {
                                 tracing::error!(error = %e, "speech unavailable: transcripts stay pending until a model appears; calls, menus and tickets keep working");
@@ -408,17 +415,35 @@ impl SpeechService {
             metrics::gauge!("hotline_speech_queue_failed").set(s.failed as f64);
             metrics::gauge!("hotline_speech_queue_oldest_age_seconds").set(s.oldest_age_secs);
         }
-        let busy = self.engine.read().await.as_ref().map(|t| t.busy()).unwrap_or(0);
+        let busy = self
+            .engine
+            .read()
+            .await
+            .as_ref()
+            .map(|t| t.busy())
+            .unwrap_or(0);
         metrics::gauge!("hotline_speech_workers_busy").set(busy as f64);
     }
 
     /// Run one job to its end (done, retry or failed). Never panics on bad input.
     pub async fn process(&self, job: Job) {
-        let span = tracing::info_span!("transcription", job = job.id, ticket = job.ticket_id, attempt = job.attempts);
+        let span = tracing::info_span!(
+            "transcription",
+            job = job.id,
+            ticket = job.ticket_id,
+            attempt = job.attempts
+        );
         let _e = span.enter();
         if job.attempts > self.cfg.max_attempts.max(1) {
             // Claimed again after its worker died on the last attempt.
-            let _ = fail(&self.db, &job, "worker stopped during the last attempt", 0, Duration::ZERO).await;
+            let _ = fail(
+                &self.db,
+                &job,
+                "worker stopped during the last attempt",
+                0,
+                Duration::ZERO,
+            )
+            .await;
             metrics::counter!("hotline_speech_jobs_total", "result" => "failed").increment(1);
             return;
         }
@@ -432,14 +457,18 @@ impl SpeechService {
                 let retry = Duration::from_secs(self.cfg.retry_base_secs);
                 match fail(&self.db, &job, &e.to_string(), self.cfg.max_attempts, retry).await {
                     Ok(true) => {
-                        metrics::counter!("hotline_speech_jobs_total", "result" => "failed").increment(1);
+                        metrics::counter!("hotline_speech_jobs_total", "result" => "failed")
+                            .increment(1);
                         tracing::error!(error = %e, "transcription failed for good; the ticket keeps its recording");
                     }
                     Ok(false) => {
-                        metrics::counter!("hotline_speech_jobs_total", "result" => "retry").increment(1);
+                        metrics::counter!("hotline_speech_jobs_total", "result" => "retry")
+                            .increment(1);
                         tracing::warn!(error = %e, "transcription failed; will retry");
                     }
-                    Err(db) => tracing::error!(error = %db, "cannot record a failed transcription; its lease will expire and it will run again"),
+                    Err(db) => {
+                        tracing::error!(error = %db, "cannot record a failed transcription; its lease will expire and it will run again")
+                    }
                 }
             }
         }
@@ -459,7 +488,8 @@ impl SpeechService {
                     .await
                     .map_err(|e| SpeechError::Engine(e.to_string()))??;
                 let t = engine.transcribe_message(pcm).await?;
-                metrics::histogram!("hotline_speech_rtf").record(t.elapsed_ms as f64 / 1000.0 / t.audio_secs.max(0.1));
+                metrics::histogram!("hotline_speech_rtf")
+                    .record(t.elapsed_ms as f64 / 1000.0 / t.audio_secs.max(0.1));
                 let route = self.router.route(&t);
                 let name = engine
                     .model_path()
@@ -506,11 +536,13 @@ mod tests {
     }
 
     async fn status(db: &Db, id: i64) -> (String, i64, Option<String>) {
-        let r = sqlx::query("SELECT status, attempts, last_error FROM transcription_jobs WHERE id = $1")
-            .bind(id)
-            .fetch_one(db.pool())
-            .await
-            .unwrap();
+        let r = sqlx::query(
+            "SELECT status, attempts, last_error FROM transcription_jobs WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(db.pool())
+        .await
+        .unwrap();
         (r.get(0), r.get(1), r.get(2))
     }
 
@@ -540,7 +572,9 @@ mod tests {
         let (_d, db) = db().await;
         let id = add_job(&db, 7).await;
         let j = claim(&db, Duration::from_secs(60)).await.unwrap().unwrap();
-        assert!(!fail(&db, &j, "bad audio", 2, Duration::from_secs(3600)).await.unwrap());
+        assert!(!fail(&db, &j, "bad audio", 2, Duration::from_secs(3600))
+            .await
+            .unwrap());
         assert_eq!(status(&db, id).await.0, "pending");
         // Backoff: not due yet.
         assert!(claim(&db, Duration::from_secs(60)).await.unwrap().is_none());
@@ -551,7 +585,9 @@ mod tests {
             .unwrap();
         let j = claim(&db, Duration::from_secs(60)).await.unwrap().unwrap();
         assert_eq!(j.attempts, 2);
-        assert!(fail(&db, &j, "bad audio again", 2, Duration::ZERO).await.unwrap());
+        assert!(fail(&db, &j, "bad audio again", 2, Duration::ZERO)
+            .await
+            .unwrap());
         let (st, attempts, err) = status(&db, id).await;
         assert_eq!((st.as_str(), attempts), ("failed", 2));
         assert_eq!(err.as_deref(), Some("bad audio again"));

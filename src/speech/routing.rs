@@ -12,7 +12,7 @@ use super::engine::Transcript;
 use super::pinyin::{self, Repair};
 use crate::store::{now_ms, Db};
 use crate::tickets::departments::Directory;
-use crate::tickets::routing::{Route, Rule, RoutingRules};
+use crate::tickets::routing::{Route, RoutingRules, Rule};
 use crate::tickets::{DepartmentId, Kind, TicketId, TranscriptUpdate};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -23,11 +23,26 @@ const SYNONYMS: &[(&str, &[&str])] = &[
     ("water", &["断水", "没有水", "来水", "水龙头", "水管破"]),
     ("power_supply", &["来电", "没有电", "停电了", "电闸"]),
     ("gas", &["漏气", "液化气", "燃气管道", "煤气罐"]),
-    ("hr_social_security", &["工资", "社保卡", "拖欠", "劳动仲裁"]),
-    ("education", &["小学", "中学", "初中", "高中", "上学", "报名", "学籍"]),
-    ("ecology_environment", &["污水", "噪音", "噪声", "排放", "冒黑烟", "臭气"]),
-    ("urban_management", &["摆摊", "占道", "马路有坑", "路面塌陷", "垃圾桶"]),
-    ("market_regulation", &["餐厅", "食品", "卫生很差", "短斤少两", "不给退"]),
+    (
+        "hr_social_security",
+        &["工资", "社保卡", "拖欠", "劳动仲裁"],
+    ),
+    (
+        "education",
+        &["小学", "中学", "初中", "高中", "上学", "报名", "学籍"],
+    ),
+    (
+        "ecology_environment",
+        &["污水", "噪音", "噪声", "排放", "冒黑烟", "臭气"],
+    ),
+    (
+        "urban_management",
+        &["摆摊", "占道", "马路有坑", "路面塌陷", "垃圾桶"],
+    ),
+    (
+        "market_regulation",
+        &["餐厅", "食品", "卫生很差", "短斤少两", "不给退"],
+    ),
     ("transport", &["公交车", "长途车", "车站"]),
     ("traffic_police", &["红灯", "绿灯", "乱停", "堵车"]),
     ("housing_construction", &["业主", "物业费", "楼道"]),
@@ -80,7 +95,10 @@ impl SpeechRouter {
             .map(|(d, w)| (d.to_string(), w.iter().map(|s| s.to_string()).collect()))
             .collect();
         for (d, words) in &cfg.department_synonyms {
-            extra.entry(d.clone()).or_default().extend(words.iter().cloned());
+            extra
+                .entry(d.clone())
+                .or_default()
+                .extend(words.iter().cloned());
         }
         for (dept, words) in extra {
             let id = DepartmentId(dept.clone());
@@ -326,40 +344,176 @@ mod tests {
     /// Transcripts as whisper base really writes them for telephone audio (traditional
     /// characters, homophones, missing words), and where an operator would send them.
     const TABLE: &[(&str, Option<&str>, &str)] = &[
-        ("我家小區已經停水兩天了,請緊快派人來維修。", Some("water"), "complaint"),
-        ("我家小区已经停睡两天了，请尽快派人来维修", Some("water"), "complaint"),
-        ("街道上有岩站道經營,把路都堵住了。", Some("urban_management"), "complaint"),
-        ("街道上有人站到经营，把路都堵住了", Some("urban_management"), "complaint"),
-        ("沿七管道好像漏氣冷,聞到很大的氣味。", Some("gas"), "complaint"),
-        ("燃气管道好像漏气了，闻到很大的气味", Some("gas"), "complaint"),
-        ("人民路上的路灯坏了，晚上很黑，很不安全", Some("urban_management"), "complaint"),
-        ("人民路上的陆灯坏了，晚上很黑", Some("urban_management"), "complaint"),
-        ("楼下的工厂每天晚上噪音很大，影响我们休息", Some("ecology_environment"), "complaint"),
-        ("公司拖欠我三个月工资，老板一直不给", Some("hr_social_security"), "complaint"),
-        ("公司拖欠我三个月公司老板一直不给", Some("hr_social_security"), "complaint"),
-        ("我要举报一家超市卖过期食品", Some("market_regulation"), "report"),
-        ("我要举报一家超市卖过妻食品", Some("market_regulation"), "report"),
-        ("我们这边突然停电了，什么时候能来电", Some("power_supply"), "consultation"),
-        ("请问孩子上小学报名需要准备哪些材料", Some("education"), "consultation"),
-        ("請問孩子上小學報名需要準備哪些材料?", Some("education"), "consultation"),
-        ("公交车司机态度很差，还不按站停车", Some("transport"), "complaint"),
-        ("公交車司機態度很差,還不按站停車。", Some("transport"), "complaint"),
-        ("解放路上的井盖不见了，有人差点掉下去", Some("urban_management"), "complaint"),
-        ("解放路上的景盖不见了", Some("urban_management"), "complaint"),
-        ("举报有工厂晚上偷排污水，河水都变黑了", Some("ecology_environment"), "report"),
-        ("我想表扬社区医院的王医生，服务特别好", Some("health"), "praise"),
-        ("我想表扬社区一院的王一生服务特别好", Some("health"), "praise"),
-        ("建议在学校门口增加一个红绿灯", Some("traffic_police"), "suggestion"),
-        ("小区物业乱收停车费，业主意见很大", Some("housing_construction"), "complaint"),
-        ("小区无业乱收停车费，业主意见很大", Some("housing_construction"), "complaint"),
-        ("我的社保卡丢了，请问怎么补办", Some("hr_social_security"), "consultation"),
-        ("我的設保卡丟了,請問怎麼補辦?", Some("hr_social_security"), "consultation"),
-        ("运河街道有个小区的垃圾好几天没人清运了", Some("urban_management"), "complaint"),
-        ("任何街道有个小区的垃圾好几天没人清运了", Some("urban_management"), "complaint"),
-        ("我要投诉一家餐馆，卫生很差，吃完肚子疼", Some("market_regulation"), "complaint"),
-        ("我要举报一家超市卖过70瓶", Some("market_regulation"), "report"),
-        ("建议在学校门口增加一个红丽灯", Some("traffic_police"), "suggestion"),
-        ("公司拖欠我三个月公司,老百一直不给。", Some("hr_social_security"), "complaint"),
+        (
+            "我家小區已經停水兩天了,請緊快派人來維修。",
+            Some("water"),
+            "complaint",
+        ),
+        (
+            "我家小区已经停睡两天了，请尽快派人来维修",
+            Some("water"),
+            "complaint",
+        ),
+        (
+            "街道上有岩站道經營,把路都堵住了。",
+            Some("urban_management"),
+            "complaint",
+        ),
+        (
+            "街道上有人站到经营，把路都堵住了",
+            Some("urban_management"),
+            "complaint",
+        ),
+        (
+            "沿七管道好像漏氣冷,聞到很大的氣味。",
+            Some("gas"),
+            "complaint",
+        ),
+        (
+            "燃气管道好像漏气了，闻到很大的气味",
+            Some("gas"),
+            "complaint",
+        ),
+        (
+            "人民路上的路灯坏了，晚上很黑，很不安全",
+            Some("urban_management"),
+            "complaint",
+        ),
+        (
+            "人民路上的陆灯坏了，晚上很黑",
+            Some("urban_management"),
+            "complaint",
+        ),
+        (
+            "楼下的工厂每天晚上噪音很大，影响我们休息",
+            Some("ecology_environment"),
+            "complaint",
+        ),
+        (
+            "公司拖欠我三个月工资，老板一直不给",
+            Some("hr_social_security"),
+            "complaint",
+        ),
+        (
+            "公司拖欠我三个月公司老板一直不给",
+            Some("hr_social_security"),
+            "complaint",
+        ),
+        (
+            "我要举报一家超市卖过期食品",
+            Some("market_regulation"),
+            "report",
+        ),
+        (
+            "我要举报一家超市卖过妻食品",
+            Some("market_regulation"),
+            "report",
+        ),
+        (
+            "我们这边突然停电了，什么时候能来电",
+            Some("power_supply"),
+            "consultation",
+        ),
+        (
+            "请问孩子上小学报名需要准备哪些材料",
+            Some("education"),
+            "consultation",
+        ),
+        (
+            "請問孩子上小學報名需要準備哪些材料?",
+            Some("education"),
+            "consultation",
+        ),
+        (
+            "公交车司机态度很差，还不按站停车",
+            Some("transport"),
+            "complaint",
+        ),
+        (
+            "公交車司機態度很差,還不按站停車。",
+            Some("transport"),
+            "complaint",
+        ),
+        (
+            "解放路上的井盖不见了，有人差点掉下去",
+            Some("urban_management"),
+            "complaint",
+        ),
+        (
+            "解放路上的景盖不见了",
+            Some("urban_management"),
+            "complaint",
+        ),
+        (
+            "举报有工厂晚上偷排污水，河水都变黑了",
+            Some("ecology_environment"),
+            "report",
+        ),
+        (
+            "我想表扬社区医院的王医生，服务特别好",
+            Some("health"),
+            "praise",
+        ),
+        (
+            "我想表扬社区一院的王一生服务特别好",
+            Some("health"),
+            "praise",
+        ),
+        (
+            "建议在学校门口增加一个红绿灯",
+            Some("traffic_police"),
+            "suggestion",
+        ),
+        (
+            "小区物业乱收停车费，业主意见很大",
+            Some("housing_construction"),
+            "complaint",
+        ),
+        (
+            "小区无业乱收停车费，业主意见很大",
+            Some("housing_construction"),
+            "complaint",
+        ),
+        (
+            "我的社保卡丢了，请问怎么补办",
+            Some("hr_social_security"),
+            "consultation",
+        ),
+        (
+            "我的設保卡丟了,請問怎麼補辦?",
+            Some("hr_social_security"),
+            "consultation",
+        ),
+        (
+            "运河街道有个小区的垃圾好几天没人清运了",
+            Some("urban_management"),
+            "complaint",
+        ),
+        (
+            "任何街道有个小区的垃圾好几天没人清运了",
+            Some("urban_management"),
+            "complaint",
+        ),
+        (
+            "我要投诉一家餐馆，卫生很差，吃完肚子疼",
+            Some("market_regulation"),
+            "complaint",
+        ),
+        (
+            "我要举报一家超市卖过70瓶",
+            Some("market_regulation"),
+            "report",
+        ),
+        (
+            "建议在学校门口增加一个红丽灯",
+            Some("traffic_police"),
+            "suggestion",
+        ),
+        (
+            "公司拖欠我三个月公司,老百一直不给。",
+            Some("hr_social_security"),
+            "complaint",
+        ),
         ("你好，喂，喂", None, "complaint"),
         ("(音乐)", None, "complaint"),
     ];
@@ -378,7 +532,12 @@ mod tests {
                 ));
             }
         }
-        eprintln!("{} of {} misrouted:\n{}", wrong.len(), TABLE.len(), wrong.join("\n"));
+        eprintln!(
+            "{} of {} misrouted:\n{}",
+            wrong.len(),
+            TABLE.len(),
+            wrong.join("\n")
+        );
         // ≥ 90 % right is the goal; the table must stay at least that good.
         assert!(
             wrong.len() * 10 <= TABLE.len(),
@@ -402,7 +561,10 @@ mod tests {
     #[test]
     fn summary_is_one_line_and_short() {
         let r = router();
-        let got = r.route_text("我家小区已经停水两天了，请尽快派人来维修。另外物业也不管。", 0.9);
+        let got = r.route_text(
+            "我家小区已经停水两天了，请尽快派人来维修。另外物业也不管。",
+            0.9,
+        );
         assert_eq!(got.summary, "我家小区已经停水两天了，请尽快派人来维修");
         let long = "一".repeat(100);
         assert_eq!(r.summary(&long).chars().count(), 41);
