@@ -18,6 +18,16 @@ enum Who {
     Admin,
 }
 
+/// Method, path, form fields, who may.
+type PageRoute = (
+    &'static str,
+    String,
+    Vec<(&'static str, &'static str)>,
+    Vec<Who>,
+);
+/// Method, path, JSON body, who may.
+type ApiRoute = (&'static str, String, Option<serde_json::Value>, Vec<Who>);
+
 const ALL: [Who; 6] = [
     Who::Nobody,
     Who::Operator,
@@ -78,7 +88,7 @@ async fn every_page_route_for_every_role() {
     use Who::*;
     // (method, path, form, who may)
     let tp = |s: &str| format!("/tickets/{id}{s}");
-    let routes: Vec<(&str, String, Vec<(&str, &str)>, Vec<Who>)> = vec![
+    let routes: Vec<PageRoute> = vec![
         (
             "GET",
             "/console".into(),
@@ -260,7 +270,7 @@ async fn every_api_route_for_every_role() {
     }
     use serde_json::json;
     use Who::*;
-    let routes: Vec<(&str, String, Option<serde_json::Value>, Vec<Who>)> = vec![
+    let routes: Vec<ApiRoute> = vec![
         (
             "GET",
             "/api/v1/tickets".into(),

@@ -142,7 +142,7 @@ async fn browser_journeys_in_headless_chromium() {
             .env("DEPT_RETURN_TICKET", ret.0.to_string())
             .env("SUP_TICKET", sup.0.to_string())
             .env("STATUS_NUMBER", status.number.to_string())
-            .env("STATUS_LAST4", status.phone.last4().to_string())
+            .env("STATUS_LAST4", status.phone.last4())
             .env("OP_TOKEN", op_token)
             .output()
             .expect("node is needed for the browser tests")

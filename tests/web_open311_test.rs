@@ -227,7 +227,7 @@ async fn post_request_then_read_it_back_by_id_token_and_filters() {
     assert_eq!(req["service_request_id"], id.as_str());
     assert_eq!(req["status"], "open");
     assert_eq!(req["service_code"], "complaint");
-    assert!(req["status_notes"].as_str().unwrap().len() > 0);
+    assert!(!req["status_notes"].as_str().unwrap().is_empty());
     assert!(req["requested_datetime"]
         .as_str()
         .unwrap()
