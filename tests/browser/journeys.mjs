@@ -61,7 +61,9 @@ const journeys = {
     });
     check(res.status === 201, `API create: ${res.status}`);
     const created = await res.json();
+    const before = Number(await page.locator("#total").innerText());
     await page.locator(`tr[data-href="/tickets/${created.id}"]`).waitFor({ timeout: 30000 });
+    check(Number(await page.locator("#total").innerText()) === before + 1, "count updated live");
     await shot(page, "02-operator-console-live");
     // Keyboard: j selects the first row, Enter opens it.
     await page.goto(`${BASE}/tickets/${id}`);

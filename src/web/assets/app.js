@@ -58,6 +58,9 @@
         rows().forEach(function (r) { before[r.dataset.href] = r.textContent; });
         body.innerHTML = html;
         rows().forEach(function (r) { if (before[r.dataset.href] !== r.textContent) r.classList.add("fresh"); });
+        var meta = body.querySelector("tr[data-total]");
+        var total = document.getElementById("total");
+        if (meta && total) total.textContent = meta.dataset.total;
         sel = -1;
       }).catch(function () {});
     };
