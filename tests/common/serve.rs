@@ -128,11 +128,16 @@ impl Hotline {
     }
 
     /// Sends SIGTERM and waits for the exit status.
-    pub fn stop(mut self) -> (std::process::ExitStatus, String) {
+    pub fn stop(self) -> (std::process::ExitStatus, String) {
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
             .status();
+        self.wait_exit()
+    }
+
+    /// Waits (up to a minute) for the process to exit by itself.
+    pub fn wait_exit(mut self) -> (std::process::ExitStatus, String) {
         let until = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(Some(s)) = self.child.try_wait() {
