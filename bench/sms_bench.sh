@@ -5,4 +5,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 (cd tests/smsc && [ -d node_modules/smpp ] || npm ci --no-audit --no-fund)
-cargo test --release --test sms_bench_test -- --ignored --nocapture --test-threads=1 2>&1 | grep -E '^BENCH'
+cargo test --release --test sms_bench_test -- --ignored --nocapture --test-threads=1 2>&1 | grep -o 'BENCH.*'

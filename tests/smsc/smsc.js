@@ -35,6 +35,7 @@ const QUIET = flag('quiet-submits'); // benchmark: count submits, do not log eac
 
 const idPrefix = Date.now().toString(36) + process.pid.toString(36);
 let nextId = 1;
+let rr = 0;
 let dropAfter = null; // {n, ack}
 let stall = false;
 let throttle = 0;
@@ -188,9 +189,11 @@ function command(c) {
           setTimeout(() => { if (bound.has(s)) attempt(s, left - 1); }, 500);
         }
       });
-      for (const s of bound) {
-        attempt(s, 3);
-        n++;
+      // One session gets it, as a real SMSC does with several binds (round robin).
+      const sessions = [...bound];
+      if (sessions.length) {
+        attempt(sessions[rr++ % sessions.length], 3);
+        n = 1;
       }
       stats.delivers++;
       log({ event: 'delivered', from: c.from, sessions: n });
