@@ -41,7 +41,7 @@ pub fn routes() -> Router<Ctx> {
 #[openapi(
     info(title = "hotline 12345 API", version = "1", description = "Tickets, transitions, departments and statistics of the 12345 hotline. Authenticate with `Authorization: Bearer <API token>` (tokens are issued by an administrator)."),
     paths(list_tickets, create_ticket, get_ticket, ticket_audit, transition, departments, stats),
-    components(schemas(TicketOut, TicketPage, NewTicketIn, TransitionIn, ApiAction, AuditOut, DepartmentOut, Kpis, Period, ErrorBody, ErrorDetail)),
+    components(schemas(StateCode, KindCode, ChannelCode, TicketOut, TicketPage, NewTicketIn, TransitionIn, ApiAction, AuditOut, DepartmentOut, Kpis, Period, ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]
@@ -113,16 +113,56 @@ pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
+/// Ticket states (see `tickets::State`), for the OpenAPI document.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum StateCode {
+    Accepted,
+    Dispatched,
+    Returned,
+    InProgress,
+    ExtensionRequested,
+    Supervised,
+    Resolved,
+    FollowUp,
+    Closed,
+}
+
+/// Kinds of request (诉求类型).
+#[allow(dead_code)]
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum KindCode {
+    Consultation,
+    Complaint,
+    Help,
+    Suggestion,
+    Report,
+    Praise,
+}
+
+/// Channels a ticket came through.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum ChannelCode {
+    Call,
+    Sms,
+    Web,
+    Open311,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TicketOut {
     pub id: i64,
     /// 12+ digits: yyyymmdd and a sequence.
     pub number: String,
-    /// call, sms, web, open311
+    #[schema(value_type = ChannelCode)]
     pub channel: String,
-    /// consultation, complaint, help, suggestion, report, praise
+    #[schema(value_type = KindCode)]
     pub kind: String,
-    /// accepted, dispatched, returned, in_progress, extension_requested, supervised, resolved, follow_up, closed
+    #[schema(value_type = StateCode)]
     pub state: String,
     /// Chinese label of the state.
     pub state_label: String,
@@ -198,8 +238,11 @@ pub struct TicketPage {
 #[into_params(parameter_in = Query)]
 pub struct TicketQuery {
     /// One state code.
+    #[param(value_type = Option<StateCode>)]
     pub state: Option<String>,
+    #[param(value_type = Option<KindCode>)]
     pub kind: Option<String>,
+    #[param(value_type = Option<ChannelCode>)]
     pub channel: Option<String>,
     /// Department id (ignored for department accounts: always their own).
     pub department: Option<String>,
@@ -306,9 +349,13 @@ async fn list_tickets(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTicketIn {
+    /// The resident's number: 3 to 20 digits (a leading +86 is dropped).
+    #[schema(pattern = "^(\\+86)?[0-9]{3,20}$")]
     pub phone: String,
+    #[schema(min_length = 1, max_length = 20000)]
     pub text: String,
     /// Leave out to let the routing rules decide.
+    #[schema(value_type = Option<KindCode>)]
     pub kind: Option<String>,
     pub address: Option<String>,
 }
