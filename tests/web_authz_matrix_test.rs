@@ -55,6 +55,7 @@ async fn every_page_route_for_every_role() {
     site.add_user("m_gas", Role::Department, Some("gas")).await;
     site.add_user("m_sup", Role::Supervisor, None).await;
     site.add_user("m_admin", Role::Admin, None).await;
+    site.add_user("m_spare", Role::Operator, None).await;
     let t = site.ticket("13800000001", "停水").await;
     let t = site
         .tickets
@@ -177,6 +178,12 @@ async fn every_page_route_for_every_role() {
             "POST",
             "/admin/tokens".into(),
             vec![("account_id", "1"), ("label", "x")],
+            vec![Admin],
+        ),
+        (
+            "POST",
+            "/admin/accounts/6/role".into(),
+            vec![("role", "supervisor"), ("department", "")],
             vec![Admin],
         ),
         (

@@ -607,3 +607,52 @@ async fn admin_manages_accounts_and_every_change_is_logged() {
         "disabled account's session is gone"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn role_changes_and_idle_sessions_end_access() {
+    let site = start_sqlite().await;
+    site.add_user("root1", Role::Admin, None).await;
+    site.add_user("op6", Role::Operator, None).await;
+    let mut op = site.login("op6").await;
+    assert_eq!(op.get("/console").await.status, 200);
+    let mut admin = site.login("root1").await;
+    let id = hotline::web::accounts::list(site.tickets.db())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.name == "op6")
+        .unwrap()
+        .id;
+    // A department role needs a department.
+    let r = admin
+        .submit(
+            &format!("/admin/accounts/{id}/role"),
+            &[("role", "department"), ("department", "")],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let r = admin
+        .submit(
+            &format!("/admin/accounts/{id}/role"),
+            &[("role", "department"), ("department", "transport")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        op.get("/console").await.status,
+        303,
+        "the old session ends with the role change"
+    );
+    let mut now_dept = site.login("op6").await;
+    assert_eq!(now_dept.get("/tickets/new").await.status, 403);
+    let page = admin.get("/admin/accounts").await;
+    assert!(page.body.contains("变更角色"));
+
+    // A session idle longer than idle_minutes is over.
+    sqlx::query("UPDATE web_sessions SET last_seen_at = last_seen_at - 86400000")
+        .execute(site.tickets.db().pool())
+        .await
+        .unwrap();
+    assert_eq!(now_dept.get("/console").await.status, 303);
+    assert_eq!(admin.get("/admin/accounts").await.status, 303);
+}

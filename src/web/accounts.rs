@@ -305,6 +305,45 @@ pub async fn set_password(db: &Db, id: i64, password: &str) -> Result<(), Accoun
     Ok(())
 }
 
+/// Changes an account's role (and department); its sessions end so the new rights apply at
+/// once.
+pub async fn set_role(
+    db: &Db,
+    departments: &[Department],
+    id: i64,
+    role: Role,
+    department: Option<DepartmentId>,
+) -> Result<(), AccountError> {
+    match (role, &department) {
+        (Role::Department, None) => return Err(AccountError::DepartmentRequired),
+        (Role::Department, Some(d)) => {
+            if !departments.iter().any(|x| &x.id == d) {
+                return Err(AccountError::UnknownDepartment(d.to_string()));
+            }
+        }
+        (_, Some(_)) => return Err(AccountError::DepartmentNotAllowed),
+        (_, None) => {}
+    }
+    let n = sqlx::query(
+        "UPDATE accounts SET role = $1, department_id = $2, updated_at = $3 WHERE id = $4",
+    )
+    .bind(role.code())
+    .bind(department.as_ref().map(|d| d.as_str()))
+    .bind(now_ms())
+    .bind(id)
+    .execute(db.pool())
+    .await?
+    .rows_affected();
+    if n == 0 {
+        return Err(AccountError::NotFound);
+    }
+    sqlx::query("DELETE FROM web_sessions WHERE account_id = $1")
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
 pub async fn set_active(db: &Db, id: i64, active: bool) -> Result<(), AccountError> {
     let n = sqlx::query("UPDATE accounts SET active = $1, updated_at = $2 WHERE id = $3")
         .bind(active)

@@ -45,6 +45,7 @@ pub fn routes() -> Router<Ctx> {
         .route("/admin/accounts", get(accounts_page).post(create_account))
         .route("/admin/accounts/{id}/password", post(reset_password))
         .route("/admin/accounts/{id}/active", post(set_active))
+        .route("/admin/accounts/{id}/role", post(set_role))
         .route("/admin/tokens", post(create_token))
         .route("/admin/tokens/{id}/revoke", post(revoke_token))
         .route("/status", get(status_page).post(status_lookup))
@@ -797,7 +798,8 @@ async fn accounts_context(ctx: &Ctx, new_token: Option<String>) -> Result<Value,
         .map(|a| {
             context! {
                 id => a.id, name => a.name.clone(), display => a.display_name.clone(),
-                role => a.role.label_zh(), active => a.active,
+                role => a.role.label_zh(), role_code => a.role.code(), active => a.active,
+                dept_code => a.department.as_ref().map(|d| d.to_string()).unwrap_or_default(),
                 dept => a.department.as_ref().map(|d| views::dept_name(tk, Some(d.as_str()))).unwrap_or_default(),
             }
         })
@@ -833,6 +835,7 @@ fn account_action_zh(a: &str) -> &'static str {
         "account_password" => "重置密码",
         "account_enable" => "启用账号",
         "account_disable" => "停用账号",
+        "account_role" => "变更角色",
         "token_create" => "新建接口令牌",
         "token_revoke" => "吊销接口令牌",
         _ => "变更",
@@ -928,6 +931,49 @@ async fn set_active(
         "account_disable"
     };
     accounts::audit(ctx.db(), &s.account.name, what, &a.name, "").await?;
+    Ok(Redirect::to("/admin/accounts").into_response())
+}
+
+#[derive(Deserialize)]
+struct RoleForm {
+    role: String,
+    #[serde(default)]
+    department: Option<String>,
+}
+
+async fn set_role(
+    State(ctx): State<Ctx>,
+    s: Session,
+    Path(id): Path<i64>,
+    Form(f): Form<RoleForm>,
+) -> Page {
+    s.require(Perm::ManageAccounts)?;
+    let a = accounts::get(ctx.db(), id).await?;
+    let role: Role = f.role.parse()?;
+    if a.id == s.account.id && role != Role::Admin {
+        return Err(WebError::BadRequest("不能取消自己的管理员角色。".into()));
+    }
+    let department = match role {
+        Role::Department => nonempty(&f.department).map(|d| DepartmentId(d.to_string())),
+        _ => None,
+    };
+    accounts::set_role(
+        ctx.db(),
+        ctx.tickets().departments(),
+        id,
+        role,
+        department.clone(),
+    )
+    .await?;
+    let note = match &department {
+        Some(d) => format!(
+            "{}（{}）",
+            role.label_zh(),
+            views::dept_name(ctx.tickets(), Some(d.as_str()))
+        ),
+        None => role.label_zh().to_string(),
+    };
+    accounts::audit(ctx.db(), &s.account.name, "account_role", &a.name, &note).await?;
     Ok(Redirect::to("/admin/accounts").into_response())
 }
 
