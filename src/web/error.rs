@@ -180,7 +180,7 @@ impl IntoResponse for WebError {
         let body = format!(
             "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>提示 - 12345热线</title>\
              <link rel=\"stylesheet\" href=\"/assets/app.css\"></head><body><main class=\"narrow\">\
-             <h1>提示</h1><p class=\"error\" role=\"alert\">{msg}</p><p><a href=\"javascript:history.back()\">返回上一页</a> · <a href=\"/\">首页</a></p></main></body></html>"
+             <h1>提示</h1><p class=\"error\" role=\"alert\">{msg}</p><p>请使用浏览器的“后退”返回上一页，或 <a href=\"/\">回到首页</a>。</p></main></body></html>"
         );
         (
             self.status(),

@@ -648,3 +648,36 @@ async fn root_post(
         ]],
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_come_from_the_extension() {
+        assert!(matches!(
+            split("services.xml"),
+            Some(("services", Fmt::Xml))
+        ));
+        assert!(matches!(
+            split("requests.json"),
+            Some(("requests", Fmt::Json))
+        ));
+        assert!(split("requests.html").is_none());
+        assert!(split("requests").is_none());
+    }
+
+    #[test]
+    fn xml_fields_are_escaped_and_nulls_are_empty_elements() {
+        assert_eq!(xml_field("a", &json!("x<y&z")), "<a>x&lt;y&amp;z</a>");
+        assert_eq!(xml_field("b", &Value::Null), "<b/>");
+        assert_eq!(xml_field("m", &json!(false)), "<m>false</m>");
+    }
+
+    #[test]
+    fn w3_datetimes_need_a_zone() {
+        assert!(parse_date("2026-11-26T08:00:00+08:00").is_some());
+        assert!(parse_date("2026-11-26T00:00:00Z").is_some());
+        assert!(parse_date("2026-11-26").is_none());
+    }
+}

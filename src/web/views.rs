@@ -256,3 +256,40 @@ pub fn sms_state_zh(s: &str) -> &'static str {
         _ => "处理中",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_covers_html_specials() {
+        assert_eq!(
+            escape("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn sms_states_read_in_chinese() {
+        assert_eq!(sms_state_zh("delivered"), "已送达");
+        assert_eq!(sms_state_zh("whatever"), "处理中");
+    }
+
+    #[test]
+    fn templates_all_compile() {
+        let env = environment();
+        for name in [
+            "layout.html",
+            "login.html",
+            "console.html",
+            "rows.html",
+            "ticket.html",
+            "new_ticket.html",
+            "board.html",
+            "accounts.html",
+            "status.html",
+        ] {
+            assert!(env.get_template(name).is_ok(), "{name}");
+        }
+    }
+}
