@@ -13,6 +13,7 @@
 pub mod audio;
 pub mod config;
 pub mod engine;
+pub mod hanzi;
 pub mod menu;
 pub mod model;
 pub mod pinyin;

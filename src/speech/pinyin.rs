@@ -189,7 +189,9 @@ pub fn repair_with(text: &str, vocabulary: &[String], relaxed: bool) -> (String,
                 && exact == 1
                 && same_rhyme
                 && score + 1e-4 >= 0.75
-                && !is_word(&window.iter().map(|c| c.0).collect::<String>()));
+                && !is_word(&window.iter().map(|c| c.0).collect::<String>())
+                // …nor written in traditional characters, which the dictionary lacks (氣味).
+                && window.iter().all(|c| is_word(&c.0.to_string())));
         if !close || used[start..start + ws.len()].iter().any(|u| *u) {
             continue;
         }

@@ -230,7 +230,7 @@ pub fn clean(raw: &str) -> String {
             _ => s.push(c),
         }
     }
-    let chars: Vec<char> = s.trim().chars().collect();
+    let chars: Vec<char> = super::hanzi::simplify(s.trim()).chars().collect();
     let han = |c: char| ('\u{4e00}'..='\u{9fff}').contains(&c);
     let mut out = String::with_capacity(s.len());
     for (i, &c) in chars.iter().enumerate() {
@@ -568,6 +568,13 @@ mod tests {
         assert_eq!(got.summary, "我家小区已经停水两天了，请尽快派人来维修");
         let long = "一".repeat(100);
         assert_eq!(r.summary(&long).chars().count(), 41);
+    }
+
+    #[test]
+    fn traditional_characters_are_simplified_before_repairs() {
+        let got = router().route_text("燃氣管道好像漏氣了,聞到很大的氣味。", 0.9);
+        assert!(got.text.contains("闻到很大的气味"), "{}", got.text);
+        assert_eq!(got.route.department.unwrap().as_str(), "gas");
     }
 
     #[test]
