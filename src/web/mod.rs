@@ -56,6 +56,13 @@ pub trait ActiveCalls: Send + Sync {
     fn callers(&self) -> Vec<String>;
 }
 
+/// Any function returning the callers will do, e.g. `move || engine.bridged_callers()`.
+impl<F: Fn() -> Vec<String> + Send + Sync> ActiveCalls for F {
+    fn callers(&self) -> Vec<String> {
+        self()
+    }
+}
+
 /// Everything the web needs beyond [`AppState`]; `Default` is the working demo set-up.
 #[derive(Clone, Default)]
 pub struct WebExtras {
