@@ -110,7 +110,7 @@ fn sigterm_lets_the_call_in_progress_finish_and_refuses_new_ones() {
         let call = s.spawn(|| sipp(&h, &file, "12345", &[]));
         std::thread::sleep(Duration::from_secs(4));
         let _ = std::process::Command::new("kill")
-            .args(["-TERM", &h.child.id().to_string()])
+            .args(["-TERM", &h.pid().to_string()])
             .status();
         std::thread::sleep(Duration::from_secs(1));
         // A new call while draining: 503.

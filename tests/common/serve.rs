@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::{hotline_bin, repo};
 
 pub struct Hotline {
-    pub child: Child,
+    child: Mutex<Child>,
     pub dir: tempfile::TempDir,
     pub sip_port: u16,
     pub http_port: u16,
@@ -87,8 +87,8 @@ impl Hotline {
                 }
             });
         }
-        let mut h = Hotline {
-            child,
+        let h = Hotline {
+            child: Mutex::new(child),
             dir,
             sip_port,
             http_port,
@@ -103,13 +103,18 @@ impl Hotline {
     }
 
     /// Waits until the log contains `needle`; panics with the log after `timeout`.
-    pub fn wait_for_log(&mut self, needle: &str, timeout: Duration) {
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) {
         let until = Instant::now() + timeout;
         while Instant::now() < until {
             if self.log().contains(needle) {
                 return;
             }
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if let Ok(Some(status)) = self
+                .child
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .try_wait()
+            {
                 panic!(
                     "hotline exited ({status}) before `{needle}`:\n{}",
                     self.log()
@@ -123,6 +128,10 @@ impl Hotline {
         );
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.lock().unwrap_or_else(|e| e.into_inner()).id()
+    }
+
     pub fn db_url(&self) -> String {
         format!("sqlite://{}", self.dir.path().join("hotline.db").display())
     }
@@ -131,21 +140,26 @@ impl Hotline {
     pub fn stop(self) -> (std::process::ExitStatus, String) {
         let _ = Command::new("kill")
             .arg("-TERM")
-            .arg(self.child.id().to_string())
+            .arg(self.pid().to_string())
             .status();
         self.wait_exit()
     }
 
     /// Waits (up to a minute) for the process to exit by itself.
-    pub fn wait_exit(mut self) -> (std::process::ExitStatus, String) {
+    pub fn wait_exit(self) -> (std::process::ExitStatus, String) {
         let until = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Ok(Some(s)) = self.child.try_wait() {
+            let exited = self
+                .child
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .try_wait();
+            if let Ok(Some(s)) = exited {
                 std::thread::sleep(Duration::from_millis(200));
                 return (s, self.log());
             }
             if Instant::now() > until {
-                let _ = self.child.kill();
+                let _ = self.child.lock().unwrap_or_else(|e| e.into_inner()).kill();
                 panic!(
                     "hotline did not stop within 60 s of SIGTERM:\n{}",
                     self.log()
@@ -158,8 +172,9 @@ impl Hotline {
 
 impl Drop for Hotline {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let c = self.child.get_mut().unwrap_or_else(|e| e.into_inner());
+        let _ = c.kill();
+        let _ = c.wait();
     }
 }
 
