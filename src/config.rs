@@ -219,6 +219,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail API returns its own large error
     fn environment_overrides_the_file() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("h.toml", "[database]\nurl = \"sqlite://a.db\"\n")?;

@@ -581,7 +581,7 @@ impl<'a> Run<'a> {
                     .def
                     .lists
                     .get(list)
-                    .is_some_and(|l| l.iter().any(|n| *n == caller))
+                    .is_some_and(|l| l.contains(&caller))
             }
         }
     }

@@ -509,7 +509,7 @@ impl Tickets {
                 set.push(("department_id", Bind::Text(d.id.to_string())));
                 set.push(("needs_review", Bind::Bool(false)));
                 if t.department.as_ref() != Some(department) {
-                    set.push(("routed_by", Bind::Text(format!("{}", route_actor(actor)))));
+                    set.push(("routed_by", Bind::Text(route_actor(actor))));
                 }
                 note = d.name.clone();
                 kinds.push(EventKind::Dispatched);
