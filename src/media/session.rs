@@ -1,14 +1,16 @@
 //! One RTP session per call: sockets, the paced sender, the receive path and the
 //! operations a call runs on it (play, digits, record, ringback, bridge).
 //!
-//! Two tokio tasks per session:
-//! - the **sender** wakes at absolute deadlines `anchor + n·ptime` (monotonic clock, so no
-//!   drift), takes one frame from the current source (prompt, ringback, bridged peer or
-//!   comfort silence), and sends it; every `rtcp_interval_secs` it sends an RTCP SR;
-//! - the **receiver** reads RTP and RTCP, drops what is malformed or unexpected (counted),
-//!   latches to the peer's real address, turns telephone-events and tones into digits,
-//!   feeds a recording or a bridged peer, and ends the session after `no_rtp_timeout_secs`
-//!   of silence from the peer.
+//! One tokio task per session wakes at absolute deadlines `anchor + n·ptime` (monotonic
+//! clock, so no drift). Each round it:
+//! - takes one frame from the current source (prompt, ringback, bridged peer or comfort
+//!   silence) and sends it;
+//! - reads what the peer sent since the last round (non-blocking sockets, no wake-up per
+//!   packet): drops what is malformed or unexpected (counted), latches to the peer's real
+//!   address, turns telephone-events and tones into digits, feeds a recording or a bridged
+//!   peer;
+//! - every 25 rounds: reads RTCP, sends an SR when due, reports RFC 4733 events whose end
+//!   packets were lost, and ends the session after `no_rtp_timeout_secs` without RTP.
 //!
 //! State shared with the call's task lives behind one short-held mutex per session.
 
@@ -24,7 +26,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
-use tokio::net::UdpSocket;
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
@@ -354,8 +355,10 @@ struct State {
 
 struct Shared {
     cfg: Arc<MediaConfig>,
-    rtp: UdpSocket,
-    rtcp: UdpSocket,
+    // Plain non-blocking sockets, read by polling once per frame: no reactor registration,
+    // no wake-up per received packet (what makes thousands of sessions affordable).
+    rtp: std::net::UdpSocket,
+    rtcp: std::net::UdpSocket,
     local: SocketAddr,
     state: Mutex<State>,
     notify: Notify,
@@ -444,8 +447,6 @@ impl MediaSession {
     pub fn open(pool: &PortPool) -> Result<MediaSession, MediaError> {
         let (rtp, rtcp) = pool.bind_pair()?;
         let local = rtp.local_addr()?;
-        let rtp = UdpSocket::from_std(rtp)?;
-        let rtcp = UdpSocket::from_std(rtcp)?;
         let now = Instant::now();
         let state = State {
             params: None,
@@ -485,8 +486,7 @@ impl MediaSession {
             notify: Notify::new(),
             ended,
         });
-        tokio::spawn(send_loop(sh.clone()));
-        tokio::spawn(recv_loop(sh.clone()));
+        tokio::spawn(run_loop(sh.clone()));
         Ok(MediaSession {
             _guard: Arc::new(HandleGuard(sh.clone())),
             sh,
@@ -905,10 +905,22 @@ fn fill_frame(sh: &Shared, st: &mut State, codec: Codec, payload: &mut [u8]) -> 
     }
 }
 
-async fn send_loop(sh: Arc<Shared>) {
-    let mut ended = sh.ended.subscribe();
+/// The session's one task: every frame time, send a frame, then take in whatever the
+/// peer sent since the last frame; every half second, RTCP and timers.
+async fn run_loop(sh: Arc<Shared>) {
+    // Futures registered once and polled each round: re-creating them per packet costs
+    // more than the packet itself when thousands of sessions run.
+    let mut ended_rx = sh.ended.subscribe();
+    let ended = async move {
+        let _ = ended_rx.wait_for(|e| e.is_some()).await;
+    };
+    tokio::pin!(ended);
+    let sleep = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(sleep);
     let mut buf = [0u8; 12 + MAX_FRAME];
     let mut payload = [0u8; MAX_FRAME];
+    let mut rx = [0u8; 1500];
+    let mut round: u32 = 0;
     let mut rtcp_buf = [0u8; 128];
     let cname = format!("hotline@{}", sh.local);
     let mut ptime = Duration::from_millis(20);
@@ -918,12 +930,11 @@ async fn send_loop(sh: Arc<Shared>) {
     let mut next_rtcp = anchor + rtcp_every;
     loop {
         let deadline = anchor + ptime * n;
+        sleep.as_mut().reset(deadline);
         tokio::select! {
-            _ = tokio::time::sleep_until(deadline) => {}
-            _ = ended.changed() => {}
-        }
-        if sh.end_reason().is_some() {
-            break;
+            biased;
+            _ = &mut ended => break,
+            _ = sleep.as_mut() => {}
         }
         let now = Instant::now();
         let late = now.saturating_duration_since(deadline);
@@ -992,50 +1003,58 @@ async fn send_loop(sh: Arc<Shared>) {
             }
         }
         if let Some((len, remote)) = out {
-            if let Err(e) = sh.rtp.send_to(&buf[..len], remote).await {
+            // Non-blocking: a full send buffer drops this frame, like loss on the wire.
+            if let Err(e) = sh.rtp.send_to(&buf[..len], remote) {
                 tracing::debug!(%remote, error = %e, "rtp send failed");
             }
         }
         if let Some((len, dst)) = sr {
-            if let Err(e) = sh.rtcp.send_to(&rtcp_buf[..len], dst).await {
+            if let Err(e) = sh.rtcp.send_to(&rtcp_buf[..len], dst) {
                 tracing::debug!(%dst, error = %e, "rtcp send failed");
+            }
+        }
+        drain(&sh.rtp, &mut rx, RX_PER_ROUND, |data, from| {
+            on_rtp(&sh, data, from)
+        });
+        round = round.wrapping_add(1);
+        if round.is_multiple_of(TIMER_ROUNDS) {
+            drain(&sh.rtcp, &mut rx, RX_PER_ROUND, |data, from| {
+                on_rtcp(&sh, data, from)
+            });
+            on_tick(&sh);
+        }
+    }
+}
+
+/// At most this many datagrams are read per socket per frame (bounds the work a flood can
+/// cause; the rest waits in the socket buffer or is dropped by the kernel).
+const RX_PER_ROUND: usize = 64;
+/// RTCP, the no-RTP timer and lost RFC 4733 ends are looked at every this many frames.
+const TIMER_ROUNDS: u32 = 25;
+
+fn drain(
+    sock: &std::net::UdpSocket,
+    buf: &mut [u8],
+    max: usize,
+    mut on_packet: impl FnMut(&[u8], SocketAddr),
+) {
+    for _ in 0..max {
+        match sock.recv_from(buf) {
+            Ok((len, from)) => on_packet(&buf[..len], from),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+            // ICMP errors (port unreachable) surface here on Linux; they carry no packet.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => continue,
+            Err(e) => {
+                tracing::debug!(error = %e, "media recv error");
+                return;
             }
         }
     }
 }
 
 // ---------------------------------------------------------------------------------------
-// Receiver
+// Receive path (called from the session's loop)
 // ---------------------------------------------------------------------------------------
-
-async fn recv_loop(sh: Arc<Shared>) {
-    let mut ended = sh.ended.subscribe();
-    let mut buf = [0u8; 1500];
-    let mut rbuf = [0u8; 512];
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            r = sh.rtp.recv_from(&mut buf) => match r {
-                Ok((len, from)) => on_rtp(&sh, &buf[..len], from),
-                Err(e) => {
-                    // ICMP errors can surface here on some systems; never spin on them.
-                    tracing::debug!(error = %e, "rtp recv error");
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-            },
-            r = sh.rtcp.recv_from(&mut rbuf) => match r {
-                Ok((len, from)) => on_rtcp(&sh, &rbuf[..len], from),
-                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
-            },
-            _ = tick.tick() => on_tick(&sh),
-            _ = ended.changed() => {}
-        }
-        if sh.end_reason().is_some() {
-            break;
-        }
-    }
-}
 
 fn on_tick(sh: &Shared) {
     let now = Instant::now();
