@@ -90,6 +90,31 @@ async fn services_and_definitions_in_both_formats() {
         .unwrap();
     xml_ok(&nfx, "errors");
     assert!(nfx.contains("<error><code>404</code><description>"));
+    let disc: Value = c
+        .get(u("/discovery.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        disc["endpoints"][0]["specification"],
+        "http://wiki.open311.org/GeoReport_v2"
+    );
+    assert!(disc["endpoints"][0]["formats"]
+        .as_array()
+        .unwrap()
+        .contains(&Value::from("text/xml")));
+    let dx = c
+        .get(u("/discovery.xml"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    xml_ok(&dx, "discovery");
     let wrong = c
         .get(u("/services.json?jurisdiction_id=elsewhere.example"))
         .send()

@@ -1,6 +1,7 @@
 //! Open311 GeoReport v2 under `/open311/v2`, in `.xml` (required by the spec) and `.json`.
 //!
 //! ```text
+//! GET  discovery.{fmt}             service discovery (endpoint, formats)
 //! GET  services.{fmt}              our request kinds (咨询, 投诉 …) as services
 //! GET  services/{code}.{fmt}       service definition (no extra attributes)
 //! GET  requests.{fmt}              filters: service_request_id, service_code, start_date,
@@ -190,6 +191,7 @@ fn params(q: Option<&str>) -> Result<HashMap<String, String>, ()> {
 async fn root_get(
     State(ctx): State<Ctx>,
     Path(file): Path<String>,
+    headers: axum::http::HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
     let Some((name, fmt)) = split(&file) else {
@@ -206,6 +208,7 @@ async fn root_get(
         return r;
     }
     match name {
+        "discovery" => discovery(fmt, &headers),
         "services" => {
             let rows: Vec<_> = Kind::ALL.iter().map(|k| service_row(*k)).collect();
             list(fmt, StatusCode::OK, "services", "service", &rows)
@@ -247,6 +250,51 @@ async fn service_definition(
             format!(
                 "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<service_definition><service_code>{}</service_code><attributes></attributes></service_definition>\n",
                 kind.code()
+            ),
+        )
+            .into_response(),
+    }
+}
+
+/// Service discovery: where this endpoint is and what it speaks.
+fn discovery(fmt: Fmt, headers: &axum::http::HeaderMap) -> Response {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| {
+            h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        })
+        .unwrap_or("127.0.0.1");
+    let url = format!("http://{host}/open311/v2");
+    let changeset = "2026-11-26T00:00:00+08:00";
+    match fmt {
+        Fmt::Json => (
+            [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+            json!({
+                "changeset": changeset,
+                "contact": "12345政务服务热线",
+                "key_service": "API keys are issued by the hotline's administrators",
+                "endpoints": [{
+                    "specification": "http://wiki.open311.org/GeoReport_v2",
+                    "url": url,
+                    "changeset": changeset,
+                    "type": "production",
+                    "formats": ["text/xml", "application/json"],
+                }],
+            })
+            .to_string(),
+        )
+            .into_response(),
+        Fmt::Xml => (
+            [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+            format!(
+                "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<discovery><changeset>{changeset}</changeset><contact>12345政务服务热线</contact>\
+                 <key_service>API keys are issued by the hotline's administrators</key_service><endpoints><endpoint>\
+                 <specification>http://wiki.open311.org/GeoReport_v2</specification><url>{}</url><changeset>{changeset}</changeset>\
+                 <type>production</type><formats><format>text/xml</format><format>application/json</format></formats>\
+                 </endpoint></endpoints></discovery>\n",
+                escape(&url)
             ),
         )
             .into_response(),
