@@ -410,6 +410,27 @@ async fn logins_are_throttled_and_forms_need_csrf() {
         set.contains("HttpOnly") && set.contains("SameSite=Strict"),
         "{set}"
     );
+    let page = op.get("/console").await;
+    assert_eq!(page.status, 200);
+    let res = client()
+        .get(format!("{}/console", site.base))
+        .header(
+            "cookie",
+            op.cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    assert_eq!(res.headers()["x-frame-options"], "DENY");
+    assert!(res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
