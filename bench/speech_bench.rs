@@ -44,8 +44,8 @@ fn test_set() -> Vec<Item> {
         .collect()
 }
 
-/// Traditional → simplified for characters whisper tends to write in traditional form, and
-/// digits → Chinese numerals; punctuation and spaces dropped. Enough to score, not a converter.
+/// Traditional → simplified (speech's table), digits → Chinese numerals, punctuation and
+/// spaces dropped: both sides of the CER compare like with like.
 fn normalise(s: &str) -> String {
     const DIGITS: [char; 10] = ['零', '一', '二', '三', '四', '五', '六', '七', '八', '九'];
     s.chars()
@@ -58,10 +58,7 @@ fn normalise(s: &str) -> String {
             if let Some(d) = c.to_digit(10) {
                 return DIGITS[d as usize];
             }
-            T2S.iter()
-                .find(|(t, _)| *t == c)
-                .map(|(_, s)| *s)
-                .unwrap_or(c)
+            hotline::speech::hanzi::simplify_char(c)
         })
         .collect()
 }
