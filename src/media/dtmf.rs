@@ -2,6 +2,7 @@
 //! layer) and in-band tones found with the Goertzel algorithm.
 
 use std::fmt;
+use std::time::{Duration, Instant};
 
 /// One DTMF key: `0-9`, `*`, `#`, `A-D`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -135,39 +136,70 @@ impl TelephoneEvent {
     }
 }
 
+/// Packets of one event are never this far apart; the same RTP timestamp seen again after
+/// such a gap is a new key press (SIPp's `play_pcap_audio` replays a capture with the very
+/// same timestamps and sequence numbers every time a key is "pressed").
+pub const REPRESS_GAP: Duration = Duration::from_millis(300);
+
+#[derive(Debug, Clone, Copy)]
+struct Press {
+    ts: u32,
+    event: u8,
+    reported: bool,
+    last_seen: Instant,
+}
+
 /// Turns a stream of telephone-event packets into digits, each key press once.
 #[derive(Debug, Default)]
 pub struct EventDeduper {
-    current: Option<(u32, u8, bool)>, // (rtp timestamp, event, reported)
-    reported_ts: Option<u32>,
+    current: Option<Press>,
+    /// The press before `current`, if it was reported: its late retransmissions are ignored.
+    previous: Option<Press>,
 }
 
 impl EventDeduper {
-    /// Feed one packet (its RTP timestamp and payload). Returns digits to report: at most
-    /// two (a previous press whose end was lost, and this one).
-    pub fn on_packet(&mut self, timestamp: u32, ev: TelephoneEvent) -> [Option<Digit>; 2] {
+    /// Feed one packet (its RTP timestamp, payload and arrival time). Returns digits to
+    /// report: at most two (a previous press whose end was lost, and this one).
+    pub fn on_packet(
+        &mut self,
+        timestamp: u32,
+        ev: TelephoneEvent,
+        now: Instant,
+    ) -> [Option<Digit>; 2] {
         let mut out = [None, None];
-        match self.current {
-            Some((ts, _, _)) if ts == timestamp => {}
+        let recent = |p: &Press| now.saturating_duration_since(p.last_seen) < REPRESS_GAP;
+        match self.current.as_mut() {
+            Some(c) if c.ts == timestamp && recent(c) => c.last_seen = now,
             _ => {
+                // A late (reordered) packet of the press before: ignore it.
+                if let Some(p) = self.previous.as_mut() {
+                    if p.ts == timestamp && recent(p) {
+                        p.last_seen = now;
+                        return out;
+                    }
+                }
                 // A new press. A previous one that never ended is reported now.
-                if let Some((_, code, false)) = self.current {
-                    out[0] = Digit::from_event(code);
+                if let Some(c) = self.current.take() {
+                    if c.reported {
+                        self.previous = Some(c);
+                    } else {
+                        out[0] = Digit::from_event(c.event);
+                        self.previous = None;
+                    }
                 }
-                if self.reported_ts == Some(timestamp) {
-                    // A late retransmission of an end packet we already counted.
-                    self.current = Some((timestamp, ev.event, true));
-                } else {
-                    self.current = Some((timestamp, ev.event, false));
-                }
+                self.current = Some(Press {
+                    ts: timestamp,
+                    event: ev.event,
+                    reported: false,
+                    last_seen: now,
+                });
             }
         }
         if ev.end {
-            if let Some((ts, code, reported)) = self.current.as_mut() {
-                if !*reported {
-                    *reported = true;
-                    self.reported_ts = Some(*ts);
-                    out[1] = Digit::from_event(*code);
+            if let Some(c) = self.current.as_mut() {
+                if !c.reported {
+                    c.reported = true;
+                    out[1] = Digit::from_event(c.event);
                 }
             }
         }
@@ -177,10 +209,9 @@ impl EventDeduper {
     /// The event went quiet without an end packet: report it if it was never reported.
     pub fn on_quiet(&mut self) -> Option<Digit> {
         match self.current.as_mut() {
-            Some((ts, code, reported)) if !*reported => {
-                *reported = true;
-                self.reported_ts = Some(*ts);
-                Digit::from_event(*code)
+            Some(c) if !c.reported => {
+                c.reported = true;
+                Digit::from_event(c.event)
             }
             _ => None,
         }
@@ -188,7 +219,7 @@ impl EventDeduper {
 
     /// Whether an event is in progress and not yet reported.
     pub fn pending(&self) -> bool {
-        matches!(self.current, Some((_, _, false)))
+        self.current.is_some_and(|c| !c.reported)
     }
 }
 
@@ -481,52 +512,98 @@ mod tests {
         assert_eq!(detect(&pcm), "");
     }
 
-    #[test]
-    fn rfc4733_end_packets_counted_once() {
-        let mut d = EventDeduper::default();
-        let ev = |end, dur| TelephoneEvent {
-            event: 5,
+    fn ev(event: u8, end: bool, dur: u16) -> TelephoneEvent {
+        TelephoneEvent {
+            event,
             end,
             volume: 10,
             duration: dur,
-        };
-        let mut got = Vec::new();
-        let mut push = |r: [Option<Digit>; 2]| got.extend(r.into_iter().flatten());
-        push(d.on_packet(1000, ev(false, 160)));
-        push(d.on_packet(1000, ev(false, 320)));
-        push(d.on_packet(1000, ev(true, 480)));
-        push(d.on_packet(1000, ev(true, 480)));
-        push(d.on_packet(1000, ev(true, 480)));
-        // Second press of the same key: new timestamp.
-        push(d.on_packet(2000, ev(false, 160)));
-        push(d.on_packet(2000, ev(true, 320)));
-        push(d.on_packet(2000, ev(true, 320)));
-        assert_eq!(got.iter().map(|d| d.as_char()).collect::<String>(), "55");
+        }
+    }
+
+    fn run(d: &mut EventDeduper, pkts: &[(u64, u32, TelephoneEvent)]) -> String {
+        let t0 = Instant::now();
+        let mut got = String::new();
+        for &(ms, ts, e) in pkts {
+            let r = d.on_packet(ts, e, t0 + Duration::from_millis(ms));
+            got.extend(r.into_iter().flatten().map(|d| d.as_char()));
+        }
+        got
+    }
+
+    #[test]
+    fn rfc4733_end_packets_counted_once() {
+        let mut d = EventDeduper::default();
+        let got = run(
+            &mut d,
+            &[
+                (0, 1000, ev(5, false, 160)),
+                (20, 1000, ev(5, false, 320)),
+                (40, 1000, ev(5, true, 480)),
+                (45, 1000, ev(5, true, 480)),
+                (50, 1000, ev(5, true, 480)),
+                // Second press of the same key: new timestamp.
+                (500, 2000, ev(5, false, 160)),
+                (520, 2000, ev(5, true, 320)),
+                (525, 2000, ev(5, true, 320)),
+            ],
+        );
+        assert_eq!(got, "55");
         assert!(!d.pending());
+    }
+
+    #[test]
+    fn same_timestamp_after_a_pause_is_a_new_press() {
+        // SIPp replays one capture per key press: identical timestamps every time.
+        let press = |t: u64| {
+            [
+                (t, 13280, ev(1, false, 320)),
+                (t + 20, 13280, ev(1, false, 640)),
+                (t + 40, 13280, ev(1, true, 960)),
+                (t + 41, 13280, ev(1, true, 960)),
+                (t + 42, 13280, ev(1, true, 960)),
+            ]
+        };
+        let mut pkts = Vec::new();
+        pkts.extend(press(0));
+        pkts.extend(press(1000));
+        pkts.extend(press(1500));
+        // A retransmitted end 100 ms later is still the same press.
+        pkts.push((1642, 13280, ev(1, true, 960)));
+        let mut d = EventDeduper::default();
+        assert_eq!(run(&mut d, &pkts), "111");
     }
 
     #[test]
     fn rfc4733_lost_end_is_reported_by_next_event_or_quiet() {
         let mut d = EventDeduper::default();
-        let start = |e| TelephoneEvent {
-            event: e,
-            end: false,
-            volume: 10,
-            duration: 160,
-        };
-        assert_eq!(d.on_packet(100, start(1)), [None, None]);
-        // Next press begins, the end of "1" was lost.
-        assert_eq!(d.on_packet(900, start(2)), [Digit::from_char('1'), None]);
+        let got = run(
+            &mut d,
+            &[
+                (0, 100, ev(1, false, 160)),
+                // Next press begins, the end of "1" was lost.
+                (200, 900, ev(2, false, 160)),
+            ],
+        );
+        assert_eq!(got, "1");
         assert_eq!(d.on_quiet(), Digit::from_char('2'));
         assert_eq!(d.on_quiet(), None);
-        // A late end packet for "2" does not count again.
-        let end = TelephoneEvent {
-            event: 2,
-            end: true,
-            volume: 10,
-            duration: 800,
-        };
-        assert_eq!(d.on_packet(900, end), [None, None]);
+    }
+
+    #[test]
+    fn late_end_of_previous_press_is_ignored() {
+        let mut d = EventDeduper::default();
+        let got = run(
+            &mut d,
+            &[
+                (0, 100, ev(3, true, 800)),
+                (60, 900, ev(4, false, 160)),
+                // Reordered retransmission of the end of "3".
+                (70, 100, ev(3, true, 800)),
+                (90, 900, ev(4, true, 480)),
+            ],
+        );
+        assert_eq!(got, "34");
     }
 
     #[test]

@@ -33,6 +33,9 @@ use tokio::time::Instant;
 const MAX_FRAME: usize = 480;
 /// An RFC 4733 event with no packet for this long counts as ended (its end packets were lost).
 const EVENT_QUIET: Duration = Duration::from_millis(600);
+/// Audio with old sequence numbers after this long a pause is a restarted stream, not a
+/// late packet.
+const STREAM_RESTART_GAP: Duration = Duration::from_millis(300);
 /// When the sender wakes later than this, it skips the missed frames (the timestamp jumps)
 /// instead of bursting them all out.
 const MAX_BURST: Duration = Duration::from_millis(100);
@@ -337,6 +340,7 @@ struct State {
     highest_seq: Option<u16>,
     events: EventDeduper,
     last_event_rx: Instant,
+    last_audio_rx: Instant,
     tones: Option<Box<ToneDetector>>,
     digits: VecDeque<Digit>,
     last_digit: Option<(Digit, DigitSource, Instant)>,
@@ -461,6 +465,7 @@ impl MediaSession {
             highest_seq: None,
             events: EventDeduper::default(),
             last_event_rx: now,
+            last_audio_rx: now,
             tones: None,
             digits: VecDeque::new(),
             last_digit: None,
@@ -1148,30 +1153,16 @@ fn on_rtp(sh: &Shared, data: &[u8], from: SocketAddr) {
         }
     }
     st.last_rx = now;
-    // Late and duplicate packets (no jitter buffer: audio is used in arrival order).
-    let ssrc = rd.ssrc();
-    let seq: u16 = rd.sequence_number().into();
-    if st.remote_ssrc != Some(ssrc) {
-        st.remote_ssrc = Some(ssrc);
-        st.highest_seq = None;
-    }
-    if let Some(h) = st.highest_seq {
-        let d = seq.wrapping_sub(h) as i16;
-        if d <= 0 && d > -1000 {
-            st.stats.late_or_duplicate += 1;
-            st.stats.unexpected_dropped += 1;
-            return;
-        }
-    }
-    st.highest_seq = Some(seq);
     let payload = rd.payload();
     if is_event {
+        // No sequence check here: the deduper works on timestamps and arrival times (SIPp
+        // replays captures with the same sequence numbers for every key press).
         st.last_event_rx = now;
         match TelephoneEvent::parse(payload) {
             Some(ev) => {
                 for d in st
                     .events
-                    .on_packet(rd.timestamp(), ev)
+                    .on_packet(rd.timestamp(), ev, now.into_std())
                     .into_iter()
                     .flatten()
                 {
@@ -1182,6 +1173,24 @@ fn on_rtp(sh: &Shared, data: &[u8], from: SocketAddr) {
         }
         return;
     }
+    // Late and duplicate audio (no jitter buffer: audio is used in arrival order). Old
+    // sequence numbers after a pause mean the stream started over (a replayed capture).
+    let ssrc = rd.ssrc();
+    let seq: u16 = rd.sequence_number().into();
+    if st.remote_ssrc != Some(ssrc) {
+        st.remote_ssrc = Some(ssrc);
+        st.highest_seq = None;
+    }
+    if let Some(h) = st.highest_seq {
+        let d = seq.wrapping_sub(h) as i16;
+        if d <= 0 && d > -1000 && now.duration_since(st.last_audio_rx) < STREAM_RESTART_GAP {
+            st.stats.late_or_duplicate += 1;
+            st.stats.unexpected_dropped += 1;
+            return;
+        }
+    }
+    st.highest_seq = Some(seq);
+    st.last_audio_rx = now;
     if !st.direction.receives() || payload.is_empty() {
         return;
     }
