@@ -26,9 +26,8 @@ pub struct IvrConfig {
     pub reload_poll_secs: u64,
     /// Steps one call may take before it is ended (a guard against a dialplan bug).
     pub max_steps: u32,
-    /// How long a `transfer` to the operators rings before `on_no_answer`, when the node
-    /// does not say.
-    pub operator_ring_secs: u64,
+    /// How long a `transfer` rings before `on_no_answer`, when the node does not say.
+    pub ring_secs: u64,
 }
 
 impl Default for IvrConfig {
@@ -52,7 +51,7 @@ impl Default for IvrConfig {
             recordings_dir: PathBuf::new(),
             reload_poll_secs: 2,
             max_steps: 500,
-            operator_ring_secs: 20,
+            ring_secs: 20,
         }
     }
 }

@@ -181,8 +181,9 @@ pub enum Node {
         #[serde(default)]
         prompts: Vec<String>,
         to: String,
-        #[serde(default = "twenty")]
-        ring_secs: usize,
+        /// How long to ring; `[ivr] ring_secs` when absent.
+        #[serde(default)]
+        ring_secs: Option<u64>,
         /// After the bridged conversation ends.
         next: Option<String>,
         on_no_answer: String,

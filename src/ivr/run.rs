@@ -391,7 +391,10 @@ impl<'a> Run<'a> {
                     .set_bridged(self.call.id(), self.call.caller(), true);
                 let outcome = self
                     .call
-                    .bridge_to(&to, Duration::from_secs(ring_secs as u64))
+                    .bridge_to(
+                        &to,
+                        Duration::from_secs(ring_secs.unwrap_or(self.eng.cfg.ring_secs)),
+                    )
                     .await;
                 self.eng
                     .set_bridged(self.call.id(), self.call.caller(), false);
