@@ -449,6 +449,7 @@ async fn ticket_page(
         "ticket.html",
         context! {
             t => Value::from(Serde(ticket_view(tk, &t, ctx.cfg.near_deadline_hours))),
+            routed_by => views::routed_by_zh(tk, &t.routed_by),
             audit => audit,
             earlier => Value::from(Serde(&earlier)),
             sms => sms,

@@ -245,6 +245,19 @@ pub fn note_zh(tickets: &Tickets, note: &str) -> String {
         .replace("operator:", "")
 }
 
+/// Why a ticket went where it went (`rule:…`, `area:…`, `transcript:…`, `review`, an operator).
+pub fn routed_by_zh(tickets: &Tickets, routed_by: &str) -> String {
+    match routed_by {
+        "" => String::new(),
+        "system" => "系统自动".into(),
+        r if r.starts_with("operator:") => {
+            let who = r.rsplit(':').next().unwrap_or("");
+            format!("人工分派（{who}）")
+        }
+        r => note_zh(tickets, r),
+    }
+}
+
 pub fn sms_state_zh(s: &str) -> &'static str {
     match s {
         "pending" => "待发送",

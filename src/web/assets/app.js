@@ -38,6 +38,11 @@
       case "/": { var f = document.getElementById("f-state"); if (f) { f.focus(); e.preventDefault(); } break; }
       case "n": if (document.querySelector('a[href="/tickets/new"]')) { location.href = "/tickets/new"; e.preventDefault(); } break;
       case "g": pendingG = true; break;
+      case "a": {
+        var first = document.querySelector("aside.actions select, aside.actions input:not([type=hidden]), aside.actions textarea, aside.actions button");
+        if (first) { first.focus(); e.preventDefault(); }
+        break;
+      }
     }
   });
 
