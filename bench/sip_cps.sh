@@ -17,20 +17,19 @@ work=$(mktemp -d)
 ln -s /usr/share/sip-tester "$work/pcap"   # uac_pcap reads pcap/g711a.pcap
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
-cargo build --release --tests -q 2>/dev/null || cargo build --release --tests
-BIN=$(ls -t target/release/deps/sip_bench_test-* | grep -v '\.d$' | head -1)
+BIN=$(cargo test --release --test sip_bench_test --no-run 2>&1 | grep -oE 'target/release/deps/sip_bench_test-[0-9a-f]+' | tail -1)
+[ -x "$BIN" ] || { echo "could not build the bench server"; exit 1; }
 
-# Parse SIPp's final statistics screen: successful and failed calls, elapsed seconds.
+# Parse SIPp's final statistics screen: successful and failed calls, and the seconds between
+# its Start Time and Current Time (epoch values in the third column).
 figures() {
   local out=$1
-  local ok failed elapsed
+  local ok failed t0 t1
   ok=$(grep -E '^\s+Successful call' "$out" | tail -1 | awk -F'|' '{gsub(/ /,"",$3); print $3}')
   failed=$(grep -E '^\s+Failed call' "$out" | tail -1 | awk -F'|' '{gsub(/ /,"",$3); print $3}')
-  elapsed=$(grep -E '^\s+Elapsed Time' "$out" | tail -1 | awk -F'|' '{gsub(/ /,"",$3); print $3}')
-  # elapsed is HH:MM:SS:mmmmmm
-  local secs
-  secs=$(echo "$elapsed" | awk -F: '{print $1*3600+$2*60+$3+$4/1000000}')
-  echo "$ok $failed $secs"
+  t0=$(grep -E '^\s+Start Time' "$out" | tail -1 | awk -F'|' '{print $2}' | awk '{print $NF}')
+  t1=$(grep -E '^\s+Current Time' "$out" | tail -1 | awk -F'|' '{print $2}' | awk '{print $NF}')
+  echo "${ok:-0} ${failed:-0} $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}')"
 }
 
 run_uac() { # target out extra-args...

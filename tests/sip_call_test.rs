@@ -209,3 +209,29 @@ async fn options_405_and_481() {
     .await;
     r.assert_ok("OPTIONS / 405 / 481");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_call_over_ipv6() {
+    if std::net::UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("no IPv6 loopback here; skipped");
+        return;
+    }
+    let h = answerer();
+    let mut cfg = config();
+    cfg.listen_udp = vec!["[::1]:0".parse().expect("addr")];
+    cfg.listen_tcp = vec![];
+    let mut media = media_config();
+    media.bind_ip = "::1".parse().expect("ip");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let server = hotline::sip::Server::start(cfg, media, h.clone(), shutdown)
+        .await
+        .expect("server starts");
+    let target: std::net::SocketAddr = server.udp_addrs[0];
+    let r = sipp_v6(
+        target,
+        &["-sf", &scenario("basic.xml"), "-s", "12345", "-m", "1"],
+    )
+    .await;
+    r.assert_ok("basic call over IPv6");
+    assert_eq!(h.confirmed.load(Ordering::SeqCst), 1);
+}

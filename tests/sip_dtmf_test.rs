@@ -56,3 +56,18 @@ async fn rfc4733_digits_from_sipp_pcaps() {
     let digits = rx.recv().await.expect("handler reported");
     assert_eq!(digits, "123");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sip_info_digits() {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let s = start(config(), Arc::new(Gatherer { out: tx })).await;
+    let target = ([127, 0, 0, 1], s.port).into();
+    let r = sipp(
+        target,
+        &["-sf", &scenario("dtmf_info.xml"), "-s", "12345", "-m", "1"],
+    )
+    .await;
+    r.assert_ok("SIP INFO DTMF");
+    let digits = rx.recv().await.expect("handler reported");
+    assert_eq!(digits, "42");
+}

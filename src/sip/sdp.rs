@@ -371,7 +371,7 @@ impl LocalSdp {
         self.render(&media)
     }
 
-    /// A rejected answer (port 0) for an offer we cannot take in a re-INVITE.
+    /// The full body around `media`, with the `o=` version bumped when it changed.
     fn render(&mut self, media: &str) -> String {
         let ip_kind = if self.addr.is_ipv6() { "IP6" } else { "IP4" };
         let rest = format!(

@@ -71,6 +71,15 @@ pub struct SippRun {
 
 /// Run SIPp against `target` with a scenario from tests/sipp (or `-sn` built-ins via args).
 pub async fn sipp(target: SocketAddr, args: &[&str]) -> SippRun {
+    sipp_from("127.0.0.1", target, args).await
+}
+
+/// SIPp over IPv6 loopback.
+pub async fn sipp_v6(target: SocketAddr, args: &[&str]) -> SippRun {
+    sipp_from("::1", target, args).await
+}
+
+async fn sipp_from(local_ip: &str, target: SocketAddr, args: &[&str]) -> SippRun {
     let dir = tempfile::tempdir().expect("tempdir");
     // SIPp's built-in uac_pcap scenario reads pcap/g711a.pcap from the working directory.
     let _ = std::os::unix::fs::symlink("/usr/share/sip-tester", dir.path().join("pcap"));
@@ -78,7 +87,7 @@ pub async fn sipp(target: SocketAddr, args: &[&str]) -> SippRun {
     let mport = free_port();
     let mut cmd = tokio::process::Command::new("sipp");
     cmd.arg(target.to_string())
-        .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-i", local_ip, "-p", &port.to_string()])
         .args(["-mp", &mport.to_string()])
         .args([
             "-timeout",
