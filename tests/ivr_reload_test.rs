@@ -82,6 +82,24 @@ async fn a_reload_under_load_disturbs_no_call() {
         assert!(out.contains("Successful call"), "{out}");
     });
 
+    // SIGHUP reloads at once (the broken file removed first, so the reload succeeds).
+    std::fs::remove_file(plans.path().join("broken.toml")).unwrap();
+    let before = h.log().matches("dialplans reloaded").count();
+    std::process::Command::new("kill")
+        .args(["-HUP", &h.pid().to_string()])
+        .status()
+        .unwrap();
+    h.wait_for_log("SIGHUP: reloading dialplans", Duration::from_secs(10));
+    let until = Instant::now() + Duration::from_secs(20);
+    while h.log().matches("dialplans reloaded").count() == before {
+        assert!(
+            Instant::now() < until,
+            "SIGHUP did not reload:\n{}",
+            h.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
     let short = h.dir.path().join("short.xml");
     std::fs::write(
         &short,
