@@ -42,6 +42,7 @@ async fn fuzzing_the_api_finds_no_server_error() {
         let base = site.base.clone();
         let st = st.clone();
         let report = report.join(who);
+        std::fs::create_dir_all(&report).expect("report dir");
         let out = tokio::task::spawn_blocking(move || {
             Command::new(&st)
                 .args([
@@ -63,6 +64,8 @@ async fn fuzzing_the_api_finds_no_server_error() {
                     &report.display().to_string(),
                     "--no-color",
                 ])
+                // Its example cache goes under target/, not into the work tree.
+                .current_dir(report.parent().unwrap_or(&report))
                 .env("SCHEMATHESIS_TELEMETRY", "false")
                 .output()
                 .expect("run schemathesis")
