@@ -281,6 +281,22 @@ async fn resident_sees_state_with_number_and_last_four_digits_only() {
         missing.body.replace("209901010001", "N"),
         "a wrong number and wrong digits look the same"
     );
+    // Staff who are logged in can use the public page too.
+    site.add_user("op_status", Role::Operator, None).await;
+    let mut staff = site.login("op_status").await;
+    let form = staff.get("/status").await;
+    let token = csrf_of(&form.body);
+    let seen = staff
+        .post(
+            "/status",
+            &[
+                ("csrf", &token),
+                ("number", t.number.as_str()),
+                ("last4", "5678"),
+            ],
+        )
+        .await;
+    assert_eq!(seen.status, 200, "{}", seen.body);
     // Without the CSRF token the form is refused.
     let r2 = r
         .post(

@@ -1022,8 +1022,21 @@ async fn revoke_token(State(ctx): State<Ctx>, s: Session, Path(id): Path<i64>) -
     Ok(Redirect::to("/admin/accounts").into_response())
 }
 
-async fn status_page(State(ctx): State<Ctx>, headers: HeaderMap) -> Page {
-    let (token, fresh) = anon_csrf(&headers);
+/// The form token of a public page: the session's when someone is logged in (the CSRF check
+/// then expects it), else the anonymous double-submit one.
+fn public_csrf(s: &Option<Session>, headers: &HeaderMap) -> (String, bool) {
+    match s {
+        Some(s) => (s.csrf.clone(), false),
+        None => anon_csrf(headers),
+    }
+}
+
+async fn status_page(
+    State(ctx): State<Ctx>,
+    MaybeSession(s): MaybeSession,
+    headers: HeaderMap,
+) -> Page {
+    let (token, fresh) = public_csrf(&s, &headers);
     let res = render(
         &ctx,
         None,
@@ -1045,10 +1058,11 @@ struct StatusForm {
 async fn status_lookup(
     State(ctx): State<Ctx>,
     ClientIp(ip): ClientIp,
+    MaybeSession(s): MaybeSession,
     headers: HeaderMap,
     Form(f): Form<StatusForm>,
 ) -> Page {
-    let (token, _) = anon_csrf(&headers);
+    let (token, _) = public_csrf(&s, &headers);
     let key = ip.to_string();
     let cfg = &ctx.cfg;
     let limited = ctx.status_hits.count(&key, Duration::from_secs(60))
