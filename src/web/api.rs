@@ -328,7 +328,11 @@ async fn list_tickets(
         ..Default::default()
     };
     if u.0.role == Role::Department {
-        f.department = u.0.department.clone();
+        f.department = Some(
+            u.0.department
+                .clone()
+                .unwrap_or_else(|| DepartmentId(String::new())),
+        );
     }
     let total = ctx.tickets().count(&f).await?;
     let items = ctx

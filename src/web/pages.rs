@@ -249,7 +249,13 @@ fn filter_for(ctx: &Ctx, s: &Session, q: &ListQuery) -> (TicketFilter, String) {
     f.department = nonempty(&q.dept).map(|d| DepartmentId(d.to_string()));
     f.overdue = nonempty(&q.overdue).is_some();
     if role == Role::Department {
-        f.department = s.account.department.clone();
+        // An account without a department (never created so, but be sure) sees nothing.
+        f.department = Some(
+            s.account
+                .department
+                .clone()
+                .unwrap_or_else(|| DepartmentId(String::new())),
+        );
     }
     let page = q.page.unwrap_or(1).max(1);
     f.offset = (page - 1) * f.limit;
@@ -313,7 +319,13 @@ async fn console_stream(State(ctx): State<Ctx>, s: Session) -> Result<Response, 
     s.require(Perm::ViewTickets)?;
     let rx = ctx.tickets().subscribe();
     let dept = match s.account.role {
-        Role::Department => s.account.department.clone().map(|d| d.to_string()),
+        Role::Department => Some(
+            s.account
+                .department
+                .clone()
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+        ),
         _ => None,
     };
     let guard = ctx.stats.sse_open();
