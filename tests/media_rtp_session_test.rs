@@ -841,3 +841,26 @@ async fn ports_come_from_the_range_and_are_released_on_close() {
     })
     .is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unlimited_durations_do_not_overflow() {
+    let cfg = config();
+    let s = open(&cfg);
+    let peer = Peer::new().await;
+    s.start(StreamParams::new(peer.addr(), Codec::Pcmu));
+    let closer = {
+        let s = s.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            s.close();
+        }
+    };
+    let opts = RecordOptions {
+        max: Duration::MAX,
+        silence_end: None,
+        stop_on_hash: false,
+    };
+    let (d, r, _) = tokio::join!(s.next_digit(Duration::MAX), s.record(opts), closer);
+    assert_eq!(d, None);
+    assert_eq!(r.unwrap().ended_by, RecordEnd::SessionEnded);
+}

@@ -645,7 +645,7 @@ impl MediaSession {
     /// Wait for the next digit from any source (RFC 4733, SIP INFO, in-band tones).
     /// `None` on timeout or when the session ends.
     pub async fn next_digit(&self, timeout: Duration) -> Option<Digit> {
-        let deadline = Instant::now() + timeout;
+        let deadline = later(Instant::now(), timeout);
         loop {
             let notified = self.sh.notify.notified();
             tokio::pin!(notified);
@@ -690,7 +690,9 @@ impl MediaSession {
             let amp = 32767.0 * 10f64.powf(self.sh.cfg.silence_threshold_dbfs as f64 / 20.0);
             st.recording = Some(RecordSink {
                 pcm: Vec::with_capacity(8000),
-                max_samples: (opts.max.as_millis() as usize).saturating_mul(8),
+                max_samples: usize::try_from(opts.max.as_millis())
+                    .unwrap_or(usize::MAX)
+                    .saturating_mul(8),
                 threshold_ms: amp * amp,
                 heard_voice: false,
                 last_voice: started,
@@ -699,7 +701,7 @@ impl MediaSession {
         }
         let guard = RecordGuard { sh: &self.sh };
         // If the peer stops sending, wall-clock time still bounds the recording.
-        let hard_deadline = started + opts.max + Duration::from_millis(500);
+        let hard_deadline = later(started, opts.max.saturating_add(Duration::from_millis(500)));
         let ended_by = loop {
             let notified = self.sh.notify.notified();
             tokio::pin!(notified);
@@ -774,6 +776,13 @@ impl MediaSession {
     pub fn close(&self) {
         self.sh.finish(EndReason::Closed);
     }
+}
+
+/// `t + d`, capped about 30 years ahead instead of overflowing (callers may pass
+/// `Duration::MAX` to mean "no limit").
+fn later(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d.min(Duration::from_secs(30 * 365 * 86400)))
+        .unwrap_or(t)
 }
 
 struct PlayGuard<'a> {
