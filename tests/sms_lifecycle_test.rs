@@ -369,7 +369,7 @@ async fn bad_input_is_logged_and_answered_without_a_crash() {
     assert!(w.sms.link.wait_bound(T).await);
     // Invalid UCS-2 (odd length, then an unpaired surrogate): polite help.
     smsc.deliver_hex("13800004441", "4f60597d00", 8, 0);
-    smsc.deliver_hex("13800004442", "d800004100", 8, 0);
+    smsc.deliver_hex("13800004442", "d8000041", 8, 0);
     // Empty text: help.
     smsc.deliver_hex("13800004443", "", 8, 0);
     smsc.wait_for("help replies", T, |s| {

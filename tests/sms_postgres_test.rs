@@ -74,7 +74,10 @@ async fn two_nodes_on_postgres_send_each_notice_once() {
         if total >= n && pending == 0 {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(120), "{pending} of {total} still pending");
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "{pending} of {total} still pending"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // One outbox row per event, one acknowledged submit per row.
@@ -92,8 +95,7 @@ async fn two_nodes_on_postgres_send_each_notice_once() {
     let mut per: HashMap<(String, String), usize> = HashMap::new();
     for v in smsc.events("submit_sm") {
         if v["acked"] == true {
-            *per
-                .entry((v["dest"].to_string(), v["text"].to_string()))
+            *per.entry((v["dest"].to_string(), v["text"].to_string()))
                 .or_default() += 1;
         }
     }
@@ -111,7 +113,10 @@ async fn two_nodes_on_postgres_send_each_notice_once() {
             assert_eq!(list.len(), 1);
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(60), "no ticket from the text");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no ticket from the text"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     stop.cancel();

@@ -293,6 +293,33 @@ async fn run(
     let _ = state_tx.send(LinkState::Stopped);
 }
 
+/// rusmppc 0.4.0 takes at most 5 queued requests per poll of its connection and then may
+/// wait for socket or timer activity without asking to be polled again: under a burst
+/// (hundreds of deliver_sm_resp, a full window) a submit_sm sat queued until the next
+/// enquire_link tick, seconds later. Polling the connection on a short tick as well bounds
+/// that stall to `KICK`.
+const KICK: Duration = Duration::from_millis(5);
+
+struct Kicked<F> {
+    inner: std::pin::Pin<Box<F>>,
+    tick: tokio::time::Interval,
+}
+
+impl<F: std::future::Future<Output = ()>> std::future::Future for Kicked<F> {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.inner.as_mut().poll(cx).is_ready() {
+            return std::task::Poll::Ready(());
+        }
+        while self.tick.poll_tick(cx).is_ready() {}
+        std::task::Poll::Pending
+    }
+}
+
 enum SessionEnd {
     BindRefused(String),
     Failed(String),
@@ -307,13 +334,18 @@ async fn session(
     shutdown: &CancellationToken,
 ) -> Result<(), SessionEnd> {
     let failed = |e: String| SessionEnd::Failed(e);
-    let (client, mut events) = rusmppc::ConnectionBuilder::new()
+    let (client, mut events, connection) = rusmppc::ConnectionBuilder::new()
         .enquire_link_interval(Duration::from_secs(cfg.enquire_link_secs.max(1)))
         .response_timeout(Duration::from_secs(cfg.response_timeout_secs.max(1)))
         .disable_interface_version_check()
+        .no_spawn()
         .connect(url)
         .await
         .map_err(|e| failed(format!("connect: {e}")))?;
+    tokio::spawn(Kicked {
+        inner: Box::pin(connection),
+        tick: tokio::time::interval(KICK),
+    });
     let bind = BindTransceiver::builder()
         .system_id(
             COctetString::from_str(&cfg.system_id)

@@ -203,6 +203,10 @@ pub async fn consume_once_for(db: &Db, cfg: &SmsConfig) -> Result<usize, StoreEr
         return Ok(0);
     }
     batch.commit().await?;
+    tracing::debug!(
+        events = events.len(),
+        "sms: ticket events turned into notices"
+    );
     Ok(events.len())
 }
 
@@ -241,6 +245,7 @@ async fn send_loop(ctx: Arc<Ctx>, shutdown: CancellationToken) {
         };
         match claimed {
             Ok(list) if !list.is_empty() => {
+                tracing::debug!(rows = list.len(), "sms: outbox rows claimed");
                 for c in list {
                     let Ok(permit) = rows.clone().try_acquire_owned() else {
                         break;
@@ -309,6 +314,7 @@ async fn send_one(ctx: &Ctx, c: Claimed) {
 }
 
 async fn try_send_one(ctx: &Ctx, c: &Claimed) -> Result<(), StoreError> {
+    tracing::debug!(outbox_id = c.id, "sms: sending notice");
     let enc = encoding::encode(
         &c.body,
         ctx.cfg.max_parts,
@@ -356,7 +362,9 @@ async fn try_send_one(ctx: &Ctx, c: &Claimed) -> Result<(), StoreError> {
             }
         }
     }
-    outbox::mark_sent(&ctx.db, c.id, total).await
+    outbox::mark_sent(&ctx.db, c.id, total).await?;
+    tracing::debug!(outbox_id = c.id, parts = total, "sms notice sent");
+    Ok(())
 }
 
 async fn inbound_loop(
