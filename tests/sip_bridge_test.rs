@@ -183,3 +183,64 @@ async fn unanswered_phone_is_cancelled_and_returns_no_answer() {
     assert_eq!(outcome, BridgeOutcome::NoAnswer);
     assert!(still_up);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn called_side_bye_ends_the_caller_too() {
+    let uas_port = free_port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut uas = tokio::process::Command::new("sipp")
+        .args([
+            "-sf",
+            &scenario("uas_hangup.xml"),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &uas_port.to_string(),
+        ])
+        .args([
+            "-mp",
+            &free_port().to_string(),
+            "-m",
+            "1",
+            "-nostdin",
+            "-timeout",
+            "60s",
+        ])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("sipp uas runs");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut cfg = config();
+    cfg.destinations
+        .insert("phone".into(), format!("sip:operator@127.0.0.1:{uas_port}"));
+    let s = start(cfg, Arc::new(Bridger { out: tx })).await;
+    let target = ([127, 0, 0, 1], s.port).into();
+    // The caller waits for our BYE, which must follow the called phone's BYE.
+    let r = sipp(
+        target,
+        &[
+            "-sf",
+            &scenario("bye_from_server.xml"),
+            "-s",
+            "12345",
+            "-m",
+            "1",
+        ],
+    )
+    .await;
+    r.assert_ok("caller hung up by us after the called side's BYE");
+    let (outcome, _, _) = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+        .await
+        .expect("bridge ended")
+        .expect("handler reported");
+    assert_eq!(outcome, BridgeOutcome::Completed);
+    let status = tokio::time::timeout(Duration::from_secs(20), uas.wait())
+        .await
+        .expect("uas ended")
+        .expect("uas status");
+    assert!(status.success(), "the called phone's BYE got its 200");
+}

@@ -50,6 +50,11 @@ pub fn media_config() -> hotline::media::MediaConfig {
 }
 
 pub async fn start(cfg: SipConfig, handler: Arc<dyn CallHandler>) -> TestServer {
+    // RUST_LOG=hotline=debug shows the server's side of a failing test.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let shutdown = CancellationToken::new();
     let server = Server::start(cfg, media_config(), handler, shutdown.clone())
         .await
