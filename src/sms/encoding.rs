@@ -243,7 +243,7 @@ pub fn decode(data_coding: u8, ud: &[u8]) -> Result<String, DecodeError> {
         0x00 | 0x01 if data_coding < 0xC0 => Ok(decode_gsm(ud)),
         0x03 => Ok(ud.iter().map(|&b| b as char).collect()),
         0x08 => {
-            if ud.len() % 2 != 0 {
+            if !ud.len().is_multiple_of(2) {
                 return Err(DecodeError::OddUcs2(ud.len()));
             }
             let u: Vec<u16> = ud

@@ -161,13 +161,12 @@ async fn consume_events(
                 failures = 0;
                 let woken = async {
                     match wake.as_mut() {
-                        Some(w) => match w.recv().await {
-                            Err(broadcast::error::RecvError::Closed) => {
-                                std::future::pending().await
+                        Some(w) => {
+                            if let Err(broadcast::error::RecvError::Closed) = w.recv().await {
+                                std::future::pending::<()>().await
                             }
-                            _ => {}
-                        },
-                        None => std::future::pending().await,
+                        }
+                        None => std::future::pending::<()>().await,
                     }
                 };
                 tokio::select! {
