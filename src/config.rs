@@ -26,6 +26,9 @@ use crate::web::WebConfig;
 pub struct Config {
     /// Where the SQLite database, recordings and cached prompts live; created on first start.
     pub data_dir: PathBuf,
+    /// Tickets created in an empty database at start, so a demo console is not empty;
+    /// empty in production.
+    pub demo_tickets_file: PathBuf,
     pub log: LogConfig,
     pub database: DatabaseConfig,
     pub http: HttpConfig,
@@ -43,6 +46,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             data_dir: "data".into(),
+            demo_tickets_file: PathBuf::new(),
             log: LogConfig::default(),
             database: DatabaseConfig::default(),
             http: HttpConfig::default(),

@@ -13,7 +13,7 @@ use crate::ivr::{Engine, SpeechInput};
 use crate::sip::{CallHandler, Server as SipServer};
 use crate::speech::SpeechService;
 use crate::store::{redact, Db};
-use crate::tickets::{supervision, Tickets};
+use crate::tickets::{supervision, Actor, NewTicket, TicketFilter, Tickets};
 use crate::web::{self, AppState, Readiness, WebExtras};
 use crate::{mail, sms};
 
@@ -34,6 +34,11 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
         .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
     let tickets = open_tickets(&cfg).await?;
     let db = tickets.db().clone();
+    if !cfg.demo_tickets_file.as_os_str().is_empty() {
+        if let Err(e) = seed_demo(&tickets, &cfg.demo_tickets_file).await {
+            tracing::warn!(error = %e, "demo tickets not created");
+        }
+    }
     let readiness = Arc::new(Readiness::default());
     let mut tasks = tokio::task::JoinSet::new();
 
@@ -57,9 +62,8 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
         tickets.clone(),
     );
     readiness.speech_enabled.store(true, Ordering::Relaxed);
-    if let Err(e) = speech.load_model().await {
-        tracing::error!(error = %e, "speech unavailable; transcripts stay pending until a model appears (hotline model fetch)");
-    }
+    // A missing model is logged by the speech service itself, with what to do.
+    let _ = speech.load_model().await;
     tasks.spawn(speech.clone().run(shutdown.clone()));
 
     // Notices: SMS to residents and mail to departments, from durable outboxes.
@@ -75,9 +79,16 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
         .sms_enabled
         .store(sms.is_some(), Ordering::Relaxed);
     if sms.is_none() {
+        // No carrier yet: notices are still written, and go out once an SMSC is configured.
         tracing::info!(
             "SMS sending is off ([sms] enabled = false); notices queue in the SMS outbox"
         );
+        tasks.spawn(queue_sms_notices(
+            cfg.sms.clone(),
+            db.clone(),
+            tickets.clone(),
+            shutdown.clone(),
+        ));
     }
     let mail = cfg.mail.enabled.then(|| {
         mail::start(
@@ -190,6 +201,84 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
     while tasks.join_next().await.is_some() {}
     tickets.db().close().await;
     tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+/// Turns ticket events into SMS outbox rows without sending them.
+async fn queue_sms_notices(
+    cfg: sms::SmsConfig,
+    db: Db,
+    tickets: Tickets,
+    shutdown: CancellationToken,
+) {
+    let mut wake = tickets.subscribe();
+    loop {
+        match sms::service::consume_once_for(&db, &cfg).await {
+            Ok(n) if n > 0 => continue,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "queueing SMS notices failed; will retry"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = wake.recv() => {}
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+    }
+}
+
+/// A few realistic tickets in an empty demo database, so the console is not empty.
+async fn seed_demo(tickets: &Tickets, file: &std::path::Path) -> anyhow::Result<()> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Seed {
+        ticket: Vec<SeedTicket>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct SeedTicket {
+        phone: String,
+        channel: String,
+        text: String,
+        #[serde(default)]
+        kind: Option<String>,
+    }
+    if tickets
+        .count(&TicketFilter {
+            limit: 1,
+            ..Default::default()
+        })
+        .await?
+        > 0
+    {
+        return Ok(());
+    }
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let seed: Seed =
+        toml::from_str(&text).with_context(|| format!("reading {}", file.display()))?;
+    for t in seed.ticket {
+        let new = NewTicket {
+            channel: t
+                .channel
+                .parse()
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?,
+            kind: t
+                .kind
+                .map(|k| k.parse())
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?,
+            phone: t
+                .phone
+                .parse()
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?,
+            text: t.text,
+            address: None,
+            area: None,
+            recording_path: None,
+        };
+        tickets.create(new, &Actor::System).await?;
+    }
+    tracing::info!(file = %file.display(), "demo tickets created in the empty database");
     Ok(())
 }
 
