@@ -494,6 +494,7 @@ impl Tickets {
         actor: &Actor,
         extra_note: &str,
     ) -> Result<(Ticket, Vec<TicketEvent>), TicketsError> {
+        lock_row(conn, id).await?;
         let t = fetch(conn, id).await?;
         let to = next_state(t.state, action, t.supervised)?;
         let now = now_ms();
@@ -661,6 +662,7 @@ impl Tickets {
             }
         }
         let mut tx = self.db.pool().begin().await?;
+        lock_row(&mut tx, id).await?;
         let t = fetch(&mut tx, id).await?;
         let new_kind = kind.unwrap_or(t.kind);
         let new_dept = department.clone().or(t.department.clone());
@@ -721,6 +723,7 @@ impl Tickets {
         update: TranscriptUpdate,
     ) -> Result<Ticket, TicketsError> {
         let mut tx = self.db.pool().begin().await?;
+        lock_row(&mut tx, id).await?;
         let t = fetch(&mut tx, id).await?;
         let routed_by_person = t.routed_by.starts_with("operator");
         let transcript = update.transcript.trim();
@@ -983,6 +986,17 @@ async fn audit(
     .bind(note)
     .execute(conn)
     .await?;
+    Ok(())
+}
+
+/// Takes the ticket's write lock before reading it: the row lock on PostgreSQL, the write
+/// lock on SQLite. A transaction that reads first and writes later would get "database is
+/// locked" at once on SQLite when another connection commits in between.
+async fn lock_row(conn: &mut AnyConnection, id: TicketId) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE tickets SET version = version WHERE id = $1")
+        .bind(id.0)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
