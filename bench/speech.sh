@@ -4,11 +4,14 @@
 # Release build. The model is fetched (and verified) into target/speech-test-data on first use.
 # Figures are only meaningful on an otherwise idle machine (the load average is printed).
 # Optional: NICE=0 to time whisper at normal priority (default 10, as the server runs it).
+# Optional: QUICK=1 (telephone CER and routing only), PROMPT="…" (another initial prompt).
 # Optional: SET16=DIR with clean 16 kHz WAVs from tests/fixtures/speech/generate.py --out16 DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 args=()
 [ -n "${SET16:-}" ] && args+=(--set16 "$SET16")
 [ -n "${MODEL:-}" ] && args+=(--model "$MODEL")
+[ -n "${PROMPT:-}" ] && args+=(--prompt "$PROMPT")
+[ -n "${QUICK:-}" ] && args+=(--quick)
 args+=(--rtp-secs "${RTP_SECS:-10}" --nice "${NICE:-10}")
 exec cargo bench --bench speech_bench -- "${args[@]}"

@@ -170,6 +170,8 @@ fn main() {
     let model = arg("--model").map(PathBuf::from).unwrap_or_else(|| {
         hotline::speech::model::fetch(&SpeechConfig::default(), &data_dir).unwrap()
     });
+    let quick = args.iter().any(|a| a == "--quick");
+    let prompt = arg("--prompt");
     let nice: i32 = arg("--nice").and_then(|s| s.parse().ok()).unwrap_or(10);
     let rtp_secs: u64 = arg("--rtp-secs").and_then(|s| s.parse().ok()).unwrap_or(10);
     let cfg = SpeechConfig {
@@ -179,6 +181,14 @@ fn main() {
         worker_nice: nice,
         ..SpeechConfig::default()
     };
+    let cfg = match prompt {
+        Some(p) => SpeechConfig {
+            initial_prompt: p,
+            ..cfg
+        },
+        None => cfg,
+    };
+    println!("prompt: {}", cfg.initial_prompt);
     println!("# speech benchmark");
     println!("load average at start: {}", loadavg());
     println!(
@@ -210,7 +220,8 @@ fn main() {
     let _ = engine.transcribe_blocking(tel[0].clone(), Lane::Message);
 
     println!("\n## real-time factor (voice messages, telephone audio)");
-    for secs in [5.0, 30.0, 60.0] {
+    let lengths: &[f64] = if quick { &[] } else { &[5.0, 30.0, 60.0] };
+    for &secs in lengths {
         let pcm = message(secs, &tel);
         let t = engine.transcribe_blocking(pcm, Lane::Message).unwrap();
         println!(
@@ -230,7 +241,7 @@ fn main() {
             .unwrap();
     let router = SpeechRouter::new(&rules, &dir, &cfg);
 
-    let set16 = arg("--set16").map(PathBuf::from);
+    let set16 = arg("--set16").map(PathBuf::from).filter(|_| !quick);
     let variants: Vec<(&str, Option<PathBuf>)> = vec![
         ("16 kHz clean", set16.clone()),
         ("8 kHz G.711 mu-law, 300-3400 Hz", Some(fixtures.clone())),
@@ -289,6 +300,9 @@ fn main() {
         );
     }
 
+    if quick {
+        return;
+    }
     println!("\n## speech menu (utterance lane)");
     for id in ["menu_01", "menu_02"] {
         let a: Audio = audio::read_wav(&fixtures.join(format!("{id}.wav"))).unwrap();
