@@ -205,7 +205,12 @@ async fn run(cmd: Command, cfg: Config, config_path: PathBuf) -> anyhow::Result<
             let tickets = hotline::server::open_tickets(&cfg).await?;
             ticket_cmd(&tickets, t).await?;
         }
-        Command::User(UserCmd::Add { name, role, department, display_name }) => {
+        Command::User(UserCmd::Add {
+            name,
+            role,
+            department,
+            display_name,
+        }) => {
             let tickets = hotline::server::open_tickets(&cfg).await?;
             let password = match std::env::var("HOTLINE_PASSWORD") {
                 Ok(p) if !p.is_empty() => p,
@@ -215,7 +220,8 @@ async fn run(cmd: Command, cfg: Config, config_path: PathBuf) -> anyhow::Result<
                     s.trim_end_matches(['\r', '\n']).to_string()
                 }
             };
-            let role: hotline::web::accounts::Role = role.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let role: hotline::web::accounts::Role =
+                role.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
             let a = hotline::web::accounts::add_user(
                 tickets.db(),
                 tickets.departments(),
@@ -233,7 +239,8 @@ async fn run(cmd: Command, cfg: Config, config_path: PathBuf) -> anyhow::Result<
         Command::Model(m) => {
             let (speech, data_dir) = (cfg.speech.clone(), cfg.data_dir.clone());
             let out = tokio::task::spawn_blocking(move || match m {
-                ModelCmd::Fetch => hotline::speech::model::fetch(&speech, &data_dir).map(|p| p.display().to_string()),
+                ModelCmd::Fetch => hotline::speech::model::fetch(&speech, &data_dir)
+                    .map(|p| p.display().to_string()),
                 ModelCmd::Verify => {
                     hotline::speech::model::verify(&speech, &data_dir).map(|i| format!("{i:?}"))
                 }
