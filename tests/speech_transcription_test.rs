@@ -263,6 +263,7 @@ async fn a_speech_menu_picks_the_spoken_choice() {
 async fn a_run_over_its_time_limit_is_stopped_and_the_worker_stays_usable() {
     let cfg = SpeechConfig {
         job_timeout_secs: 1,
+        job_timeout_factor: 0.0,
         ..test_config()
     };
     let engine = hotline::speech::Transcriber::start(&cfg, &base_model()).unwrap();

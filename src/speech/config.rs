@@ -29,6 +29,8 @@ pub struct SpeechConfig {
     pub beam_size: usize,
     /// Hard time limit for one voice message, seconds (unintelligible audio makes whisper slow).
     pub job_timeout_secs: u64,
+    /// For long messages the limit is this many times their length, when that is more.
+    pub job_timeout_factor: f64,
     /// Time limit for a speech-menu utterance, milliseconds.
     pub menu_timeout_ms: u64,
     /// Longest utterance a speech menu transcribes, seconds.
@@ -72,6 +74,7 @@ impl Default for SpeechConfig {
             worker_nice: 10,
             beam_size: 1,
             job_timeout_secs: 60,
+            job_timeout_factor: 2.0,
             menu_timeout_ms: 3000,
             menu_max_secs: 5.0,
             max_attempts: 4,

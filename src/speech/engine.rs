@@ -165,9 +165,17 @@ impl Transcriber {
         self.busy.load(Ordering::SeqCst)
     }
 
+    /// Time limit of one message: `job_timeout_secs`, or `job_timeout_factor` × its length
+    /// when that is longer (a 3-minute message may take longer than a 10-second one).
+    fn message_deadline(&self, samples: usize) -> Duration {
+        let audio = samples as f64 / super::audio::WHISPER_RATE as f64;
+        let scaled = audio * self.cfg.job_timeout_factor.max(0.0);
+        Duration::from_secs_f64((self.cfg.job_timeout_secs.max(1) as f64).max(scaled))
+    }
+
     /// Transcribe a voice message (16 kHz mono). Waits for a free worker.
     pub async fn transcribe_message(&self, pcm: Vec<f32>) -> Result<Transcript, SpeechError> {
-        let deadline = Duration::from_secs(self.cfg.job_timeout_secs.max(1));
+        let deadline = self.message_deadline(pcm.len());
         let (reply, rx) = oneshot::channel();
         let req = Request {
             pcm,
@@ -215,7 +223,7 @@ impl Transcriber {
     ) -> Result<Transcript, SpeechError> {
         let (reply, rx) = oneshot::channel();
         let deadline = match lane {
-            Lane::Message => Duration::from_secs(self.cfg.job_timeout_secs.max(1)),
+            Lane::Message => self.message_deadline(pcm.len()),
             Lane::Menu => Duration::from_millis(self.cfg.menu_timeout_ms.max(100)),
         };
         let req = Request {
