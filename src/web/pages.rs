@@ -581,6 +581,19 @@ async fn apply_action(
             let kind_changed = kind.is_some_and(|k| k != t.kind);
             if kind_changed || t.department.as_ref() != Some(&dept) {
                 tk.reclassify(id, kind, Some(dept.clone()), actor).await?;
+                // A route the speech step chose and a person changed: kept for improving
+                // the rules (speech::routing::corrections_report).
+                if let Err(e) = crate::speech::routing::record_correction(
+                    tk.db(),
+                    id,
+                    kind.or(Some(t.kind)),
+                    Some(&dept),
+                    &s.account.name,
+                )
+                .await
+                {
+                    tracing::warn!(error = %e, "routing correction not recorded");
+                }
             }
             tk.transition(id, Action::Dispatch { department: dept }, actor)
                 .await?;
