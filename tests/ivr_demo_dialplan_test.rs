@@ -403,6 +403,7 @@ async fn zero_bridges_the_caller_to_an_operator() {
     );
     assert!(h.log().contains("outcome=Completed"), "{}", h.log());
     let _ = uas.kill();
+    let _ = uas.wait();
 }
 
 /// When no operator answers, the caller is offered a voice message instead.

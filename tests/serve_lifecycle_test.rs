@@ -43,7 +43,7 @@ fn serve_creates_its_database_reports_health_and_stops_cleanly() {
         )),
         "{log}"
     );
-    assert!(log.contains(&format!("HTTP listening")), "{log}");
+    assert!(log.contains("HTTP listening"), "{log}");
     let (code, _) = http_get(h.http_port, "/healthz");
     assert_eq!(code, 200);
     let (code, body) = http_get(h.http_port, "/readyz");
