@@ -153,12 +153,20 @@ pub enum Node {
         choices: BTreeMap<String, String>,
         #[serde(default = "five")]
         timeout_secs: u64,
+        /// How often a wrong answer is asked again.
         #[serde(default = "two")]
         retries: u32,
+        /// How often silence is asked again; defaults to `retries`.
+        #[serde(default)]
+        timeout_retries: Option<u32>,
         #[serde(default)]
         invalid_prompts: Vec<String>,
         on_timeout: Option<String>,
         on_invalid: Option<String>,
+        /// Speech that matches no phrase (someone already telling their story); when absent
+        /// it counts as a wrong answer.
+        #[serde(default)]
+        on_unrecognized: Option<String>,
     },
     /// Record a voice message into a variable.
     Record {
@@ -325,8 +333,10 @@ impl Node {
                 choices,
                 on_timeout,
                 on_invalid,
+                on_unrecognized,
                 ..
             } => {
+                add("on_unrecognized", on_unrecognized.as_ref());
                 for (k, v) in phrases {
                     add(&format!("phrases.{k}"), Some(v));
                 }

@@ -20,6 +20,14 @@ enum Step {
     End(&'static str),
 }
 
+/// What a caller gave to a question asked by voice or keys.
+enum Answer {
+    Key(char),
+    Phrase(usize),
+    NotUnderstood,
+    Nothing,
+}
+
 /// What happened in a call, for the log and the `calls` table.
 #[derive(Debug, Default)]
 pub struct Trace {
@@ -252,66 +260,82 @@ impl<'a> Run<'a> {
                 choices,
                 timeout_secs,
                 retries,
+                timeout_retries,
                 invalid_prompts,
                 on_timeout,
                 on_invalid,
+                on_unrecognized,
             } => {
                 let speech = self.eng.speech.clone().filter(|s| s.available());
-                let mut last_invalid = false;
                 let phrase_list: Vec<String> = phrases.keys().cloned().collect();
-                for attempt in 0..=retries {
-                    let key = match self.pending.pop_front() {
+                let (mut wrong, mut silent) = (0, 0);
+                let mut next_key = self.pending.pop_front();
+                loop {
+                    let key = match next_key.take() {
                         Some(d) => Some(d),
                         None => self.play(&prompts, true).await?,
                     };
-                    if let Some(d) = key {
-                        self.trace.digits.push(d);
-                        if let Some(s) = self.operator(d) {
-                            return Ok(s);
+                    // A key always works; without a speech model only keys do.
+                    let answer = match (key, &speech) {
+                        (Some(d), _) => Answer::Key(d),
+                        (None, Some(speech)) => {
+                            let opts = RecordOptions {
+                                max: Duration::from_secs(5),
+                                // Time to start speaking, and the pause that ends an answer.
+                                silence_end: Some(Duration::from_millis(1500)),
+                                stop_on_hash: true,
+                            };
+                            let rec = self.call.record(opts).await?;
+                            if !rec.heard_voice {
+                                Answer::Nothing
+                            } else {
+                                match speech.choose(rec.pcm, phrase_list.clone()).await {
+                                    Some(i) => Answer::Phrase(i),
+                                    None => Answer::NotUnderstood,
+                                }
+                            }
                         }
-                        if let Some(n) = choices.get(&d.to_string()) {
-                            return Ok(Step::Goto(n.clone()));
+                        (None, None) => {
+                            match self.digit(Duration::from_secs(timeout_secs)).await? {
+                                Some(d) => Answer::Key(d),
+                                None => Answer::Nothing,
+                            }
                         }
-                        last_invalid = true;
-                    } else if let Some(speech) = &speech {
-                        let opts = RecordOptions {
-                            max: Duration::from_secs(5),
-                            silence_end: Some(
-                                Duration::from_millis(1200)
-                                    .max(Duration::from_secs(timeout_secs.min(1))),
-                            ),
-                            stop_on_hash: true,
-                        };
-                        let rec = self.call.record(opts).await?;
-                        if !rec.heard_voice {
-                            last_invalid = false;
-                        } else if let Some(i) = speech.choose(rec.pcm, phrase_list.clone()).await {
+                    };
+                    match answer {
+                        Answer::Key(d) => {
+                            self.trace.digits.push(d);
+                            if let Some(s) = self.operator(d) {
+                                return Ok(s);
+                            }
+                            if let Some(n) = choices.get(&d.to_string()) {
+                                return Ok(Step::Goto(n.clone()));
+                            }
+                        }
+                        Answer::Phrase(i) => {
                             let phrase = &phrase_list[i];
                             tracing::info!(call = %self.call.id(), phrase = %phrase, "speech choice");
                             return Ok(Step::Goto(phrases[phrase].clone()));
-                        } else {
-                            last_invalid = true;
                         }
-                    } else {
-                        match self.digit(Duration::from_secs(timeout_secs)).await? {
-                            Some(d) => {
-                                self.trace.digits.push(d);
-                                if let Some(s) = self.operator(d) {
-                                    return Ok(s);
-                                }
-                                if let Some(n) = choices.get(&d.to_string()) {
-                                    return Ok(Step::Goto(n.clone()));
-                                }
-                                last_invalid = true;
+                        Answer::Nothing => {
+                            silent += 1;
+                            if silent > timeout_retries.unwrap_or(retries) {
+                                return Ok(self.after_retries(false, on_timeout, on_invalid));
                             }
-                            None => last_invalid = false,
+                            continue;
+                        }
+                        Answer::NotUnderstood => {
+                            if let Some(n) = &on_unrecognized {
+                                return Ok(Step::Goto(n.clone()));
+                            }
                         }
                     }
-                    if last_invalid && attempt < retries {
-                        self.play(&invalid_prompts, true).await?;
+                    wrong += 1;
+                    if wrong > retries {
+                        return Ok(self.after_retries(true, on_timeout, on_invalid));
                     }
+                    next_key = self.play(&invalid_prompts, true).await?;
                 }
-                Ok(self.after_retries(last_invalid, on_timeout, on_invalid))
             }
             Node::Record {
                 prompts,

@@ -58,6 +58,8 @@ impl Hotline {
             .env("HOTLINE__MEDIA__NO_RTP_TIMEOUT_SECS", "120")
             .env("HOTLINE__IVR__PROMPT_CACHE_DIR", &cache)
             .env("HOTLINE__TICKETS__SUPERVISION__ENABLED", "false")
+            // Tests start from an empty database: no demo tickets.
+            .env("HOTLINE__DEMO_TICKETS_FILE", "")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (k, v) in env {
