@@ -416,12 +416,7 @@ impl Tickets {
         );
         let mut q = sqlx::query(&sql);
         for b in &binds {
-            q = match b {
-                Bind::Text(s) => q.bind(s.clone()),
-                Bind::Int(i) => q.bind(*i),
-                Bind::Bool(b) => q.bind(*b),
-                Bind::Null => q.bind(None::<i64>),
-            };
+            q = b.bind_to(q);
         }
         q.fetch_all(self.db.pool())
             .await?
@@ -434,12 +429,7 @@ impl Tickets {
         let (sql, binds) = filter_sql(f, "SELECT COUNT(*) FROM tickets");
         let mut q = sqlx::query(&sql);
         for b in &binds {
-            q = match b {
-                Bind::Text(s) => q.bind(s.clone()),
-                Bind::Int(i) => q.bind(*i),
-                Bind::Bool(b) => q.bind(*b),
-                Bind::Null => q.bind(None::<i64>),
-            };
+            q = b.bind_to(q);
         }
         Ok(q.fetch_one(self.db.pool()).await?.try_get(0)?)
     }
@@ -616,12 +606,7 @@ impl Tickets {
         );
         let mut q = sqlx::query(&sql);
         for (_, b) in &set {
-            q = match b {
-                Bind::Text(s) => q.bind(s.clone()),
-                Bind::Int(i) => q.bind(*i),
-                Bind::Bool(b) => q.bind(*b),
-                Bind::Null => q.bind(None::<i64>),
-            };
+            q = b.bind_to(q);
         }
         let changed = q
             .bind(id.0)
@@ -896,6 +881,19 @@ enum Bind {
     Int(i64),
     Bool(bool),
     Null,
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+impl Bind {
+    fn bind_to<'q>(&self, q: AnyQuery<'q>) -> AnyQuery<'q> {
+        match self {
+            Bind::Text(s) => q.bind(s.clone()),
+            Bind::Int(i) => q.bind(*i),
+            Bind::Bool(b) => q.bind(*b),
+            Bind::Null => q.bind(None::<i64>),
+        }
+    }
 }
 
 fn filter_sql(f: &TicketFilter, head: &str) -> (String, Vec<Bind>) {
