@@ -16,6 +16,7 @@ pub mod sip;
 pub mod sms;
 pub mod speech;
 pub mod store;
+pub mod telemetry;
 pub mod tickets;
 pub mod tomlpos;
 pub mod web;

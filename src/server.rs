@@ -30,6 +30,8 @@ pub async fn open_tickets(cfg: &Config) -> anyhow::Result<Tickets> {
 
 /// Runs everything configured until `shutdown` fires.
 pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    // First, so no part records into the no-op recorder before it exists.
+    crate::telemetry::install();
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
     let tickets = open_tickets(&cfg).await?;

@@ -6,6 +6,7 @@
 //! call to the layer above as a [`Call`] through [`CallHandler`]. It knows nothing of
 //! tickets or dialplans.
 
+pub mod auth_digest;
 pub mod call;
 pub mod config;
 mod dialog;

@@ -10,6 +10,7 @@ mod model;
 pub mod routing;
 mod service;
 pub mod state;
+pub mod stats;
 pub mod supervision;
 
 pub use config::{SupervisionConfig, TicketsConfig};

@@ -129,10 +129,7 @@ pub fn router_with(state: AppState, extras: WebExtras) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .layer(axum::middleware::from_fn_with_state(
-            ctx.clone(),
-            metrics::count_requests,
-        ))
+        .layer(axum::middleware::from_fn(metrics::count_requests))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(ctx)
 }

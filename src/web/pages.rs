@@ -805,7 +805,7 @@ async fn board(State(ctx): State<Ctx>, s: Session) -> Page {
         .iter()
         .filter(|v| v.state_code == "returned")
         .collect();
-    let kpi = super::metrics::kpis(&ctx).await?;
+    let kpi = ctx.tickets().kpis().await?;
     render(
         &ctx,
         Some(&s),
