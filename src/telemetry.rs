@@ -85,7 +85,10 @@ fn describe() {
         "hotline_sms_receipts_total",
         "SMS delivery receipts, by final state."
     );
-    describe_counter!("hotline_mail_sent_total", "Mails accepted by the SMTP relay.");
+    describe_counter!(
+        "hotline_mail_sent_total",
+        "Mails accepted by the SMTP relay."
+    );
     describe_counter!("hotline_mail_failed_total", "Mails that failed for good.");
     describe_gauge!(
         "hotline_events_lag_seconds",

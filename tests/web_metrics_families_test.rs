@@ -16,7 +16,10 @@ type Sample = (BTreeMap<String, String>, f64);
 /// Reads the text exposition into name → samples.
 fn parse(text: &str) -> BTreeMap<String, Vec<Sample>> {
     let mut out: BTreeMap<String, Vec<Sample>> = BTreeMap::new();
-    for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
         let (head, value) = line.rsplit_once(' ').expect("sample line has a value");
         let (name, labels) = match head.split_once('{') {
             Some((n, rest)) => (n, rest.trim_end_matches('}')),
@@ -42,7 +45,10 @@ fn value(m: &BTreeMap<String, Vec<Sample>>, name: &str, want: &[(&str, &str)]) -
     m.get(name)
         .unwrap_or_else(|| panic!("family {name} missing"))
         .iter()
-        .filter(|(l, _)| want.iter().all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v)))
+        .filter(|(l, _)| {
+            want.iter()
+                .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
+        })
         .map(|(_, v)| v)
         .sum()
 }
@@ -76,9 +82,7 @@ async fn metrics_carry_every_family_and_count_a_real_call() {
     for _ in 0..50 {
         let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
         m = parse(&text);
-        if m.get("hotline_calls_active").is_some()
-            && value(&m, "hotline_calls_active", &[]) == 0.0
-        {
+        if m.contains_key("hotline_calls_active") && value(&m, "hotline_calls_active", &[]) == 0.0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -93,7 +97,11 @@ async fn metrics_carry_every_family_and_count_a_real_call() {
             &[("method", "INVITE"), ("code", "200")]
         ) >= 1.0
     );
-    assert_eq!(value(&m, "hotline_calls_active", &[]), 0.0, "the call ended");
+    assert_eq!(
+        value(&m, "hotline_calls_active", &[]),
+        0.0,
+        "the call ended"
+    );
     assert!(value(&m, "hotline_rtp_packets_total", &[("direction", "out")]) > 50.0);
     assert!(value(&m, "hotline_rtp_packets_total", &[("direction", "in")]) > 0.0);
     assert!(value(&m, "hotline_dtmf_digits_total", &[("source", "rfc4733")]) >= 1.0);

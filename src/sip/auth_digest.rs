@@ -270,7 +270,11 @@ impl Digest {
 
     fn nonce_at(&self, issued: u64) -> String {
         let salt: [u8; 8] = rand::random();
-        format!("{issued:x}-{}-{}", hex::encode(salt), self.mac(issued, &salt))
+        format!(
+            "{issued:x}-{}-{}",
+            hex::encode(salt),
+            self.mac(issued, &salt)
+        )
     }
 
     /// The `WWW-Authenticate` values for a 401: SHA-256 first, then MD5.
@@ -352,7 +356,11 @@ impl Digest {
         };
         let issued = u64::from_str_radix(t, 16).map_err(|_| Refused::ForeignNonce)?;
         let salt = hex::decode(salt).map_err(|_| Refused::ForeignNonce)?;
-        let ok: bool = self.mac(issued, &salt).as_bytes().ct_eq(mac.as_bytes()).into();
+        let ok: bool = self
+            .mac(issued, &salt)
+            .as_bytes()
+            .ct_eq(mac.as_bytes())
+            .into();
         if ok {
             Ok(issued)
         } else {
@@ -433,7 +441,10 @@ mod tests {
         let ha1 = StoredHa1::new("ops1", "hotline", "s3cret");
         for a in [Algorithm::Sha256, Algorithm::Md5] {
             let n = d.nonce();
-            assert_eq!(d.verify(&answer(&d, &n, a, "s3cret", 1), "REGISTER", &ha1), Ok(()));
+            assert_eq!(
+                d.verify(&answer(&d, &n, a, "s3cret", 1), "REGISTER", &ha1),
+                Ok(())
+            );
         }
     }
 

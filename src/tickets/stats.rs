@@ -59,7 +59,12 @@ async fn period(db: &Db, since: i64) -> Result<Period, StoreError> {
         since,
     )
     .await?;
-    let resolved = one(db, "SELECT COUNT(*) FROM tickets WHERE resolved_at >= $1", since).await?;
+    let resolved = one(
+        db,
+        "SELECT COUNT(*) FROM tickets WHERE resolved_at >= $1",
+        since,
+    )
+    .await?;
     let resolved_on_time = one(
         db,
         "SELECT COUNT(*) FROM tickets WHERE resolved_at >= $1 AND resolved_at <= deadline_at",

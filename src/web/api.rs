@@ -18,8 +18,8 @@ use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 use super::accounts::{self, Account, Role};
 use super::authz::{allows, can_see, Perm};
 use super::error::ApiError;
-use crate::tickets::stats::{Kpis, Period};
 use super::Ctx;
+use crate::tickets::stats::{Kpis, Period};
 use crate::tickets::{
     state, Action, Channel, DepartmentId, Kind, NewTicket, PhoneNumber, State as TState, Ticket,
     TicketFilter, TicketId, TicketNumber,
@@ -579,5 +579,10 @@ async fn departments(State(ctx): State<Ctx>, _u: ApiUser) -> Json<Vec<Department
     responses((status = 200, body = Kpis), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn stats(State(ctx): State<Ctx>, u: ApiUser) -> Result<Json<Kpis>, ApiError> {
     u.require(Perm::Board)?;
-    Ok(Json(ctx.tickets().kpis().await.map_err(super::error::WebError::from)?))
+    Ok(Json(
+        ctx.tickets()
+            .kpis()
+            .await
+            .map_err(super::error::WebError::from)?,
+    ))
 }

@@ -116,7 +116,7 @@ pub fn router_with(state: AppState, extras: WebExtras) -> Router {
         login_failures: auth::Window::default(),
         status_hits: auth::Window::default(),
         status_failures: auth::Window::default(),
-        stats: metrics::WebStats::default(),
+        stats: metrics::WebStats,
     }));
     let pages = pages::routes().layer(axum::middleware::from_fn_with_state(
         ctx.clone(),

@@ -1,0 +1,258 @@
+//! Answers REGISTER transactions: digest authentication ([`super::auth_digest`]), a lockout
+//! for addresses that keep guessing, the registrar's rules ([`super::registrar`]) and the
+//! bindings in the database ([`super::location`]).
+//!
+//! ```text
+//! REGISTER (no Authorization)        → 401 + WWW-Authenticate (SHA-256, MD5)
+//! REGISTER + Authorization, good     → 200 + Contact;expires=… for every binding
+//! REGISTER + Authorization, stale    → 401 + …, stale=true
+//! REGISTER + Authorization, wrong    → 401 again (403 once the address is locked out)
+//! Contact expiry below the minimum   → 423 + Min-Expires
+//! ```
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rsipstack::sip::prelude::HeadersExt;
+use rsipstack::sip::{Header, StatusCode};
+use rsipstack::transaction::transaction::Transaction;
+use tracing::{info, warn};
+
+use super::auth_digest::{Answer, Digest, Refused, StoredHa1};
+use super::location::Location;
+use super::registrar::{self, Limits, Register, Reply};
+
+/// Where the registrar finds an account's SIP credentials; the layer above implements it
+/// (the SIP user name is the console account's name).
+#[async_trait::async_trait]
+pub trait Directory: Send + Sync + 'static {
+    /// The stored HA1s of an active account that has a SIP password, for `realm`.
+    async fn sip_credentials(&self, user: &str, realm: &str) -> Option<StoredHa1>;
+}
+
+/// Settings of the lockout of addresses that keep sending wrong passwords.
+#[derive(Debug, Clone, Copy)]
+pub struct Lockout {
+    pub failures: u32,
+    pub window: Duration,
+    pub duration: Duration,
+}
+
+/// The registrar of one node.
+pub struct RegistrarUas {
+    digest: Digest,
+    limits: Limits,
+    location: Location,
+    directory: Arc<dyn Directory>,
+    lockout: Lockout,
+    failures: Mutex<HashMap<IpAddr, Failures>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Failures {
+    count: u32,
+    since: Instant,
+    locked_until: Option<Instant>,
+}
+
+impl RegistrarUas {
+    pub fn new(
+        digest: Digest,
+        limits: Limits,
+        location: Location,
+        directory: Arc<dyn Directory>,
+        lockout: Lockout,
+    ) -> RegistrarUas {
+        RegistrarUas {
+            digest,
+            limits,
+            location,
+            directory,
+            lockout,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    fn locked(&self, ip: IpAddr) -> bool {
+        let now = Instant::now();
+        let map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(&ip)
+            .and_then(|f| f.locked_until)
+            .is_some_and(|t| t > now)
+    }
+
+    /// Counts a wrong answer; true when this one locks the address out.
+    fn failed(&self, ip: IpAddr) -> bool {
+        let now = Instant::now();
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() > 50_000 {
+            map.retain(|_, f| {
+                now.duration_since(f.since) < self.lockout.window
+                    || f.locked_until.is_some_and(|t| t > now)
+            });
+        }
+        let f = map.entry(ip).or_insert(Failures {
+            count: 0,
+            since: now,
+            locked_until: None,
+        });
+        if now.duration_since(f.since) > self.lockout.window {
+            *f = Failures {
+                count: 0,
+                since: now,
+                locked_until: None,
+            };
+        }
+        f.count += 1;
+        if f.count >= self.lockout.failures && f.locked_until.is_none() {
+            f.locked_until = Some(now + self.lockout.duration);
+            return true;
+        }
+        false
+    }
+
+    fn succeeded(&self, ip: IpAddr) {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if map.get(&ip).is_some_and(|f| f.locked_until.is_none()) {
+            map.remove(&ip);
+        }
+    }
+
+    /// Answers one REGISTER; `source` is where it came from (`udp:ip:port`).
+    pub async fn handle(&self, tx: &mut Transaction, ip: IpAddr, source: String) {
+        if self.locked(ip) {
+            reply(tx, StatusCode::Forbidden, vec![]).await;
+            return;
+        }
+        let user = tx
+            .original
+            .to_header()
+            .ok()
+            .and_then(|t| t.uri().ok())
+            .and_then(|u| u.auth.map(|a| a.user))
+            .unwrap_or_default();
+        let authorization = tx.original.headers.iter().find_map(|h| match h {
+            Header::Authorization(a) => Some(a.value().to_string()),
+            _ => None,
+        });
+        let Some(authorization) = authorization else {
+            self.challenge(tx, false).await;
+            return;
+        };
+        let answer = match Answer::parse(&authorization) {
+            Ok(a) => a,
+            Err(e) => {
+                info!(%ip, error = %e, "REGISTER with an unreadable Authorization: 400");
+                reply(tx, StatusCode::BadRequest, vec![]).await;
+                return;
+            }
+        };
+        let ha1 = if answer.username == user && !user.is_empty() {
+            self.directory
+                .sip_credentials(&user, self.digest.realm())
+                .await
+        } else {
+            None
+        };
+        let method = tx.original.method.to_string();
+        let verdict = match &ha1 {
+            Some(ha1) => self.digest.verify(&answer, &method, ha1),
+            None => Err(Refused::Wrong),
+        };
+        match verdict {
+            Ok(()) => self.succeeded(ip),
+            Err(Refused::Stale) => {
+                self.challenge(tx, true).await;
+                return;
+            }
+            Err(why) => {
+                let locked = self.failed(ip);
+                warn!(%ip, user = %user, reason = %why, locked, "REGISTER refused");
+                metrics::counter!("hotline_sip_registrations_total", "result" => "refused")
+                    .increment(1);
+                if locked {
+                    reply(tx, StatusCode::Forbidden, vec![]).await;
+                } else {
+                    self.challenge(tx, false).await;
+                }
+                return;
+            }
+        }
+
+        let headers: Vec<(String, String)> = tx
+            .original
+            .headers
+            .iter()
+            .map(|h| (h.name().to_string(), h.value().to_string()))
+            .collect();
+        let req = match Register::read(&headers, source) {
+            Ok(r) => r,
+            Err(e) => {
+                info!(%ip, error = %e, "unreadable REGISTER: 400");
+                reply(tx, StatusCode::BadRequest, vec![]).await;
+                return;
+            }
+        };
+        let current = match self.location.bindings(&user).await {
+            Ok(b) => b,
+            Err(e) => {
+                warn!(error = %e, "reading bindings failed: 500");
+                reply(tx, StatusCode::ServerInternalError, vec![]).await;
+                return;
+            }
+        };
+        let now = crate::store::now_ms();
+        let (verdict, changes) = registrar::plan(now, &current, &req, &self.limits);
+        match verdict {
+            Reply::Ok => {}
+            Reply::IntervalTooBrief { min_expires } => {
+                let h = Header::MinExpires(min_expires.to_string().into());
+                reply(tx, StatusCode::IntervalTooBrief, vec![h]).await;
+                return;
+            }
+            Reply::BadRequest(why) => {
+                info!(%ip, user = %user, why, "REGISTER refused: 400");
+                reply(tx, StatusCode::BadRequest, vec![]).await;
+                return;
+            }
+        }
+        if let Err(e) = self.location.apply(&user, &changes).await {
+            warn!(error = %e, "storing bindings failed: 500");
+            reply(tx, StatusCode::ServerInternalError, vec![]).await;
+            return;
+        }
+        let left = registrar::applied(&current, &changes);
+        info!(user = %user, contacts = left.len(), "registered");
+        metrics::counter!("hotline_sip_registrations_total", "result" => "ok").increment(1);
+        let contacts = left
+            .iter()
+            .map(|b| {
+                let secs = ((b.expires_at - now).max(0) + 999) / 1000;
+                Header::Contact(format!("<{}>;expires={secs}", b.contact).into())
+            })
+            .collect();
+        reply(tx, StatusCode::OK, contacts).await;
+    }
+
+    async fn challenge(&self, tx: &mut Transaction, stale: bool) {
+        let h = self
+            .digest
+            .challenges(stale)
+            .into_iter()
+            .map(|c| Header::WwwAuthenticate(c.into()))
+            .collect();
+        reply(tx, StatusCode::Unauthorized, h).await;
+    }
+}
+
+async fn reply(tx: &mut Transaction, code: StatusCode, headers: Vec<Header>) {
+    if let Err(e) = tx.reply_with(code, headers, None).await {
+        warn!(error = %e, "could not answer REGISTER");
+    }
+}
