@@ -47,7 +47,7 @@ impl Algorithm {
         }
     }
 
-    fn parse(s: &str) -> Option<Algorithm> {
+    pub fn parse(s: &str) -> Option<Algorithm> {
         match s.to_ascii_uppercase().as_str() {
             "MD5" => Some(Algorithm::Md5),
             "SHA-256" => Some(Algorithm::Sha256),
@@ -235,6 +235,8 @@ type HmacSha256 = Hmac<Sha256>;
 /// Issues and checks challenges for one realm.
 pub struct Digest {
     realm: String,
+    /// Offered in this order (RFC 8760: strongest first).
+    algorithms: Vec<Algorithm>,
     secret: [u8; 32],
     lifetime: Duration,
     /// Highest nonce-count seen per nonce still within its lifetime.
@@ -246,10 +248,19 @@ impl Digest {
     pub fn new(realm: impl Into<String>, secret: [u8; 32], lifetime: Duration) -> Digest {
         Digest {
             realm: realm.into(),
+            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
             secret,
             lifetime,
             counts: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Offers only `algorithms`, in this order (some phones read only the first challenge).
+    pub fn with_algorithms(mut self, algorithms: Vec<Algorithm>) -> Digest {
+        if !algorithms.is_empty() {
+            self.algorithms = algorithms;
+        }
+        self
     }
 
     pub fn realm(&self) -> &str {
@@ -277,11 +288,11 @@ impl Digest {
         )
     }
 
-    /// The `WWW-Authenticate` values for a 401: SHA-256 first, then MD5.
+    /// The `WWW-Authenticate` values for a 401, one per offered algorithm.
     pub fn challenges(&self, stale: bool) -> Vec<String> {
         let nonce = self.nonce();
         let opaque = &nonce[nonce.len() - 8..];
-        [Algorithm::Sha256, Algorithm::Md5]
+        self.algorithms
             .iter()
             .map(|a| {
                 format!(
@@ -313,6 +324,9 @@ impl Digest {
             None => Algorithm::Md5,
             Some(a) => Algorithm::parse(a).ok_or_else(|| Refused::Algorithm(a.to_string()))?,
         };
+        if !self.algorithms.contains(&algorithm) {
+            return Err(Refused::Algorithm(algorithm.name().to_string()));
+        }
         let issued = self.check_nonce(&answer.nonce)?;
         let ha1 = ha1.get(algorithm);
         let ha2 = algorithm.hex(&format!("{method}:{}", answer.uri));
