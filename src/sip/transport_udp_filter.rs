@@ -12,6 +12,10 @@ use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::SipMessage;
 use tracing::debug;
 
+use super::endpoint::ALLOW;
+use super::telemetry;
+
+/// The socket `UdpConnection` reads through.
 pub(crate) struct FilteringUdp {
     pub(crate) socket: Arc<tokio::net::UdpSocket>,
     pub(crate) user_agent: String,
@@ -34,6 +38,7 @@ impl PlatformUdpSocket for FilteringUdp {
                 Check::Reply(status, reason) => {
                     debug!(%from, %reason, %status, "answering a request the stack cannot take");
                     if let Some(resp) = reply_raw(packet, status, &reason, from, &self.user_agent) {
+                        count_reply(packet, status);
                         self.socket.send_to(resp.as_bytes(), from).await.ok();
                     }
                 }
@@ -76,6 +81,20 @@ const KNOWN_METHODS: [&str; 14] = [
     "SUBSCRIBE",
     "UPDATE",
 ];
+
+/// The stack never sees the requests answered here: count them and their answer here.
+fn count_reply(packet: &[u8], status: &str) {
+    let first = packet.split(|b| *b == b' ').next().unwrap_or(&[]);
+    let method = KNOWN_METHODS
+        .iter()
+        .find(|m| m.as_bytes() == first)
+        .copied()
+        .unwrap_or("other");
+    telemetry::count_request(method);
+    if let Some(code) = status.get(..3).and_then(|c| c.parse().ok()) {
+        telemetry::count_final(method, code);
+    }
+}
 
 fn is_token(s: &str) -> bool {
     !s.is_empty()
@@ -343,7 +362,7 @@ pub(crate) fn reply_raw(
         .take(100)
         .collect();
     if status.starts_with("405") {
-        out.push_str(&format!("Allow: {}\r\n", super::server::ALLOW));
+        out.push_str(&format!("Allow: {}\r\n", ALLOW));
     }
     out.push_str(&format!(
         "Server: {user_agent}\r\nWarning: 399 hotline \"{}\"\r\nContent-Length: 0\r\n\r\n",

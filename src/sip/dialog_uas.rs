@@ -1,4 +1,5 @@
-//! UAS dialogs: one task per incoming call, from INVITE to the last BYE.
+//! UAS dialogs: one task per incoming call, from INVITE to the last BYE. The call was
+//! taken (limits, offer, media) in `dialog_uas_accept.rs`; this is its state machine.
 //!
 //! ```text
 //! caller                 hotline
@@ -15,21 +16,22 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
+use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{Header, Method, Request, Response, SipMessage, StatusCode};
-use rsipstack::transaction::key::{TransactionKey, TransactionRole};
 use rsipstack::transaction::transaction::{Transaction, TransactionEvent, TransactionEventSender};
 use rsipstack::transport::SipConnection;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
-use tracing::{debug, info, warn};
+use tracing::{debug, info, warn, Instrument};
 
-use super::call::{Call, CallError, MediaHandle};
-use super::sdp::{Direction, LocalSdp, Negotiated, SdpError, SessionDesc};
-use super::server::{DialogKey, Shared, ALLOW};
-
-const T1: Duration = Duration::from_millis(500);
-const T2: Duration = Duration::from_secs(4);
+use super::dialog_table::{DialogKey, Pump};
+use super::endpoint::{fix_received, Shared, ALLOW};
+use super::error::CallError;
+use super::media_leg::MediaHandle;
+use super::message::{
+    answer_until_ack, dtmf_from_info, reply_simple, response, send_request, T1, T2,
+};
+use super::sdp::{Direction, LocalSdp, Negotiated, SessionDesc};
 
 /// What the call handle asks of its dialog.
 pub(crate) enum Cmd {
@@ -44,247 +46,6 @@ enum Internal {
     ReinviteDone(Option<Vec<u8>>),
 }
 
-/// A message pump for one server or client transaction: it owns the transaction and
-/// drives `receive()` (which is not cancel-safe) in its own task; responses go in through
-/// the transaction's event channel, received messages come out of `rx`.
-pub(crate) struct Pump {
-    pub tu: TransactionEventSender,
-    pub rx: mpsc::UnboundedReceiver<SipMessage>,
-}
-
-pub(crate) fn spawn_pump(mut tx: Transaction) -> Pump {
-    let tu = tx.tu_sender.clone();
-    let (out, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Some(m) = tx.receive().await {
-            let _ = out.send(m);
-        }
-    });
-    Pump { tu, rx }
-}
-
-/// Response to `req` with our Contact, for INVITE answers.
-pub(crate) fn response(
-    sh: &Shared,
-    req: &Request,
-    code: StatusCode,
-    sdp: Option<String>,
-    reliable: bool,
-) -> Response {
-    let has_body = sdp.is_some();
-    let mut resp = sh
-        .endpoint
-        .make_response(req, code, sdp.map(|s| s.into_bytes()));
-    if has_body {
-        resp.headers
-            .push(Header::ContentType("application/sdp".into()));
-    }
-    if let Some(contact) = contact_uri(sh, reliable) {
-        resp.headers
-            .push(Header::Contact(format!("<{contact}>").into()));
-    }
-    resp.headers.push(Header::Allow(ALLOW.into()));
-    resp
-}
-
-pub(crate) fn contact_uri(sh: &Shared, reliable: bool) -> Option<String> {
-    let addr = sh.local_addr(reliable)?;
-    let sa = addr.get_socketaddr().ok()?;
-    let host = match sa {
-        std::net::SocketAddr::V6(v6) => format!("[{}]:{}", v6.ip(), v6.port()),
-        v4 => v4.to_string(),
-    };
-    Some(if reliable {
-        format!("sip:hotline@{host};transport=tcp")
-    } else {
-        format!("sip:hotline@{host}")
-    })
-}
-
-async fn reply_simple(tx: &mut Transaction, code: StatusCode, headers: Vec<Header>) {
-    if let Err(e) = tx.reply_with(code, headers, None).await {
-        debug!(error = %e, "reply failed");
-    }
-}
-
-/// Keeps the active-call count honest whatever way the task ends.
-struct ActiveGuard(Arc<Shared>);
-impl Drop for ActiveGuard {
-    fn drop(&mut self) {
-        self.0.stats.active.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-fn user_part(uri: &rsipstack::sip::Uri) -> String {
-    uri.auth
-        .as_ref()
-        .map(|a| a.user.clone())
-        .unwrap_or_default()
-}
-
-/// A new INVITE (no To tag): limits, offer, media, then the call's dialog task.
-pub(crate) async fn incoming_invite(sh: Arc<Shared>, mut tx: Transaction) {
-    sh.stats.invites.fetch_add(1, Ordering::Relaxed);
-    let retry = vec![Header::RetryAfter(
-        sh.cfg.retry_after_secs.to_string().into(),
-    )];
-    if sh.draining.load(Ordering::SeqCst) {
-        sh.stats.rejected_draining.fetch_add(1, Ordering::Relaxed);
-        reply_simple(&mut tx, StatusCode::ServiceUnavailable, retry).await;
-        return;
-    }
-    let reliable = tx.connection.as_ref().is_some_and(|c| c.is_reliable());
-    let src_ip = tx
-        .connection
-        .as_ref()
-        .and_then(|c| c.get_remote_addr())
-        .and_then(|a| a.get_socketaddr().ok())
-        .map(|a| a.ip());
-    if let Some(ip) = src_ip {
-        if !sh.limiter.allow(ip) {
-            sh.stats.rejected_rate.fetch_add(1, Ordering::Relaxed);
-            info!(%ip, "INVITE over the per-IP rate limit: 503");
-            reply_simple(&mut tx, StatusCode::ServiceUnavailable, retry).await;
-            return;
-        }
-    }
-    let before = sh.stats.active.fetch_add(1, Ordering::SeqCst);
-    let guard = ActiveGuard(sh.clone());
-    if before >= sh.cfg.max_calls {
-        sh.stats.rejected_busy.fetch_add(1, Ordering::Relaxed);
-        info!(max = sh.cfg.max_calls, "call limit reached: 503");
-        reply_simple(&mut tx, StatusCode::ServiceUnavailable, retry).await;
-        return;
-    }
-    if let Err(e) = tx.send_trying().await {
-        debug!(error = %e, "100 Trying not sent");
-    }
-
-    // The offer, if any (RFC 3264 §5/§6).
-    let offer = if tx.original.body.is_empty() {
-        None
-    } else {
-        match SessionDesc::parse(&tx.original.body).and_then(|d| d.negotiate()) {
-            Ok(n) => Some(n),
-            Err(SdpError::NoCommonCodec) | Err(SdpError::NoAudio) => {
-                info!("offer without a common codec: 488");
-                let w = vec![Header::Warning(
-                    "304 hotline \"only PCMU/PCMA audio\"".into(),
-                )];
-                reply_simple(&mut tx, StatusCode::NotAcceptableHere, w).await;
-                return;
-            }
-            Err(e) => {
-                info!(error = %e, "unreadable SDP: 400");
-                reply_simple(&mut tx, StatusCode::BadRequest, vec![]).await;
-                return;
-            }
-        }
-    };
-
-    let media = match sh.media.open().await {
-        Ok(m) => Arc::new(m),
-        Err(e) => {
-            warn!(error = %e, "no media session: 503");
-            reply_simple(&mut tx, StatusCode::ServiceUnavailable, retry).await;
-            return;
-        }
-    };
-
-    // Our tag goes on every response from here on, provisional ones included.
-    let local_tag = rsipstack::transaction::make_tag();
-    let Ok(to) = tx.original.to_header().cloned() else {
-        return;
-    };
-    let to_tagged = to.clone().with_tag(local_tag.clone());
-    tx.original.headers.unique_push(to_tagged.clone().into());
-
-    let call_id = tx
-        .original
-        .call_id_header()
-        .map(|c| c.value().to_string())
-        .unwrap_or_default();
-    let from = match tx.original.from_header() {
-        Ok(f) => f.clone(),
-        Err(_) => return,
-    };
-    let caller = from.typed().map(|f| user_part(&f.uri)).unwrap_or_default();
-    let called = {
-        let u = user_part(&tx.original.uri);
-        if u.is_empty() {
-            to.typed().map(|t| user_part(&t.uri)).unwrap_or_default()
-        } else {
-            u
-        }
-    };
-    let remote_target = match tx.original.contact_header().and_then(|c| c.typed()) {
-        Ok(c) => c.uri,
-        Err(_) => tx
-            .original
-            .from_header()
-            .and_then(|f| f.typed())
-            .map(|f| f.uri)
-            .unwrap_or_else(|_| tx.original.uri.clone()),
-    };
-    let routes: Vec<Header> = tx
-        .original
-        .headers
-        .iter()
-        .filter_map(|h| match h {
-            Header::RecordRoute(rr) => Some(Header::Route(rr.value().into())),
-            _ => None,
-        })
-        .collect();
-    let remote_cseq = tx.original.cseq_header().and_then(|c| c.seq()).unwrap_or(0);
-
-    let key: DialogKey = (call_id.clone(), local_tag.value().to_string());
-    let (dlg_tx, dlg_rx) = mpsc::unbounded_channel();
-    sh.register(key.clone(), dlg_tx);
-
-    let offer_in_invite = offer.is_some();
-    let local_sdp = LocalSdp::new(sh.media_ip, media.local_addr().port());
-    let connection = tx.connection.clone();
-    let invite = tx.original.clone();
-    let pump = spawn_pump(tx);
-
-    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-    let ended = tokio_util::sync::CancellationToken::new();
-    let call = Call::new(
-        call_id.clone(),
-        caller,
-        called,
-        cmd_tx,
-        ended.clone(),
-        media.clone(),
-        sh.clone(),
-    );
-    let handler = sh.handler.clone();
-    tokio::spawn(async move { handler.handle(call).await });
-
-    let mut dlg = Uas {
-        sh: sh.clone(),
-        key,
-        invite,
-        reliable,
-        connection,
-        remote_target,
-        routes,
-        local_party: Header::From(to_tagged.value().into()),
-        remote_party: Header::To(from.value().into()),
-        local_cseq: rand::random::<u16>() as u32 + 1,
-        remote_cseq,
-        local_sdp,
-        neg: offer,
-        offer_in_invite,
-        our_dir: Direction::SendRecv,
-        media,
-        ended,
-        reinvite_pending: false,
-    };
-    dlg.run(pump, cmd_rx, dlg_rx).await;
-    drop(guard);
-}
-
 enum State {
     Early,
     WaitAck {
@@ -296,25 +57,26 @@ enum State {
     Confirmed,
 }
 
-struct Uas {
-    sh: Arc<Shared>,
-    key: DialogKey,
-    invite: Request,
-    reliable: bool,
-    connection: Option<SipConnection>,
-    remote_target: rsipstack::sip::Uri,
-    routes: Vec<Header>,
-    local_party: Header,
-    remote_party: Header,
-    local_cseq: u32,
-    remote_cseq: u32,
-    local_sdp: LocalSdp,
-    neg: Option<Negotiated>,
-    offer_in_invite: bool,
-    our_dir: Direction,
-    media: Arc<MediaHandle>,
-    ended: tokio_util::sync::CancellationToken,
-    reinvite_pending: bool,
+/// One incoming call's dialog, owned by its task.
+pub(crate) struct Uas {
+    pub(crate) sh: Arc<Shared>,
+    pub(crate) key: DialogKey,
+    pub(crate) invite: Request,
+    pub(crate) reliable: bool,
+    pub(crate) connection: Option<SipConnection>,
+    pub(crate) remote_target: rsipstack::sip::Uri,
+    pub(crate) routes: Vec<Header>,
+    pub(crate) local_party: Header,
+    pub(crate) remote_party: Header,
+    pub(crate) local_cseq: u32,
+    pub(crate) remote_cseq: u32,
+    pub(crate) local_sdp: LocalSdp,
+    pub(crate) neg: Option<Negotiated>,
+    pub(crate) offer_in_invite: bool,
+    pub(crate) our_dir: Direction,
+    pub(crate) media: Arc<MediaHandle>,
+    pub(crate) ended: tokio_util::sync::CancellationToken,
+    pub(crate) reinvite_pending: bool,
 }
 
 #[derive(PartialEq, Eq, Debug)]
@@ -328,7 +90,9 @@ enum End {
 }
 
 impl Uas {
-    async fn run(
+    /// Drive the dialog until it is over: commands from the call handle, messages of
+    /// the INVITE transaction, in-dialog requests, timers, media end and the drain.
+    pub(crate) async fn run(
         &mut self,
         mut pump: Pump,
         mut cmd_rx: mpsc::UnboundedReceiver<Cmd>,
@@ -403,7 +167,7 @@ impl Uas {
                         }
                         Some(SipMessage::Request(req)) if req.method == Method::Cancel => {
                             if matches!(state, State::Early) {
-                                info!(call = %self.key.0, "caller cancelled: 487");
+                                info!("caller cancelled: 487");
                                 let r = response(&self.sh, &self.invite, StatusCode::RequestTerminated, None, self.reliable);
                                 let _ = pump.tu.send(TransactionEvent::Respond(r));
                                 End::Quiet
@@ -453,11 +217,11 @@ impl Uas {
                     End::No
                 }
                 _ = sleep_opt(deadline) => {
-                    warn!(call = %self.key.0, "no ACK for our 2xx: ending the call");
+                    warn!("no ACK for our 2xx: ending the call");
                     End::Bye
                 }
                 reason = media.session.ended(), if matches!(state, State::Confirmed) => {
-                    info!(call = %self.key.0, ?reason, "media ended: hanging up");
+                    info!(?reason, "media ended: hanging up");
                     End::Bye
                 }
                 _ = hangup_all.cancelled(), if !drained => {
@@ -473,7 +237,7 @@ impl Uas {
             let _ = w.send(Err(CallError::Hungup));
         }
         self.ended.cancel();
-        self.sh.unregister(&self.key);
+        self.sh.dialogs.unregister(&self.key);
         self.media.close();
         // The INVITE transaction finishes on its own (ACK of a 487, Timer L) in its pump.
         if end == End::Bye {
@@ -546,7 +310,7 @@ impl Uas {
             return true;
         }
         if body.is_empty() {
-            warn!(call = %self.key.0, "offer in our 2xx got no answer in the ACK");
+            warn!("offer in our 2xx got no answer in the ACK");
             return false;
         }
         self.apply_answer(body)
@@ -566,7 +330,7 @@ impl Uas {
                 true
             }
             Err(e) => {
-                warn!(call = %self.key.0, error = %e, "unusable SDP answer");
+                warn!(error = %e, "unusable SDP answer");
                 false
             }
         }
@@ -578,7 +342,7 @@ impl Uas {
         state: &mut State,
         int_tx: &mpsc::UnboundedSender<Internal>,
     ) -> End {
-        super::server::fix_received(&mut t.original);
+        fix_received(&mut t.original);
         let seq = t.original.cseq_header().and_then(|c| c.seq()).unwrap_or(0);
         if seq < self.remote_cseq && t.original.method != Method::Ack {
             // RFC 3261 §12.2.2: out of order.
@@ -589,13 +353,13 @@ impl Uas {
         match t.original.method {
             Method::Bye => {
                 reply_simple(&mut t, StatusCode::OK, vec![]).await;
-                info!(call = %self.key.0, "caller hung up");
+                info!("caller hung up");
                 // A BYE that overtakes the ACK still ends the call (FACTS: ACK+BYE back to back).
                 End::Quiet
             }
             Method::Info => {
                 if let Some(d) = dtmf_from_info(&t.original) {
-                    debug!(call = %self.key.0, digit = %d, "DTMF by INFO");
+                    debug!(digit = %d, "DTMF by INFO");
                     self.media.push_digit(d);
                 }
                 reply_simple(&mut t, StatusCode::OK, vec![]).await;
@@ -635,7 +399,7 @@ impl Uas {
                 Ok(neg) => {
                     let dir = neg.remote_direction.reverse();
                     if dir != self.our_dir || self.neg.as_ref() != Some(&neg) {
-                        info!(call = %self.key.0, ?dir, remote = ?neg.remote, "re-INVITE changes media");
+                        info!(?dir, remote = ?neg.remote, "re-INVITE changes media");
                     }
                     self.our_dir = dir;
                     if self.neg.is_some() {
@@ -654,38 +418,24 @@ impl Uas {
         let Some(body) = body else {
             // 488 for a re-INVITE leaves the session as it was (RFC 3261 §14.2).
             let mut t = t;
-            tokio::spawn(async move {
-                reply_simple(&mut t, StatusCode::NotAcceptableHere, vec![]).await;
-            });
+            tokio::spawn(
+                async move {
+                    reply_simple(&mut t, StatusCode::NotAcceptableHere, vec![]).await;
+                }
+                .in_current_span(),
+            );
             return;
         };
         let resp = response(&self.sh, &t.original, StatusCode::OK, Some(body), reliable);
         self.reinvite_pending = true;
         let int_tx = int_tx.clone();
-        tokio::spawn(async move {
-            let mut pump = spawn_pump(t);
-            let _ = pump.tu.send(TransactionEvent::Respond(resp.clone()));
-            let mut interval = T1;
-            let deadline = Instant::now() + 64 * T1;
-            loop {
-                tokio::select! {
-                    m = pump.rx.recv() => match m {
-                        Some(SipMessage::Request(ack)) if ack.method == Method::Ack => {
-                            let _ = int_tx.send(Internal::ReinviteDone(Some(ack.body)));
-                            return;
-                        }
-                        Some(_) => {}
-                        None => break,
-                    },
-                    _ = tokio::time::sleep(interval), if !reliable => {
-                        let _ = pump.tu.send(TransactionEvent::Respond(resp.clone()));
-                        interval = (interval * 2).min(T2);
-                    }
-                    _ = tokio::time::sleep_until(deadline) => break,
-                }
+        tokio::spawn(
+            async move {
+                let ack_body = answer_until_ack(t, resp, reliable).await;
+                let _ = int_tx.send(Internal::ReinviteDone(ack_body));
             }
-            let _ = int_tx.send(Internal::ReinviteDone(None));
-        });
+            .in_current_span(),
+        );
     }
 
     /// A request inside this dialog from our side (BYE), RFC 3261 §12.2.1.
@@ -723,57 +473,4 @@ async fn sleep_opt(at: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
-}
-
-/// Send a request in its own client transaction and wait for the final response.
-pub(crate) async fn send_request(
-    sh: &Shared,
-    req: Request,
-    connection: Option<SipConnection>,
-) -> Option<Response> {
-    let key = TransactionKey::from_request(&req, TransactionRole::Client).ok()?;
-    let method = req.method;
-    let mut tx = Transaction::new_client(key, req, sh.endpoint.clone(), connection.clone());
-    if let Some(c) = connection.as_ref().filter(|c| c.is_reliable()) {
-        tx.destination = c.get_remote_addr().cloned();
-    }
-    if let Err(e) = tx.send().await {
-        warn!(%method, error = %e, "request not sent");
-        return None;
-    }
-    let wait = async {
-        while let Some(m) = tx.receive().await {
-            if let SipMessage::Response(r) = m {
-                if r.status_code.kind() != rsipstack::sip::StatusCodeKind::Provisional {
-                    return Some(r);
-                }
-            }
-        }
-        None
-    };
-    tokio::time::timeout(64 * T1 + Duration::from_secs(1), wait)
-        .await
-        .ok()
-        .flatten()
-}
-
-/// DTMF from an INFO body: `application/dtmf-relay` (`Signal=5`) or `application/dtmf` (`5`).
-fn dtmf_from_info(req: &Request) -> Option<char> {
-    let body = std::str::from_utf8(&req.body).ok()?;
-    let sig = body
-        .lines()
-        .find_map(|l| {
-            let (k, v) = l.split_once('=')?;
-            k.trim()
-                .eq_ignore_ascii_case("signal")
-                .then(|| v.trim().to_string())
-        })
-        .unwrap_or_else(|| body.trim().to_string());
-    let c = match sig.as_str() {
-        "10" => '*',
-        "11" => '#',
-        s if s.len() == 1 => s.chars().next()?.to_ascii_uppercase(),
-        _ => return None,
-    };
-    matches!(c, '0'..='9' | '*' | '#' | 'A'..='D').then_some(c)
 }
