@@ -25,13 +25,13 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn, Instrument};
 
 use super::dialog_table::{DialogKey, Pump};
+use super::dialog_uas_sdp::OfferAnswer;
 use super::endpoint::{fix_received, Shared, ALLOW};
 use super::error::CallError;
 use super::media_leg::MediaHandle;
 use super::message::{
     answer_until_ack, dtmf_from_info, reply_simple, response, send_request, T1, T2,
 };
-use super::sdp::{Direction, LocalSdp, Negotiated, SessionDesc};
 
 /// What the call handle asks of its dialog.
 pub(crate) enum Cmd {
@@ -70,10 +70,7 @@ pub(crate) struct Uas {
     pub(crate) remote_party: Header,
     pub(crate) local_cseq: u32,
     pub(crate) remote_cseq: u32,
-    pub(crate) local_sdp: LocalSdp,
-    pub(crate) neg: Option<Negotiated>,
-    pub(crate) offer_in_invite: bool,
-    pub(crate) our_dir: Direction,
+    pub(crate) sdp: OfferAnswer,
     pub(crate) media: Arc<MediaHandle>,
     pub(crate) ended: tokio_util::sync::CancellationToken,
     pub(crate) reinvite_pending: bool,
@@ -178,7 +175,7 @@ impl Uas {
                         Some(SipMessage::Request(req)) if req.method == Method::Ack => {
                             if matches!(state, State::WaitAck { .. }) {
                                 state = State::Confirmed;
-                                let ok = self.on_ack(&req.body);
+                                let ok = self.sdp.on_ack(&req.body);
                                 for w in waiters.drain(..) {
                                     let _ = w.send(if ok { Ok(()) } else { Err(CallError::Media("no usable answer in ACK".into())) });
                                 }
@@ -201,7 +198,7 @@ impl Uas {
                         Some(Internal::ReinviteDone(body)) => {
                             self.reinvite_pending = false;
                             if let Some(body) = body.filter(|b| !b.is_empty()) {
-                                self.apply_answer(&body);
+                                self.sdp.apply_answer(&body);
                             }
                             End::No
                         }
@@ -277,17 +274,9 @@ impl Uas {
         }
     }
 
-    /// Build the 2xx: the answer to the INVITE's offer, or our offer when it had none.
+    /// Build the 2xx to the initial INVITE.
     fn answer(&mut self) -> Option<Response> {
-        let body = match &self.neg {
-            Some(neg) => {
-                let dir = neg.remote_direction.reverse();
-                self.our_dir = dir;
-                self.media.start(neg, dir);
-                self.local_sdp.answer(neg, dir)
-            }
-            None => self.local_sdp.offer(Direction::SendRecv),
-        };
+        let body = self.sdp.answer_body();
         let mut resp = response(
             &self.sh,
             &self.invite,
@@ -304,38 +293,7 @@ impl Uas {
         Some(resp)
     }
 
-    /// The ACK confirmed the dialog; if our 2xx carried the offer, the ACK has the answer.
-    fn on_ack(&mut self, body: &[u8]) -> bool {
-        if self.offer_in_invite {
-            return true;
-        }
-        if body.is_empty() {
-            warn!("offer in our 2xx got no answer in the ACK");
-            return false;
-        }
-        self.apply_answer(body)
-    }
-
-    fn apply_answer(&mut self, body: &[u8]) -> bool {
-        match SessionDesc::parse(body).and_then(|d| d.negotiate()) {
-            Ok(neg) => {
-                let dir = neg.remote_direction.reverse();
-                self.our_dir = dir;
-                if self.neg.is_none() {
-                    self.media.start(&neg, dir);
-                } else {
-                    self.media.update(&neg, dir);
-                }
-                self.neg = Some(neg);
-                true
-            }
-            Err(e) => {
-                warn!(error = %e, "unusable SDP answer");
-                false
-            }
-        }
-    }
-
+    /// Answer a request inside the dialog.
     async fn in_dialog(
         &mut self,
         mut t: Transaction,
@@ -391,29 +349,7 @@ impl Uas {
 
     /// re-INVITE: hold/unhold, a new address, or an offerless refresh (RFC 3264 §8).
     fn reinvite(&mut self, t: Transaction, int_tx: &mpsc::UnboundedSender<Internal>) {
-        let body = if t.original.body.is_empty() {
-            // We offer, the answer comes in the ACK.
-            Some(self.local_sdp.offer(self.our_dir))
-        } else {
-            match SessionDesc::parse(&t.original.body).and_then(|d| d.negotiate()) {
-                Ok(neg) => {
-                    let dir = neg.remote_direction.reverse();
-                    if dir != self.our_dir || self.neg.as_ref() != Some(&neg) {
-                        info!(?dir, remote = ?neg.remote, "re-INVITE changes media");
-                    }
-                    self.our_dir = dir;
-                    if self.neg.is_some() {
-                        self.media.update(&neg, dir);
-                    } else {
-                        self.media.start(&neg, dir);
-                    }
-                    let answer = self.local_sdp.answer(&neg, dir);
-                    self.neg = Some(neg);
-                    Some(answer)
-                }
-                Err(_) => None,
-            }
-        };
+        let body = self.sdp.reinvite_body(&t.original.body);
         let reliable = self.reliable;
         let Some(body) = body else {
             // 488 for a re-INVITE leaves the session as it was (RFC 3261 §14.2).

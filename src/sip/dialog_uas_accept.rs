@@ -24,6 +24,7 @@ use tracing::{debug, info, warn};
 
 use super::dialog_table::{spawn_pump, DialogKey};
 use super::dialog_uas::{Cmd, Uas};
+use super::dialog_uas_sdp::OfferAnswer;
 use super::endpoint::Shared;
 use super::media_leg::MediaHandle;
 use super::message::{reply_simple, user_part};
@@ -205,10 +206,13 @@ pub(crate) async fn incoming_invite(sh: Arc<Shared>, mut tx: Transaction, on_cal
         remote_party: Header::To(from.value().into()),
         local_cseq: rand::random::<u16>() as u32 + 1,
         remote_cseq,
-        local_sdp,
-        neg: offer,
-        offer_in_invite,
-        our_dir: Direction::SendRecv,
+        sdp: OfferAnswer {
+            local_sdp,
+            neg: offer,
+            offer_in_invite,
+            our_dir: Direction::SendRecv,
+            media: media.clone(),
+        },
         media,
         ended,
         reinvite_pending: false,

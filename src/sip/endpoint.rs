@@ -82,3 +82,44 @@ pub(crate) fn fix_received(req: &mut rsipstack::sip::Request) {
         Ok(v)
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rsipstack::sip::SipMessage;
+
+    fn request(via: &str) -> rsipstack::sip::Request {
+        let raw = format!(
+            "OPTIONS sip:a@b SIP/2.0\r\nVia: {via}\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\n\
+             From: <sip:c@d>;tag=1\r\nTo: <sip:a@b>\r\nContent-Length: 0\r\n\r\n"
+        );
+        match SipMessage::try_from(raw.as_str()) {
+            Ok(SipMessage::Request(r)) => r,
+            other => panic!("not a request: {other:?}"),
+        }
+    }
+
+    fn top_via(req: &rsipstack::sip::Request) -> String {
+        req.via_header()
+            .map(|v| v.value().to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn rport_with_a_value_gets_received() {
+        let mut req = request("SIP/2.0/UDP 10.0.0.7:5060;branch=z9hG4bK1;rport=5999");
+        fix_received(&mut req);
+        assert!(
+            top_via(&req).contains("received=10.0.0.7"),
+            "{}",
+            top_via(&req)
+        );
+    }
+
+    #[test]
+    fn via_without_rport_value_is_left_alone() {
+        let mut req = request("SIP/2.0/UDP 10.0.0.7:5060;branch=z9hG4bK1;rport");
+        fix_received(&mut req);
+        assert!(!top_via(&req).contains("received="), "{}", top_via(&req));
+    }
+}

@@ -14,6 +14,7 @@
 //!   call.rs                  Call, CallHandler: the handle the dialplan holds
 //!     dialog_uas_accept.rs   a new INVITE: limits, offer, media, then its dialog
 //!       dialog_uas.rs        incoming dialog state machine (2xx/ACK, BYE, INFO, re-INVITE)
+//!         dialog_uas_sdp.rs  its offer/answer state and the media it drives
 //!     dialog_uac.rs          outgoing bridge legs (INVITE, CANCEL, BYE), BridgeOutcome
 //!   transport.rs             UDP and TCP listeners
 //!     transport_udp_filter.rs  answers requests the stack cannot parse
@@ -31,6 +32,7 @@ mod dialog_table;
 mod dialog_uac;
 mod dialog_uas;
 mod dialog_uas_accept;
+mod dialog_uas_sdp;
 mod dispatch;
 mod endpoint;
 mod error;

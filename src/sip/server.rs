@@ -25,7 +25,7 @@ use super::endpoint::Shared;
 use super::error::SipError;
 use super::limits::RateLimiter;
 use super::media_leg::MediaCtx;
-use super::telemetry::MessageCounter;
+use super::telemetry::{self, MessageCounter};
 use super::transport;
 use crate::media::MediaConfig;
 
@@ -50,6 +50,7 @@ impl Server {
         handler: Arc<dyn CallHandler>,
         shutdown: CancellationToken,
     ) -> Result<Server, SipError> {
+        telemetry::describe();
         let stack_token = CancellationToken::new();
         let public_ip: Option<IpAddr> = cfg.public_addr.as_deref().and_then(|s| s.parse().ok());
         let listeners = transport::bind(&cfg, public_ip, &stack_token).await?;

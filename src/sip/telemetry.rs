@@ -32,6 +32,23 @@ pub(crate) fn mask_number(number: &str) -> String {
     )
 }
 
+/// Help texts for the exporter, and the gauge at 0 so it shows before the first call.
+pub(crate) fn describe() {
+    metrics::describe_counter!(
+        "hotline_sip_requests_total",
+        "SIP requests received, by method"
+    );
+    metrics::describe_counter!(
+        "hotline_sip_responses_total",
+        "Final SIP responses sent or received, by CSeq method and status code"
+    );
+    metrics::describe_gauge!(
+        "hotline_calls_active",
+        "Calls handed to the dialplan whose dialog has not ended"
+    );
+    metrics::gauge!("hotline_calls_active").increment(0.0);
+}
+
 /// Counts requests and final responses as they cross rsipstack's endpoint.
 pub(crate) struct MessageCounter;
 
@@ -121,12 +138,78 @@ impl Drop for ActiveCall {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, SharedString, Unit};
+    use std::sync::{Arc, Mutex};
 
     #[test]
     fn caller_is_masked_but_keeps_head_and_tail() {
         assert_eq!(mask_number("13800000000"), "138****0000");
         assert_eq!(mask_number("12345"), "*****");
         assert_eq!(mask_number(""), "");
+    }
+
+    /// Records the key of every counter increment.
+    #[derive(Clone, Default)]
+    struct Seen(Arc<Mutex<Vec<String>>>);
+    struct Hit(Seen, String);
+    impl metrics::CounterFn for Hit {
+        fn increment(&self, n: u64) {
+            for _ in 0..n {
+                self.0 .0.lock().unwrap().push(self.1.clone());
+            }
+        }
+        fn absolute(&self, _: u64) {}
+    }
+    impl metrics::Recorder for Seen {
+        fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+        fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+            let labels: Vec<String> = key
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            let name = format!("{}{{{}}}", key.name(), labels.join(","));
+            Counter::from_arc(Arc::new(Hit(self.clone(), name)))
+        }
+        fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+            Gauge::noop()
+        }
+        fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+            Histogram::noop()
+        }
+    }
+
+    fn msg(first_line: &str, cseq: &str) -> SipMessage {
+        let raw = format!(
+            "{first_line}\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK1\r\n\
+             Call-ID: x\r\nCSeq: {cseq}\r\nFrom: <sip:c@d>;tag=1\r\nTo: <sip:a@b>;tag=2\r\n\
+             Content-Length: 0\r\n\r\n"
+        );
+        SipMessage::try_from(raw.as_str()).expect("test message parses")
+    }
+
+    #[test]
+    fn requests_and_final_responses_are_counted_once_each() {
+        let seen = Seen::default();
+        let from = SipAddr::from(std::net::SocketAddr::from(([127, 0, 0, 1], 5999)));
+        metrics::with_local_recorder(&seen, || {
+            let c = MessageCounter;
+            c.after_received(msg("BYE sip:a@b SIP/2.0", "2 BYE"), Some(&from));
+            c.before_send(msg("SIP/2.0 100 Trying", "1 INVITE"), None);
+            c.before_send(msg("SIP/2.0 200 OK", "1 INVITE"), None);
+            c.after_received(msg("SIP/2.0 486 Busy Here", "1 INVITE"), Some(&from));
+            // The transaction handing the same response up again is not a new message.
+            c.after_received(msg("SIP/2.0 486 Busy Here", "1 INVITE"), None);
+        });
+        assert_eq!(
+            *seen.0.lock().unwrap(),
+            vec![
+                "hotline_sip_requests_total{method=BYE}",
+                "hotline_sip_responses_total{method=INVITE,code=200}",
+                "hotline_sip_responses_total{method=INVITE,code=486}",
+            ]
+        );
     }
 
     #[test]
