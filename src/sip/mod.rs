@@ -18,6 +18,7 @@
 //!     dialog_uac.rs          outgoing bridge legs (INVITE, CANCEL, BYE), BridgeOutcome
 //!   transport.rs             UDP and TCP listeners
 //!     transport_udp_filter.rs  answers requests the stack cannot parse
+//!       transport_udp_check.rs what is wrong with a datagram
 //! message.rs                 responses, Contact, client requests, timers T1/T2, INFO DTMF
 //! endpoint.rs                Shared endpoint state, ServerStats, ALLOW, fix_received
 //! dialog_table.rs            in-dialog routing table and transaction pump
@@ -43,6 +44,7 @@ pub mod sdp;
 mod server;
 mod telemetry;
 mod transport;
+mod transport_udp_check;
 mod transport_udp_filter;
 
 pub use call::{BridgeOutcome, Call, CallError, CallHandler};
