@@ -7,9 +7,10 @@
 //!            over the per-IP rate? ──▶ 503 Retry-After
 //!            max_calls reached?    ──▶ 503 Retry-After
 //!        ◀── 100 Trying
-//!            offer unreadable      ──▶ 400 / no PCMU-PCMA ──▶ 488
-//!            no RTP port           ──▶ 503
-//!            ──▶ NewCall to the layer above, dialog task runs until the last BYE
+//!            no PCMU/PCMA offered  ──▶ 488
+//!            unreadable SDP        ──▶ 400
+//!            no RTP port           ──▶ 503 Retry-After
+//!            else: NewCall to the layer above; this task runs the dialog to its end
 //! ```
 
 use std::sync::atomic::Ordering;
