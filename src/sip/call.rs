@@ -1,6 +1,7 @@
-//! The call handle given to the layer above, and the glue to the media layer.
+//! The call handle given to the layer above: the top of the SIP layer. A [`Call`] talks to
+//! its UAS dialog by commands, to its media session directly, and places the outbound leg
+//! of a bridge through the UAC dialog.
 
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,111 +9,21 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::dialog::Cmd;
-use super::sdp::{Codec, Direction, Negotiated};
-use super::server::Shared;
-use crate::media::{
-    self, MediaConfig, MediaSession, PlayOutcome, PortPool, Prompt, RecordOptions, Recording,
-    StreamParams,
-};
+use super::dialog_uas::Cmd;
+use super::dialog_uas_accept::NewCall;
+use super::endpoint::Shared;
+use super::media_leg::MediaHandle;
+use crate::media::{self, MediaSession, PlayOutcome, Prompt, RecordOptions, Recording};
 
-/// Why a call operation did not complete.
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
-pub enum CallError {
-    #[error("the call has ended")]
-    Hungup,
-    #[error("media: {0}")]
-    Media(String),
-}
+pub use super::dialog_uac::BridgeOutcome;
+pub use super::error::CallError;
 
-/// How a bridge attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BridgeOutcome {
-    /// The called side answered and the bridged call is over (one side hung up).
-    Completed,
-    /// Nobody answered in time (or 408/480/487).
-    NoAnswer,
-    /// The called side was busy (486/600/603).
-    Busy,
-    /// Unknown destination, network error or any other failure.
-    Failed,
-}
-
-/// Shared media context: the RTP port pool and the address for our SDP.
-pub(crate) struct MediaCtx {
-    pool: PortPool,
-    ip: IpAddr,
-}
-
-impl MediaCtx {
-    pub(crate) fn new(cfg: MediaConfig, sip_ip: IpAddr) -> Result<Self, CallError> {
-        let pool = PortPool::new(&cfg).map_err(|e| CallError::Media(e.to_string()))?;
-        // SDP carries the media layer's advertised/bind IP, or our SIP IP for a wildcard.
-        let ip = cfg
-            .advertised_ip
-            .or(Some(cfg.bind_ip).filter(|ip| !ip.is_unspecified()))
-            .unwrap_or(sip_ip);
-        Ok(Self { pool, ip })
-    }
-    pub(crate) async fn open(&self) -> Result<MediaHandle, CallError> {
-        let session =
-            MediaSession::open(&self.pool).map_err(|e| CallError::Media(e.to_string()))?;
-        let addr = SocketAddr::new(self.ip, session.local_addr().port());
-        Ok(MediaHandle { session, addr })
-    }
-}
-
-/// One call leg's media session, driven from SDP results.
-pub(crate) struct MediaHandle {
-    pub(crate) session: MediaSession,
-    addr: SocketAddr,
-}
-
-fn media_dir(d: Direction) -> media::Direction {
-    match d {
-        Direction::SendRecv => media::Direction::SendRecv,
-        Direction::SendOnly => media::Direction::SendOnly,
-        Direction::RecvOnly => media::Direction::RecvOnly,
-        Direction::Inactive => media::Direction::Inactive,
-    }
-}
-
-fn params(neg: &Negotiated, remote: SocketAddr) -> StreamParams {
-    StreamParams {
-        remote,
-        codec: match neg.codec {
-            Codec::Pcmu => media::Codec::Pcmu,
-            Codec::Pcma => media::Codec::Pcma,
-        },
-        payload_type: neg.payload_type,
-        dtmf_payload_type: neg.dtmf_payload_type,
-        ptime_ms: neg.ptime_ms,
-    }
-}
-
-impl MediaHandle {
-    /// Address for our SDP.
-    pub(crate) fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-    pub(crate) fn start(&self, neg: &Negotiated, dir: Direction) {
-        self.update(neg, dir)
-    }
-    pub(crate) fn update(&self, neg: &Negotiated, dir: Direction) {
-        // With c=0.0.0.0 (old-style hold) there is no address: keep the old one.
-        if let Some(remote) = neg.remote {
-            self.session.update(params(neg, remote));
-        }
-        self.session.set_direction(media_dir(dir));
-    }
-    pub(crate) fn push_digit(&self, d: char) {
-        if let Some(d) = media::Digit::from_char(d) {
-            self.session.push_digit(d);
-        }
-    }
-    pub(crate) fn close(&self) {
-        self.session.close();
-    }
+/// The layer above (the dialplan engine) implements this; one call per invocation.
+#[async_trait::async_trait]
+pub trait CallHandler: Send + Sync + 'static {
+    /// Run one call to its end. The call is not answered yet: call [`Call::answer`]
+    /// (or reject it with [`Call::reject`]). Dropping the call hangs it up.
+    async fn handle(&self, call: Call);
 }
 
 /// One incoming call, as the dialplan sees it. Dropping it hangs up.
@@ -138,22 +49,15 @@ impl std::fmt::Debug for Call {
 }
 
 impl Call {
-    pub(crate) fn new(
-        id: String,
-        caller: String,
-        called: String,
-        cmd: mpsc::UnboundedSender<Cmd>,
-        ended: CancellationToken,
-        media: Arc<MediaHandle>,
-        sh: Arc<Shared>,
-    ) -> Self {
+    /// The handle of a call the UAS dialog took; `sh` serves its bridges.
+    pub(crate) fn new(new: NewCall, sh: Arc<Shared>) -> Self {
         Self {
-            id,
-            caller,
-            called,
-            cmd,
-            ended,
-            media,
+            id: new.id,
+            caller: new.caller,
+            called: new.called,
+            cmd: new.cmd,
+            ended: new.ended,
+            media: new.media,
             sh,
             bridge_stats: std::sync::Mutex::new(None),
         }
@@ -290,7 +194,7 @@ impl Call {
             }
         };
         self.media.session.start_ringback();
-        let leg = super::uac::place_call(
+        let leg = super::dialog_uac::place_call(
             &self.sh,
             &target,
             &self.caller,
@@ -304,14 +208,14 @@ impl Call {
             Err(outcome) => {
                 self.media.session.stop_audio();
                 b_media.close();
-                info!(call = %self.id, %destination, ?outcome, "bridge not established");
+                info!(%destination, ?outcome, "bridge not established");
                 return outcome;
             }
         };
-        info!(call = %self.id, %destination, "bridged");
+        info!(%destination, "bridged");
         tokio::select! {
             r = media::bridge(&self.media.session, &b_media.session) => {
-                info!(call = %self.id, result = ?r.as_ref().map_err(|e| e.to_string()), "bridge media ended");
+                info!(result = ?r.as_ref().map_err(|e| e.to_string()), "bridge media ended");
             }
             _ = self.ended.cancelled() => {}
             _ = leg.ended.cancelled() => {}

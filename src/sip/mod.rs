@@ -5,42 +5,57 @@
 //! for bridged legs), does SDP offer/answer ([`sdp`]), limits and draining, and hands each
 //! call to the layer above as a [`Call`] through [`CallHandler`]. It knows nothing of
 //! tickets or dialplans.
+//!
+//! Files, each `use` pointing down only (the shape of sipgo / pjproject):
+//!
+//! ```text
+//! server.rs                  start, drain, stats; hands each new call to the handler
+//!   dispatch.rs              routes every new server transaction
+//!   call.rs                  Call, CallHandler: the handle the dialplan holds
+//!     dialog_uas_accept.rs   a new INVITE: limits, offer, media, then its dialog
+//!       dialog_uas.rs        incoming dialog state machine (2xx/ACK, BYE, INFO, re-INVITE)
+//!         dialog_uas_sdp.rs  its offer/answer state and the media it drives
+//!     dialog_uac.rs          outgoing bridge legs (INVITE, CANCEL, BYE), BridgeOutcome
+//!   transport.rs             UDP and TCP listeners
+//!     transport_udp_filter.rs  answers requests the stack cannot parse
+//!       transport_udp_check.rs what is wrong with a datagram
+//! message.rs                 responses, Contact, client requests, timers T1/T2, INFO DTMF
+//! endpoint.rs                Shared endpoint state, ServerStats, ALLOW, fix_received
+//! dialog_table.rs            in-dialog routing table and transaction pump
+//! media_leg.rs               SDP results → media session
+//!   registrar_uas.rs         REGISTER: digest auth, lockout, bindings
+//!     registrar.rs           RFC 3261 §10.3 rules (pure)
+//!     location.rs            bindings in the database
+//!     auth_digest.rs         RFC 8760 / 2617 challenges and checks (pure)
+//! telemetry.rs               call span (caller masked), SIP metrics
+//! sdp.rs, limits.rs, config.rs, error.rs   leaves
+//! ```
 
 pub mod auth_digest;
 pub mod call;
 pub mod config;
-mod dialog;
+mod dialog_table;
+mod dialog_uac;
+mod dialog_uas;
+mod dialog_uas_accept;
+mod dialog_uas_sdp;
+mod dispatch;
+mod endpoint;
+mod error;
 mod limits;
 pub mod location;
+mod media_leg;
+mod message;
 pub mod registrar;
 pub mod registrar_uas;
 pub mod sdp;
 mod server;
-mod uac;
-mod udp;
+mod telemetry;
+mod transport;
+mod transport_udp_check;
+mod transport_udp_filter;
 
-pub use call::{BridgeOutcome, Call, CallError};
+pub use call::{BridgeOutcome, Call, CallError, CallHandler};
 pub use config::SipConfig;
+pub use error::SipError;
 pub use server::{Server, ServerStats};
-
-/// The layer above (the dialplan engine) implements this; one call per invocation.
-#[async_trait::async_trait]
-pub trait CallHandler: Send + Sync + 'static {
-    /// Run one call to its end. The call is not answered yet: call [`Call::answer`]
-    /// (or reject it with [`Call::reject`]). Dropping the call hangs it up.
-    async fn handle(&self, call: Call);
-}
-
-/// Errors of starting the signalling server.
-#[derive(Debug, thiserror::Error)]
-pub enum SipError {
-    #[error("cannot listen on {addr}: {source}")]
-    Listen {
-        addr: std::net::SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("SIP stack: {0}")]
-    Stack(String),
-    #[error("media: {0}")]
-    Media(String),
-}

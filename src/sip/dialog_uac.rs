@@ -19,12 +19,26 @@ use rsipstack::transaction::key::{TransactionKey, TransactionRole};
 use rsipstack::transaction::transaction::Transaction;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, info, warn, Instrument};
 
-use super::call::{BridgeOutcome, MediaHandle};
-use super::dialog::{contact_uri, send_request, spawn_pump};
+use super::dialog_table::{spawn_pump, DialogKey};
+use super::endpoint::{Shared, ALLOW};
+use super::media_leg::MediaHandle;
+use super::message::{contact_uri, response, send_request};
 use super::sdp::{Direction, LocalSdp, SessionDesc};
-use super::server::{DialogKey, Shared, ALLOW};
+
+/// How a bridge attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BridgeOutcome {
+    /// The called side answered and the bridged call is over (one side hung up).
+    Completed,
+    /// Nobody answered in time (or 408/480/487).
+    NoAnswer,
+    /// The called side was busy (486/600/603).
+    Busy,
+    /// Unknown destination, network error or any other failure.
+    Failed,
+}
 
 /// An answered outbound leg.
 pub(crate) struct Leg {
@@ -38,7 +52,7 @@ pub(crate) struct Leg {
 impl Leg {
     /// Send BYE to the called side (unless it hung up first).
     pub(crate) async fn hangup(&self) {
-        self.sh.unregister(&self.key);
+        self.sh.dialogs.unregister(&self.key);
         if self.ended.is_cancelled() {
             return;
         }
@@ -125,20 +139,20 @@ pub(crate) async fn place_call(
     // Requests from the called side (its BYE) carry our From tag as their To tag.
     let key: DialogKey = (call_id.clone(), from_tag.value().to_string());
     let (dlg_tx, dlg_rx) = mpsc::unbounded_channel::<Transaction>();
-    sh.register(key.clone(), dlg_tx);
+    sh.dialogs.register(key.clone(), dlg_tx);
 
     let tkey = TransactionKey::from_request(&invite, TransactionRole::Client).map_err(|_| {
-        sh.unregister(&key);
+        sh.dialogs.unregister(&key);
         BridgeOutcome::Failed
     })?;
     let mut tx = Transaction::new_client(tkey, invite.clone(), sh.endpoint.clone(), None);
     if let Err(e) = tx.send().await {
         warn!(error = %e, "INVITE to bridge target not sent");
-        sh.unregister(&key);
+        sh.dialogs.unregister(&key);
         return Err(BridgeOutcome::Failed);
     }
     let mut pump = spawn_pump(tx);
-    info!(%target, %call_id, "ringing bridge target");
+    info!(%target, leg_call_id = %call_id, "ringing bridge target");
 
     let deadline = tokio::time::Instant::now() + ring_timeout;
     let mut cancelled = false;
@@ -165,7 +179,7 @@ pub(crate) async fn place_call(
         }
     };
     let Some(resp) = final_resp else {
-        sh.unregister(&key);
+        sh.dialogs.unregister(&key);
         return Err(if cancelled {
             cancel_reason
         } else {
@@ -173,7 +187,7 @@ pub(crate) async fn place_call(
         });
     };
     if resp.status_code.kind() != StatusCodeKind::Successful {
-        sh.unregister(&key);
+        sh.dialogs.unregister(&key);
         info!(%target, status = %resp.status_code, "bridge target did not answer");
         return Err(if cancelled {
             cancel_reason
@@ -241,13 +255,9 @@ pub(crate) async fn place_call(
             return Err(BridgeOutcome::Failed);
         }
     }
-    tokio::spawn(serve_leg(
-        dlg_rx,
-        leg.ended.clone(),
-        media,
-        local_sdp,
-        sh.clone(),
-    ));
+    tokio::spawn(
+        serve_leg(dlg_rx, leg.ended.clone(), media, local_sdp, sh.clone()).in_current_span(),
+    );
     Ok(leg)
 }
 
@@ -280,9 +290,12 @@ fn send_cancel(sh: &Arc<Shared>, invite: &Request) {
         body: vec![],
     };
     let sh = sh.clone();
-    tokio::spawn(async move {
-        send_request(&sh, cancel, None).await;
-    });
+    tokio::spawn(
+        async move {
+            send_request(&sh, cancel, None).await;
+        }
+        .in_current_span(),
+    );
 }
 
 /// In-dialog requests from the called side: BYE ends the leg, re-INVITE/INFO get answers.
@@ -311,13 +324,7 @@ async fn serve_leg(
                         let dir = neg.remote_direction.reverse();
                         media.update(&neg, dir);
                         let body = local_sdp.answer(&neg, dir);
-                        let resp = super::dialog::response(
-                            &sh,
-                            &t.original,
-                            StatusCode::OK,
-                            Some(body),
-                            false,
-                        );
+                        let resp = response(&sh, &t.original, StatusCode::OK, Some(body), false);
                         t.respond(resp).await.ok();
                         // The ACK is absorbed by the transaction; keep it alive briefly.
                         tokio::spawn(async move {

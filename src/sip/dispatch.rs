@@ -1,0 +1,111 @@
+//! The request dispatcher: every new server transaction the stack hands up passes here once.
+//!
+//! ```text
+//! INVITE without To tag        ──▶ a new call (dialog_uas_accept), in its own task and span
+//! OPTIONS                      ──▶ 200 with Allow/Accept
+//! ACK                          ──▶ nothing (a 2xx ACK reaches its dialog by its transaction)
+//! in-dialog (To tag)           ──▶ the dialog's task, by Call-ID and To tag; else 481
+//! BYE/INFO/UPDATE without tag  ──▶ 481
+//! anything else                ──▶ 405 with Allow
+//! ```
+
+use std::sync::Arc;
+
+use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
+use rsipstack::sip::{Header, Method, StatusCode};
+use rsipstack::transaction::transaction::Transaction;
+use tokio::sync::mpsc;
+use tracing::{debug, warn, Instrument};
+
+use super::dialog_uas_accept::{incoming_invite, OnCall};
+use super::endpoint::{fix_received, Shared, ALLOW};
+use super::message::user_part;
+use super::telemetry::call_span;
+
+/// The remote tag of our dialogs is the To tag of requests that reach us.
+fn to_tag(tx: &Transaction) -> Option<String> {
+    tx.original
+        .to_header()
+        .ok()?
+        .tag()
+        .ok()
+        .flatten()
+        .map(|t| t.value().to_string())
+}
+
+fn call_id(tx: &Transaction) -> String {
+    tx.original
+        .call_id_header()
+        .map(|c| c.value().to_string())
+        .unwrap_or_default()
+}
+
+/// Route one new server transaction.
+pub(crate) async fn dispatch(sh: &Arc<Shared>, mut tx: Transaction, on_call: &OnCall) {
+    fix_received(&mut tx.original);
+    let method = tx.original.method;
+    let tag = to_tag(&tx);
+    if !matches!(
+        tx.original.uri.scheme,
+        None | Some(rsipstack::sip::Scheme::Sip) | Some(rsipstack::sip::Scheme::Sips)
+    ) && method != Method::Ack
+    {
+        // RFC 3261 §8.2.2.1.
+        tx.reply(StatusCode::UnsupportedUriScheme).await.ok();
+        return;
+    }
+    match (method, tag) {
+        (Method::Invite, None) => {
+            let caller = tx
+                .original
+                .from_header()
+                .and_then(|f| f.typed())
+                .map(|f| user_part(&f.uri))
+                .unwrap_or_default();
+            let span = call_span(&call_id(&tx), &caller);
+            tokio::spawn(incoming_invite(sh.clone(), tx, on_call.clone()).instrument(span));
+        }
+        (Method::Options, _) => {
+            let headers = vec![
+                Header::Allow(ALLOW.into()),
+                Header::Accept("application/sdp".into()),
+            ];
+            if let Err(e) = tx.reply_with(StatusCode::OK, headers, None).await {
+                debug!(error = %e, "OPTIONS reply failed");
+            }
+        }
+        (Method::Ack, _) => {}
+        (
+            Method::Invite
+            | Method::Bye
+            | Method::Info
+            | Method::Update
+            | Method::Refer
+            | Method::Notify
+            | Method::Message,
+            Some(tag),
+        ) => match sh.dialogs.lookup(&(call_id(&tx), tag)) {
+            Some(dlg) => {
+                if let Err(mpsc::error::SendError(mut tx)) = dlg.send(tx) {
+                    tx.reply(StatusCode::CallTransactionDoesNotExist).await.ok();
+                }
+            }
+            None => {
+                tx.reply(StatusCode::CallTransactionDoesNotExist).await.ok();
+            }
+        },
+        (Method::Bye | Method::Info | Method::Update, None) => {
+            tx.reply(StatusCode::CallTransactionDoesNotExist).await.ok();
+        }
+        (m, _) => {
+            debug!(method = %m, "method not allowed");
+            let headers = vec![Header::Allow(ALLOW.into())];
+            if let Err(e) = tx
+                .reply_with(StatusCode::MethodNotAllowed, headers, None)
+                .await
+            {
+                warn!(error = %e, "405 reply failed");
+            }
+        }
+    }
+}
