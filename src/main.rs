@@ -66,6 +66,13 @@ enum UserCmd {
         #[arg(long, default_value = "")]
         display_name: String,
     },
+    /// Give an operator's desk phone a SIP password (user name = the account name), read
+    /// from HOTLINE_PASSWORD or the first line of stdin; stored only as digest HA1s for the
+    /// configured realm ([sip] realm).
+    SipPassword {
+        /// The console account's name.
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -212,14 +219,7 @@ async fn run(cmd: Command, cfg: Config, config_path: PathBuf) -> anyhow::Result<
             display_name,
         }) => {
             let tickets = hotline::server::open_tickets(&cfg).await?;
-            let password = match std::env::var("HOTLINE_PASSWORD") {
-                Ok(p) if !p.is_empty() => p,
-                _ => {
-                    let mut s = String::new();
-                    std::io::stdin().read_line(&mut s)?;
-                    s.trim_end_matches(['\r', '\n']).to_string()
-                }
-            };
+            let password = password_from_env_or_stdin()?;
             let role: hotline::web::accounts::Role =
                 role.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
             let a = hotline::web::accounts::add_user(
@@ -235,6 +235,31 @@ async fn run(cmd: Command, cfg: Config, config_path: PathBuf) -> anyhow::Result<
             )
             .await?;
             println!("account {} ({}) created", a.name, a.role.label_zh());
+        }
+        Command::User(UserCmd::SipPassword { name }) => {
+            let tickets = hotline::server::open_tickets(&cfg).await?;
+            let password = password_from_env_or_stdin()?;
+            if password.chars().count() < hotline::web::accounts::MIN_PASSWORD {
+                anyhow::bail!(
+                    "{}",
+                    hotline::web::accounts::AccountError::WeakPassword(
+                        hotline::web::accounts::MIN_PASSWORD
+                    )
+                );
+            }
+            let realm = cfg.sip.realm.clone();
+            let ha1 = hotline::sip::auth_digest::StoredHa1::new(&name, &realm, &password);
+            hotline::web::accounts::set_sip_secret(
+                tickets.db(),
+                &name,
+                &hotline::web::accounts::SipSecret {
+                    realm: realm.clone(),
+                    ha1_md5: ha1.md5,
+                    ha1_sha256: ha1.sha256,
+                },
+            )
+            .await?;
+            println!("SIP password of {name} set (realm {realm})");
         }
         Command::Model(m) => {
             let (speech, data_dir) = (cfg.speech.clone(), cfg.data_dir.clone());
@@ -476,4 +501,16 @@ fn print_ticket(tickets: &Tickets, t: &Ticket) {
         println!("录音 (recording):      {r}");
     }
     println!("受理时间 (accepted):   {}", local(tickets, t.created_at));
+}
+
+/// A password from HOTLINE_PASSWORD, or else the first line of stdin.
+fn password_from_env_or_stdin() -> std::io::Result<String> {
+    match std::env::var("HOTLINE_PASSWORD") {
+        Ok(p) if !p.is_empty() => Ok(p),
+        _ => {
+            let mut s = String::new();
+            std::io::stdin().read_line(&mut s)?;
+            Ok(s.trim_end_matches(['\r', '\n']).to_string())
+        }
+    }
 }

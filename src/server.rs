@@ -10,6 +10,8 @@ use std::sync::atomic::Ordering;
 
 use crate::config::Config;
 use crate::ivr::{Engine, SpeechInput};
+use crate::sip::auth_digest::StoredHa1;
+use crate::sip::registrar_uas::Directory;
 use crate::sip::{CallHandler, Server as SipServer};
 use crate::speech::SpeechService;
 use crate::store::{redact, Db};
@@ -149,10 +151,12 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
     });
 
     let handler: Arc<dyn CallHandler> = engine;
-    let sip = SipServer::start(
+    let accounts: Arc<dyn Directory> = Arc::new(AccountDirectory(db.clone()));
+    let sip = SipServer::start_with(
         cfg.sip.clone(),
         cfg.media.clone(),
         handler,
+        Some((db.clone(), accounts)),
         shutdown.clone(),
     )
     .await
@@ -294,6 +298,25 @@ impl SpeechInput for SpeechMenus {
     }
     async fn choose(&self, pcm: Vec<i16>, phrases: Vec<String>) -> Option<usize> {
         self.0.choose_phrase(pcm, &phrases).await
+    }
+}
+
+/// Operator phones register with their console account's name and SIP password.
+struct AccountDirectory(Db);
+
+#[async_trait::async_trait]
+impl Directory for AccountDirectory {
+    async fn sip_credentials(&self, user: &str, realm: &str) -> Option<StoredHa1> {
+        match web::accounts::sip_secret(&self.0, user, realm).await {
+            Ok(s) => s.map(|s| StoredHa1 {
+                md5: s.ha1_md5,
+                sha256: s.ha1_sha256,
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading SIP credentials failed");
+                None
+            }
+        }
     }
 }
 

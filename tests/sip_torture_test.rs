@@ -122,7 +122,7 @@ fn expectation(name: &str) -> Expect {
         }
         // "reasonable to reject with 400"; liberal elements may process it.
         "trws" | "badaspec" | "baddn" | "badbranch" => Expect::Either,
-        // RFC 2543 request without From tag: we answer 400 (see udp.rs).
+        // RFC 2543 request without From tag: we answer 400 (see src/sip/transport_udp_check.rs).
         "inv2543" => Expect::Either,
         "badvers" => Expect::Code(505),
         "unkscm" | "novelsc" => Expect::Code(416),

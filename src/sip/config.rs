@@ -8,6 +8,9 @@
 //! max_calls = 500
 //! [sip.destinations]
 //! operators = "sip:ops@127.0.0.1:5070"
+//! [sip.registrar]
+//! enabled = true
+//! algorithms = ["MD5", "SHA-256"]
 //! ```
 
 use std::collections::BTreeMap;
@@ -47,6 +50,62 @@ pub struct SipConfig {
     pub destinations: BTreeMap<String, String>,
     /// User-Agent / Server header value.
     pub user_agent: String,
+    /// The registrar for operator phones.
+    pub registrar: RegistrarConfig,
+}
+
+/// `[sip.registrar]`: operator phones register here with their console name and SIP
+/// password (`hotline user sip-password NAME`), digest-authenticated in `realm`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrarConfig {
+    /// Answer REGISTER at all (off: 405, as for any unknown method).
+    pub enabled: bool,
+    /// Digest algorithms offered, one challenge each, in this order. RFC 8760 would put
+    /// SHA-256 first, but many phones read only the first challenge and know only MD5
+    /// (SIPp 3.6, older desk phones), so MD5 comes first by default. baresip 1.x gives up
+    /// on any challenge it does not know: such phones need `["MD5"]`. A city whose phones
+    /// all speak SHA-256 sets `["SHA-256"]` and MD5 is refused.
+    pub algorithms: Vec<String>,
+    /// Seconds a nonce is good for; an older one gets `stale=true`.
+    pub nonce_lifetime_secs: u64,
+    /// Shorter registrations get 423 Interval Too Brief with this Min-Expires.
+    pub min_expires: u32,
+    /// Longer registrations are cut to this.
+    pub max_expires: u32,
+    /// Expiry of a contact that names none (nor an Expires header).
+    pub default_expires: u32,
+    /// Phones one account may register at once.
+    pub max_contacts: usize,
+    /// Wrong answers from one address within `lockout_window_secs` before it is locked out.
+    pub lockout_failures: u32,
+    pub lockout_window_secs: u64,
+    /// How long a locked-out address gets 403.
+    pub lockout_secs: u64,
+    /// Seconds between OPTIONS pings to every registered phone (keeps NAT bindings open and
+    /// finds phones that went away); 0 = no pings.
+    pub keepalive_secs: u64,
+    /// Unanswered pings in a row after which a binding is removed.
+    pub keepalive_misses: u32,
+}
+
+impl Default for RegistrarConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            algorithms: vec!["MD5".into(), "SHA-256".into()],
+            nonce_lifetime_secs: 300,
+            min_expires: 60,
+            max_expires: 3600,
+            default_expires: 3600,
+            max_contacts: 5,
+            lockout_failures: 5,
+            lockout_window_secs: 300,
+            lockout_secs: 900,
+            keepalive_secs: 30,
+            keepalive_misses: 3,
+        }
+    }
 }
 
 impl Default for SipConfig {
@@ -66,6 +125,7 @@ impl Default for SipConfig {
             send_ringing: false,
             destinations: BTreeMap::new(),
             user_agent: "hotline-12345".into(),
+            registrar: RegistrarConfig::default(),
         }
     }
 }

@@ -3,12 +3,14 @@
 //! ```text
 //! INVITE without To tag        ──▶ a new call (dialog_uas_accept), in its own task and span
 //! OPTIONS                      ──▶ 200 with Allow/Accept
+//! REGISTER                     ──▶ the registrar (registrar_uas), when accounts are known
 //! ACK                          ──▶ nothing (a 2xx ACK reaches its dialog by its transaction)
 //! in-dialog (To tag)           ──▶ the dialog's task, by Call-ID and To tag; else 481
 //! BYE/INFO/UPDATE without tag  ──▶ 481
 //! anything else                ──▶ 405 with Allow
 //! ```
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
@@ -38,6 +40,43 @@ fn call_id(tx: &Transaction) -> String {
         .call_id_header()
         .map(|c| c.value().to_string())
         .unwrap_or_default()
+}
+
+/// Where a request came from: the address (for the lockout) and `transport:ip:port` (for
+/// reaching a phone behind NAT). The top Via's `received`/`rport` (set by `fix_received`)
+/// say it for UDP; a stream connection knows its peer.
+fn source_of(tx: &Transaction) -> (IpAddr, String) {
+    let peer = tx
+        .connection
+        .as_ref()
+        .and_then(|c| c.get_remote_addr())
+        .and_then(|a| a.get_socketaddr().ok());
+    let reliable = tx.connection.as_ref().is_some_and(|c| c.is_reliable());
+    let via = tx.original.via_header().ok().and_then(|v| v.typed().ok());
+    let from_via = via.as_ref().and_then(|v| {
+        let ip: IpAddr = v.params.iter().find_map(|p| match p {
+            rsipstack::sip::Param::Received(r) => r.value().parse().ok(),
+            _ => None,
+        })?;
+        let port = v
+            .params
+            .iter()
+            .find_map(|p| match p {
+                rsipstack::sip::Param::Rport(Some(p)) => Some(*p),
+                _ => None,
+            })
+            .or_else(|| v.uri.host_with_port.port.map(|p| p.value()))
+            .unwrap_or(5060);
+        Some(std::net::SocketAddr::new(ip, port))
+    });
+    let addr = if reliable {
+        peer.or(from_via)
+    } else {
+        from_via.or(peer)
+    };
+    let addr = addr.unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
+    let transport = if reliable { "tcp" } else { "udp" };
+    (addr.ip(), format!("{transport}:{addr}"))
 }
 
 /// Route one new server transaction.
@@ -75,6 +114,15 @@ pub(crate) async fn dispatch(sh: &Arc<Shared>, mut tx: Transaction, on_call: &On
             }
         }
         (Method::Ack, _) => {}
+        (Method::Register, _) if sh.registrar.is_some() => {
+            if let Some(r) = sh.registrar.clone() {
+                let (ip, source) = source_of(&tx);
+                tokio::spawn(async move {
+                    let mut tx = tx;
+                    r.handle(&mut tx, ip, source).await;
+                });
+            }
+        }
         (
             Method::Invite
             | Method::Bye

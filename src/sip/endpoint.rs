@@ -14,6 +14,7 @@ use super::config::SipConfig;
 use super::dialog_table::DialogTable;
 use super::limits::RateLimiter;
 use super::media_leg::MediaCtx;
+use super::registrar_uas::RegistrarUas;
 
 /// Methods we answer; anything else gets 405 with this list in Allow.
 pub(crate) const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
@@ -44,6 +45,8 @@ pub(crate) struct Shared {
     pub tcp_addr: Option<SipAddr>,
     /// IP written in SDP `c=`/`o=` lines.
     pub media_ip: IpAddr,
+    /// Answers REGISTER when the layer above gave a directory of accounts.
+    pub registrar: Option<Arc<RegistrarUas>>,
 }
 
 impl Shared {

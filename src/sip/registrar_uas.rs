@@ -20,7 +20,8 @@ use rsipstack::sip::{Header, StatusCode};
 use rsipstack::transaction::transaction::Transaction;
 use tracing::{info, warn};
 
-use super::auth_digest::{Answer, Digest, Refused, StoredHa1};
+use super::auth_digest::{Algorithm, Answer, Digest, Refused, StoredHa1};
+use super::config::SipConfig;
 use super::location::Location;
 use super::registrar::{self, Limits, Register, Reply};
 
@@ -73,6 +74,38 @@ impl RegistrarUas {
             lockout,
             failures: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The registrar `cfg` describes, with a fresh nonce secret.
+    pub fn from_config(
+        cfg: &SipConfig,
+        location: Location,
+        directory: Arc<dyn Directory>,
+    ) -> RegistrarUas {
+        let r = &cfg.registrar;
+        let algorithms = r
+            .algorithms
+            .iter()
+            .filter_map(|a| Algorithm::parse(a))
+            .collect();
+        let digest = Digest::new(
+            cfg.realm.clone(),
+            rand::random(),
+            Duration::from_secs(r.nonce_lifetime_secs.max(1)),
+        )
+        .with_algorithms(algorithms);
+        let limits = Limits {
+            min_expires: r.min_expires,
+            max_expires: r.max_expires.max(r.min_expires),
+            default_expires: r.default_expires,
+            max_contacts: r.max_contacts.max(1),
+        };
+        let lockout = Lockout {
+            failures: r.lockout_failures.max(1),
+            window: Duration::from_secs(r.lockout_window_secs),
+            duration: Duration::from_secs(r.lockout_secs),
+        };
+        RegistrarUas::new(digest, limits, location, directory, lockout)
     }
 
     pub fn location(&self) -> &Location {

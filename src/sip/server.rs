@@ -24,10 +24,13 @@ use super::dispatch::dispatch;
 use super::endpoint::Shared;
 use super::error::SipError;
 use super::limits::RateLimiter;
+use super::location::Location;
 use super::media_leg::MediaCtx;
+use super::registrar_uas::{Directory, RegistrarUas};
 use super::telemetry::MessageCounter;
 use super::transport;
 use crate::media::MediaConfig;
+use crate::store::Db;
 
 pub use super::endpoint::ServerStats;
 
@@ -50,6 +53,21 @@ impl Server {
         handler: Arc<dyn CallHandler>,
         shutdown: CancellationToken,
     ) -> Result<Server, SipError> {
+        Server::start_with(cfg, media_cfg, handler, None, shutdown).await
+    }
+
+    /// [`Server::start`], and a registrar for operator phones when `accounts` is given:
+    /// bindings in that database, credentials from that directory.
+    pub async fn start_with(
+        cfg: SipConfig,
+        media_cfg: MediaConfig,
+        handler: Arc<dyn CallHandler>,
+        accounts: Option<(Db, Arc<dyn Directory>)>,
+        shutdown: CancellationToken,
+    ) -> Result<Server, SipError> {
+        let registrar = accounts
+            .filter(|_| cfg.registrar.enabled)
+            .map(|(db, dir)| Arc::new(RegistrarUas::from_config(&cfg, Location::new(db), dir)));
         let stack_token = CancellationToken::new();
         let public_ip: Option<IpAddr> = cfg.public_addr.as_deref().and_then(|s| s.parse().ok());
         let listeners = transport::bind(&cfg, public_ip, &stack_token).await?;
@@ -65,6 +83,7 @@ impl Server {
                 Method::Cancel,
                 Method::Options,
                 Method::Info,
+                Method::Register,
             ])
             .with_inspector(Box::new(MessageCounter))
             .build();
@@ -99,6 +118,7 @@ impl Server {
             udp_addr: listeners.udp_addr,
             tcp_addr: listeners.tcp_addr,
             media_ip,
+            registrar,
         });
 
         let serve_token = stack_token.clone();

@@ -553,3 +553,55 @@ mod tests {
         assert!(check_name("a b").is_err());
     }
 }
+
+/// The SIP credentials of an account's phones: HA1 = H(name:realm:password) for MD5 and
+/// SHA-256, never the password (the SIP user name is the console name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SipSecret {
+    pub realm: String,
+    pub ha1_md5: String,
+    pub ha1_sha256: String,
+}
+
+/// Stores an account's SIP credentials (computed by the caller for `realm`).
+pub async fn set_sip_secret(db: &Db, name: &str, secret: &SipSecret) -> Result<(), AccountError> {
+    let n = sqlx::query(
+        "UPDATE accounts SET sip_realm = $1, sip_ha1_md5 = $2, sip_ha1_sha256 = $3, updated_at = $4 WHERE name = $5",
+    )
+    .bind(&secret.realm)
+    .bind(&secret.ha1_md5)
+    .bind(&secret.ha1_sha256)
+    .bind(now_ms())
+    .bind(name)
+    .execute(db.pool())
+    .await?
+    .rows_affected();
+    if n == 0 {
+        return Err(AccountError::NotFound);
+    }
+    Ok(())
+}
+
+/// The SIP credentials of an active account, if it has some for `realm`.
+pub async fn sip_secret(
+    db: &Db,
+    name: &str,
+    realm: &str,
+) -> Result<Option<SipSecret>, AccountError> {
+    let row = sqlx::query(
+        "SELECT sip_realm, sip_ha1_md5, sip_ha1_sha256, active FROM accounts WHERE name = $1 AND sip_realm = $2",
+    )
+    .bind(name)
+    .bind(realm)
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    if !get_bool(&r, "active")? {
+        return Ok(None);
+    }
+    Ok(Some(SipSecret {
+        realm: r.try_get(0)?,
+        ha1_md5: r.try_get::<Option<String>, _>(1)?.unwrap_or_default(),
+        ha1_sha256: r.try_get::<Option<String>, _>(2)?.unwrap_or_default(),
+    }))
+}
