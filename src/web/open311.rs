@@ -25,13 +25,11 @@ use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{json, Value};
-use sqlx::Row;
 
 use super::accounts;
 use super::authz::{allows, Perm};
 use super::views::escape;
 use super::Ctx;
-use crate::store::now_ms;
 use crate::tickets::{state, Actor, Channel, Kind, NewTicket, PhoneNumber, Ticket, TicketNumber};
 
 pub fn routes() -> Router<Ctx> {
@@ -435,27 +433,14 @@ async fn get_requests(ctx: &Ctx, fmt: Fmt, p: &HashMap<String, String>) -> Respo
                 Some(v)
             }
         };
-        let rows = match sqlx::query(
-            "SELECT id FROM tickets WHERE created_at >= $1 AND created_at <= $2 ORDER BY id DESC LIMIT 1000",
-        )
-        .bind(start.timestamp_millis())
-        .bind(end.timestamp_millis())
-        .fetch_all(ctx.db().pool())
-        .await
-        {
-            Ok(r) => r,
+        let found = match ctx.tickets().created_between(start, end, 1000).await {
+            Ok(found) => found,
             Err(e) => {
                 tracing::error!(error = %e, "open311 requests query failed");
                 return error(fmt, StatusCode::INTERNAL_SERVER_ERROR, "internal error");
             }
         };
-        for r in rows {
-            let Ok(id) = r.try_get::<i64, _>(0) else {
-                continue;
-            };
-            let Ok(t) = ctx.tickets().get(crate::tickets::TicketId(id)).await else {
-                continue;
-            };
+        for t in found {
             if codes.as_ref().is_some_and(|c| !c.contains(&t.kind)) {
                 continue;
             }
@@ -514,26 +499,26 @@ async fn token(State(ctx): State<Ctx>, Path(file): Path<String>) -> Response {
             "unknown format (use .xml or .json)",
         );
     };
-    let row = sqlx::query(
-        "SELECT t.number FROM open311_tokens o JOIN tickets t ON t.id = o.ticket_id WHERE o.token = $1",
-    )
-    .bind(tok)
-    .fetch_optional(ctx.db().pool())
-    .await;
-    match row {
-        Ok(Some(r)) => {
-            let number: String = r.try_get(0).unwrap_or_default();
-            list(
-                fmt,
-                StatusCode::OK,
-                "service_requests",
-                "request",
-                &[vec![
-                    ("service_request_id", json!(number)),
-                    ("token", json!(tok)),
-                ]],
-            )
-        }
+    let found = match accounts::open311_token_ticket(ctx.db(), tok).await {
+        Ok(Some(id)) => match ctx.tickets().get(id).await {
+            Ok(t) => Ok(Some(t)),
+            Err(crate::tickets::TicketsError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        },
+        Ok(None) => Ok(None),
+        Err(e) => Err(e.to_string()),
+    };
+    match found {
+        Ok(Some(t)) => list(
+            fmt,
+            StatusCode::OK,
+            "service_requests",
+            "request",
+            &[vec![
+                ("service_request_id", json!(t.number.to_string())),
+                ("token", json!(tok)),
+            ]],
+        ),
         Ok(None) => error(fmt, StatusCode::NOT_FOUND, "token not found"),
         Err(e) => {
             tracing::error!(error = %e, "open311 token lookup failed");
@@ -668,17 +653,13 @@ async fn root_post(
             );
         }
     };
-    let tok = accounts::random_token();
-    if let Err(e) =
-        sqlx::query("INSERT INTO open311_tokens (token, ticket_id, created_at) VALUES ($1, $2, $3)")
-            .bind(&tok)
-            .bind(t.id.0)
-            .bind(now_ms())
-            .execute(ctx.db().pool())
-            .await
-    {
-        tracing::error!(error = %e, "open311 token not stored");
-    }
+    let tok = match accounts::open311_token_create(ctx.db(), t.id).await {
+        Ok(tok) => tok,
+        Err(e) => {
+            tracing::error!(error = %e, "open311 token not stored");
+            accounts::random_token()
+        }
+    };
     let notice = format!(
         "已受理，工单编号 {}，可凭编号和手机号后四位查询办理进度。",
         t.number
