@@ -13,24 +13,30 @@
 //! ```
 //! Our finer states map to `open`/`closed`; the Chinese state goes in `status_notes`, the
 //! department in `agency_responsible`, the deadline in `expected_datetime`. A request never
-//! shows the resident's phone or full text: only the one-line summary.
+//! shows the resident's phone or full text: only the one-line summary. The answers are the
+//! types of `wire.rs`, serialised once to either format.
 
 use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, FixedOffset, Utc};
-use serde_json::{json, Value};
 
 use super::accounts;
 use super::authz::{allows, Perm};
-use super::views::escape;
 use super::Ctx;
+
+mod wire;
+
 use crate::tickets::{state, Actor, Channel, Kind, NewTicket, PhoneNumber, Ticket, TicketNumber};
+use wire::{
+    error, list, one, Created, Discovery, Endpoint, Fmt, Many, Request, Service, ServiceDefinition,
+    TokenAnswer,
+};
 
 pub fn routes() -> Router<Ctx> {
     Router::new()
@@ -38,12 +44,6 @@ pub fn routes() -> Router<Ctx> {
         .route("/services/{file}", get(service_definition))
         .route("/requests/{file}", get(one_request))
         .route("/tokens/{file}", get(token))
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Fmt {
-    Json,
-    Xml,
 }
 
 fn split(file: &str) -> Option<(&str, Fmt)> {
@@ -56,97 +56,8 @@ fn split(file: &str) -> Option<(&str, Fmt)> {
     Some((name, f))
 }
 
-/// The spec's error list.
-fn error(fmt: Fmt, status: StatusCode, description: &str) -> Response {
-    let code = status.as_u16();
-    match fmt {
-        Fmt::Json => (
-            status,
-            [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
-            json!([{ "code": code, "description": description }]).to_string(),
-        )
-            .into_response(),
-        Fmt::Xml => (
-            status,
-            [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
-            format!(
-                "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<errors><error><code>{code}</code><description>{}</description></error></errors>\n",
-                escape(description)
-            ),
-        )
-            .into_response(),
-    }
-}
-
-/// Renders a list of flat objects: JSON array, or `<root><item>…</item></root>`.
-fn list(
-    fmt: Fmt,
-    status: StatusCode,
-    root: &str,
-    item: &str,
-    rows: &[Vec<(&str, Value)>],
-) -> Response {
-    match fmt {
-        Fmt::Json => {
-            let arr: Vec<Value> = rows
-                .iter()
-                .map(|r| Value::Object(r.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()))
-                .collect();
-            (
-                status,
-                [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
-                Value::Array(arr).to_string(),
-            )
-                .into_response()
-        }
-        Fmt::Xml => {
-            let mut x = format!("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<{root}>");
-            for r in rows {
-                x.push_str(&format!("<{item}>"));
-                for (k, v) in r {
-                    x.push_str(&xml_field(k, v));
-                }
-                x.push_str(&format!("</{item}>"));
-            }
-            x.push_str(&format!("</{root}>\n"));
-            (
-                status,
-                [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
-                x,
-            )
-                .into_response()
-        }
-    }
-}
-
-fn xml_field(k: &str, v: &Value) -> String {
-    match v {
-        Value::Null => format!("<{k}/>"),
-        Value::String(s) => format!("<{k}>{}</{k}>", escape(s)),
-        Value::Array(items) => {
-            // attributes → <attributes><attribute>…</attribute></attributes>
-            let inner: String = items
-                .iter()
-                .map(|i| match i {
-                    Value::Object(m) => format!(
-                        "<attribute>{}</attribute>",
-                        m.iter().map(|(k, v)| xml_field(k, v)).collect::<String>()
-                    ),
-                    other => xml_field("value", other),
-                })
-                .collect();
-            format!("<{k}>{inner}</{k}>")
-        }
-        Value::Object(m) => format!(
-            "<{k}>{}</{k}>",
-            m.iter().map(|(k, v)| xml_field(k, v)).collect::<String>()
-        ),
-        other => format!("<{k}>{other}</{k}>"),
-    }
-}
-
-fn service_row(k: Kind) -> Vec<(&'static str, Value)> {
-    let desc = match k {
+fn service_row(k: Kind) -> Service {
+    let description = match k {
         Kind::Consultation => "政策、办事流程等咨询",
         Kind::Complaint => "对服务、管理问题的投诉",
         Kind::Help => "生活中遇到困难需要帮助",
@@ -154,15 +65,15 @@ fn service_row(k: Kind) -> Vec<(&'static str, Value)> {
         Kind::Report => "对违法违规行为的举报",
         Kind::Praise => "对工作人员或单位的表扬",
     };
-    vec![
-        ("service_code", json!(k.code())),
-        ("service_name", json!(k.label_zh())),
-        ("description", json!(desc)),
-        ("metadata", json!(false)),
-        ("type", json!("realtime")),
-        ("keywords", json!(k.label_zh())),
-        ("group", json!("12345政务服务热线")),
-    ]
+    Service {
+        service_code: k.code(),
+        service_name: k.label_zh(),
+        description,
+        metadata: false,
+        kind: "realtime",
+        keywords: k.label_zh(),
+        group: "12345政务服务热线",
+    }
 }
 
 /// The error to answer when the request names another jurisdiction.
@@ -237,21 +148,15 @@ async fn service_definition(
     let Ok(kind) = code.parse::<Kind>() else {
         return error(fmt, StatusCode::NOT_FOUND, "service_code not found");
     };
-    match fmt {
-        Fmt::Json => (
-            [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
-            json!({ "service_code": kind.code(), "attributes": [] }).to_string(),
-        )
-            .into_response(),
-        Fmt::Xml => (
-            [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
-            format!(
-                "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<service_definition><service_code>{}</service_code><attributes></attributes></service_definition>\n",
-                kind.code()
-            ),
-        )
-            .into_response(),
-    }
+    let def = ServiceDefinition {
+        service_code: kind.code(),
+        attributes: Many {
+            fmt,
+            item: "attribute",
+            items: Vec::new(),
+        },
+    };
+    one(fmt, StatusCode::OK, "service_definition", &def)
 }
 
 /// Service discovery: where this endpoint is and what it speaks.
@@ -266,37 +171,27 @@ fn discovery(fmt: Fmt, headers: &axum::http::HeaderMap) -> Response {
         .unwrap_or("127.0.0.1");
     let url = format!("http://{host}/open311/v2");
     let changeset = "2026-11-26T00:00:00+08:00";
-    match fmt {
-        Fmt::Json => (
-            [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
-            json!({
-                "changeset": changeset,
-                "contact": "12345政务服务热线",
-                "key_service": "API keys are issued by the hotline's administrators",
-                "endpoints": [{
-                    "specification": "http://wiki.open311.org/GeoReport_v2",
-                    "url": url,
-                    "changeset": changeset,
-                    "type": "production",
-                    "formats": ["text/xml", "application/json"],
-                }],
-            })
-            .to_string(),
-        )
-            .into_response(),
-        Fmt::Xml => (
-            [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
-            format!(
-                "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<discovery><changeset>{changeset}</changeset><contact>12345政务服务热线</contact>\
-                 <key_service>API keys are issued by the hotline's administrators</key_service><endpoints><endpoint>\
-                 <specification>http://wiki.open311.org/GeoReport_v2</specification><url>{}</url><changeset>{changeset}</changeset>\
-                 <type>production</type><formats><format>text/xml</format><format>application/json</format></formats>\
-                 </endpoint></endpoints></discovery>\n",
-                escape(&url)
-            ),
-        )
-            .into_response(),
-    }
+    let d = Discovery {
+        changeset,
+        contact: "12345政务服务热线",
+        key_service: "API keys are issued by the hotline's administrators",
+        endpoints: Many {
+            fmt,
+            item: "endpoint",
+            items: vec![Endpoint {
+                specification: "http://wiki.open311.org/GeoReport_v2",
+                url,
+                changeset,
+                kind: "production",
+                formats: Many {
+                    fmt,
+                    item: "format",
+                    items: vec!["text/xml", "application/json"],
+                },
+            }],
+        },
+    };
+    one(fmt, StatusCode::OK, "discovery", &d)
 }
 
 fn rfc3339(ctx: &Ctx, t: DateTime<Utc>) -> String {
@@ -305,7 +200,7 @@ fn rfc3339(ctx: &Ctx, t: DateTime<Utc>) -> String {
         .to_string()
 }
 
-fn request_row(ctx: &Ctx, t: &Ticket) -> Vec<(&'static str, Value)> {
+fn request_row(ctx: &Ctx, t: &Ticket) -> Request {
     let open = state::is_open(t.state);
     let mut notes = t.state.label_zh().to_string();
     if t.merged_into.is_some() {
@@ -318,28 +213,25 @@ fn request_row(ctx: &Ctx, t: &Ticket) -> Vec<(&'static str, Value)> {
         .as_ref()
         .and_then(|d| ctx.tickets().department(d))
         .map(|d| d.name.clone());
-    vec![
-        ("service_request_id", json!(t.number.to_string())),
-        ("status", json!(if open { "open" } else { "closed" })),
-        ("status_notes", json!(notes)),
-        ("service_name", json!(t.kind.label_zh())),
-        ("service_code", json!(t.kind.code())),
-        (
-            "description",
-            json!(t.summary.chars().take(4000).collect::<String>()),
-        ),
-        ("agency_responsible", json!(dept)),
-        ("service_notice", Value::Null),
-        ("requested_datetime", json!(rfc3339(ctx, t.created_at))),
-        ("updated_datetime", json!(rfc3339(ctx, t.updated_at))),
-        ("expected_datetime", json!(rfc3339(ctx, t.deadline))),
-        ("address", json!(t.address)),
-        ("address_id", Value::Null),
-        ("zipcode", Value::Null),
-        ("lat", Value::Null),
-        ("long", Value::Null),
-        ("media_url", Value::Null),
-    ]
+    Request {
+        service_request_id: t.number.to_string(),
+        status: if open { "open" } else { "closed" },
+        status_notes: notes,
+        service_name: t.kind.label_zh(),
+        service_code: t.kind.code(),
+        description: t.summary.chars().take(4000).collect(),
+        agency_responsible: dept,
+        service_notice: None,
+        requested_datetime: rfc3339(ctx, t.created_at),
+        updated_datetime: rfc3339(ctx, t.updated_at),
+        expected_datetime: rfc3339(ctx, t.deadline),
+        address: t.address.clone(),
+        address_id: None,
+        zipcode: None,
+        lat: None,
+        long: None,
+        media_url: None,
+    }
 }
 
 fn parse_date(s: &str) -> Option<DateTime<Utc>> {
@@ -514,10 +406,10 @@ async fn token(State(ctx): State<Ctx>, Path(file): Path<String>) -> Response {
             StatusCode::OK,
             "service_requests",
             "request",
-            &[vec![
-                ("service_request_id", json!(t.number.to_string())),
-                ("token", json!(tok)),
-            ]],
+            &[TokenAnswer {
+                service_request_id: t.number.to_string(),
+                token: tok.to_string(),
+            }],
         ),
         Ok(None) => error(fmt, StatusCode::NOT_FOUND, "token not found"),
         Err(e) => {
@@ -669,12 +561,12 @@ async fn root_post(
         StatusCode::OK,
         "service_requests",
         "request",
-        &[vec![
-            ("service_request_id", json!(t.number.to_string())),
-            ("token", json!(tok)),
-            ("service_notice", json!(notice)),
-            ("account_id", Value::Null),
-        ]],
+        &[Created {
+            service_request_id: t.number.to_string(),
+            token: tok,
+            service_notice: notice,
+            account_id: None,
+        }],
     )
 }
 
@@ -694,13 +586,6 @@ mod tests {
         ));
         assert!(split("requests.html").is_none());
         assert!(split("requests").is_none());
-    }
-
-    #[test]
-    fn xml_fields_are_escaped_and_nulls_are_empty_elements() {
-        assert_eq!(xml_field("a", &json!("x<y&z")), "<a>x&lt;y&amp;z</a>");
-        assert_eq!(xml_field("b", &Value::Null), "<b/>");
-        assert_eq!(xml_field("m", &json!(false)), "<m>false</m>");
     }
 
     #[test]
