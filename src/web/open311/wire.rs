@@ -144,7 +144,16 @@ impl<T: std::fmt::Debug> std::fmt::Debug for Many<T> {
     }
 }
 
-fn reply(fmt: Fmt, status: StatusCode, body: Result<String, String>) -> Response {
+/// An answer that could not be written (a bug in these types, never the client's input).
+#[derive(Debug, thiserror::Error)]
+enum Unwritable {
+    #[error("json: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("xml: {0}")]
+    Xml(#[from] quick_xml::SeError),
+}
+
+fn reply(fmt: Fmt, status: StatusCode, body: Result<String, Unwritable>) -> Response {
     let body = match body {
         Ok(b) => b,
         Err(e) => {
@@ -159,14 +168,14 @@ fn reply(fmt: Fmt, status: StatusCode, body: Result<String, String>) -> Response
     (status, [(header::CONTENT_TYPE, ct)], body).into_response()
 }
 
-fn xml<T: Serialize>(root: &str, v: &T) -> Result<String, String> {
-    quick_xml::se::to_string_with_root(root, v).map_err(|e| e.to_string())
+fn xml<T: Serialize>(root: &str, v: &T) -> Result<String, Unwritable> {
+    Ok(quick_xml::se::to_string_with_root(root, v)?)
 }
 
 /// One object: a JSON object, or the XML document `<root>…</root>`.
 pub fn one<T: Serialize>(fmt: Fmt, status: StatusCode, root: &str, v: &T) -> Response {
     let body = match fmt {
-        Fmt::Json => serde_json::to_string(v).map_err(|e| e.to_string()),
+        Fmt::Json => serde_json::to_string(v).map_err(Unwritable::from),
         Fmt::Xml => xml(root, v).map(|x| format!("{XML_HEAD}{x}\n")),
     };
     reply(fmt, status, body)
@@ -181,11 +190,11 @@ pub fn list<T: Serialize>(
     rows: &[T],
 ) -> Response {
     let body = match fmt {
-        Fmt::Json => serde_json::to_string(rows).map_err(|e| e.to_string()),
+        Fmt::Json => serde_json::to_string(rows).map_err(Unwritable::from),
         Fmt::Xml => rows
             .iter()
             .map(|r| xml(item, r))
-            .collect::<Result<String, String>>()
+            .collect::<Result<String, Unwritable>>()
             .map(|items| format!("{XML_HEAD}<{root}>{items}</{root}>\n")),
     };
     reply(fmt, status, body)
