@@ -2,7 +2,7 @@
 //! over, so the ticket closes at once (`then_close`); the API and the CLI leave it resolved
 //! for the follow-up.
 
-use super::{step, Caller, Input, Outcome};
+use super::{required, step, Caller, Input, Outcome};
 use crate::tickets::error::{Invalid, TicketsError};
 use crate::tickets::model::Ticket;
 use crate::tickets::service::Tickets;
@@ -17,7 +17,7 @@ pub struct Answer {
 impl Answer {
     pub fn parse(input: &Input) -> Result<Answer, Invalid> {
         Ok(Answer {
-            answer: input.required(&input.answer, Invalid::NeedsAnswer)?,
+            answer: required(&input.answer, Invalid::NeedsAnswer)?,
             then_close: false,
         })
     }

@@ -2,7 +2,7 @@
 //! checked first, so a refused dispatch corrects nothing; a correction is audited as
 //! `reclassify` and reported back so the routing rules can learn from it.
 
-use super::{Caller, Input, Outcome, Reroute};
+use super::{field, required, Caller, Input, Outcome, Reroute};
 use crate::tickets::error::{Invalid, TicketsError};
 use crate::tickets::model::{DepartmentId, Kind, Ticket};
 use crate::tickets::service::Tickets;
@@ -17,11 +17,11 @@ pub struct Dispatch {
 
 impl Dispatch {
     pub fn parse(input: &Input, tickets: &Tickets) -> Result<Dispatch, TicketsError> {
-        let department = DepartmentId(input.required(&input.department, Invalid::NoDepartment)?);
+        let department = DepartmentId(required(&input.department, Invalid::NoDepartment)?);
         if tickets.department(&department).is_none() {
             return Err(TicketsError::UnknownDepartment(department.to_string()));
         }
-        let kind = match input.get(&input.kind) {
+        let kind = match field(&input.kind) {
             None => None,
             Some(k) => Some(k.parse().map_err(|_| Invalid::UnknownKind(k.to_string()))?),
         };

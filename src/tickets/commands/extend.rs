@@ -1,6 +1,6 @@
 //! 申请延期: the department asks for 1 to 60 more working days, and says why.
 
-use super::{step, Caller, Input, Outcome};
+use super::{field, required, step, Caller, Input, Outcome};
 use crate::tickets::error::{Invalid, TicketsError};
 use crate::tickets::model::Ticket;
 use crate::tickets::service::Tickets;
@@ -14,14 +14,13 @@ pub struct Extend {
 
 impl Extend {
     pub fn parse(input: &Input) -> Result<Extend, Invalid> {
-        let days: u32 = input
-            .get(&input.days)
+        let days: u32 = field(&input.days)
             .and_then(|d| d.parse().ok())
             .filter(|d| (1..=60).contains(d))
             .ok_or(Invalid::ExtensionDays)?;
         Ok(Extend {
             days,
-            reason: input.required(&input.reason, Invalid::ExtensionNeedsReason)?,
+            reason: required(&input.reason, Invalid::ExtensionNeedsReason)?,
         })
     }
 

@@ -1,7 +1,7 @@
 //! 并单: fold a duplicate into another ticket, named by its number. A target the caller
 //! may not see is answered like one that does not exist.
 
-use super::{step, Caller, Input, Outcome};
+use super::{field, step, Caller, Input, Outcome};
 use crate::tickets::error::{Invalid, TicketsError};
 use crate::tickets::model::{Ticket, TicketNumber};
 use crate::tickets::service::Tickets;
@@ -14,8 +14,7 @@ pub struct Merge {
 
 impl Merge {
     pub fn parse(input: &Input) -> Result<Merge, Invalid> {
-        let into = input
-            .get(&input.into)
+        let into = field(&input.into)
             .and_then(|n| n.parse().ok())
             .ok_or(Invalid::MergeTargetNumber)?;
         Ok(Merge { into })

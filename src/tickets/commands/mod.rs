@@ -57,16 +57,14 @@ pub struct Input {
     pub into: Option<String>,
 }
 
-impl Input {
-    /// A field with its whitespace trimmed; empty counts as absent.
-    fn get<'a>(&self, v: &'a Option<String>) -> Option<&'a str> {
-        v.as_deref().map(str::trim).filter(|s| !s.is_empty())
-    }
+/// A field with its whitespace trimmed; empty counts as absent.
+fn field(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
 
-    /// A text the command needs, or `missing`.
-    fn required(&self, v: &Option<String>, missing: Invalid) -> Result<String, Invalid> {
-        self.get(v).map(str::to_string).ok_or(missing)
-    }
+/// A text the command needs, or `missing`.
+fn required(v: &Option<String>, missing: Invalid) -> Result<String, Invalid> {
+    field(v).map(str::to_string).ok_or(missing)
 }
 
 /// The name of a command, as the channels spell it.

@@ -1,6 +1,6 @@
 //! 进展: a progress note; the state stays.
 
-use super::{step, Caller, Input, Outcome};
+use super::{required, step, Caller, Input, Outcome};
 use crate::tickets::error::{Invalid, TicketsError};
 use crate::tickets::model::Ticket;
 use crate::tickets::service::Tickets;
@@ -14,7 +14,7 @@ pub struct Note {
 impl Note {
     pub fn parse(input: &Input) -> Result<Note, Invalid> {
         Ok(Note {
-            text: input.required(&input.text, Invalid::NoteNeedsText)?,
+            text: required(&input.text, Invalid::NoteNeedsText)?,
         })
     }
 

@@ -1,6 +1,6 @@
 //! 评价: the resident's rating; 不满意 reopens the ticket as supervised.
 
-use super::{step, Caller, Input, Outcome};
+use super::{field, step, Caller, Input, Outcome};
 use crate::tickets::error::{Invalid, TicketsError};
 use crate::tickets::model::{Satisfaction, Ticket};
 use crate::tickets::service::Tickets;
@@ -13,8 +13,7 @@ pub struct Rate {
 
 impl Rate {
     pub fn parse(input: &Input) -> Result<Rate, Invalid> {
-        let satisfaction = input
-            .get(&input.satisfaction)
+        let satisfaction = field(&input.satisfaction)
             .and_then(|s| s.parse().ok())
             .ok_or(Invalid::NoSatisfaction)?;
         Ok(Rate { satisfaction })

@@ -1,7 +1,7 @@
 //! 驳回延期: a supervisor refuses the requested days, and must say why (every channel: the
 //! pages always asked for a reason, and now the API and the CLI do too).
 
-use super::{step, Caller, Input, Outcome};
+use super::{required, step, Caller, Input, Outcome};
 use crate::tickets::error::{Invalid, TicketsError};
 use crate::tickets::model::Ticket;
 use crate::tickets::service::Tickets;
@@ -15,7 +15,7 @@ pub struct Refuse {
 impl Refuse {
     pub fn parse(input: &Input) -> Result<Refuse, Invalid> {
         Ok(Refuse {
-            reason: input.required(&input.reason, Invalid::RefusalNeedsReason)?,
+            reason: required(&input.reason, Invalid::RefusalNeedsReason)?,
         })
     }
 

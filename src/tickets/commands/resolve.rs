@@ -1,6 +1,6 @@
 //! 办结: the department answers the resident.
 
-use super::{step, Caller, Input, Outcome};
+use super::{required, step, Caller, Input, Outcome};
 use crate::tickets::error::{Invalid, TicketsError};
 use crate::tickets::model::Ticket;
 use crate::tickets::service::Tickets;
@@ -14,7 +14,7 @@ pub struct Resolve {
 impl Resolve {
     pub fn parse(input: &Input) -> Result<Resolve, Invalid> {
         Ok(Resolve {
-            answer: input.required(&input.answer, Invalid::NeedsAnswer)?,
+            answer: required(&input.answer, Invalid::NeedsAnswer)?,
         })
     }
 

@@ -1,6 +1,6 @@
 //! 退单: the department says the ticket is not theirs, and why; it goes back to an operator.
 
-use super::{step, Caller, Input, Outcome};
+use super::{required, step, Caller, Input, Outcome};
 use crate::tickets::error::{Invalid, TicketsError};
 use crate::tickets::model::Ticket;
 use crate::tickets::service::Tickets;
@@ -14,7 +14,7 @@ pub struct Return {
 impl Return {
     pub fn parse(input: &Input) -> Result<Return, Invalid> {
         Ok(Return {
-            reason: input.required(&input.reason, Invalid::ReturnNeedsReason)?,
+            reason: required(&input.reason, Invalid::ReturnNeedsReason)?,
         })
     }
 

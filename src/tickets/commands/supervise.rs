@@ -1,6 +1,6 @@
 //! 督办: a supervisor escalates a ticket, with a note saying what to hurry.
 
-use super::{step, Caller, Input, Outcome};
+use super::{required, step, Caller, Input, Outcome};
 use crate::tickets::error::{Invalid, TicketsError};
 use crate::tickets::model::Ticket;
 use crate::tickets::service::Tickets;
@@ -14,7 +14,7 @@ pub struct Supervise {
 impl Supervise {
     pub fn parse(input: &Input) -> Result<Supervise, Invalid> {
         Ok(Supervise {
-            note: input.required(&input.text, Invalid::SupervisionNeedsNote)?,
+            note: required(&input.text, Invalid::SupervisionNeedsNote)?,
         })
     }
 
