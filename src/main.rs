@@ -3,12 +3,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use hotline::config::{Config, LogFormat};
 use hotline::tickets::{
-    Action, Actor, Channel, DepartmentId, Kind, NewTicket, PhoneNumber, Satisfaction, State,
-    Ticket, TicketFilter, TicketId, TicketNumber, Tickets,
+    Actor, Caller, Channel, Command as TicketCommand, DepartmentId, Input, Kind, NewTicket,
+    PhoneNumber, Satisfaction, State, Ticket, TicketFilter, TicketId, TicketNumber, Tickets, Verb,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -403,42 +402,32 @@ async fn ticket_cmd(tickets: &Tickets, cmd: TicketCmd) -> anyhow::Result<()> {
         }
         TicketCmd::Act(a) => {
             let t = tickets.by_number(&a.number).await?;
-            let action = parse_action(tickets, &a).await?;
-            let t = tickets
-                .transition(t.id, action, &Actor::Operator(a.operator.clone()))
-                .await?;
+            let verb: Verb = a.action.parse()?;
+            let cmd = TicketCommand::parse(verb, &a.input(), tickets)?;
+            let caller = Caller::Trusted(Actor::Operator(a.operator.clone()));
+            let t = cmd.apply(tickets, &t, &caller).await?.ticket;
             print_ticket(tickets, &t);
         }
     }
     Ok(())
 }
 
-async fn parse_action(tickets: &Tickets, a: &ActArgs) -> anyhow::Result<Action> {
-    let text = a.text.clone();
-    Ok(match a.action.as_str() {
-        "dispatch" => Action::Dispatch {
-            department: DepartmentId(a.department.clone().context("dispatch needs --department")?),
-        },
-        "sign" => Action::Sign,
-        "return" => Action::Return { reason: text },
-        "extend" => Action::RequestExtension { days: a.days, reason: text },
-        "grant" => Action::GrantExtension,
-        "refuse" => Action::RefuseExtension { reason: text },
-        "resolve" => Action::Resolve { answer: text },
-        "answer" => Action::AnswerDirectly { answer: text },
-        "follow-up" => Action::FollowUp,
-        "rate" => Action::Rate { satisfaction: a.satisfaction.context("rate needs --satisfaction")? },
-        "close" => Action::Close,
-        "supervise" => Action::Supervise { note: text },
-        "merge" => {
-            let into = a.into.as_ref().context("merge needs --into NUMBER")?;
-            Action::Merge { into: tickets.by_number(into).await?.id }
+impl ActArgs {
+    /// The flags as a command's input: `--text` is the reason, the answer or the note,
+    /// whichever the action reads.
+    fn input(&self) -> Input {
+        let text = Some(self.text.clone());
+        Input {
+            department: self.department.clone(),
+            kind: None,
+            reason: text.clone(),
+            answer: text.clone(),
+            text,
+            days: Some(self.days.to_string()),
+            satisfaction: self.satisfaction.map(|s| s.code().to_string()),
+            into: self.into.as_ref().map(|n| n.to_string()),
         }
-        "note" => Action::Note { text },
-        other => anyhow::bail!(
-            "unknown action `{other}`; use dispatch, sign, return, extend, grant, refuse, resolve, answer, follow-up, rate, close, supervise, merge or note"
-        ),
-    })
+    }
 }
 
 fn dept_name(tickets: &Tickets, t: &Ticket) -> String {

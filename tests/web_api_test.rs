@@ -220,3 +220,58 @@ async fn metrics_and_health_answer() {
     assert_eq!(v["database"], true);
     assert_eq!(v["sip_listening"], false);
 }
+
+/// The API, the pages and the CLI share one command layer: refusing an extension needs a
+/// reason everywhere (the API once accepted an empty one that the page refused).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_refuses_an_extension_refusal_without_a_reason() {
+    let site = start_sqlite().await;
+    site.add_user("api_sup", Role::Supervisor, None).await;
+    let sup = site.token_for("api_sup").await;
+    let t = site.ticket("13800000088", "路灯不亮").await;
+    for a in [
+        Action::Dispatch {
+            department: DepartmentId("water".into()),
+        },
+        Action::Sign,
+        Action::RequestExtension {
+            days: 3,
+            reason: "需协调".into(),
+        },
+    ] {
+        site.tickets
+            .transition(t.id, a, &Actor::System)
+            .await
+            .unwrap();
+    }
+    let c = client();
+    let url = format!("{}/api/v1/tickets/{}/transitions", site.base, t.id.0);
+    for body in [
+        json!({"action": "refuse_extension"}),
+        json!({"action": "refuse_extension", "reason": ""}),
+        json!({"action": "refuse_extension", "reason": "   "}),
+    ] {
+        let r = c
+            .post(&url)
+            .bearer_auth(&sup)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{body}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], "bad_request", "{v}");
+        assert_eq!(v["error"]["message"], "驳回延期须填写理由。", "{v}");
+    }
+    let still = site.tickets.get(t.id).await.unwrap();
+    assert_eq!(still.state.code(), "extension_requested");
+    let r = c
+        .post(&url)
+        .bearer_auth(&sup)
+        .json(&json!({"action": "refuse_extension", "reason": "理由不充分"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["state"], "in_progress");
+}

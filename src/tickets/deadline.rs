@@ -20,23 +20,35 @@ pub enum Span {
     WorkingDays(u32),
 }
 
+/// Why a deadline class such as `7wd` does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpanError {
+    #[error("`{0}`: expected a number followed by h, wh or wd (e.g. 2h, 8wh, 7wd)")]
+    NoNumber(String),
+    #[error("`{0}`: a deadline of zero is not a deadline")]
+    Zero(String),
+    #[error("`{span}`: unknown unit `{unit}`; use h (clock hours), wh (working hours) or wd (working days)")]
+    Unit { span: String, unit: String },
+}
+
 impl FromStr for Span {
-    type Err = String;
+    type Err = SpanError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
         let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
         let (n, unit) = s.split_at(split);
-        let n: u32 = n.parse().map_err(|_| {
-            format!("`{s}`: expected a number followed by h, wh or wd (e.g. 2h, 8wh, 7wd)")
-        })?;
+        let n: u32 = n.parse().map_err(|_| SpanError::NoNumber(s.to_string()))?;
         if n == 0 {
-            return Err(format!("`{s}`: a deadline of zero is not a deadline"));
+            return Err(SpanError::Zero(s.to_string()));
         }
         match unit.trim() {
             "h" => Ok(Span::Hours(n)),
             "wh" => Ok(Span::WorkingHours(n)),
             "wd" => Ok(Span::WorkingDays(n)),
-            other => Err(format!("`{s}`: unknown unit `{other}`; use h (clock hours), wh (working hours) or wd (working days)")),
+            other => Err(SpanError::Unit {
+                span: s.to_string(),
+                unit: other.to_string(),
+            }),
         }
     }
 }
@@ -232,6 +244,7 @@ mod tests {
         assert!("7 days"
             .parse::<Span>()
             .unwrap_err()
+            .to_string()
             .contains("unknown unit"));
     }
 

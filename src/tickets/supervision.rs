@@ -13,9 +13,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::store::now_ms;
 
+use super::error::TicketsError;
 use super::events::{self, EventKind};
 use super::model::{Actor, State, TicketId};
-use super::service::{Tickets, TicketsError};
+use super::service::Tickets;
 use super::state::{is_open, Action};
 
 /// One pass over open tickets; returns how many marks fired. `now` is unix ms (a parameter
@@ -75,6 +76,7 @@ pub async fn tick(tickets: &Tickets, warn_at: &[f64], now: i64) -> Result<usize,
     Ok(fired)
 }
 
+#[tracing::instrument(skip(tickets, kind, now), fields(ticket = %id))]
 async fn fire(
     tickets: &Tickets,
     id: TicketId,
@@ -123,7 +125,7 @@ async fn fire(
         written.extend(evs);
     }
     tx.commit().await?;
-    tracing::info!(ticket = %ticket.number, point, "supervision mark");
+    tracing::info!(number = %ticket.number, "supervision mark");
     for e in written {
         let _ = tickets.live().send(e);
     }

@@ -1,8 +1,6 @@
-//! Accounts (people who log in), their roles, API tokens for machine clients, and the audit
-//! of account changes. Passwords are stored only as argon2id PHC strings.
-
-use std::fmt;
-use std::str::FromStr;
+//! Accounts (people who log in), their roles, API tokens for machine clients, the tokens of
+//! Open311 requests, and the audit of account changes: every table of the web's own but the
+//! sessions (`auth.rs`). Passwords are stored only as argon2id PHC strings.
 
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use sha2::{Digest, Sha256};
@@ -10,7 +8,8 @@ use sqlx::Row;
 
 use crate::store::{get_bool, now_ms, Db, StoreError};
 use crate::tickets::departments::Department;
-use crate::tickets::{Actor, DepartmentId};
+pub use crate::tickets::permission::{Role, UnknownRole};
+use crate::tickets::{Actor, Caller, DepartmentId, TicketId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -18,8 +17,8 @@ pub enum AccountError {
     BadName,
     #[error("password must be at least {0} characters")]
     WeakPassword(usize),
-    #[error("unknown role `{0}`: expected operator, department, supervisor or admin")]
-    BadRole(String),
+    #[error(transparent)]
+    BadRole(#[from] UnknownRole),
     #[error("a department account needs --department with a department id from departments.toml")]
     DepartmentRequired,
     #[error("only department accounts belong to a department")]
@@ -31,7 +30,7 @@ pub enum AccountError {
     #[error("no such account")]
     NotFound,
     #[error("cannot hash the password: {0}")]
-    Hash(String),
+    Hash(argon2::password_hash::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -43,61 +42,6 @@ impl From<sqlx::Error> for AccountError {
 }
 
 pub const MIN_PASSWORD: usize = 10;
-
-/// What a person may do; checked on the server for every route (see `authz.rs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// 话务员
-    Operator,
-    /// 承办单位
-    Department,
-    /// 督办
-    Supervisor,
-    /// 系统管理员
-    Admin,
-}
-
-impl Role {
-    pub const ALL: [Role; 4] = [
-        Role::Operator,
-        Role::Department,
-        Role::Supervisor,
-        Role::Admin,
-    ];
-    pub fn code(self) -> &'static str {
-        match self {
-            Role::Operator => "operator",
-            Role::Department => "department",
-            Role::Supervisor => "supervisor",
-            Role::Admin => "admin",
-        }
-    }
-    pub fn label_zh(self) -> &'static str {
-        match self {
-            Role::Operator => "话务员",
-            Role::Department => "承办单位",
-            Role::Supervisor => "督办",
-            Role::Admin => "系统管理员",
-        }
-    }
-}
-
-impl FromStr for Role {
-    type Err = AccountError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.code() == s.trim() || r.label_zh() == s.trim())
-            .ok_or_else(|| AccountError::BadRole(s.to_string()))
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Account {
@@ -122,6 +66,15 @@ impl Account {
             (Role::Supervisor, _) => Actor::Supervisor(who),
             (Role::Operator, _) | (Role::Department, None) => Actor::Operator(who),
             (Role::Admin, _) => Actor::Operator(format!("admin:{who}")),
+        }
+    }
+
+    /// This person as the caller of a ticket command, held to the permission table.
+    pub fn caller(&self) -> Caller {
+        Caller::Person {
+            role: self.role,
+            department: self.department.clone(),
+            actor: self.actor(),
         }
     }
 
@@ -163,7 +116,7 @@ pub fn hash_password(password: &str) -> Result<String, AccountError> {
     Argon2::default()
         .hash_password(password.as_bytes())
         .map(|h| h.to_string())
-        .map_err(|e| AccountError::Hash(e.to_string()))
+        .map_err(AccountError::Hash)
 }
 
 /// A hash of a password nobody has, checked when the account does not exist so that a
@@ -378,6 +331,31 @@ pub fn random_token() -> String {
     let mut b = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut b);
     hex::encode(b)
+}
+
+/// The Open311 token handed out for a new service request (GeoReport v2 `token`): random,
+/// stored with the ticket it stands for.
+pub async fn open311_token_create(db: &Db, ticket: TicketId) -> Result<String, AccountError> {
+    let token = random_token();
+    sqlx::query("INSERT INTO open311_tokens (token, ticket_id, created_at) VALUES ($1, $2, $3)")
+        .bind(&token)
+        .bind(ticket.0)
+        .bind(now_ms())
+        .execute(db.pool())
+        .await?;
+    Ok(token)
+}
+
+/// The ticket behind an Open311 token.
+pub async fn open311_token_ticket(db: &Db, token: &str) -> Result<Option<TicketId>, AccountError> {
+    let row = sqlx::query("SELECT ticket_id FROM open311_tokens WHERE token = $1")
+        .bind(token)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(match row {
+        Some(r) => Some(TicketId(r.try_get(0)?)),
+        None => None,
+    })
 }
 
 /// A machine-client token for `account_id`; the secret is returned once and only its hash

@@ -21,8 +21,8 @@ use super::error::ApiError;
 use super::Ctx;
 use crate::tickets::stats::{Kpis, Period};
 use crate::tickets::{
-    state, Action, Channel, DepartmentId, Kind, NewTicket, PhoneNumber, State as TState, Ticket,
-    TicketFilter, TicketId, TicketNumber,
+    state, Channel, Command, DepartmentId, Input, Kind, NewTicket, PhoneNumber, State as TState,
+    Ticket, TicketFilter, TicketId, Verb,
 };
 
 pub fn routes() -> Router<Ctx> {
@@ -461,20 +461,38 @@ pub enum ApiAction {
     Note,
 }
 
+impl ApiAction {
+    fn verb(self) -> Verb {
+        match self {
+            ApiAction::Dispatch => Verb::Dispatch,
+            ApiAction::Sign => Verb::Sign,
+            ApiAction::Return => Verb::Return,
+            ApiAction::RequestExtension => Verb::Extend,
+            ApiAction::GrantExtension => Verb::Grant,
+            ApiAction::RefuseExtension => Verb::Refuse,
+            ApiAction::Resolve => Verb::Resolve,
+            ApiAction::AnswerDirectly => Verb::Answer,
+            ApiAction::Supervise => Verb::Supervise,
+            ApiAction::Merge => Verb::Merge,
+            ApiAction::Note => Verb::Note,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransitionIn {
     pub action: ApiAction,
     /// dispatch: department id.
     pub department: Option<String>,
-    /// return, request_extension, refuse_extension: why.
+    /// return, request_extension, refuse_extension: why (required).
     pub reason: Option<String>,
     /// resolve, answer_directly: the answer for the resident.
     pub answer: Option<String>,
     /// request_extension: working days, 1–60.
     #[schema(minimum = 1, maximum = 60)]
     pub days: Option<u32>,
-    /// note, supervise: the text.
+    /// note, supervise: the text (required).
     pub text: Option<String>,
     /// merge: number of the ticket this one duplicates.
     pub into: Option<String>,
@@ -490,65 +508,23 @@ async fn transition(
     body: Result<Json<TransitionIn>, JsonRejection>,
 ) -> Result<Json<TicketOut>, ApiError> {
     let Json(b) = body.map_err(|e| ApiError::bad(e.body_text()))?;
-    let perm = match b.action {
-        ApiAction::Dispatch => Perm::Dispatch,
-        ApiAction::Sign => Perm::Sign,
-        ApiAction::Return => Perm::Return,
-        ApiAction::RequestExtension => Perm::RequestExtension,
-        ApiAction::GrantExtension | ApiAction::RefuseExtension => Perm::DecideExtension,
-        ApiAction::Resolve => Perm::Resolve,
-        ApiAction::AnswerDirectly => Perm::AnswerDirectly,
-        ApiAction::Supervise => Perm::Supervise,
-        ApiAction::Merge => Perm::Merge,
-        ApiAction::Note => Perm::Note,
-    };
-    u.require(perm)?;
+    let verb = b.action.verb();
+    if !u.0.caller().may(verb) {
+        return Err(ApiError::forbidden());
+    }
     let t = visible(&ctx, &u, &id).await?;
-    let s = |v: &Option<String>| v.clone().unwrap_or_default();
-    let action = match b.action {
-        ApiAction::Dispatch => {
-            let d = DepartmentId(s(&b.department));
-            if ctx.tickets().department(&d).is_none() {
-                return Err(ApiError::bad("unknown department"));
-            }
-            Action::Dispatch { department: d }
-        }
-        ApiAction::Sign => Action::Sign,
-        ApiAction::Return => Action::Return {
-            reason: s(&b.reason),
-        },
-        ApiAction::RequestExtension => Action::RequestExtension {
-            days: b.days.ok_or_else(|| ApiError::bad("days is required"))?,
-            reason: s(&b.reason),
-        },
-        ApiAction::GrantExtension => Action::GrantExtension,
-        ApiAction::RefuseExtension => Action::RefuseExtension {
-            reason: s(&b.reason),
-        },
-        ApiAction::Resolve => Action::Resolve {
-            answer: s(&b.answer),
-        },
-        ApiAction::AnswerDirectly => Action::AnswerDirectly {
-            answer: s(&b.answer),
-        },
-        ApiAction::Supervise => Action::Supervise { note: s(&b.text) },
-        ApiAction::Note => Action::Note { text: s(&b.text) },
-        ApiAction::Merge => {
-            let n: TicketNumber = s(&b.into)
-                .parse()
-                .map_err(|_| ApiError::bad("into must be a ticket number"))?;
-            let target = ctx
-                .tickets()
-                .by_number(&n)
-                .await
-                .map_err(|_| ApiError::bad("no ticket with that number"))?;
-            if !can_see(&u.0, &target) {
-                return Err(ApiError::bad("no ticket with that number"));
-            }
-            Action::Merge { into: target.id }
-        }
+    let input = Input {
+        department: b.department,
+        kind: None,
+        reason: b.reason,
+        answer: b.answer,
+        text: b.text,
+        days: b.days.map(|d| d.to_string()),
+        satisfaction: None,
+        into: b.into,
     };
-    let t = ctx.tickets().transition(t.id, action, &u.0.actor()).await?;
+    let cmd = Command::parse(verb, &input, ctx.tickets())?;
+    let t = super::act::run(&ctx, &u.0, &t, cmd).await?;
     Ok(Json(ticket_out(&ctx, &t)))
 }
 

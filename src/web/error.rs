@@ -6,9 +6,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use super::accounts::AccountError;
+use super::accounts::{AccountError, UnknownRole};
 use crate::store::StoreError;
-use crate::tickets::{TicketsError, TransitionError};
+use crate::tickets::{Invalid, TicketsError, TransitionError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
@@ -90,41 +90,40 @@ impl From<TicketsError> for WebError {
                 WebError::Conflict(format!("工单 {n} 刚被他人修改，请刷新后重试。"))
             }
             TicketsError::UnknownDepartment(_) => WebError::BadRequest("没有这个承办单位。".into()),
-            TicketsError::Invalid(m) => WebError::BadRequest(invalid_zh(&m)),
-            other => WebError::Internal(other.to_string()),
+            TicketsError::Invalid(i) => WebError::BadRequest(invalid_zh(&i).into()),
+            e @ (TicketsError::Config { .. }
+            | TicketsError::Corrupt(_)
+            | TicketsError::Store(_)) => WebError::Internal(e.to_string()),
         }
     }
 }
 
-/// The service's validation messages, in Chinese.
-fn invalid_zh(m: &str) -> String {
-    let zh = if m.contains("needs a text") {
-        "请填写诉求内容。"
-    } else if m.contains("longer than") {
-        "内容过长。"
-    } else if m.contains("return needs a reason") {
-        "退单须填写理由。"
-    } else if m.contains("extension request needs") {
-        "申请延期须填写理由。"
-    } else if m.contains("1 to 60") {
-        "延期天数须为 1 至 60 个工作日。"
-    } else if m.contains("answer for the resident") {
-        "请填写答复市民的内容。"
-    } else if m.contains("merged into itself") {
-        "不能并入工单本身。"
-    } else if m.contains("progress note") {
-        "请填写进展内容。"
-    } else {
-        "提交的内容不完整。"
-    };
-    zh.to_string()
+/// What a person is told when the ticket domain refuses their input.
+pub fn invalid_zh(i: &Invalid) -> &'static str {
+    match i {
+        Invalid::NoText => "请填写诉求内容。",
+        Invalid::TooLong => "内容过长。",
+        Invalid::ReturnNeedsReason => "退单须填写理由。",
+        Invalid::ExtensionNeedsReason => "申请延期须填写理由。",
+        Invalid::ExtensionDays => "延期天数须为 1 至 60 个工作日。",
+        Invalid::RefusalNeedsReason => "驳回延期须填写理由。",
+        Invalid::NeedsAnswer => "请填写答复市民的内容。",
+        Invalid::SupervisionNeedsNote => "督办须填写督办意见。",
+        Invalid::NoteNeedsText => "请填写进展内容。",
+        Invalid::MergeIntoItself => "不能并入工单本身。",
+        Invalid::MergeTargetNumber => "请填写正确的12位以上工单编号。",
+        Invalid::MergeTargetMissing => "没有找到要并入的工单。",
+        Invalid::NoDepartment => "请选择承办单位。",
+        Invalid::UnknownKind(_) => "没有这个诉求类型。",
+        Invalid::NoSatisfaction => "请选择满意程度。",
+    }
 }
 
 impl From<AccountError> for WebError {
     fn from(e: AccountError) -> Self {
         match e {
             AccountError::Store(s) => WebError::Internal(s.to_string()),
-            AccountError::Hash(h) => WebError::Internal(h),
+            AccountError::Hash(h) => WebError::Internal(h.to_string()),
             AccountError::NotFound => WebError::NotFound,
             AccountError::BadName => {
                 WebError::BadRequest("账号名须为 2–40 个字母、数字或 . _ -。".into())
@@ -140,6 +139,12 @@ impl From<AccountError> for WebError {
             AccountError::UnknownDepartment(_) => WebError::BadRequest("没有这个承办单位。".into()),
             AccountError::Exists(n) => WebError::Conflict(format!("账号 {n} 已存在。")),
         }
+    }
+}
+
+impl From<UnknownRole> for WebError {
+    fn from(e: UnknownRole) -> Self {
+        AccountError::from(e).into()
     }
 }
 

@@ -4,15 +4,21 @@
 //!
 //! Everything is server-rendered (minijinja templates compiled in) with a little vanilla JS
 //! for live updates (SSE) and keyboard shortcuts. Roles are enforced on the server for every
-//! route (`authz.rs`); every change goes through `tickets`, which writes the audit line.
+//! route with the one permission table of `tickets::permission` (`authz.rs` adapts it to
+//! accounts); every change to a ticket is a `tickets::Command`, run by `act.rs` for the
+//! pages (`pages/`) and the JSON API (`api.rs`) alike, and `tickets` writes the audit line.
+//! The web's own tables (accounts, API tokens, Open311 tokens) are read and written in
+//! `accounts.rs`, its sessions in `auth.rs`; errors become Chinese text in `error.rs`.
 
 pub mod accounts;
+mod act;
 mod api;
 pub mod auth;
 pub mod authz;
 mod config;
 mod error;
 mod metrics;
+mod notices;
 mod open311;
 mod pages;
 mod views;
@@ -50,7 +56,7 @@ pub struct AppState {
 }
 
 /// Calls in progress, as the SIP side knows them: lets the operator's "new ticket" form
-/// fill in the caller's number. Implemented by whoever owns the calls (see web-wiring.md).
+/// fill in the caller's number. Implemented by whoever owns the calls (`server.rs` wires it).
 pub trait ActiveCalls: Send + Sync {
     /// Caller numbers of calls now connected to an operator (most recent first).
     fn callers(&self) -> Vec<String>;

@@ -1,0 +1,146 @@
+//! Taking a ticket in: numbering, routing, deadline, audit line and `accepted` event in one
+//! transaction.
+
+use chrono::Utc;
+use sqlx::Row;
+
+use super::sql::{audit, fetch};
+use super::{summarize, Tickets};
+use crate::tickets::error::{Invalid, TicketsError};
+use crate::tickets::events::{self, EventKind};
+use crate::tickets::model::*;
+use crate::tickets::state::Action;
+
+/// A new ticket as a channel hands it in.
+#[derive(Debug, Clone)]
+pub struct NewTicket {
+    pub channel: Channel,
+    pub kind: Option<Kind>,
+    pub phone: PhoneNumber,
+    pub text: String,
+    pub address: Option<String>,
+    pub area: Option<String>,
+    /// A voice message: the ticket gets a transcription job in the same transaction.
+    pub recording_path: Option<String>,
+}
+
+impl Tickets {
+    /// Takes a ticket in: numbers it, routes it, sets its deadline, and writes the ticket, its
+    /// audit line, its `accepted` event and (for a recording) a transcription job in one
+    /// transaction.
+    pub async fn create(&self, new: NewTicket, actor: &Actor) -> Result<Ticket, TicketsError> {
+        let text = new.text.trim().to_string();
+        if text.is_empty() && new.recording_path.is_none() {
+            return Err(Invalid::NoText.into());
+        }
+        if text.chars().count() > 20_000 {
+            return Err(Invalid::TooLong.into());
+        }
+        let route = self.route(
+            &text,
+            new.kind,
+            new.area.as_deref().or(new.address.as_deref()),
+        );
+        let now = Utc::now();
+        let (sla, deadline) = self.rules.deadline_for(&route, now);
+        let day = now.with_timezone(&self.tz()).date_naive();
+        let summary = summarize(&text);
+
+        let mut tx = self.db.pool().begin().await?;
+        let seq: i64 = sqlx::query(
+            "INSERT INTO ticket_counters (day, n) VALUES ($1, 1)
+             ON CONFLICT (day) DO UPDATE SET n = ticket_counters.n + 1 RETURNING n",
+        )
+        .bind(day.format("%Y%m%d").to_string())
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        let number = TicketNumber::new(day, seq);
+        let ms = now.timestamp_millis();
+        let id: i64 = sqlx::query(
+            "INSERT INTO tickets (number, channel, kind, state, phone, text, summary, address, area, department_id,
+                routed_by, needs_review, sla, deadline_at, clock_start_at, supervised, recording_path, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, FALSE, $16, $17, $17) RETURNING id",
+        )
+        .bind(number.as_str())
+        .bind(new.channel.code())
+        .bind(route.kind.code())
+        .bind(State::Accepted.code())
+        .bind(new.phone.as_str())
+        .bind(&text)
+        .bind(&summary)
+        .bind(new.address.as_deref())
+        .bind(new.area.as_deref())
+        .bind(route.department.as_ref().map(|d| d.as_str()))
+        .bind(&route.reason)
+        .bind(route.needs_review())
+        .bind(&sla)
+        .bind(deadline.timestamp_millis())
+        .bind(ms)
+        .bind(new.recording_path.as_deref())
+        .bind(ms)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        let id = TicketId(id);
+        audit(
+            &mut tx,
+            id,
+            actor,
+            "create",
+            None,
+            State::Accepted,
+            &route.reason,
+        )
+        .await?;
+        if let Some(path) = &new.recording_path {
+            sqlx::query(
+                "INSERT INTO transcription_jobs (ticket_id, recording_path, status, attempts, next_attempt_at, created_at, updated_at)
+                 VALUES ($1, $2, 'pending', 0, $3, $3, $3)",
+            )
+            .bind(id.0)
+            .bind(path)
+            .bind(ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let ticket = fetch(&mut tx, id).await?;
+        let mut written = vec![
+            events::write(
+                &mut tx,
+                EventKind::Accepted,
+                &self.payload(&ticket, None, actor, None),
+            )
+            .await?,
+        ];
+        // A voice message waits for its transcript before anyone routes it for real.
+        let ticket = match (
+            &route.department,
+            self.auto_dispatch && new.recording_path.is_none(),
+        ) {
+            (Some(d), true) => {
+                let (t, evs) = self
+                    .apply(
+                        &mut tx,
+                        id,
+                        &Action::Dispatch {
+                            department: d.clone(),
+                        },
+                        &Actor::System,
+                        "自动派单",
+                    )
+                    .await?;
+                written.extend(evs);
+                t
+            }
+            _ => ticket,
+        };
+        tx.commit().await?;
+        for e in written {
+            let _ = self.live.send(e);
+        }
+        tracing::info!(ticket = %ticket.number, channel = %ticket.channel, kind = %ticket.kind,
+            department = ?ticket.department, "ticket accepted");
+        Ok(ticket)
+    }
+}

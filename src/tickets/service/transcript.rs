@@ -1,0 +1,131 @@
+//! The speech step's result: a transcript joins the ticket's text and may re-route it.
+
+use super::sql::{audit, fetch, lock_row};
+use super::{summarize, Tickets};
+use crate::store::now_ms;
+use crate::tickets::error::TicketsError;
+use crate::tickets::events::{self, EventKind};
+use crate::tickets::model::*;
+use crate::tickets::routing::Route;
+use crate::tickets::state::Action;
+
+/// What the speech step learned from a voice message.
+#[derive(Debug, Clone)]
+pub struct TranscriptUpdate {
+    pub transcript: String,
+    /// One line for SMS and lists; the first sentence when `None`.
+    pub summary: Option<String>,
+    /// Kind and department chosen from the transcript; no department means operator review.
+    pub route: Route,
+}
+
+impl Tickets {
+    /// A transcript of the ticket's voice message arrived: it becomes part of the ticket's
+    /// text, and — unless a person already routed the ticket — the route the speech step
+    /// chose replaces the first one (a route without a department means operator review).
+    /// A confident route is dispatched at once when `auto_dispatch` is on.
+    #[tracing::instrument(skip(self, update), fields(ticket = %id))]
+    pub async fn apply_transcript(
+        &self,
+        id: TicketId,
+        update: TranscriptUpdate,
+    ) -> Result<Ticket, TicketsError> {
+        let mut tx = self.db.pool().begin().await?;
+        lock_row(&mut tx, id).await?;
+        let t = fetch(&mut tx, id).await?;
+        let routed_by_person = t.routed_by.starts_with("operator");
+        let transcript = update.transcript.trim();
+        let text = if t.text.trim().is_empty() {
+            transcript.to_string()
+        } else {
+            format!("{}\n【录音转写】{transcript}", t.text)
+        };
+        let summary = update
+            .summary
+            .clone()
+            .unwrap_or_else(|| summarize(transcript));
+        let reroute = !routed_by_person && t.state == State::Accepted;
+        let (kind, department, reason, sla, deadline) = if reroute {
+            let r = &update.route;
+            let (class, due) = self.rules.deadline_for(r, t.clock_start);
+            (
+                r.kind,
+                r.department.clone(),
+                format!("transcript:{}", r.reason),
+                class,
+                due,
+            )
+        } else {
+            (
+                t.kind,
+                t.department.clone(),
+                t.routed_by.clone(),
+                t.sla.clone(),
+                t.deadline,
+            )
+        };
+        if let Some(d) = &department {
+            if self.department(d).is_none() {
+                return Err(TicketsError::UnknownDepartment(d.to_string()));
+            }
+        }
+        sqlx::query(
+            "UPDATE tickets SET text = $1, summary = $2, kind = $3, department_id = $4, routed_by = $5, needs_review = $6,
+             sla = $7, deadline_at = $8, updated_at = $9, version = version + 1 WHERE id = $10",
+        )
+        .bind(&text)
+        .bind(&summary)
+        .bind(kind.code())
+        .bind(department.as_ref().map(|d| d.as_str()))
+        .bind(&reason)
+        .bind(department.is_none())
+        .bind(&sla)
+        .bind(deadline.timestamp_millis())
+        .bind(now_ms())
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+        audit(
+            &mut tx,
+            id,
+            &Actor::System,
+            "transcribed",
+            Some(t.state),
+            t.state,
+            &reason,
+        )
+        .await?;
+        let updated = fetch(&mut tx, id).await?;
+        let mut written = vec![
+            events::write(
+                &mut tx,
+                EventKind::Updated,
+                &self.payload(&updated, Some(t.state), &Actor::System, None),
+            )
+            .await?,
+        ];
+        let updated = match (&department, reroute && self.auto_dispatch) {
+            (Some(d), true) => {
+                let (u, evs) = self
+                    .apply(
+                        &mut tx,
+                        id,
+                        &Action::Dispatch {
+                            department: d.clone(),
+                        },
+                        &Actor::System,
+                        "自动派单",
+                    )
+                    .await?;
+                written.extend(evs);
+                u
+            }
+            _ => updated,
+        };
+        tx.commit().await?;
+        for e in written {
+            let _ = self.live.send(e);
+        }
+        Ok(updated)
+    }
+}

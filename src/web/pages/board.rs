@@ -1,0 +1,60 @@
+//! The supervisor board: open tickets by department, the urgent ones, pending extensions
+//! and returns, and the KPIs.
+
+use axum::extract::State;
+use minijinja::value::Serde;
+use minijinja::{context, Value};
+
+use super::console::OPEN_STATES;
+use super::*;
+use crate::tickets::TicketFilter;
+use crate::web::auth::Session;
+use crate::web::authz::Perm;
+use crate::web::views::ticket_view;
+use crate::web::Ctx;
+
+pub(super) async fn board(State(ctx): State<Ctx>, s: Session) -> Page {
+    s.require(Perm::Board)?;
+    let tk = ctx.tickets();
+    let open = tk
+        .list(&TicketFilter {
+            states: OPEN_STATES.to_vec(),
+            limit: 1000,
+            ..Default::default()
+        })
+        .await?;
+    let near_h = ctx.cfg.near_deadline_hours;
+    let views: Vec<_> = open.iter().map(|t| ticket_view(tk, t, near_h)).collect();
+    let mut by_dept: std::collections::BTreeMap<String, (usize, usize, usize)> = Default::default();
+    for v in &views {
+        let e = by_dept.entry(v.department.clone()).or_default();
+        e.0 += 1;
+        if v.overdue {
+            e.1 += 1;
+        }
+        if v.near {
+            e.2 += 1;
+        }
+    }
+    let depts: Vec<_> = by_dept
+        .into_iter()
+        .map(|(d, (open, overdue, near))| context! { name => d, open => open, overdue => overdue, near => near })
+        .collect();
+    let mut urgent: Vec<_> = views.iter().filter(|v| v.overdue || v.near).collect();
+    urgent.sort_by(|a, b| a.deadline.cmp(&b.deadline));
+    let extensions: Vec<_> = views
+        .iter()
+        .filter(|v| v.state_code == "extension_requested")
+        .collect();
+    let returned: Vec<_> = views
+        .iter()
+        .filter(|v| v.state_code == "returned")
+        .collect();
+    let kpi = ctx.tickets().kpis().await?;
+    render(
+        &ctx,
+        Some(&s),
+        "board.html",
+        context! { depts => depts, urgent => Value::from(Serde(&urgent)), extensions => Value::from(Serde(&extensions)), returned => Value::from(Serde(&returned)), kpi => Value::from(Serde(&kpi)) },
+    )
+}

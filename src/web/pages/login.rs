@@ -1,0 +1,115 @@
+//! Login and logout, with the failure throttle per account name and per address.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect};
+use axum::Form;
+use minijinja::context;
+use serde::Deserialize;
+
+use super::*;
+use crate::web::accounts::{self};
+use crate::web::auth::{self, ClientIp, MaybeSession, SESSION_COOKIE};
+use crate::web::authz::home;
+use crate::web::Ctx;
+
+pub(super) async fn login_page(
+    State(ctx): State<Ctx>,
+    MaybeSession(s): MaybeSession,
+    headers: HeaderMap,
+) -> Page {
+    if let Some(s) = s {
+        return Ok(Redirect::to(home(s.account.role)).into_response());
+    }
+    let (token, fresh) = anon_csrf(&headers);
+    let res = render(
+        &ctx,
+        None,
+        "login.html",
+        context! { login_csrf => token.clone(), error => "" },
+    )?;
+    Ok(with_anon_cookie(&ctx, res, &token, fresh))
+}
+
+#[derive(Deserialize)]
+pub(super) struct LoginForm {
+    name: String,
+    password: String,
+}
+
+pub(super) async fn login(
+    State(ctx): State<Ctx>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Page {
+    let cfg = &ctx.cfg;
+    let window = Duration::from_secs(
+        60 * cfg
+            .login_window_minutes
+            .max(cfg.login_lockout_minutes)
+            .max(1),
+    );
+    let name = f.name.trim().to_string();
+    let kn = format!("n:{name}");
+    let ki = format!("ip:{ip}");
+    let max = cfg.login_max_failures.max(1) as usize;
+    let (token, _) = anon_csrf(&headers);
+    let refuse = |msg: &str, code: StatusCode| -> Page {
+        let mut r = render(
+            &ctx,
+            None,
+            "login.html",
+            context! { login_csrf => token.clone(), error => msg, name => name.clone() },
+        )?;
+        *r.status_mut() = code;
+        Ok(r)
+    };
+    if ctx.login_failures.count(&kn, window) >= max
+        || ctx.login_failures.count(&ki, window) >= max * 4
+    {
+        ctx.stats.login("throttled");
+        tracing::warn!(account = %name, %ip, "login refused: too many failures");
+        return refuse(
+            &format!(
+                "登录失败次数过多，请 {} 分钟后再试。",
+                cfg.login_lockout_minutes.max(1)
+            ),
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+    }
+    match accounts::verify(ctx.db(), &name, &f.password).await? {
+        Some(account) => {
+            ctx.login_failures.clear(&kn);
+            let token = auth::start_session(&ctx, &account).await?;
+            ctx.stats.login("ok");
+            tracing::info!(account = %account.name, role = %account.role, %ip, "login");
+            let mut res = Redirect::to(home(account.role)).into_response();
+            let max_age = ctx.cfg.session_hours.max(1) * 3600;
+            if let Ok(v) = auth::set_cookie(&ctx, SESSION_COOKIE, &token, Some(max_age)).parse() {
+                res.headers_mut().append(header::SET_COOKIE, v);
+            }
+            Ok(res)
+        }
+        None => {
+            ctx.login_failures.hit(&kn);
+            ctx.login_failures.hit(&ki);
+            ctx.stats.login("failed");
+            tracing::warn!(account = %name, %ip, "login failed");
+            refuse("账号或密码不正确。", StatusCode::UNAUTHORIZED)
+        }
+    }
+}
+
+pub(super) async fn logout(State(ctx): State<Ctx>, MaybeSession(s): MaybeSession) -> Page {
+    if let Some(s) = s {
+        auth::end_session(&ctx, &s.token_hash).await?;
+    }
+    let mut res = Redirect::to("/login").into_response();
+    if let Ok(v) = auth::set_cookie(&ctx, SESSION_COOKIE, "", Some(0)).parse() {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(res)
+}

@@ -1,0 +1,124 @@
+//! The pages people work in, one file per screen: `login.rs`, `console.rs` (the live
+//! ticket list), `ticket.rs` (one ticket and its actions), `new_ticket.rs`, `board.rs`
+//! (supervisors), `admin.rs` (accounts and API tokens) and `status.rs` (the public status
+//! lookup). Here: the routes and what every page shares.
+
+mod admin;
+mod board;
+mod console;
+mod login;
+mod new_ticket;
+mod status;
+mod ticket;
+
+use axum::http::{header, HeaderMap};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use minijinja::value::Serde;
+use minijinja::{context, Value};
+
+use super::accounts;
+use super::auth::{self, MaybeSession, Session, CSRF_COOKIE};
+use super::authz::home;
+use super::error::WebError;
+use super::views::{can, user_view};
+use super::Ctx;
+
+pub fn routes() -> Router<Ctx> {
+    Router::new()
+        .route("/", get(index))
+        .route("/login", get(login::login_page).post(login::login))
+        .route("/logout", post(login::logout))
+        .route("/console", get(console::console))
+        .route("/console/rows", get(console::console_rows))
+        .route("/console/stream", get(console::console_stream))
+        .route("/tickets/new", get(new_ticket::new_ticket_page))
+        .route("/tickets", post(new_ticket::create_ticket))
+        .route("/tickets/{id}", get(ticket::ticket_page))
+        .route("/tickets/{id}/recording", get(ticket::recording))
+        .route("/tickets/{id}/{action}", post(ticket::ticket_action))
+        .route("/board", get(board::board))
+        .route(
+            "/admin/accounts",
+            get(admin::accounts_page).post(admin::create_account),
+        )
+        .route("/admin/accounts/{id}/password", post(admin::reset_password))
+        .route("/admin/accounts/{id}/active", post(admin::set_active))
+        .route("/admin/accounts/{id}/role", post(admin::set_role))
+        .route("/admin/tokens", post(admin::create_token))
+        .route("/admin/tokens/{id}/revoke", post(admin::revoke_token))
+        .route(
+            "/status",
+            get(status::status_page).post(status::status_lookup),
+        )
+        .route("/assets/app.js", get(app_js))
+        .route("/assets/app.css", get(app_css))
+}
+
+type Page = Result<Response, WebError>;
+
+/// Renders `name` with the layout's needs (user, permissions, CSRF token) added.
+fn render(ctx: &Ctx, s: Option<&Session>, name: &str, extra: Value) -> Page {
+    let tpl = ctx.tpl.get_template(name)?;
+    let html = tpl.render(context! {
+        user => Value::from(Serde(s.map(|s| user_view(ctx.tickets(), s)))),
+        can => Value::from(Serde(can(s.map(|s| &s.account)))),
+        csrf => s.map(|s| s.csrf.clone()).unwrap_or_default(),
+        ..extra
+    })?;
+    Ok(Html(html).into_response())
+}
+
+async fn index(MaybeSession(s): MaybeSession) -> Redirect {
+    match s {
+        Some(s) => Redirect::to(home(s.account.role)),
+        None => Redirect::to("/login"),
+    }
+}
+
+/// The anonymous double-submit token for login and the status page: the cookie's value, or
+/// a new one to set.
+fn anon_csrf(headers: &HeaderMap) -> (String, bool) {
+    match auth::cookie(headers, CSRF_COOKIE) {
+        Some(v) if v.len() == 64 => (v, false),
+        _ => (accounts::random_token(), true),
+    }
+}
+
+fn with_anon_cookie(ctx: &Ctx, mut res: Response, token: &str, fresh: bool) -> Response {
+    if fresh {
+        if let Ok(v) = auth::set_cookie(ctx, CSRF_COOKIE, token, None).parse() {
+            res.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    res
+}
+
+fn nonempty(s: &Option<String>) -> Option<&str> {
+    s.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn field(v: &Option<String>) -> String {
+    v.as_deref().unwrap_or("").trim().to_string()
+}
+
+async fn app_js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=300"),
+        ],
+        include_str!("../assets/app.js"),
+    )
+}
+
+async fn app_css() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=300"),
+        ],
+        include_str!("../assets/app.css"),
+    )
+}
