@@ -10,20 +10,22 @@ use tokio::sync::{broadcast, mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::notify::consumer;
+use crate::notify::templates::render;
+use crate::notify::{mask, DeskError, TicketDesk, TicketInfo};
 use crate::store::{now_ms, Db, StoreError};
-use crate::tickets::events::{claim_batch, TicketEvent};
+use crate::tickets::events::TicketEvent;
 use crate::tickets::Tickets;
 
 use super::config::SmsConfig;
-use super::desk::{TicketDesk, TicketInfo};
 use super::encoding::{self, ESM_UDHI};
 use super::inbound::{self, Assembled, Command, Reassembler};
 use super::link::{Incoming, IncomingItem, OutPart, SmppLink, SmsLink, SubmitError};
-use super::outbox::{self, mask, Claimed, Notice};
-use super::policy::{render, signed, template_for};
+use super::notices::SmsNotices;
+use super::outbox::{self, Claimed, Notice};
+use super::policy::signed;
 
-/// Name of the SMS consumer's cursor over ticket events.
-pub const CONSUMER: &str = "sms";
+pub use super::notices::{consume_once_for, CONSUMER};
 
 /// What `start` hands back: the link (for health and tests) and the tasks to await.
 pub struct SmsHandle {
@@ -86,8 +88,17 @@ pub fn start_with_link(
         notify: notify.clone(),
         node: format!("{}-{}", hostname(), std::process::id()),
     });
+    let notices = Arc::new(SmsNotices {
+        cfg: ctx.cfg.clone(),
+        sender: Some(notify.clone()),
+    });
     let tasks = vec![
-        tokio::spawn(consume_events(ctx.clone(), wake, shutdown.clone())),
+        tokio::spawn(consumer::run(
+            ctx.db.clone(),
+            notices,
+            wake,
+            shutdown.clone(),
+        )),
         tokio::spawn(send_loop(ctx.clone(), shutdown.clone())),
         tokio::spawn(inbound_loop(ctx, incoming, shutdown)),
     ];
@@ -102,119 +113,6 @@ fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "node".into())
-}
-
-/// "2026-11-27T18:00:00+08:00" → "11月27日18:00" (already in the hotline's zone).
-pub fn deadline_text(rfc3339: &str) -> String {
-    chrono::DateTime::parse_from_rfc3339(rfc3339)
-        .map(|d| d.format("%-m月%-d日%H:%M").to_string())
-        .unwrap_or_else(|_| rfc3339.to_string())
-}
-
-/// The notice a ticket event gives its resident, if any.
-pub fn notice_for(cfg: &SmsConfig, ev: &TicketEvent) -> Option<Notice> {
-    let kind = ev.kind.code();
-    let template = template_for(&cfg.templates, &kind)?;
-    let p = &ev.payload;
-    let phone = p.phone.trim();
-    if phone.len() < 5 || !phone.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let deadline = p.deadline.as_deref().map(deadline_text).unwrap_or_default();
-    let department = p
-        .department_name
-        .clone()
-        .unwrap_or_else(|| "相关部门".into());
-    let answer = p.answer.clone().unwrap_or_default();
-    let body = render(
-        template,
-        &[
-            ("number", &p.number),
-            ("department", &department),
-            ("deadline", &deadline),
-            ("answer", &answer),
-            ("query_url", &cfg.query_url),
-        ],
-    );
-    Some(Notice {
-        dedup_key: format!("ev:{}", ev.id),
-        ticket_id: Some(p.ticket_id.0),
-        event_id: Some(ev.id),
-        phone: phone.to_string(),
-        kind,
-        body: signed(&cfg.templates, &body),
-        event_at: Some(ev.created_at),
-    })
-}
-
-/// Polls the event table; a live event (same process) wakes it at once, the poll catches
-/// events written by other nodes.
-async fn consume_events(
-    ctx: Arc<Ctx>,
-    mut wake: Option<broadcast::Receiver<TicketEvent>>,
-    shutdown: CancellationToken,
-) {
-    let mut failures = 0u32;
-    while !shutdown.is_cancelled() {
-        match consume_once(&ctx).await {
-            Ok(0) => {
-                failures = 0;
-                let woken = async {
-                    match wake.as_mut() {
-                        Some(w) => {
-                            if let Err(broadcast::error::RecvError::Closed) = w.recv().await {
-                                std::future::pending::<()>().await
-                            }
-                        }
-                        None => std::future::pending::<()>().await,
-                    }
-                };
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = woken => {}
-                    _ = tokio::time::sleep(Duration::from_millis(ctx.cfg.poll_ms.clamp(10, 5_000))) => {}
-                }
-            }
-            Ok(_) => failures = 0,
-            Err(e) => {
-                failures += 1;
-                tracing::warn!("sms: reading ticket events failed: {e}");
-                let d = super::policy::backoff_ms(200, 10_000, failures);
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(Duration::from_millis(d)) => {}
-                }
-            }
-        }
-    }
-}
-
-/// One batch of events → notices, committed with the cursor. Returns events seen.
-pub async fn consume_once_for(db: &Db, cfg: &SmsConfig) -> Result<usize, StoreError> {
-    let mut batch = claim_batch(db, CONSUMER, cfg.batch.max(1)).await?;
-    let events = batch.events.clone();
-    for ev in &events {
-        if let Some(n) = notice_for(cfg, ev) {
-            outbox::enqueue(batch.conn(), cfg, &n).await?;
-        }
-    }
-    if events.is_empty() {
-        return Ok(0);
-    }
-    batch.commit().await?;
-    tracing::debug!(
-        events = events.len(),
-        "sms: ticket events turned into notices"
-    );
-    Ok(events.len())
-}
-
-async fn consume_once(ctx: &Ctx) -> Result<usize, StoreError> {
-    let n = consume_once_for(&ctx.db, &ctx.cfg).await?;
-    if n > 0 {
-        ctx.notify.notify_one();
-    }
-    Ok(n)
 }
 
 /// Rows claimed but not finished, queued per phone so one resident's notices arrive in
@@ -343,6 +241,7 @@ async fn try_send_one(ctx: &Ctx, c: &Claimed) -> Result<(), StoreError> {
         let submitted_at = now_ms();
         match ctx.link.submit(&out).await {
             Ok(message_id) => {
+                metrics::counter!("hotline_sms_submitted_total").increment(1);
                 outbox::part_acked(&ctx.db, c.id, part_no, &message_id, submitted_at).await?
             }
             Err(SubmitError::Temporary { reason, maybe_sent }) => {
@@ -406,7 +305,7 @@ enum InError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("tickets: {0}")]
-    Desk(String),
+    Desk(#[from] DeskError),
 }
 
 async fn on_incoming(ctx: &Ctx, reasm: &mut Reassembler, item: Incoming) -> Result<(), InError> {
@@ -560,15 +459,15 @@ async fn on_text(ctx: &Ctx, phone: &str, text: String) -> Result<(), InError> {
 
 /// SQLite answers "database is locked" at once when a transaction that read first must
 /// write while another connection commits; the whole call is safe to repeat (it rolled back).
-async fn retry_busy<T, F, Fut>(f: F) -> Result<T, String>
+async fn retry_busy<T, F, Fut>(f: F) -> Result<T, DeskError>
 where
     F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<T, String>>,
+    Fut: std::future::Future<Output = Result<T, DeskError>>,
 {
     let mut delay = Duration::from_millis(20);
     for _ in 0..10 {
         match f().await {
-            Err(e) if e.contains("database is locked") || e.contains("busy") => {
+            Err(e) if e.is_busy() => {
                 tracing::debug!("tickets busy, retrying: {e}");
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_millis(500));

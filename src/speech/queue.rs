@@ -1,7 +1,9 @@
 //! The durable transcription queue and the service that works it.
 //!
-//! Jobs are rows of `transcription_jobs`, inserted by tickets in the same transaction as the
-//! ticket, so a voice message can never exist without its job. A job's life:
+//! Jobs are rows of `transcription_jobs`, added by the `speech` consumer of ticket events
+//! ([`enqueue`], in the consumer's transaction) from the voice message's `accepted` event,
+//! which is written with the ticket: a voice message can never lose its job. Jobs are leased
+//! through [`crate::store::lease`], like the notice outboxes. A job's life:
 //!
 //! ```text
 //! pending ──claim──▶ running ──whisper ok──▶ applying ──ticket updated──▶ done
@@ -17,9 +19,10 @@ use super::engine::{Transcriber, Transcript};
 use super::model;
 use super::routing::{SpeechRoute, SpeechRouter};
 use super::SpeechError;
-use crate::store::{now_ms, Db};
+use crate::store::lease::{Backoff, LeasedTable};
+use crate::store::{now_ms, Db, StoreError};
 use crate::tickets::{TicketId, Tickets};
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,40 +50,65 @@ pub struct QueueStats {
     pub oldest_age_secs: f64,
 }
 
-/// Take the next due job (or one whose worker died), leasing it for `lease`.
-pub async fn claim(db: &Db, lease: Duration) -> Result<Option<Job>, sqlx::Error> {
-    let now = now_ms();
-    let sql = format!(
-        "UPDATE transcription_jobs
-            SET status = CASE WHEN status = 'applying' THEN 'applying' ELSE 'running' END,
-                attempts = attempts + 1, claimed_until = $1, updated_at = $2
-          WHERE id = (SELECT id FROM transcription_jobs
-                       WHERE (status = 'pending' AND next_attempt_at <= $3)
-                          OR (status IN ('running', 'applying') AND claimed_until < $4)
-                       ORDER BY next_attempt_at, id LIMIT 1{})
-      RETURNING id, ticket_id, recording_path, attempts",
-        db.skip_locked()
-    );
-    let row = sqlx::query(&sql)
-        .bind(now + lease.as_millis() as i64)
-        .bind(now)
-        .bind(now)
-        .bind(now)
-        .fetch_optional(db.pool())
-        .await?;
-    row.map(|r| {
-        Ok(Job {
-            id: r.try_get("id")?,
-            ticket_id: r.try_get("ticket_id")?,
-            recording_path: r.try_get("recording_path")?,
-            attempts: r.try_get("attempts")?,
-        })
-    })
-    .transpose()
+/// How `transcription_jobs` plays the leased queue: attempts count at claim, and a job
+/// whose worker died in `applying` is taken again in `applying` (no new whisper run).
+const JOBS: LeasedTable = LeasedTable {
+    table: "transcription_jobs",
+    state: "status",
+    due: "next_attempt_at",
+    claimable: &["pending", "running", "applying"],
+    on_claim: "status = CASE WHEN status = 'applying' THEN 'applying' ELSE 'running' END, attempts = attempts + 1",
+    claimed_by: false,
+    returning: "id, ticket_id, recording_path, attempts",
+    order: "next_attempt_at, id",
+};
+
+fn sql(e: StoreError) -> sqlx::Error {
+    match e {
+        StoreError::Sql(e) => e,
+        other => sqlx::Error::Protocol(other.to_string()),
+    }
 }
 
-/// A failed attempt: back to `pending` with exponential backoff, or `failed` for good when
-/// the attempts are used up. Returns whether the job is now failed.
+/// Queues the transcription of a voice message inside the caller's transaction (the
+/// `speech` consumer's, with the ticket's `accepted` event). A ticket gets one job, however
+/// often this runs; returns whether a job was added.
+pub async fn enqueue(
+    conn: &mut AnyConnection,
+    ticket: TicketId,
+    recording_path: &str,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "INSERT INTO transcription_jobs (ticket_id, recording_path, status, attempts, next_attempt_at, created_at, updated_at)
+         SELECT $1, $2, 'pending', 0, $3, $3, $3
+         WHERE NOT EXISTS (SELECT 1 FROM transcription_jobs WHERE ticket_id = $1)",
+    )
+    .bind(ticket.0)
+    .bind(recording_path)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// Take the next due job (or one whose worker died), leasing it for `lease`.
+pub async fn claim(db: &Db, lease: Duration) -> Result<Option<Job>, sqlx::Error> {
+    let rows = JOBS.claim(db, lease, 1, "").await.map_err(sql)?;
+    rows.into_iter()
+        .next()
+        .map(|r| {
+            Ok(Job {
+                id: r.try_get("id")?,
+                ticket_id: r.try_get("ticket_id")?,
+                recording_path: r.try_get("recording_path")?,
+                attempts: r.try_get("attempts")?,
+            })
+        })
+        .transpose()
+}
+
+/// A failed attempt: back to `pending` with exponential backoff from `retry_base`, or
+/// `failed` for good when the attempts are used up. Returns whether the job is now failed.
 pub async fn fail(
     db: &Db,
     job: &Job,
@@ -88,22 +116,16 @@ pub async fn fail(
     max_attempts: i64,
     retry_base: Duration,
 ) -> Result<bool, sqlx::Error> {
-    let now = now_ms();
-    let give_up = job.attempts >= max_attempts.max(1);
-    let backoff = retry_base.as_millis() as i64 * (1i64 << (job.attempts - 1).clamp(0, 16));
-    sqlx::query(
-        "UPDATE transcription_jobs
-            SET status = $1, next_attempt_at = $2, claimed_until = NULL, last_error = $3, updated_at = $4
-          WHERE id = $5",
-    )
-    .bind(if give_up { "failed" } else { "pending" })
-    .bind(now + backoff)
-    .bind(error.chars().take(2000).collect::<String>())
-    .bind(now)
-    .bind(job.id)
-    .execute(db.pool())
-    .await?;
-    Ok(give_up)
+    if job.attempts >= max_attempts.max(1) {
+        JOBS.fail(db, job.id, None, error).await.map_err(sql)?;
+        return Ok(true);
+    }
+    let backoff = Backoff::new(retry_base, retry_base.saturating_mul(1 << 16)).exact();
+    let delay = backoff.delay(job.attempts.clamp(1, 64) as u32);
+    JOBS.retry(db, job.id, "pending", None, delay, error)
+        .await
+        .map_err(sql)?;
+    Ok(false)
 }
 
 /// Store the transcript and speech's routing, and move the job to `applying` — one transaction.
@@ -156,13 +178,7 @@ pub async fn store_transcript(
 
 /// The ticket has its transcript: the job is done.
 pub async fn finish(db: &Db, job: &Job) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE transcription_jobs SET status = 'done', claimed_until = NULL, last_error = NULL, updated_at = $1 WHERE id = $2",
-    )
-    .bind(now_ms())
-    .bind(job.id)
-    .execute(db.pool())
-    .await?;
+    JOBS.done(db, job.id, "done", "").await.map_err(sql)?;
     Ok(())
 }
 
@@ -594,6 +610,16 @@ mod tests {
         assert!(claim(&db, Duration::from_secs(60)).await.unwrap().is_none());
         let s = stats(&db).await.unwrap();
         assert_eq!((s.failed, s.pending, s.running), (1, 0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_ticket_gets_one_job_however_often_it_is_queued() {
+        let (_d, db) = db().await;
+        let mut conn = db.pool().acquire().await.unwrap();
+        assert!(enqueue(&mut conn, TicketId(3), "/a.wav").await.unwrap());
+        assert!(!enqueue(&mut conn, TicketId(3), "/a.wav").await.unwrap());
+        drop(conn);
+        assert_eq!(stats(&db).await.unwrap().pending, 1);
     }
 
     #[tokio::test]

@@ -328,17 +328,6 @@ impl Tickets {
             &route.reason,
         )
         .await?;
-        if let Some(path) = &new.recording_path {
-            sqlx::query(
-                "INSERT INTO transcription_jobs (ticket_id, recording_path, status, attempts, next_attempt_at, created_at, updated_at)
-                 VALUES ($1, $2, 'pending', 0, $3, $3, $3)",
-            )
-            .bind(id.0)
-            .bind(path)
-            .bind(ms)
-            .execute(&mut *tx)
-            .await?;
-        }
         let ticket = fetch(&mut tx, id).await?;
         let mut written = vec![
             events::write(
@@ -839,6 +828,7 @@ impl Tickets {
             from_state: from,
             to_state: t.state,
             actor: actor.to_string(),
+            recording_path: t.recording_path.clone(),
         }
     }
 
