@@ -3,7 +3,7 @@
 //!
 //! Entry point: [`start`]. The path of a notice: a ticket event → [`notices`] (the `sms`
 //! consumer of `notify`) → [`outbox`] → [`service`]'s sender → [`link`] → SMSC; receipts
-//! and texts come back through [`link`] and [`inbound`].
+//! and texts come back through [`link`] to [`replies`].
 //!
 //! - [`config`]: `[sms]` settings and the notice templates.
 //! - [`notices`]: which ticket events text the resident, and the notice text.
@@ -12,7 +12,8 @@
 //! - [`encoding`]: GSM 7-bit / UCS-2 and concatenated parts.
 //! - [`link`]: the SMPP session (bind, window, rate limit, reconnects).
 //! - [`inbound`]: commands residents text (CX, ratings, TD) and part reassembly.
-//! - [`service`]: the running tasks (consumer, sender, inbound).
+//! - [`replies`]: receipts and residents' texts handled and answered.
+//! - [`service`]: the running tasks (consumer, sender, inbound) and the sender.
 
 pub mod config;
 pub mod encoding;
@@ -21,6 +22,7 @@ pub mod link;
 pub mod notices;
 pub mod outbox;
 pub mod policy;
+pub mod replies;
 pub mod service;
 
 pub use config::SmsConfig;
