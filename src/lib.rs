@@ -11,6 +11,7 @@ pub mod config;
 pub mod ivr;
 pub mod mail;
 pub mod media;
+pub mod notify;
 pub mod server;
 pub mod sip;
 pub mod sms;

@@ -12,6 +12,8 @@ use crate::config::Config;
 use crate::ivr::{Engine, SpeechInput};
 use crate::sip::auth_digest::StoredHa1;
 use crate::sip::registrar_uas::Directory;
+use crate::notify::consumer;
+use crate::notify::speech_jobs::SpeechJobs;
 use crate::sip::{CallHandler, Server as SipServer};
 use crate::speech::SpeechService;
 use crate::store::{redact, Db};
@@ -69,6 +71,16 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
     // A missing model is logged by the speech service itself, with what to do.
     let _ = speech.load_model().await;
     tasks.spawn(speech.clone().run(shutdown.clone()));
+    // Voice messages become transcription jobs from their `accepted` event, whether or not
+    // a model is loaded: the jobs wait for one.
+    tasks.spawn(consumer::run(
+        db.clone(),
+        Arc::new(SpeechJobs {
+            service: Some(speech.clone()),
+        }),
+        Some(tickets.subscribe()),
+        shutdown.clone(),
+    ));
 
     // Notices: SMS to residents and mail to departments, from durable outboxes.
     let sms = cfg.sms.enabled.then(|| {
@@ -87,10 +99,14 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
         tracing::info!(
             "SMS sending is off ([sms] enabled = false); notices queue in the SMS outbox"
         );
-        tasks.spawn(queue_sms_notices(
-            cfg.sms.clone(),
+        let notices = Arc::new(sms::notices::SmsNotices {
+            cfg: cfg.sms.clone(),
+            sender: None,
+        });
+        tasks.spawn(consumer::run(
             db.clone(),
-            tickets.clone(),
+            notices,
+            Some(tickets.subscribe()),
             shutdown.clone(),
         ));
     }
@@ -208,28 +224,6 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
     tickets.db().close().await;
     tracing::info!("stopped cleanly");
     Ok(())
-}
-
-/// Turns ticket events into SMS outbox rows without sending them.
-async fn queue_sms_notices(
-    cfg: sms::SmsConfig,
-    db: Db,
-    tickets: Tickets,
-    shutdown: CancellationToken,
-) {
-    let mut wake = tickets.subscribe();
-    loop {
-        match sms::service::consume_once_for(&db, &cfg).await {
-            Ok(n) if n > 0 => continue,
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "queueing SMS notices failed; will retry"),
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = wake.recv() => {}
-            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
-        }
-    }
 }
 
 /// A few realistic tickets in an empty demo database, so the console is not empty.

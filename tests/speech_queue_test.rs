@@ -8,6 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::{fresh_pg, fresh_sqlite, tickets_at};
+use hotline::notify::speech_jobs;
 use hotline::speech::routing::{corrections_report, record_correction, SpeechRouter};
 use hotline::speech::{queue, SpeechConfig, Transcript};
 use hotline::store::Db;
@@ -45,6 +46,9 @@ async fn scenario(url: String) {
     let db = Db::connect_url(&url).await.unwrap();
     let a = voice_ticket(&tickets).await;
     let b = voice_ticket(&tickets).await;
+    // The `speech` consumer turns each voice message's `accepted` event into its one job.
+    speech_jobs::queue_jobs(&db).await.unwrap();
+    assert_eq!(queue::stats(&db).await.unwrap().pending, 2);
 
     // Two workers claim: each gets a different job; a third finds none.
     let j1 = queue::claim(&db, Duration::from_secs(60))

@@ -80,6 +80,10 @@ async fn voice_message(tickets: &Tickets, recording: &Path) -> TicketId {
         )
         .await
         .unwrap();
+    // The server's `speech` consumer queues the job from the `accepted` event.
+    hotline::notify::speech_jobs::queue_jobs(tickets.db())
+        .await
+        .unwrap();
     t.id
 }
 

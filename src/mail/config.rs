@@ -27,7 +27,8 @@ pub struct MailConfig {
     pub retry_base_ms: u64,
     pub retry_max_ms: u64,
     pub lease_secs: u64,
-    /// Subjects per event; placeholders {number} {deadline} {kind} {department}.
+    /// Subjects per event, minijinja templates; placeholders `{{ number }}`
+    /// `{{ deadline }}` `{{ kind }}` `{{ department }}`.
     pub subject_dispatched: String,
     pub subject_deadline_warning: String,
     pub subject_overdue: String,
@@ -52,9 +53,10 @@ impl Default for MailConfig {
             retry_base_ms: 2_000,
             retry_max_ms: 600_000,
             lease_secs: 120,
-            subject_dispatched: "【12345工单】{number} {kind}，请于{deadline}前办结".into(),
-            subject_deadline_warning: "【12345工单临期】{number} 将于{deadline}到期".into(),
-            subject_overdue: "【12345工单超期】{number} 已超过办理时限{deadline}".into(),
+            subject_dispatched: "【12345工单】{{ number }} {{ kind }}，请于{{ deadline }}前办结"
+                .into(),
+            subject_deadline_warning: "【12345工单临期】{{ number }} 将于{{ deadline }}到期".into(),
+            subject_overdue: "【12345工单超期】{{ number }} 已超过办理时限{{ deadline }}".into(),
         }
     }
 }

@@ -50,13 +50,14 @@ pub struct SmsConfig {
     pub reassembly_timeout_secs: u64,
     /// Incoming text longer than this is cut before it becomes a ticket.
     pub max_incoming_chars: usize,
-    /// Shown in templates as {query_url}.
+    /// Shown in templates as `{{ query_url }}`.
     pub query_url: String,
     pub templates: SmsTemplates,
 }
 
-/// Mandarin texts; placeholders: {number} {department} {deadline} {answer} {query_url}
-/// {state} {tickets}. The signature is prepended to each.
+/// Mandarin texts, minijinja templates (see `notify::templates`); placeholders:
+/// `{{ number }}` `{{ department }}` `{{ deadline }}` `{{ answer }}` `{{ query_url }}`
+/// `{{ state }}`. The signature is prepended to each.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SmsTemplates {
@@ -80,17 +81,20 @@ impl Default for SmsTemplates {
     fn default() -> Self {
         SmsTemplates {
             signature: "【12345】".into(),
-            accepted: "您的诉求已受理，工单号{number}。回复CX可查询办理进度。".into(),
-            dispatched: "您的工单{number}已转{department}办理，办理时限{deadline}。".into(),
-            extension_granted: "您的工单{number}经批准延期，新的办理时限为{deadline}。".into(),
-            resolved: "您的工单{number}已办结。{department}答复：{answer}".into(),
-            follow_up: "请评价工单{number}的办理结果：回复1满意，2基本满意，3不满意。".into(),
-            overdue: "很抱歉，您的工单{number}未能在时限内办结，我们已督促{department}尽快办理。"
+            accepted: "您的诉求已受理，工单号{{ number }}。回复CX可查询办理进度。".into(),
+            dispatched: "您的工单{{ number }}已转{{ department }}办理，办理时限{{ deadline }}。"
                 .into(),
-            reopened: "您的工单{number}已重新办理，我们将督办并尽快答复您。".into(),
-            status_line: "工单{number}：{state}{deadline}".into(),
+            extension_granted: "您的工单{{ number }}经批准延期，新的办理时限为{{ deadline }}。"
+                .into(),
+            resolved: "您的工单{{ number }}已办结。{{ department }}答复：{{ answer }}".into(),
+            follow_up: "请评价工单{{ number }}的办理结果：回复1满意，2基本满意，3不满意。".into(),
+            overdue:
+                "很抱歉，您的工单{{ number }}未能在时限内办结，我们已督促{{ department }}尽快办理。"
+                    .into(),
+            reopened: "您的工单{{ number }}已重新办理，我们将督办并尽快答复您。".into(),
+            status_line: "工单{{ number }}：{{ state }}{{ deadline }}".into(),
             status_none: "未查到您的工单。如需帮助请致电12345。".into(),
-            rated: "感谢您的评价（{state}），工单{number}。".into(),
+            rated: "感谢您的评价（{{ state }}），工单{{ number }}。".into(),
             rate_none: "您没有待评价的工单。回复CX查询工单进度。".into(),
             opted_out: "已为您退订办理进度短信，受理和办结通知仍会发送。".into(),
             help: "您好，直接发送诉求内容即可受理；回复CX查询进度，回复TD退订。详询12345。".into(),

@@ -17,11 +17,11 @@ use rusmpp::{
     values::{DataCoding, EsmClass, Npi, RegisteredDelivery, ServiceType, Ton},
     CommandId, CommandStatus, Pdu,
 };
-use tokio::sync::{mpsc, oneshot, watch, Mutex, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::config::SmsConfig;
-use super::policy::backoff_ms;
+use crate::notify::retry::{Backoff, RateLimit};
 
 /// One SMPP submit_sm worth of payload.
 #[derive(Debug, Clone)]
@@ -93,31 +93,7 @@ pub struct SmppLink {
     client: watch::Receiver<Option<rusmppc::Client>>,
     state: watch::Receiver<LinkState>,
     window: Semaphore,
-    rate: Mutex<RateLimiter>,
-}
-
-struct RateLimiter {
-    per_sec: u32,
-    next: tokio::time::Instant,
-}
-
-impl RateLimiter {
-    /// Evenly spaced slots; a short idle period earns at most one second of burst.
-    async fn wait(&mut self) {
-        if self.per_sec == 0 {
-            return;
-        }
-        let step = Duration::from_secs_f64(1.0 / self.per_sec as f64);
-        let now = tokio::time::Instant::now();
-        let floor = now.checked_sub(Duration::from_secs(1)).unwrap_or(now);
-        if self.next < floor {
-            self.next = floor;
-        }
-        if self.next > now {
-            tokio::time::sleep_until(self.next).await;
-        }
-        self.next += step;
-    }
+    rate: RateLimit,
 }
 
 impl SmppLink {
@@ -131,10 +107,7 @@ impl SmppLink {
         let (state_tx, state_rx) = watch::channel(LinkState::Connecting);
         let link = Arc::new(SmppLink {
             window: Semaphore::new(cfg.window.max(1)),
-            rate: Mutex::new(RateLimiter {
-                per_sec: cfg.rate_per_sec,
-                next: tokio::time::Instant::now(),
-            }),
+            rate: RateLimit::per_second(cfg.rate_per_sec),
             cfg: cfg.clone(),
             client: client_rx,
             state: state_rx,
@@ -190,7 +163,7 @@ impl SmsLink for SmppLink {
                 maybe_sent: false,
             });
         };
-        self.rate.lock().await.wait().await;
+        self.rate.wait().await;
         match client.submit_sm(pdu).await {
             Ok(resp) => Ok(resp.message_id().as_str().to_string()),
             Err(rusmppc::error::Error::UnexpectedResponse { response }) => {
@@ -279,14 +252,14 @@ async fn run(
                 failures += 1;
             }
         }
-        let delay = backoff_ms(
-            cfg.reconnect_min_ms,
-            cfg.reconnect_max_ms,
-            failures.saturating_sub(1),
-        );
+        let delay = Backoff::new(
+            Duration::from_millis(cfg.reconnect_min_ms),
+            Duration::from_millis(cfg.reconnect_max_ms),
+        )
+        .delay(failures);
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = tokio::time::sleep(Duration::from_millis(delay)) => {}
+            _ = tokio::time::sleep(delay) => {}
         }
     }
     let _ = client_tx.send(None);

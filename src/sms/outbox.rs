@@ -7,8 +7,13 @@
 //! lost, timeout), or hotline died between the SMSC's answer and the commit of its message
 //! id — a window of one short write, hit only by the parts in flight at a crash (≤ window).
 
+use std::time::Duration;
+
 use sqlx::{AnyConnection, Row};
 
+use crate::notify::mask;
+use crate::notify::retry::Backoff;
+use crate::store::lease::LeasedTable;
 use crate::store::{now_ms, Db, StoreError};
 
 use super::config::SmsConfig;
@@ -117,6 +122,19 @@ pub async fn enqueue(
     })
 }
 
+/// How `sms_outbox` plays the leased queue: rows stay `pending` while leased, attempts
+/// count failures.
+const OUTBOX: LeasedTable = LeasedTable {
+    table: "sms_outbox",
+    state: "state",
+    due: "not_before",
+    claimable: &["pending"],
+    on_claim: "",
+    claimed_by: true,
+    returning: "id, phone, body, attempts",
+    order: "id",
+};
+
 /// Takes due rows for this node for `lease_secs`.
 pub async fn claim(
     db: &Db,
@@ -124,22 +142,8 @@ pub async fn claim(
     node: &str,
     limit: i64,
 ) -> Result<Vec<Claimed>, StoreError> {
-    let now = now_ms();
-    let sql = format!(
-        "UPDATE sms_outbox SET claimed_until = $1, claimed_by = $2, updated_at = $3
-         WHERE id IN (SELECT id FROM sms_outbox
-                      WHERE state = 'pending' AND not_before <= $3
-                        AND (claimed_until IS NULL OR claimed_until < $3)
-                      ORDER BY id LIMIT $4{})
-         RETURNING id, phone, body, attempts",
-        db.skip_locked()
-    );
-    let rows = sqlx::query(&sql)
-        .bind(now + cfg.lease_secs as i64 * 1000)
-        .bind(node)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(db.pool())
+    let rows = OUTBOX
+        .claim(db, Duration::from_secs(cfg.lease_secs), limit, node)
         .await?;
     let mut out = rows
         .into_iter()
@@ -194,20 +198,17 @@ pub async fn part_acked(
 
 /// Every part acknowledged: the notice is sent (and maybe already delivered).
 pub async fn mark_sent(db: &Db, outbox_id: i64, parts: i64) -> Result<(), StoreError> {
-    let now = now_ms();
-    sqlx::query(
-        "UPDATE sms_outbox SET state = 'sent', sent_at = $1, updated_at = $1, claimed_until = NULL, last_error = NULL,
-            parts_total = $3
-         WHERE id = $2 AND state = 'pending'",
-    )
-    .bind(now)
-    .bind(outbox_id)
-    .bind(parts)
-    .execute(db.pool())
-    .await?;
+    sqlx::query("UPDATE sms_outbox SET parts_total = $1 WHERE id = $2 AND state = 'pending'")
+        .bind(parts)
+        .bind(outbox_id)
+        .execute(db.pool())
+        .await?;
+    OUTBOX.done(db, outbox_id, "sent", "sent_at = $1").await?;
     settle(db, outbox_id).await
 }
 
+/// A temporary failure: due again after the backoff, or failed once the attempts are used
+/// up. Returns whether it will be retried.
 pub async fn mark_retry(
     db: &Db,
     cfg: &SmsConfig,
@@ -215,39 +216,27 @@ pub async fn mark_retry(
     error: &str,
 ) -> Result<bool, StoreError> {
     let attempts = c.attempts + 1;
-    let now = now_ms();
     if attempts >= cfg.max_attempts {
         tracing::error!(outbox_id = c.id, phone = %mask(&c.phone), attempts, "sms notice given up after temporary errors: {error}");
-        sqlx::query("UPDATE sms_outbox SET state = 'failed', attempts = $1, last_error = $2, claimed_until = NULL, updated_at = $3 WHERE id = $4")
-            .bind(attempts)
-            .bind(error)
-            .bind(now)
-            .bind(c.id)
-            .execute(db.pool())
-            .await?;
+        OUTBOX.fail(db, c.id, Some(attempts), error).await?;
+        metrics::counter!("hotline_sms_failed_total").increment(1);
         return Ok(false);
     }
-    let delay =
-        policy::backoff_ms(cfg.retry_base_ms, cfg.retry_max_ms, (attempts - 1) as u32) as i64;
-    sqlx::query("UPDATE sms_outbox SET attempts = $1, last_error = $2, not_before = $3, claimed_until = NULL, updated_at = $4 WHERE id = $5")
-        .bind(attempts)
-        .bind(error)
-        .bind(now + delay)
-        .bind(now)
-        .bind(c.id)
-        .execute(db.pool())
+    let backoff = Backoff::new(
+        Duration::from_millis(cfg.retry_base_ms),
+        Duration::from_millis(cfg.retry_max_ms),
+    );
+    let delay = backoff.delay(attempts as u32);
+    OUTBOX
+        .retry(db, c.id, "pending", Some(attempts), delay, error)
         .await?;
     Ok(true)
 }
 
 pub async fn mark_failed(db: &Db, c: &Claimed, error: &str) -> Result<(), StoreError> {
     tracing::error!(outbox_id = c.id, phone = %mask(&c.phone), "sms notice refused by the SMSC for good: {error}");
-    sqlx::query("UPDATE sms_outbox SET state = 'failed', last_error = $1, claimed_until = NULL, updated_at = $2 WHERE id = $3")
-        .bind(error)
-        .bind(now_ms())
-        .bind(c.id)
-        .execute(db.pool())
-        .await?;
+    OUTBOX.fail(db, c.id, None, error).await?;
+    metrics::counter!("hotline_sms_failed_total").increment(1);
     Ok(())
 }
 
@@ -266,6 +255,7 @@ pub async fn record_receipt(
         .bind(now)
         .execute(db.pool())
         .await?;
+    metrics::counter!("hotline_sms_receipts_total", "stat" => stat_label(stat)).increment(1);
     let row = sqlx::query("UPDATE sms_parts SET receipt_stat = $1, receipt_at = $2 WHERE message_id = $3 RETURNING outbox_id")
         .bind(stat)
         .bind(now)
@@ -357,16 +347,17 @@ pub async fn log_inbound(
     Ok(())
 }
 
-/// 138****5678: phone numbers never appear whole in logs.
-pub fn mask(phone: &str) -> String {
-    let c: Vec<char> = phone.chars().collect();
-    let n = c.len();
-    if n <= 7 {
-        return "*".repeat(n);
+/// The SMPP 3.4 receipt states (appendix B); anything else a carrier sends counts as `other`
+/// so a strange SMSC cannot grow the metric without bound.
+fn stat_label(stat: &str) -> &'static str {
+    match stat {
+        "DELIVRD" => "DELIVRD",
+        "EXPIRED" => "EXPIRED",
+        "DELETED" => "DELETED",
+        "UNDELIV" => "UNDELIV",
+        "ACCEPTD" => "ACCEPTD",
+        "UNKNOWN" => "UNKNOWN",
+        "REJECTD" => "REJECTD",
+        _ => "other",
     }
-    format!(
-        "{}****{}",
-        c[..3].iter().collect::<String>(),
-        c[n - 4..].iter().collect::<String>()
-    )
 }

@@ -1,19 +1,9 @@
-//! Template rendering, which notices are essential, and quiet hours.
+//! Which template a ticket event uses, which notices are essential, and quiet hours.
 
 use chrono::{NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use super::config::{SmsConfig, SmsTemplates};
-
-/// Replace `{key}` placeholders; unknown placeholders are left as written so a typo in a
-/// city's template shows up in the text instead of silently vanishing.
-pub fn render(template: &str, vars: &[(&str, &str)]) -> String {
-    let mut out = template.to_string();
-    for (k, v) in vars {
-        out = out.replace(&format!("{{{k}}}"), v);
-    }
-    out
-}
 
 /// Template for a ticket event kind, or None when residents are not texted about it.
 pub fn template_for<'a>(t: &'a SmsTemplates, kind: &str) -> Option<&'a str> {
@@ -89,14 +79,6 @@ pub fn local_day_start(cfg: &SmsConfig, now_ms: i64) -> i64 {
         .unwrap_or(now_ms)
 }
 
-/// Retry delay after `attempts` failures: exponential, capped, with ±25 % jitter so many
-/// rows (or nodes) failing together do not retry in lock-step.
-pub fn backoff_ms(base: u64, max: u64, attempts: u32) -> u64 {
-    let exp = base.saturating_mul(1u64 << attempts.min(20)).min(max);
-    let jitter = (exp / 4).max(1);
-    exp - jitter + rand::random::<u64>() % (2 * jitter)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,7 +92,7 @@ mod tests {
     #[test]
     fn renders_placeholders() {
         let t = SmsTemplates::default();
-        let s = render(
+        let s = crate::notify::templates::render(
             &t.dispatched,
             &[
                 ("number", "202611260001"),
@@ -122,7 +104,6 @@ mod tests {
             s,
             "您的工单202611260001已转城管局办理，办理时限11月27日18:00。"
         );
-        assert_eq!(render("{x}{y}", &[("x", "1")]), "1{y}");
         assert_eq!(signed(&t, "a"), "【12345】a");
     }
 
@@ -152,16 +133,12 @@ mod tests {
     }
 
     #[test]
-    fn day_start_and_backoff() {
+    fn day_start() {
         let cfg = SmsConfig::default();
         assert_eq!(
             local_day_start(&cfg, ms("2026-11-26T17:00:00Z")),
             ms("2026-11-26T16:00:00Z")
         );
-        for a in 0..30 {
-            let b = backoff_ms(1000, 60_000, a);
-            assert!((750..=75_000).contains(&b), "{b}");
-        }
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The running SMS channel: ticket events → outbox (one transaction with the cursor),
-//! outbox → SMSC (sender), SMSC → tickets, replies and receipts (inbound).
+//! The running SMS channel: ticket events → outbox (the `sms` consumer, [`super::notices`]),
+//! outbox → SMSC (the sender, here), SMSC → tickets, replies and receipts
+//! ([`super::replies`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,20 +11,20 @@ use tokio::sync::{broadcast, mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::notify::consumer;
+use crate::notify::TicketDesk;
 use crate::store::{now_ms, Db, StoreError};
-use crate::tickets::events::{claim_batch, TicketEvent};
+use crate::tickets::events::TicketEvent;
 use crate::tickets::Tickets;
 
 use super::config::SmsConfig;
-use super::desk::{TicketDesk, TicketInfo};
 use super::encoding::{self, ESM_UDHI};
-use super::inbound::{self, Assembled, Command, Reassembler};
-use super::link::{Incoming, IncomingItem, OutPart, SmppLink, SmsLink, SubmitError};
-use super::outbox::{self, mask, Claimed, Notice};
-use super::policy::{render, signed, template_for};
+use super::link::{IncomingItem, OutPart, SmppLink, SmsLink, SubmitError};
+use super::notices::SmsNotices;
+use super::outbox::{self, Claimed};
+use super::replies;
 
-/// Name of the SMS consumer's cursor over ticket events.
-pub const CONSUMER: &str = "sms";
+pub use super::notices::{consume_once_for, CONSUMER};
 
 /// What `start` hands back: the link (for health and tests) and the tasks to await.
 pub struct SmsHandle {
@@ -41,13 +42,15 @@ impl SmsHandle {
     }
 }
 
-struct Ctx {
-    cfg: SmsConfig,
-    db: Db,
-    desk: Arc<dyn TicketDesk>,
-    link: Arc<dyn SmsLink>,
-    notify: Arc<Notify>,
-    node: String,
+/// What the sender and the inbound handler share.
+pub(super) struct Ctx {
+    pub(super) cfg: SmsConfig,
+    pub(super) db: Db,
+    pub(super) desk: Arc<dyn TicketDesk>,
+    pub(super) link: Arc<dyn SmsLink>,
+    /// Wakes the sender when a notice is queued.
+    pub(super) notify: Arc<Notify>,
+    pub(super) node: String,
 }
 
 /// Starts the SMPP link and the three tasks. Call once per process; several processes on
@@ -86,10 +89,19 @@ pub fn start_with_link(
         notify: notify.clone(),
         node: format!("{}-{}", hostname(), std::process::id()),
     });
+    let notices = Arc::new(SmsNotices {
+        cfg: ctx.cfg.clone(),
+        sender: Some(notify.clone()),
+    });
     let tasks = vec![
-        tokio::spawn(consume_events(ctx.clone(), wake, shutdown.clone())),
+        tokio::spawn(consumer::run(
+            ctx.db.clone(),
+            notices,
+            wake,
+            shutdown.clone(),
+        )),
         tokio::spawn(send_loop(ctx.clone(), shutdown.clone())),
-        tokio::spawn(inbound_loop(ctx, incoming, shutdown)),
+        tokio::spawn(replies::inbound_loop(ctx, incoming, shutdown)),
     ];
     SmsHandle {
         link,
@@ -102,119 +114,6 @@ fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "node".into())
-}
-
-/// "2026-11-27T18:00:00+08:00" → "11月27日18:00" (already in the hotline's zone).
-pub fn deadline_text(rfc3339: &str) -> String {
-    chrono::DateTime::parse_from_rfc3339(rfc3339)
-        .map(|d| d.format("%-m月%-d日%H:%M").to_string())
-        .unwrap_or_else(|_| rfc3339.to_string())
-}
-
-/// The notice a ticket event gives its resident, if any.
-pub fn notice_for(cfg: &SmsConfig, ev: &TicketEvent) -> Option<Notice> {
-    let kind = ev.kind.code();
-    let template = template_for(&cfg.templates, &kind)?;
-    let p = &ev.payload;
-    let phone = p.phone.trim();
-    if phone.len() < 5 || !phone.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let deadline = p.deadline.as_deref().map(deadline_text).unwrap_or_default();
-    let department = p
-        .department_name
-        .clone()
-        .unwrap_or_else(|| "相关部门".into());
-    let answer = p.answer.clone().unwrap_or_default();
-    let body = render(
-        template,
-        &[
-            ("number", &p.number),
-            ("department", &department),
-            ("deadline", &deadline),
-            ("answer", &answer),
-            ("query_url", &cfg.query_url),
-        ],
-    );
-    Some(Notice {
-        dedup_key: format!("ev:{}", ev.id),
-        ticket_id: Some(p.ticket_id.0),
-        event_id: Some(ev.id),
-        phone: phone.to_string(),
-        kind,
-        body: signed(&cfg.templates, &body),
-        event_at: Some(ev.created_at),
-    })
-}
-
-/// Polls the event table; a live event (same process) wakes it at once, the poll catches
-/// events written by other nodes.
-async fn consume_events(
-    ctx: Arc<Ctx>,
-    mut wake: Option<broadcast::Receiver<TicketEvent>>,
-    shutdown: CancellationToken,
-) {
-    let mut failures = 0u32;
-    while !shutdown.is_cancelled() {
-        match consume_once(&ctx).await {
-            Ok(0) => {
-                failures = 0;
-                let woken = async {
-                    match wake.as_mut() {
-                        Some(w) => {
-                            if let Err(broadcast::error::RecvError::Closed) = w.recv().await {
-                                std::future::pending::<()>().await
-                            }
-                        }
-                        None => std::future::pending::<()>().await,
-                    }
-                };
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = woken => {}
-                    _ = tokio::time::sleep(Duration::from_millis(ctx.cfg.poll_ms.clamp(10, 5_000))) => {}
-                }
-            }
-            Ok(_) => failures = 0,
-            Err(e) => {
-                failures += 1;
-                tracing::warn!("sms: reading ticket events failed: {e}");
-                let d = super::policy::backoff_ms(200, 10_000, failures);
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(Duration::from_millis(d)) => {}
-                }
-            }
-        }
-    }
-}
-
-/// One batch of events → notices, committed with the cursor. Returns events seen.
-pub async fn consume_once_for(db: &Db, cfg: &SmsConfig) -> Result<usize, StoreError> {
-    let mut batch = claim_batch(db, CONSUMER, cfg.batch.max(1)).await?;
-    let events = batch.events.clone();
-    for ev in &events {
-        if let Some(n) = notice_for(cfg, ev) {
-            outbox::enqueue(batch.conn(), cfg, &n).await?;
-        }
-    }
-    if events.is_empty() {
-        return Ok(0);
-    }
-    batch.commit().await?;
-    tracing::debug!(
-        events = events.len(),
-        "sms: ticket events turned into notices"
-    );
-    Ok(events.len())
-}
-
-async fn consume_once(ctx: &Ctx) -> Result<usize, StoreError> {
-    let n = consume_once_for(&ctx.db, &ctx.cfg).await?;
-    if n > 0 {
-        ctx.notify.notify_one();
-    }
-    Ok(n)
 }
 
 /// Rows claimed but not finished, queued per phone so one resident's notices arrive in
@@ -343,6 +242,7 @@ async fn try_send_one(ctx: &Ctx, c: &Claimed) -> Result<(), StoreError> {
         let submitted_at = now_ms();
         match ctx.link.submit(&out).await {
             Ok(message_id) => {
+                metrics::counter!("hotline_sms_submitted_total").increment(1);
                 outbox::part_acked(&ctx.db, c.id, part_no, &message_id, submitted_at).await?
             }
             Err(SubmitError::Temporary { reason, maybe_sent }) => {
@@ -363,259 +263,5 @@ async fn try_send_one(ctx: &Ctx, c: &Claimed) -> Result<(), StoreError> {
     }
     outbox::mark_sent(&ctx.db, c.id, total).await?;
     tracing::debug!(outbox_id = c.id, parts = total, "sms notice sent");
-    Ok(())
-}
-
-async fn inbound_loop(
-    ctx: Arc<Ctx>,
-    mut rx: mpsc::Receiver<IncomingItem>,
-    shutdown: CancellationToken,
-) {
-    let mut reasm = Reassembler::new(
-        ctx.cfg.reassembly_max_groups,
-        Duration::from_secs(ctx.cfg.reassembly_timeout_secs),
-    );
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = tick.tick() => {
-                for (phone, text) in reasm.expire() {
-                    if let Err(e) = on_text(&ctx, &phone, text).await {
-                        tracing::warn!("sms: incomplete message from {} not handled: {e}", mask(&phone));
-                    }
-                }
-            }
-            item = rx.recv() => {
-                let Some(IncomingItem { item, done }) = item else { break };
-                let ok = match on_incoming(&ctx, &mut reasm, item).await {
-                    Ok(()) => true,
-                    Err(e) => {
-                        tracing::warn!("sms: incoming message not stored, the SMSC will redeliver: {e}");
-                        false
-                    }
-                };
-                let _ = done.send(ok);
-            }
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-enum InError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("tickets: {0}")]
-    Desk(String),
-}
-
-async fn on_incoming(ctx: &Ctx, reasm: &mut Reassembler, item: Incoming) -> Result<(), InError> {
-    match item {
-        Incoming::Receipt {
-            message_id,
-            stat,
-            err,
-        } => {
-            if message_id.is_empty() {
-                tracing::warn!("sms: delivery receipt without a message id ignored");
-                return Ok(());
-            }
-            outbox::record_receipt(&ctx.db, &message_id, &stat, &err).await?;
-            Ok(())
-        }
-        Incoming::Message {
-            from,
-            data_coding,
-            esm_class,
-            bytes,
-            ..
-        } => {
-            let phone: String = from.trim().trim_start_matches("+86").to_string();
-            if !(3..=20).contains(&phone.len()) || !phone.bytes().all(|b| b.is_ascii_digit()) {
-                tracing::warn!(from = %from.escape_debug(), "sms from an unusable sender address ignored");
-                return Ok(());
-            }
-            let (concat, ud) = if esm_class & ESM_UDHI != 0 {
-                match encoding::split_udh(&bytes) {
-                    Ok(x) => x,
-                    Err(e) => {
-                        tracing::warn!(phone = %mask(&phone), "sms with a broken UDH ignored: {e}");
-                        return Ok(());
-                    }
-                }
-            } else {
-                (None, &bytes[..])
-            };
-            let text = match encoding::decode(data_coding, ud) {
-                Ok(t) => t,
-                Err(e) => {
-                    tracing::warn!(phone = %mask(&phone), "sms text cannot be decoded: {e}; answering with help");
-                    return reply(ctx, &phone, &ctx.cfg.templates.help.clone()).await;
-                }
-            };
-            let text = match concat {
-                None => text,
-                Some(c) => match reasm.push(&phone, c, text) {
-                    Assembled::Complete(t) => t,
-                    Assembled::Pending => return Ok(()),
-                    Assembled::Invalid => {
-                        tracing::warn!(phone = %mask(&phone), ?c, "sms part with impossible numbering ignored");
-                        return Ok(());
-                    }
-                },
-            };
-            on_text(ctx, &phone, text).await
-        }
-    }
-}
-
-async fn on_text(ctx: &Ctx, phone: &str, text: String) -> Result<(), InError> {
-    let mut text = text;
-    if text.chars().count() > ctx.cfg.max_incoming_chars {
-        tracing::warn!(phone = %mask(phone), chars = text.chars().count(), "long sms cut to {} characters", ctx.cfg.max_incoming_chars);
-        text = text.chars().take(ctx.cfg.max_incoming_chars).collect();
-    }
-    let cmd = inbound::parse(&text);
-    let t = &ctx.cfg.templates;
-    let label = match &cmd {
-        Command::QueryAll | Command::Query(_) => "query",
-        Command::Rate(_) => "rate",
-        Command::OptOut => "opt_out",
-        Command::NewTicket(_) => "new_ticket",
-        Command::Unknown => "unknown",
-    };
-    match cmd {
-        Command::NewTicket(body) => {
-            let ticket = retry_busy(|| ctx.desk.create_from_sms(phone, &body))
-                .await
-                .map_err(InError::Desk)?;
-            outbox::log_inbound(&ctx.db, phone, &text, label, Some(ticket.id)).await?;
-            tracing::info!(phone = %mask(phone), number = %ticket.number, "sms became a ticket");
-            // The `accepted` event answers with the ticket number.
-            Ok(())
-        }
-        Command::QueryAll => {
-            let list = ctx
-                .desk
-                .list_by_phone(phone, 5)
-                .await
-                .map_err(InError::Desk)?;
-            outbox::log_inbound(&ctx.db, phone, &text, label, None).await?;
-            let body = if list.is_empty() {
-                t.status_none.clone()
-            } else {
-                list.iter()
-                    .map(|i| status_line(ctx, i))
-                    .collect::<Vec<_>>()
-                    .join("；")
-            };
-            reply(ctx, phone, &body).await
-        }
-        Command::Query(number) => {
-            let found = ctx.desk.by_number(&number).await.map_err(InError::Desk)?;
-            outbox::log_inbound(&ctx.db, phone, &text, label, found.as_ref().map(|i| i.id)).await?;
-            // Another resident's ticket is answered like an unknown one.
-            let body = match found {
-                Some(i) if i.phone == phone => status_line(ctx, &i),
-                _ => t.status_none.clone(),
-            };
-            reply(ctx, phone, &body).await
-        }
-        Command::Rate(score) => {
-            let target = match outbox::last_follow_up(&ctx.db, phone).await? {
-                Some(id) => ctx
-                    .desk
-                    .get(id)
-                    .await
-                    .map_err(InError::Desk)?
-                    .filter(|i| i.awaiting_rating),
-                None => None,
-            };
-            let Some(target) = target else {
-                outbox::log_inbound(&ctx.db, phone, &text, label, None).await?;
-                return reply(ctx, phone, &t.rate_none.clone()).await;
-            };
-            let rated = retry_busy(|| ctx.desk.rate(target.id, score, phone))
-                .await
-                .map_err(InError::Desk)?;
-            outbox::log_inbound(&ctx.db, phone, &text, label, Some(target.id)).await?;
-            let word = ["满意", "基本满意", "不满意"][(score.clamp(1, 3) - 1) as usize];
-            let body = render(&t.rated, &[("number", &rated.number), ("state", word)]);
-            reply(ctx, phone, &body).await
-        }
-        Command::OptOut => {
-            outbox::opt_out(&ctx.db, phone).await?;
-            outbox::log_inbound(&ctx.db, phone, &text, label, None).await?;
-            reply(ctx, phone, &t.opted_out.clone()).await
-        }
-        Command::Unknown => {
-            outbox::log_inbound(&ctx.db, phone, &text, label, None).await?;
-            if text.trim().is_empty() {
-                tracing::info!(phone = %mask(phone), "empty sms answered with help");
-            }
-            reply(ctx, phone, &t.help.clone()).await
-        }
-    }
-}
-
-/// SQLite answers "database is locked" at once when a transaction that read first must
-/// write while another connection commits; the whole call is safe to repeat (it rolled back).
-async fn retry_busy<T, F, Fut>(f: F) -> Result<T, String>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<T, String>>,
-{
-    let mut delay = Duration::from_millis(20);
-    for _ in 0..10 {
-        match f().await {
-            Err(e) if e.contains("database is locked") || e.contains("busy") => {
-                tracing::debug!("tickets busy, retrying: {e}");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_millis(500));
-            }
-            r => return r,
-        }
-    }
-    f().await
-}
-
-fn status_line(ctx: &Ctx, i: &TicketInfo) -> String {
-    let deadline = match (&i.deadline, i.open) {
-        (Some(d), true) => format!("，时限{d}"),
-        _ => String::new(),
-    };
-    render(
-        &ctx.cfg.templates.status_line,
-        &[
-            ("number", &i.number),
-            ("state", &i.state_label),
-            ("deadline", &deadline),
-        ],
-    )
-}
-
-static REPLY_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// A direct answer to a resident, through the outbox like every notice.
-async fn reply(ctx: &Ctx, phone: &str, body: &str) -> Result<(), InError> {
-    let key = format!(
-        "reply:{}:{}:{}:{}",
-        ctx.node,
-        phone,
-        now_ms(),
-        REPLY_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    );
-    let n = Notice {
-        dedup_key: key,
-        ticket_id: None,
-        event_id: None,
-        phone: phone.to_string(),
-        kind: "reply".into(),
-        body: signed(&ctx.cfg.templates, body),
-        event_at: Some(now_ms()),
-    };
-    let mut conn = ctx.db.pool().acquire().await.map_err(StoreError::from)?;
-    outbox::enqueue(&mut conn, &ctx.cfg, &n).await?;
-    ctx.notify.notify_one();
     Ok(())
 }

@@ -6,7 +6,10 @@
 //! - [`model`]: provisioning and verification of the ggml model.
 //! - [`audio`]: WAV/G.711 reading and 8 → 16 kHz resampling.
 //! - [`engine`]: the worker pool with per-run time limits ([`Transcriber`]).
-//! - [`queue`]: the durable job queue and [`SpeechService`], which works it.
+//! - [`queue`]: the durable job queue (jobs queued by `notify`'s `speech` consumer) and the
+//!   stored transcripts.
+//! - [`service`]: [`SpeechService`], the model, the worker pool and the loop that works the
+//!   queue.
 //! - [`routing`], [`pinyin`]: transcript → route, tolerant of recognition errors.
 //! - [`menu`]: gather-speech matching for dialplans.
 
@@ -19,11 +22,13 @@ pub mod model;
 pub mod pinyin;
 pub mod queue;
 pub mod routing;
+pub mod service;
 
 pub use config::SpeechConfig;
 pub use engine::{Lane, Segment, Transcriber, Transcript};
-pub use queue::{QueueStats, SpeechService};
+pub use queue::QueueStats;
 pub use routing::{SpeechRoute, SpeechRouter};
+pub use service::SpeechService;
 
 /// Everything speech can fail with. Each is answered (job retried or failed, menu no-match);
 /// none stops calls, menus or tickets.

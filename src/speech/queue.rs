@@ -1,7 +1,10 @@
-//! The durable transcription queue and the service that works it.
+//! The durable transcription queue and the transcripts it produces; [`super::service`]
+//! works it.
 //!
-//! Jobs are rows of `transcription_jobs`, inserted by tickets in the same transaction as the
-//! ticket, so a voice message can never exist without its job. A job's life:
+//! Jobs are rows of `transcription_jobs`, added by the `speech` consumer of ticket events
+//! ([`enqueue`], in the consumer's transaction) from the voice message's `accepted` event,
+//! which is written with the ticket: a voice message can never lose its job. Jobs are leased
+//! through [`crate::store::lease`], like the notice outboxes. A job's life:
 //!
 //! ```text
 //! pending ──claim──▶ running ──whisper ok──▶ applying ──ticket updated──▶ done
@@ -11,20 +14,13 @@
 //! ```
 //! A crash mid-job leaves `running` with a lease in the past: the next claim takes it again.
 
-use super::audio;
-use super::config::SpeechConfig;
-use super::engine::{Transcriber, Transcript};
-use super::model;
-use super::routing::{SpeechRoute, SpeechRouter};
-use super::SpeechError;
-use crate::store::{now_ms, Db};
-use crate::tickets::{TicketId, Tickets};
-use sqlx::Row;
-use std::path::PathBuf;
-use std::sync::Arc;
+use super::engine::Transcript;
+use super::routing::SpeechRoute;
+use crate::store::lease::{Backoff, LeasedTable};
+use crate::store::{now_ms, Db, StoreError};
+use crate::tickets::TicketId;
+use sqlx::{AnyConnection, Row};
 use std::time::Duration;
-use tokio::sync::{Notify, RwLock, Semaphore};
-use tokio_util::sync::CancellationToken;
 
 /// One claimed job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,40 +43,65 @@ pub struct QueueStats {
     pub oldest_age_secs: f64,
 }
 
-/// Take the next due job (or one whose worker died), leasing it for `lease`.
-pub async fn claim(db: &Db, lease: Duration) -> Result<Option<Job>, sqlx::Error> {
-    let now = now_ms();
-    let sql = format!(
-        "UPDATE transcription_jobs
-            SET status = CASE WHEN status = 'applying' THEN 'applying' ELSE 'running' END,
-                attempts = attempts + 1, claimed_until = $1, updated_at = $2
-          WHERE id = (SELECT id FROM transcription_jobs
-                       WHERE (status = 'pending' AND next_attempt_at <= $3)
-                          OR (status IN ('running', 'applying') AND claimed_until < $4)
-                       ORDER BY next_attempt_at, id LIMIT 1{})
-      RETURNING id, ticket_id, recording_path, attempts",
-        db.skip_locked()
-    );
-    let row = sqlx::query(&sql)
-        .bind(now + lease.as_millis() as i64)
-        .bind(now)
-        .bind(now)
-        .bind(now)
-        .fetch_optional(db.pool())
-        .await?;
-    row.map(|r| {
-        Ok(Job {
-            id: r.try_get("id")?,
-            ticket_id: r.try_get("ticket_id")?,
-            recording_path: r.try_get("recording_path")?,
-            attempts: r.try_get("attempts")?,
-        })
-    })
-    .transpose()
+/// How `transcription_jobs` plays the leased queue: attempts count at claim, and a job
+/// whose worker died in `applying` is taken again in `applying` (no new whisper run).
+const JOBS: LeasedTable = LeasedTable {
+    table: "transcription_jobs",
+    state: "status",
+    due: "next_attempt_at",
+    claimable: &["pending", "running", "applying"],
+    on_claim: "status = CASE WHEN status = 'applying' THEN 'applying' ELSE 'running' END, attempts = attempts + 1",
+    claimed_by: false,
+    returning: "id, ticket_id, recording_path, attempts",
+    order: "next_attempt_at, id",
+};
+
+fn sql(e: StoreError) -> sqlx::Error {
+    match e {
+        StoreError::Sql(e) => e,
+        other => sqlx::Error::Protocol(other.to_string()),
+    }
 }
 
-/// A failed attempt: back to `pending` with exponential backoff, or `failed` for good when
-/// the attempts are used up. Returns whether the job is now failed.
+/// Queues the transcription of a voice message inside the caller's transaction (the
+/// `speech` consumer's, with the ticket's `accepted` event). A ticket gets one job, however
+/// often this runs; returns whether a job was added.
+pub async fn enqueue(
+    conn: &mut AnyConnection,
+    ticket: TicketId,
+    recording_path: &str,
+) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "INSERT INTO transcription_jobs (ticket_id, recording_path, status, attempts, next_attempt_at, created_at, updated_at)
+         SELECT $1, $2, 'pending', 0, $3, $3, $3
+         WHERE NOT EXISTS (SELECT 1 FROM transcription_jobs WHERE ticket_id = $1)",
+    )
+    .bind(ticket.0)
+    .bind(recording_path)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// Take the next due job (or one whose worker died), leasing it for `lease`.
+pub async fn claim(db: &Db, lease: Duration) -> Result<Option<Job>, sqlx::Error> {
+    let rows = JOBS.claim(db, lease, 1, "").await.map_err(sql)?;
+    rows.into_iter()
+        .next()
+        .map(|r| {
+            Ok(Job {
+                id: r.try_get("id")?,
+                ticket_id: r.try_get("ticket_id")?,
+                recording_path: r.try_get("recording_path")?,
+                attempts: r.try_get("attempts")?,
+            })
+        })
+        .transpose()
+}
+
+/// A failed attempt: back to `pending` with exponential backoff from `retry_base`, or
+/// `failed` for good when the attempts are used up. Returns whether the job is now failed.
 pub async fn fail(
     db: &Db,
     job: &Job,
@@ -88,22 +109,16 @@ pub async fn fail(
     max_attempts: i64,
     retry_base: Duration,
 ) -> Result<bool, sqlx::Error> {
-    let now = now_ms();
-    let give_up = job.attempts >= max_attempts.max(1);
-    let backoff = retry_base.as_millis() as i64 * (1i64 << (job.attempts - 1).clamp(0, 16));
-    sqlx::query(
-        "UPDATE transcription_jobs
-            SET status = $1, next_attempt_at = $2, claimed_until = NULL, last_error = $3, updated_at = $4
-          WHERE id = $5",
-    )
-    .bind(if give_up { "failed" } else { "pending" })
-    .bind(now + backoff)
-    .bind(error.chars().take(2000).collect::<String>())
-    .bind(now)
-    .bind(job.id)
-    .execute(db.pool())
-    .await?;
-    Ok(give_up)
+    if job.attempts >= max_attempts.max(1) {
+        JOBS.fail(db, job.id, None, error).await.map_err(sql)?;
+        return Ok(true);
+    }
+    let backoff = Backoff::new(retry_base, retry_base.saturating_mul(1 << 16)).exact();
+    let delay = backoff.delay(job.attempts.clamp(1, 64) as u32);
+    JOBS.retry(db, job.id, "pending", None, delay, error)
+        .await
+        .map_err(sql)?;
+    Ok(false)
 }
 
 /// Store the transcript and speech's routing, and move the job to `applying` — one transaction.
@@ -156,13 +171,7 @@ pub async fn store_transcript(
 
 /// The ticket has its transcript: the job is done.
 pub async fn finish(db: &Db, job: &Job) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE transcription_jobs SET status = 'done', claimed_until = NULL, last_error = NULL, updated_at = $1 WHERE id = $2",
-    )
-    .bind(now_ms())
-    .bind(job.id)
-    .execute(db.pool())
-    .await?;
+    JOBS.done(db, job.id, "done", "").await.map_err(sql)?;
     Ok(())
 }
 
@@ -241,272 +250,6 @@ pub struct StoredTranscript {
     pub needs_review: bool,
     pub summary: String,
     pub segments: String,
-}
-
-/// Speech as the server runs it: the model (once it is there), the worker pool and the queue.
-pub struct SpeechService {
-    cfg: SpeechConfig,
-    data_dir: PathBuf,
-    db: Db,
-    tickets: Tickets,
-    router: SpeechRouter,
-    engine: RwLock<Option<Transcriber>>,
-    ready: std::sync::atomic::AtomicBool,
-    wake: Notify,
-}
-
-impl SpeechService {
-    pub fn new(cfg: SpeechConfig, data_dir: PathBuf, db: Db, tickets: Tickets) -> Arc<Self> {
-        let rules = tickets.rules();
-        let router = SpeechRouter::new(&rules.routing, &rules.directory, &cfg);
-        Arc::new(Self {
-            cfg,
-            data_dir,
-            db,
-            tickets,
-            router,
-            engine: RwLock::new(None),
-            ready: std::sync::atomic::AtomicBool::new(false),
-            wake: Notify::new(),
-        })
-    }
-
-    /// The router, for tools and tests.
-    pub fn router(&self) -> &SpeechRouter {
-        &self.router
-    }
-
-    /// The loaded transcriber, if the model is there.
-    pub async fn transcriber(&self) -> Option<Transcriber> {
-        self.engine.read().await.clone()
-    }
-
-    /// Check and load the model now. A missing or corrupt model is an error here; the
-    /// server logs it and keeps running, and the queue retries every `model_retry_secs`.
-    pub async fn load_model(&self) -> Result<Transcriber, SpeechError> {
-        if let Some(t) = self.engine.read().await.clone() {
-            return Ok(t);
-        }
-        let cfg = self.cfg.clone();
-        let dir = self.data_dir.clone();
-        let t = tokio::task::spawn_blocking(move || {
-            let info = model::verify(&cfg, &dir)?;
-            Transcriber::start(&cfg, &info.path)
-        })
-        .await
-        .map_err(|e| SpeechError::Engine(e.to_string()))??;
-        *self.engine.write().await = Some(t.clone());
-        self.ready.store(true, std::sync::atomic::Ordering::SeqCst);
-        self.wake.notify_one();
-        Ok(t)
-    }
-
-    /// Whether a model is loaded (speech menus can listen). Cheap, not async.
-    pub fn available(&self) -> bool {
-        self.cfg.enabled && self.ready.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    /// Speech menus: which of `phrases` a short utterance (8 kHz 16-bit PCM from the call)
-    /// says. `None` when nothing matched, no model is loaded, the menu lane is busy or the
-    /// time limit passed; the dialplan then takes its no-match branch.
-    pub async fn choose_phrase(&self, pcm8k: Vec<i16>, phrases: &[String]) -> Option<usize> {
-        let engine = self.transcriber().await?;
-        let audio = audio::Audio {
-            rate: 8000,
-            samples: pcm8k.iter().map(|&s| s as f32 / 32768.0).collect(),
-        };
-        let list: Vec<&str> = phrases.iter().map(String::as_str).collect();
-        match super::menu::gather_speech(&engine, &audio, &list, super::menu::DEFAULT_MIN_SCORE)
-            .await
-        {
-            Ok(Some(m)) => {
-                tracing::debug!(heard = %m.heard, phrase = %m.phrase, score = m.score, "speech menu match");
-                Some(m.index)
-            }
-            Ok(None) => None,
-            Err(e) => {
-                tracing::info!(error = %e, "speech menu: no answer");
-                None
-            }
-        }
-    }
-
-    /// Poke the queue (a new job was just committed).
-    pub fn notify(&self) {
-        self.wake.notify_one();
-    }
-
-    /// Work the queue until `stop` is cancelled. Spawn this once per process.
-    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
-        if !self.cfg.enabled {
-            tracing::info!("speech disabled by config; voice messages keep their recordings, transcripts stay pending");
-            return;
-        }
-        let workers = self.cfg.effective_workers();
-        let permits = Arc::new(Semaphore::new(workers));
-        let mut next_model_try = tokio::time::Instant::now();
-        let mut warned = false;
-        loop {
-            if stop.is_cancelled() {
-                return;
-            }
-            self.publish_metrics().await;
-            if self.engine.read().await.is_none() {
-                if tokio::time::Instant::now() >= next_model_try {
-                    match self.load_model().await {
-                        Ok(t) => {
-                            tracing::info!(model = %t.model_path().display(), workers, "speech ready")
-                        }
-                        Err(e) => {
-                            if !warned {
-                                tracing::error!(error = %e, "speech unavailable: transcripts stay pending until a model appears; calls, menus and tickets keep working");
-                                warned = true;
-                            } else {
-                                tracing::debug!(error = %e, "speech model still unavailable");
-                            }
-                            next_model_try = tokio::time::Instant::now()
-                                + Duration::from_secs(self.cfg.model_retry_secs.max(1));
-                        }
-                    }
-                }
-                if self.engine.read().await.is_none() {
-                    tokio::select! {
-                        _ = stop.cancelled() => return,
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    }
-                    continue;
-                }
-            }
-            let permit = tokio::select! {
-                _ = stop.cancelled() => return,
-                p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-            };
-            let job = match claim(&self.db, Duration::from_secs(self.cfg.lease_secs.max(5))).await {
-                Ok(j) => j,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot claim a transcription job");
-                    None
-                }
-            };
-            match job {
-                Some(job) => {
-                    let me = self.clone();
-                    tokio::spawn(async move {
-                        me.process(job).await;
-                        drop(permit);
-                    });
-                }
-                None => {
-                    drop(permit);
-                    tokio::select! {
-                        _ = stop.cancelled() => return,
-                        _ = self.wake.notified() => {}
-                        _ = tokio::time::sleep(Duration::from_millis(self.cfg.poll_ms.max(50))) => {}
-                    }
-                }
-            }
-        }
-    }
-
-    async fn publish_metrics(&self) {
-        if let Ok(s) = stats(&self.db).await {
-            metrics::gauge!("hotline_speech_queue_pending").set(s.pending as f64);
-            metrics::gauge!("hotline_speech_queue_running").set(s.running as f64);
-            metrics::gauge!("hotline_speech_queue_failed").set(s.failed as f64);
-            metrics::gauge!("hotline_speech_queue_oldest_age_seconds").set(s.oldest_age_secs);
-        }
-        let busy = self
-            .engine
-            .read()
-            .await
-            .as_ref()
-            .map(|t| t.busy())
-            .unwrap_or(0);
-        metrics::gauge!("hotline_speech_workers_busy").set(busy as f64);
-    }
-
-    /// Run one job to its end (done, retry or failed). Never panics on bad input.
-    pub async fn process(&self, job: Job) {
-        let span = tracing::info_span!(
-            "transcription",
-            job = job.id,
-            ticket = job.ticket_id,
-            attempt = job.attempts
-        );
-        let _e = span.enter();
-        if job.attempts > self.cfg.max_attempts.max(1) {
-            // Claimed again after its worker died on the last attempt.
-            let _ = fail(
-                &self.db,
-                &job,
-                "worker stopped during the last attempt",
-                0,
-                Duration::ZERO,
-            )
-            .await;
-            metrics::counter!("hotline_speech_jobs_total", "result" => "failed").increment(1);
-            return;
-        }
-        let result = self.attempt(&job).await;
-        match result {
-            Ok(route) => {
-                metrics::counter!("hotline_speech_jobs_total", "result" => "done").increment(1);
-                tracing::info!(department = ?route.route.department, review = route.needs_review(), "transcribed");
-            }
-            Err(e) => {
-                let retry = Duration::from_secs(self.cfg.retry_base_secs);
-                match fail(&self.db, &job, &e.to_string(), self.cfg.max_attempts, retry).await {
-                    Ok(true) => {
-                        metrics::counter!("hotline_speech_jobs_total", "result" => "failed")
-                            .increment(1);
-                        tracing::error!(error = %e, "transcription failed for good; the ticket keeps its recording");
-                    }
-                    Ok(false) => {
-                        metrics::counter!("hotline_speech_jobs_total", "result" => "retry")
-                            .increment(1);
-                        tracing::warn!(error = %e, "transcription failed; will retry");
-                    }
-                    Err(db) => {
-                        tracing::error!(error = %db, "cannot record a failed transcription; its lease will expire and it will run again")
-                    }
-                }
-            }
-        }
-    }
-
-    async fn attempt(&self, job: &Job) -> Result<SpeechRoute, SpeechError> {
-        // Already transcribed before a crash: only the ticket update is left.
-        let route = match transcript_of(&self.db, TicketId(job.ticket_id)).await? {
-            Some(stored) => self.router.route_text(&stored.raw_text, stored.confidence),
-            None => {
-                let engine = self
-                    .transcriber()
-                    .await
-                    .ok_or_else(|| SpeechError::Model("no model loaded".into()))?;
-                let path = PathBuf::from(&job.recording_path);
-                let (pcm, _) = tokio::task::spawn_blocking(move || audio::load_for_whisper(&path))
-                    .await
-                    .map_err(|e| SpeechError::Engine(e.to_string()))??;
-                let t = engine.transcribe_message(pcm).await?;
-                metrics::histogram!("hotline_speech_rtf")
-                    .record(t.elapsed_ms as f64 / 1000.0 / t.audio_secs.max(0.1));
-                let route = self.router.route(&t);
-                let name = engine
-                    .model_path()
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                store_transcript(&self.db, job, &t, &route, &name).await?;
-                route
-            }
-        };
-        self.tickets
-            .apply_transcript(TicketId(job.ticket_id), route.to_update())
-            .await
-            .map_err(|e| SpeechError::Tickets(e.to_string()))?;
-        finish(&self.db, job).await?;
-        Ok(route)
-    }
 }
 
 #[cfg(test)]
@@ -594,6 +337,16 @@ mod tests {
         assert!(claim(&db, Duration::from_secs(60)).await.unwrap().is_none());
         let s = stats(&db).await.unwrap();
         assert_eq!((s.failed, s.pending, s.running), (1, 0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_ticket_gets_one_job_however_often_it_is_queued() {
+        let (_d, db) = db().await;
+        let mut conn = db.pool().acquire().await.unwrap();
+        assert!(enqueue(&mut conn, TicketId(3), "/a.wav").await.unwrap());
+        assert!(!enqueue(&mut conn, TicketId(3), "/a.wav").await.unwrap());
+        drop(conn);
+        assert_eq!(stats(&db).await.unwrap().pending, 1);
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@
 //! only, times as BIGINT unix milliseconds UTC ([`now_ms`]), JSON as TEXT.
 
 mod config;
+pub mod lease;
 
 pub use config::DatabaseConfig;
 

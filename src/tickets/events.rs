@@ -2,10 +2,10 @@
 //! transaction as the change (so a notice can never be lost or invented), and is broadcast
 //! in-process after commit for live screens.
 //!
-//! Consumers such as the SMS and mail outboxes take events with [`claim_batch`]: they write
-//! their own rows inside the batch's transaction, and [`EventBatch::commit`] records the
-//! delivery in the same commit — each event reaches each consumer exactly once, also with
-//! several nodes on one PostgreSQL.
+//! Consumers (`notify::consumer`: SMS and mail outboxes, transcription jobs) take events
+//! with [`claim_batch`]: they write their own rows inside the batch's transaction, and
+//! [`EventBatch::commit`] records the delivery in the same commit — each event reaches each
+//! consumer exactly once, also with several nodes on one PostgreSQL.
 
 use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Row};
@@ -65,6 +65,9 @@ pub struct EventPayload {
     pub from_state: Option<State>,
     pub to_state: State,
     pub actor: String,
+    /// A voice message's recording, so the `speech` consumer can queue its transcription.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording_path: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

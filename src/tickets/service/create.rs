@@ -20,14 +20,14 @@ pub struct NewTicket {
     pub text: String,
     pub address: Option<String>,
     pub area: Option<String>,
-    /// A voice message: the ticket gets a transcription job in the same transaction.
+    /// A voice message: its path rides on the `accepted` event, from which the speech
+    /// consumer queues the transcription job.
     pub recording_path: Option<String>,
 }
 
 impl Tickets {
     /// Takes a ticket in: numbers it, routes it, sets its deadline, and writes the ticket, its
-    /// audit line, its `accepted` event and (for a recording) a transcription job in one
-    /// transaction.
+    /// audit line and its `accepted` event in one transaction.
     pub async fn create(&self, new: NewTicket, actor: &Actor) -> Result<Ticket, TicketsError> {
         let text = new.text.trim().to_string();
         if text.is_empty() && new.recording_path.is_none() {
@@ -93,17 +93,6 @@ impl Tickets {
             &route.reason,
         )
         .await?;
-        if let Some(path) = &new.recording_path {
-            sqlx::query(
-                "INSERT INTO transcription_jobs (ticket_id, recording_path, status, attempts, next_attempt_at, created_at, updated_at)
-                 VALUES ($1, $2, 'pending', 0, $3, $3, $3)",
-            )
-            .bind(id.0)
-            .bind(path)
-            .bind(ms)
-            .execute(&mut *tx)
-            .await?;
-        }
         let ticket = fetch(&mut tx, id).await?;
         let mut written = vec![
             events::write(

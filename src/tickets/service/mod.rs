@@ -123,6 +123,7 @@ impl Tickets {
             from_state: from,
             to_state: t.state,
             actor: actor.to_string(),
+            recording_path: t.recording_path.clone(),
         }
     }
 

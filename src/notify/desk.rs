@@ -1,7 +1,34 @@
-//! What the SMS and mail channels ask of the ticket domain, as a narrow trait: it keeps the
-//! channels testable against a real database and keeps `tickets` unaware of them.
+//! What the notice channels (SMS, mail) ask of the ticket domain, as a narrow port: it keeps
+//! the channels testable against a real database, keeps `tickets` unaware of them, and
+//! keeps one channel from reaching into another for ticket facts.
 
 use async_trait::async_trait;
+
+use crate::store::StoreError;
+use crate::tickets::TicketsError;
+
+/// Why the desk could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum DeskError {
+    #[error("not a phone number: {0}")]
+    Phone(String),
+    #[error(transparent)]
+    Tickets(#[from] TicketsError),
+}
+
+impl DeskError {
+    /// SQLite answered "database is locked" (a writer committed meanwhile): the whole call
+    /// rolled back and is safe to repeat.
+    pub fn is_busy(&self) -> bool {
+        match self {
+            DeskError::Tickets(TicketsError::Store(StoreError::Sql(e))) => {
+                let m = e.to_string();
+                m.contains("database is locked") || m.contains("busy")
+            }
+            _ => false,
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TicketInfo {
@@ -34,17 +61,17 @@ pub struct MailFacts {
 #[async_trait]
 pub trait TicketDesk: Send + Sync {
     /// A new ticket from a text (channel sms; kind and department by the usual routing).
-    async fn create_from_sms(&self, phone: &str, text: &str) -> Result<TicketInfo, String>;
-    async fn by_number(&self, number: &str) -> Result<Option<TicketInfo>, String>;
-    async fn list_by_phone(&self, phone: &str, limit: usize) -> Result<Vec<TicketInfo>, String>;
+    async fn create_from_sms(&self, phone: &str, text: &str) -> Result<TicketInfo, DeskError>;
+    async fn by_number(&self, number: &str) -> Result<Option<TicketInfo>, DeskError>;
+    async fn list_by_phone(&self, phone: &str, limit: usize) -> Result<Vec<TicketInfo>, DeskError>;
     /// score 1 满意, 2 基本满意, 3 不满意 (which reopens it as supervised).
-    async fn rate(&self, ticket_id: i64, score: u8, phone: &str) -> Result<TicketInfo, String>;
-    async fn get(&self, ticket_id: i64) -> Result<Option<TicketInfo>, String>;
+    async fn rate(&self, ticket_id: i64, score: u8, phone: &str) -> Result<TicketInfo, DeskError>;
+    async fn get(&self, ticket_id: i64) -> Result<Option<TicketInfo>, DeskError>;
     async fn mail_facts(
         &self,
         ticket_id: i64,
         department_id: Option<&str>,
-    ) -> Result<Option<MailFacts>, String>;
+    ) -> Result<Option<MailFacts>, DeskError>;
 }
 
 mod for_tickets {
@@ -52,7 +79,7 @@ mod for_tickets {
     use super::*;
     use crate::tickets::{
         Action, Actor, Channel, NewTicket, PhoneNumber, Satisfaction, State, Ticket, TicketId,
-        TicketNumber, Tickets, TicketsError,
+        TicketNumber, Tickets,
     };
 
     fn info(t: &Tickets, k: &Ticket) -> TicketInfo {
@@ -73,14 +100,18 @@ mod for_tickets {
         }
     }
 
-    fn phone(p: &str) -> Result<PhoneNumber, String> {
+    fn phone(p: &str) -> Result<PhoneNumber, DeskError> {
         p.parse()
-            .map_err(|e: crate::tickets::ParseError| e.to_string())
+            .map_err(|e: crate::tickets::ParseError| DeskError::Phone(e.to_string()))
     }
 
     #[async_trait]
     impl TicketDesk for Tickets {
-        async fn create_from_sms(&self, phone_no: &str, text: &str) -> Result<TicketInfo, String> {
+        async fn create_from_sms(
+            &self,
+            phone_no: &str,
+            text: &str,
+        ) -> Result<TicketInfo, DeskError> {
             let p = phone(phone_no)?;
             let new = NewTicket {
                 channel: Channel::Sms,
@@ -91,21 +122,18 @@ mod for_tickets {
                 area: None,
                 recording_path: None,
             };
-            let k = self
-                .create(new, &Actor::Resident(p))
-                .await
-                .map_err(|e| e.to_string())?;
+            let k = self.create(new, &Actor::Resident(p)).await?;
             Ok(info(self, &k))
         }
 
-        async fn by_number(&self, number: &str) -> Result<Option<TicketInfo>, String> {
+        async fn by_number(&self, number: &str) -> Result<Option<TicketInfo>, DeskError> {
             let Ok(n) = number.parse::<TicketNumber>() else {
                 return Ok(None);
             };
             match Tickets::by_number(self, &n).await {
                 Ok(k) => Ok(Some(info(self, &k))),
                 Err(TicketsError::NotFound(_)) => Ok(None),
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(e.into()),
             }
         }
 
@@ -113,11 +141,9 @@ mod for_tickets {
             &self,
             phone_no: &str,
             limit: usize,
-        ) -> Result<Vec<TicketInfo>, String> {
+        ) -> Result<Vec<TicketInfo>, DeskError> {
             let p = phone(phone_no)?;
-            let list = Tickets::list_by_phone(self, &p, limit as i64)
-                .await
-                .map_err(|e| e.to_string())?;
+            let list = Tickets::list_by_phone(self, &p, limit as i64).await?;
             Ok(list.iter().map(|k| info(self, k)).collect())
         }
 
@@ -126,7 +152,7 @@ mod for_tickets {
             ticket_id: i64,
             score: u8,
             phone_no: &str,
-        ) -> Result<TicketInfo, String> {
+        ) -> Result<TicketInfo, DeskError> {
             let satisfaction = match score {
                 1 => Satisfaction::Satisfied,
                 2 => Satisfaction::BasicallySatisfied,
@@ -138,16 +164,15 @@ mod for_tickets {
                     Action::Rate { satisfaction },
                     &Actor::Resident(phone(phone_no)?),
                 )
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             Ok(info(self, &k))
         }
 
-        async fn get(&self, ticket_id: i64) -> Result<Option<TicketInfo>, String> {
+        async fn get(&self, ticket_id: i64) -> Result<Option<TicketInfo>, DeskError> {
             match Tickets::get(self, TicketId(ticket_id)).await {
                 Ok(k) => Ok(Some(info(self, &k))),
                 Err(TicketsError::NotFound(_)) => Ok(None),
-                Err(e) => Err(e.to_string()),
+                Err(e) => Err(e.into()),
             }
         }
 
@@ -155,11 +180,11 @@ mod for_tickets {
             &self,
             ticket_id: i64,
             department_id: Option<&str>,
-        ) -> Result<Option<MailFacts>, String> {
+        ) -> Result<Option<MailFacts>, DeskError> {
             let k = match Tickets::get(self, TicketId(ticket_id)).await {
                 Ok(k) => k,
                 Err(TicketsError::NotFound(_)) => return Ok(None),
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(e.into()),
             };
             let dep_id = department_id
                 .map(|d| crate::tickets::DepartmentId(d.to_string()))

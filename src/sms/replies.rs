@@ -1,0 +1,274 @@
+//! What comes back from the SMSC: delivery receipts (recorded against their parts) and
+//! residents' texts, reassembled and answered — a new ticket, a status query (CX), a rating,
+//! an opt-out (TD) or help. Every answer goes through the outbox like any notice.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::notify::templates::render;
+use crate::notify::{mask, DeskError, TicketInfo};
+use crate::store::{now_ms, StoreError};
+
+use super::encoding::{self, ESM_UDHI};
+use super::inbound::{self, Assembled, Command, Reassembler};
+use super::link::{Incoming, IncomingItem};
+use super::outbox::{self, Notice};
+use super::policy::signed;
+use super::service::Ctx;
+
+pub(super) async fn inbound_loop(
+    ctx: Arc<Ctx>,
+    mut rx: mpsc::Receiver<IncomingItem>,
+    shutdown: CancellationToken,
+) {
+    let mut reasm = Reassembler::new(
+        ctx.cfg.reassembly_max_groups,
+        Duration::from_secs(ctx.cfg.reassembly_timeout_secs),
+    );
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tick.tick() => {
+                for (phone, text) in reasm.expire() {
+                    if let Err(e) = on_text(&ctx, &phone, text).await {
+                        tracing::warn!("sms: incomplete message from {} not handled: {e}", mask(&phone));
+                    }
+                }
+            }
+            item = rx.recv() => {
+                let Some(IncomingItem { item, done }) = item else { break };
+                let ok = match on_incoming(&ctx, &mut reasm, item).await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        tracing::warn!("sms: incoming message not stored, the SMSC will redeliver: {e}");
+                        false
+                    }
+                };
+                let _ = done.send(ok);
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum InError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("tickets: {0}")]
+    Desk(#[from] DeskError),
+}
+
+async fn on_incoming(ctx: &Ctx, reasm: &mut Reassembler, item: Incoming) -> Result<(), InError> {
+    match item {
+        Incoming::Receipt {
+            message_id,
+            stat,
+            err,
+        } => {
+            if message_id.is_empty() {
+                tracing::warn!("sms: delivery receipt without a message id ignored");
+                return Ok(());
+            }
+            outbox::record_receipt(&ctx.db, &message_id, &stat, &err).await?;
+            Ok(())
+        }
+        Incoming::Message {
+            from,
+            data_coding,
+            esm_class,
+            bytes,
+            ..
+        } => {
+            let phone: String = from.trim().trim_start_matches("+86").to_string();
+            if !(3..=20).contains(&phone.len()) || !phone.bytes().all(|b| b.is_ascii_digit()) {
+                tracing::warn!(from = %from.escape_debug(), "sms from an unusable sender address ignored");
+                return Ok(());
+            }
+            let (concat, ud) = if esm_class & ESM_UDHI != 0 {
+                match encoding::split_udh(&bytes) {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!(phone = %mask(&phone), "sms with a broken UDH ignored: {e}");
+                        return Ok(());
+                    }
+                }
+            } else {
+                (None, &bytes[..])
+            };
+            let text = match encoding::decode(data_coding, ud) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(phone = %mask(&phone), "sms text cannot be decoded: {e}; answering with help");
+                    return reply(ctx, &phone, &ctx.cfg.templates.help.clone()).await;
+                }
+            };
+            let text = match concat {
+                None => text,
+                Some(c) => match reasm.push(&phone, c, text) {
+                    Assembled::Complete(t) => t,
+                    Assembled::Pending => return Ok(()),
+                    Assembled::Invalid => {
+                        tracing::warn!(phone = %mask(&phone), ?c, "sms part with impossible numbering ignored");
+                        return Ok(());
+                    }
+                },
+            };
+            on_text(ctx, &phone, text).await
+        }
+    }
+}
+
+async fn on_text(ctx: &Ctx, phone: &str, text: String) -> Result<(), InError> {
+    let mut text = text;
+    if text.chars().count() > ctx.cfg.max_incoming_chars {
+        tracing::warn!(phone = %mask(phone), chars = text.chars().count(), "long sms cut to {} characters", ctx.cfg.max_incoming_chars);
+        text = text.chars().take(ctx.cfg.max_incoming_chars).collect();
+    }
+    let cmd = inbound::parse(&text);
+    let t = &ctx.cfg.templates;
+    let label = match &cmd {
+        Command::QueryAll | Command::Query(_) => "query",
+        Command::Rate(_) => "rate",
+        Command::OptOut => "opt_out",
+        Command::NewTicket(_) => "new_ticket",
+        Command::Unknown => "unknown",
+    };
+    match cmd {
+        Command::NewTicket(body) => {
+            let ticket = retry_busy(|| ctx.desk.create_from_sms(phone, &body))
+                .await
+                .map_err(InError::Desk)?;
+            outbox::log_inbound(&ctx.db, phone, &text, label, Some(ticket.id)).await?;
+            tracing::info!(phone = %mask(phone), number = %ticket.number, "sms became a ticket");
+            // The `accepted` event answers with the ticket number.
+            Ok(())
+        }
+        Command::QueryAll => {
+            let list = ctx
+                .desk
+                .list_by_phone(phone, 5)
+                .await
+                .map_err(InError::Desk)?;
+            outbox::log_inbound(&ctx.db, phone, &text, label, None).await?;
+            let body = if list.is_empty() {
+                t.status_none.clone()
+            } else {
+                list.iter()
+                    .map(|i| status_line(ctx, i))
+                    .collect::<Vec<_>>()
+                    .join("；")
+            };
+            reply(ctx, phone, &body).await
+        }
+        Command::Query(number) => {
+            let found = ctx.desk.by_number(&number).await.map_err(InError::Desk)?;
+            outbox::log_inbound(&ctx.db, phone, &text, label, found.as_ref().map(|i| i.id)).await?;
+            // Another resident's ticket is answered like an unknown one.
+            let body = match found {
+                Some(i) if i.phone == phone => status_line(ctx, &i),
+                _ => t.status_none.clone(),
+            };
+            reply(ctx, phone, &body).await
+        }
+        Command::Rate(score) => {
+            let target = match outbox::last_follow_up(&ctx.db, phone).await? {
+                Some(id) => ctx
+                    .desk
+                    .get(id)
+                    .await
+                    .map_err(InError::Desk)?
+                    .filter(|i| i.awaiting_rating),
+                None => None,
+            };
+            let Some(target) = target else {
+                outbox::log_inbound(&ctx.db, phone, &text, label, None).await?;
+                return reply(ctx, phone, &t.rate_none.clone()).await;
+            };
+            let rated = retry_busy(|| ctx.desk.rate(target.id, score, phone))
+                .await
+                .map_err(InError::Desk)?;
+            outbox::log_inbound(&ctx.db, phone, &text, label, Some(target.id)).await?;
+            let word = ["满意", "基本满意", "不满意"][(score.clamp(1, 3) - 1) as usize];
+            let body = render(&t.rated, &[("number", &rated.number), ("state", word)]);
+            reply(ctx, phone, &body).await
+        }
+        Command::OptOut => {
+            outbox::opt_out(&ctx.db, phone).await?;
+            outbox::log_inbound(&ctx.db, phone, &text, label, None).await?;
+            reply(ctx, phone, &t.opted_out.clone()).await
+        }
+        Command::Unknown => {
+            outbox::log_inbound(&ctx.db, phone, &text, label, None).await?;
+            if text.trim().is_empty() {
+                tracing::info!(phone = %mask(phone), "empty sms answered with help");
+            }
+            reply(ctx, phone, &t.help.clone()).await
+        }
+    }
+}
+
+/// SQLite answers "database is locked" at once when a transaction that read first must
+/// write while another connection commits; the whole call is safe to repeat (it rolled back).
+async fn retry_busy<T, F, Fut>(f: F) -> Result<T, DeskError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, DeskError>>,
+{
+    let mut delay = Duration::from_millis(20);
+    for _ in 0..10 {
+        match f().await {
+            Err(e) if e.is_busy() => {
+                tracing::debug!("tickets busy, retrying: {e}");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_millis(500));
+            }
+            r => return r,
+        }
+    }
+    f().await
+}
+
+fn status_line(ctx: &Ctx, i: &TicketInfo) -> String {
+    let deadline = match (&i.deadline, i.open) {
+        (Some(d), true) => format!("，时限{d}"),
+        _ => String::new(),
+    };
+    render(
+        &ctx.cfg.templates.status_line,
+        &[
+            ("number", &i.number),
+            ("state", &i.state_label),
+            ("deadline", &deadline),
+        ],
+    )
+}
+
+static REPLY_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A direct answer to a resident, through the outbox like every notice.
+async fn reply(ctx: &Ctx, phone: &str, body: &str) -> Result<(), InError> {
+    let key = format!(
+        "reply:{}:{}:{}:{}",
+        ctx.node,
+        phone,
+        now_ms(),
+        REPLY_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let n = Notice {
+        dedup_key: key,
+        ticket_id: None,
+        event_id: None,
+        phone: phone.to_string(),
+        kind: "reply".into(),
+        body: signed(&ctx.cfg.templates, body),
+        event_at: Some(now_ms()),
+    };
+    let mut conn = ctx.db.pool().acquire().await.map_err(StoreError::from)?;
+    outbox::enqueue(&mut conn, &ctx.cfg, &n).await?;
+    ctx.notify.notify_one();
+    Ok(())
+}

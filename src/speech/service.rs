@@ -1,0 +1,284 @@
+//! [`SpeechService`]: speech as the server runs it — the model (loaded when it appears), the
+//! whisper worker pool, speech menus, and the loop that works the transcription queue of
+//! [`super::queue`]: claim a job, transcribe, store the transcript, update the ticket.
+
+use super::audio;
+use super::config::SpeechConfig;
+use super::engine::Transcriber;
+use super::model;
+use super::queue::{claim, fail, finish, stats, store_transcript, transcript_of, Job};
+use super::routing::{SpeechRoute, SpeechRouter};
+use super::SpeechError;
+use crate::store::Db;
+use crate::tickets::{TicketId, Tickets};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, RwLock, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+/// Speech as the server runs it: the model (once it is there), the worker pool and the queue.
+pub struct SpeechService {
+    cfg: SpeechConfig,
+    data_dir: PathBuf,
+    db: Db,
+    tickets: Tickets,
+    router: SpeechRouter,
+    engine: RwLock<Option<Transcriber>>,
+    ready: std::sync::atomic::AtomicBool,
+    wake: Notify,
+}
+
+impl SpeechService {
+    pub fn new(cfg: SpeechConfig, data_dir: PathBuf, db: Db, tickets: Tickets) -> Arc<Self> {
+        let rules = tickets.rules();
+        let router = SpeechRouter::new(&rules.routing, &rules.directory, &cfg);
+        Arc::new(Self {
+            cfg,
+            data_dir,
+            db,
+            tickets,
+            router,
+            engine: RwLock::new(None),
+            ready: std::sync::atomic::AtomicBool::new(false),
+            wake: Notify::new(),
+        })
+    }
+
+    /// The router, for tools and tests.
+    pub fn router(&self) -> &SpeechRouter {
+        &self.router
+    }
+
+    /// The loaded transcriber, if the model is there.
+    pub async fn transcriber(&self) -> Option<Transcriber> {
+        self.engine.read().await.clone()
+    }
+
+    /// Check and load the model now. A missing or corrupt model is an error here; the
+    /// server logs it and keeps running, and the queue retries every `model_retry_secs`.
+    pub async fn load_model(&self) -> Result<Transcriber, SpeechError> {
+        if let Some(t) = self.engine.read().await.clone() {
+            return Ok(t);
+        }
+        let cfg = self.cfg.clone();
+        let dir = self.data_dir.clone();
+        let t = tokio::task::spawn_blocking(move || {
+            let info = model::verify(&cfg, &dir)?;
+            Transcriber::start(&cfg, &info.path)
+        })
+        .await
+        .map_err(|e| SpeechError::Engine(e.to_string()))??;
+        *self.engine.write().await = Some(t.clone());
+        self.ready.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.wake.notify_one();
+        Ok(t)
+    }
+
+    /// Whether a model is loaded (speech menus can listen). Cheap, not async.
+    pub fn available(&self) -> bool {
+        self.cfg.enabled && self.ready.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Speech menus: which of `phrases` a short utterance (8 kHz 16-bit PCM from the call)
+    /// says. `None` when nothing matched, no model is loaded, the menu lane is busy or the
+    /// time limit passed; the dialplan then takes its no-match branch.
+    pub async fn choose_phrase(&self, pcm8k: Vec<i16>, phrases: &[String]) -> Option<usize> {
+        let engine = self.transcriber().await?;
+        let audio = audio::Audio {
+            rate: 8000,
+            samples: pcm8k.iter().map(|&s| s as f32 / 32768.0).collect(),
+        };
+        let list: Vec<&str> = phrases.iter().map(String::as_str).collect();
+        match super::menu::gather_speech(&engine, &audio, &list, super::menu::DEFAULT_MIN_SCORE)
+            .await
+        {
+            Ok(Some(m)) => {
+                tracing::debug!(heard = %m.heard, phrase = %m.phrase, score = m.score, "speech menu match");
+                Some(m.index)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::info!(error = %e, "speech menu: no answer");
+                None
+            }
+        }
+    }
+
+    /// Poke the queue (a new job was just committed).
+    pub fn notify(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Work the queue until `stop` is cancelled. Spawn this once per process.
+    pub async fn run(self: Arc<Self>, stop: CancellationToken) {
+        if !self.cfg.enabled {
+            tracing::info!("speech disabled by config; voice messages keep their recordings, transcripts stay pending");
+            return;
+        }
+        let workers = self.cfg.effective_workers();
+        let permits = Arc::new(Semaphore::new(workers));
+        let mut next_model_try = tokio::time::Instant::now();
+        let mut warned = false;
+        loop {
+            if stop.is_cancelled() {
+                return;
+            }
+            self.publish_metrics().await;
+            if self.engine.read().await.is_none() {
+                if tokio::time::Instant::now() >= next_model_try {
+                    match self.load_model().await {
+                        Ok(t) => {
+                            tracing::info!(model = %t.model_path().display(), workers, "speech ready")
+                        }
+                        Err(e) => {
+                            if !warned {
+                                tracing::error!(error = %e, "speech unavailable: transcripts stay pending until a model appears; calls, menus and tickets keep working");
+                                warned = true;
+                            } else {
+                                tracing::debug!(error = %e, "speech model still unavailable");
+                            }
+                            next_model_try = tokio::time::Instant::now()
+                                + Duration::from_secs(self.cfg.model_retry_secs.max(1));
+                        }
+                    }
+                }
+                if self.engine.read().await.is_none() {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                    continue;
+                }
+            }
+            let permit = tokio::select! {
+                _ = stop.cancelled() => return,
+                p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+            };
+            let job = match claim(&self.db, Duration::from_secs(self.cfg.lease_secs.max(5))).await {
+                Ok(j) => j,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot claim a transcription job");
+                    None
+                }
+            };
+            match job {
+                Some(job) => {
+                    let me = self.clone();
+                    tokio::spawn(async move {
+                        me.process(job).await;
+                        drop(permit);
+                    });
+                }
+                None => {
+                    drop(permit);
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = self.wake.notified() => {}
+                        _ = tokio::time::sleep(Duration::from_millis(self.cfg.poll_ms.max(50))) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    async fn publish_metrics(&self) {
+        if let Ok(s) = stats(&self.db).await {
+            metrics::gauge!("hotline_speech_queue_pending").set(s.pending as f64);
+            metrics::gauge!("hotline_speech_queue_running").set(s.running as f64);
+            metrics::gauge!("hotline_speech_queue_failed").set(s.failed as f64);
+            metrics::gauge!("hotline_speech_queue_oldest_age_seconds").set(s.oldest_age_secs);
+        }
+        let busy = self
+            .engine
+            .read()
+            .await
+            .as_ref()
+            .map(|t| t.busy())
+            .unwrap_or(0);
+        metrics::gauge!("hotline_speech_workers_busy").set(busy as f64);
+    }
+
+    /// Run one job to its end (done, retry or failed). Never panics on bad input.
+    pub async fn process(&self, job: Job) {
+        let span = tracing::info_span!(
+            "transcription",
+            job = job.id,
+            ticket = job.ticket_id,
+            attempt = job.attempts
+        );
+        let _e = span.enter();
+        if job.attempts > self.cfg.max_attempts.max(1) {
+            // Claimed again after its worker died on the last attempt.
+            let _ = fail(
+                &self.db,
+                &job,
+                "worker stopped during the last attempt",
+                0,
+                Duration::ZERO,
+            )
+            .await;
+            metrics::counter!("hotline_speech_jobs_total", "result" => "failed").increment(1);
+            return;
+        }
+        let result = self.attempt(&job).await;
+        match result {
+            Ok(route) => {
+                metrics::counter!("hotline_speech_jobs_total", "result" => "done").increment(1);
+                tracing::info!(department = ?route.route.department, review = route.needs_review(), "transcribed");
+            }
+            Err(e) => {
+                let retry = Duration::from_secs(self.cfg.retry_base_secs);
+                match fail(&self.db, &job, &e.to_string(), self.cfg.max_attempts, retry).await {
+                    Ok(true) => {
+                        metrics::counter!("hotline_speech_jobs_total", "result" => "failed")
+                            .increment(1);
+                        tracing::error!(error = %e, "transcription failed for good; the ticket keeps its recording");
+                    }
+                    Ok(false) => {
+                        metrics::counter!("hotline_speech_jobs_total", "result" => "retry")
+                            .increment(1);
+                        tracing::warn!(error = %e, "transcription failed; will retry");
+                    }
+                    Err(db) => {
+                        tracing::error!(error = %db, "cannot record a failed transcription; its lease will expire and it will run again")
+                    }
+                }
+            }
+        }
+    }
+
+    async fn attempt(&self, job: &Job) -> Result<SpeechRoute, SpeechError> {
+        // Already transcribed before a crash: only the ticket update is left.
+        let route = match transcript_of(&self.db, TicketId(job.ticket_id)).await? {
+            Some(stored) => self.router.route_text(&stored.raw_text, stored.confidence),
+            None => {
+                let engine = self
+                    .transcriber()
+                    .await
+                    .ok_or_else(|| SpeechError::Model("no model loaded".into()))?;
+                let path = PathBuf::from(&job.recording_path);
+                let (pcm, _) = tokio::task::spawn_blocking(move || audio::load_for_whisper(&path))
+                    .await
+                    .map_err(|e| SpeechError::Engine(e.to_string()))??;
+                let t = engine.transcribe_message(pcm).await?;
+                metrics::histogram!("hotline_speech_rtf")
+                    .record(t.elapsed_ms as f64 / 1000.0 / t.audio_secs.max(0.1));
+                let route = self.router.route(&t);
+                let name = engine
+                    .model_path()
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                store_transcript(&self.db, job, &t, &route, &name).await?;
+                route
+            }
+        };
+        self.tickets
+            .apply_transcript(TicketId(job.ticket_id), route.to_update())
+            .await
+            .map_err(|e| SpeechError::Tickets(e.to_string()))?;
+        finish(&self.db, job).await?;
+        Ok(route)
+    }
+}
