@@ -2,11 +2,12 @@
 //!
 //! Layers (see DESIGN.md), arrows pointing down only:
 //! app (`main.rs`, `server`, `config`) → channels (`sip`, `media`, `ivr`, `sms`, `mail`, `web`)
-//! → domain (`tickets`, `speech`) → storage (`store`).
+//! → domain (`tickets`, `calls`, `speech`) → storage (`store`).
 //!
 //! The crate is a library plus one binary so that integration tests in `tests/` can start
 //! pieces in-process next to the real peers (sipp, the SMSC simulator, an SMTP server).
 
+pub mod calls;
 pub mod config;
 pub mod ivr;
 pub mod mail;

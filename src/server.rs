@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use std::sync::atomic::Ordering;
 
+use crate::calls::Calls;
 use crate::config::Config;
 use crate::ivr::{Engine, SpeechInput};
 use crate::sip::{CallHandler, Server as SipServer};
@@ -106,6 +107,7 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
         cfg.ivr.clone(),
         &cfg.data_dir,
         tickets.clone(),
+        Calls::new(db.clone()),
         destinations,
         Some(menus),
     )
