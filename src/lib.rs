@@ -2,11 +2,13 @@
 //!
 //! Layers (see DESIGN.md), arrows pointing down only:
 //! app (`main.rs`, `server`, `config`) → channels (`sip`, `media`, `ivr`, `sms`, `mail`, `web`)
-//! → domain (`tickets`, `speech`) → storage (`store`).
+//! → domain (`tickets`, `calls`, `speech`) → storage (`store`); small leaves any layer may
+//! use: `tomlpos` (where a key is in a TOML file), `wav` (the one WAV reader).
 //!
 //! The crate is a library plus one binary so that integration tests in `tests/` can start
 //! pieces in-process next to the real peers (sipp, the SMSC simulator, an SMTP server).
 
+pub mod calls;
 pub mod config;
 pub mod ivr;
 pub mod mail;
@@ -20,4 +22,5 @@ pub mod store;
 pub mod telemetry;
 pub mod tickets;
 pub mod tomlpos;
+pub mod wav;
 pub mod web;

@@ -8,12 +8,13 @@ use tokio_util::sync::CancellationToken;
 
 use std::sync::atomic::Ordering;
 
+use crate::calls::Calls;
 use crate::config::Config;
 use crate::ivr::{Engine, SpeechInput};
-use crate::sip::auth_digest::StoredHa1;
-use crate::sip::registrar_uas::Directory;
 use crate::notify::consumer;
 use crate::notify::speech_jobs::SpeechJobs;
+use crate::sip::auth_digest::StoredHa1;
+use crate::sip::registrar_uas::Directory;
 use crate::sip::{CallHandler, Server as SipServer};
 use crate::speech::SpeechService;
 use crate::store::{redact, Db};
@@ -126,6 +127,7 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
         cfg.ivr.clone(),
         &cfg.data_dir,
         tickets.clone(),
+        Calls::new(db.clone()),
         destinations,
         Some(menus),
     )

@@ -1,31 +1,20 @@
 //! Where things are in a TOML text, so errors about configuration and dialplan files can
-//! name the line a person has to fix.
+//! name the line a person has to fix. The positions are the spans `toml_edit`'s parser
+//! keeps for every key and table header.
 
-/// The 1-based line where a dotted key is set in a TOML text, if it can be found.
+/// The 1-based line where a dotted key is set (or its table header written) in a TOML text,
+/// if the text parses and holds it.
 pub fn locate(text: &str, dotted: &str) -> Option<usize> {
-    let parts: Vec<&str> = dotted.split('.').filter(|p| !p.is_empty()).collect();
-    let (key, section) = parts.split_last()?;
-    let mut current: Vec<String> = Vec::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if let Some(h) = line.strip_prefix('[') {
-            let h = h.trim_start_matches('[').split(']').next().unwrap_or("");
-            current = h.split('.').map(|s| s.trim().to_string()).collect();
-            if current.iter().map(String::as_str).eq(parts.iter().copied()) {
-                return Some(i + 1);
-            }
-            continue;
+    let doc = toml_edit::ImDocument::parse(text).ok()?;
+    let mut parts = dotted.split('.').filter(|p| !p.is_empty()).peekable();
+    let mut table: &dyn toml_edit::TableLike = doc.as_table();
+    while let Some(part) = parts.next() {
+        let (key, item) = table.get_key_value(part)?;
+        if parts.peek().is_none() {
+            let span = key.span().or_else(|| item.span())?;
+            return Some(line_of(text, span.start));
         }
-        if let Some((k, _)) = line.split_once('=') {
-            if k.trim().trim_matches('"') == *key
-                && current
-                    .iter()
-                    .map(String::as_str)
-                    .eq(section.iter().copied())
-            {
-                return Some(i + 1);
-            }
-        }
+        table = item.as_table_like()?;
     }
     None
 }
@@ -52,5 +41,7 @@ mod tests {
         assert_eq!(locate(t, "node.menu.choices.1"), Some(5));
         assert_eq!(locate(t, "node.other"), None);
         assert_eq!(line_of(t, 7), 2);
+        let inline = "[node.menu]\ndo = \"menu\"\nchoices = { \"1\" = \"x\" }\n";
+        assert_eq!(locate(inline, "node.menu.choices.1"), Some(3));
     }
 }

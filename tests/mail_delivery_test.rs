@@ -1,7 +1,8 @@
 //! Department mail against a real SMTP server on loopback (aiosmtpd writing a Maildir):
 //! the right recipient, subject and body on dispatch; SMTP down then up: delivered once.
 
-use std::net::TcpListener;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -11,6 +12,8 @@ use hotline::store::Db;
 use hotline::tickets::{Actor, Channel, NewTicket, Ticket, Tickets, TicketsConfig};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
+
+use common::free_port;
 
 struct Smtp {
     child: Child,
@@ -22,14 +25,6 @@ impl Drop for Smtp {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn start_smtp(port: u16, maildir: &Path) -> Smtp {

@@ -2,8 +2,8 @@
 //! Listens on 127.0.0.1:$SIP_BENCH_PORT, answers every call and waits for its BYE,
 //! for $SIP_BENCH_SECS seconds.
 
-#[path = "sipp/support.rs"]
-mod support;
+mod common;
+use common::sipp as support;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,8 +1,8 @@
 //! Bridging (B2BUA): a SIPp caller is put through to a SIPp UAS playing the called phone;
 //! media flows both ways through us; the caller's BYE ends both legs.
 
-#[path = "sipp/support.rs"]
-mod support;
+mod common;
+use common::sipp as support;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Signalling end to end against SIPp: the call flows a trunk or a softphone uses.
 
-#[path = "sipp/support.rs"]
-mod support;
+mod common;
+use common::sipp as support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

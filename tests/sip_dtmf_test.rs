@@ -1,7 +1,7 @@
 //! DTMF reaches the dialplan: RFC 4733 events from SIPp's pcaps, and in-band tones.
 
-#[path = "sipp/support.rs"]
-mod support;
+mod common;
+use common::sipp as support;
 
 use std::sync::Arc;
 use std::time::Duration;

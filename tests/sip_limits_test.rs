@@ -1,8 +1,8 @@
 //! Limits and shutdown: past max_calls new INVITEs get 503 with Retry-After; during the
 //! drain new INVITEs get 503 while a call in progress runs on, and the server stops after.
 
-#[path = "sipp/support.rs"]
-mod support;
+mod common;
+use common::sipp as support;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;

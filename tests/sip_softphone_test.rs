@@ -3,8 +3,8 @@
 //! - DTMF tones in the audio (in-band, synthesised by sox) come out as the right digits;
 //! - speech (espeak-ng) yields no digits.
 
-#[path = "sipp/support.rs"]
-mod support;
+mod common;
+use common::sipp as support;
 
 use std::path::Path;
 use std::process::Command;

@@ -1,8 +1,8 @@
 //! Robustness: every RFC 4475 torture message over UDP gets a sensible answer (or, for the
 //! responses among them, silence); the server never panics and still answers OPTIONS.
 
-#[path = "sipp/support.rs"]
-mod support;
+mod common;
+use common::sipp as support;
 
 use std::sync::Arc;
 use std::time::Duration;

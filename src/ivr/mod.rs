@@ -6,11 +6,16 @@
 //! set on any error; calls in progress finish on the version they started with, because
 //! each call holds an `Arc` of its dialplan.
 
+mod call;
 mod config;
 pub mod format;
+pub mod nodes;
 pub mod prompts;
 mod run;
 pub mod validate;
+
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -20,14 +25,16 @@ use std::time::{Duration, SystemTime};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
+pub use call::CallControl;
 pub use config::IvrConfig;
 use format::{DialplanFile, PromptDef};
 use prompts::PromptBuilder;
+pub use run::Trace;
 use validate::{Context, Problem};
 
+use crate::calls::{CallEnd, CallRecordId, Calls, NewCall};
 use crate::media::Prompt;
 use crate::sip::{Call, CallHandler};
-use crate::store::now_ms;
 use crate::tickets::Tickets;
 
 /// Speech for `gather_speech` nodes, provided by the speech module when a model is loaded.
@@ -258,6 +265,7 @@ fn mtime(p: &Path) -> Option<SystemTime> {
 pub struct Engine {
     cfg: IvrConfig,
     tickets: Tickets,
+    calls: Calls,
     destinations: Vec<String>,
     builder: Arc<PromptBuilder>,
     current: RwLock<Arc<Dialplans>>,
@@ -274,6 +282,7 @@ impl Engine {
         cfg: IvrConfig,
         data_dir: &Path,
         tickets: Tickets,
+        calls: Calls,
         destinations: Vec<String>,
         speech: Option<Arc<dyn SpeechInput>>,
     ) -> Result<Arc<Engine>, Vec<Problem>> {
@@ -312,6 +321,7 @@ impl Engine {
         Ok(Arc::new(Engine {
             cfg,
             tickets,
+            calls,
             destinations,
             builder,
             current: RwLock::new(Arc::new(plans)),
@@ -421,20 +431,15 @@ impl Engine {
         v
     }
 
-    async fn record_start(&self, call: &Call, plan: &str) -> Option<i64> {
-        use sqlx::Row;
-        let r = sqlx::query(
-            "INSERT INTO calls (call_id, caller, called, dialplan, started_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-        )
-        .bind(call.id())
-        .bind(call.caller())
-        .bind(call.called())
-        .bind(plan)
-        .bind(now_ms())
-        .fetch_one(self.tickets.db().pool())
-        .await;
-        match r {
-            Ok(row) => row.try_get(0).ok(),
+    async fn record_start<C: CallControl>(&self, call: &C, plan: &str) -> Option<CallRecordId> {
+        let new = NewCall {
+            call_id: call.id(),
+            caller: call.caller(),
+            called: call.called(),
+            dialplan: plan,
+        };
+        match self.calls.start(&new).await {
+            Ok(id) => Some(id),
             Err(e) => {
                 tracing::warn!(error = %e, "could not record the call start");
                 None
@@ -442,40 +447,33 @@ impl Engine {
         }
     }
 
-    async fn record_end(&self, id: Option<i64>, trace: &run::Trace) {
+    async fn record_end(&self, id: Option<CallRecordId>, trace: &Trace) {
         let Some(id) = id else { return };
-        let r = sqlx::query(
-            "UPDATE calls SET ended_at = $1, outcome = $2, nodes = $3, prompts = $4, digits = $5, ticket_number = $6,
-             recording_path = $7 WHERE id = $8",
-        )
-        .bind(now_ms())
-        .bind(&trace.outcome)
-        .bind(serde_json::to_string(&trace.nodes).unwrap_or_default())
-        .bind(serde_json::to_string(&trace.prompts).unwrap_or_default())
-        .bind(&trace.digits)
-        .bind(trace.ticket_number.as_deref())
-        .bind(trace.recording_path.as_deref())
-        .bind(id)
-        .execute(self.tickets.db().pool())
-        .await;
-        if let Err(e) = r {
+        let end = CallEnd {
+            outcome: &trace.outcome,
+            nodes: &trace.nodes,
+            prompts: &trace.prompts,
+            digits: &trace.digits,
+            ticket_number: trace.ticket_number.as_deref(),
+            recording_path: trace.recording_path.as_deref(),
+        };
+        if let Err(e) = self.calls.end(id, &end).await {
             tracing::warn!(error = %e, "could not record the call end");
         }
     }
-}
 
-#[async_trait::async_trait]
-impl CallHandler for Engine {
-    async fn handle(&self, call: Call) {
+    /// Answers a call, runs it through the dialplan of its called number, records it and
+    /// hangs up; returns what happened (nothing when no dialplan answers the number).
+    pub async fn serve<C: CallControl>(&self, call: C) -> Option<Trace> {
         let plans = self.current();
         let Some(plan) = plans.for_number(call.called()) else {
             tracing::info!(call = %call.id(), called = %call.called(), "no dialplan answers this number");
             call.reject(404);
-            return;
+            return None;
         };
         if let Err(e) = call.answer().await {
             tracing::info!(call = %call.id(), error = %e, "call ended before it was answered");
-            return;
+            return None;
         }
         let row = self.record_start(&call, &plan.name).await;
         let trace = {
@@ -490,5 +488,13 @@ impl CallHandler for Engine {
         );
         self.record_end(row, &trace).await;
         call.hangup().await;
+        Some(trace)
+    }
+}
+
+#[async_trait::async_trait]
+impl CallHandler for Engine {
+    async fn handle(&self, call: Call) {
+        self.serve(call).await;
     }
 }

@@ -1,14 +1,15 @@
 //! `hotline check` for dialplans: every mistake a caller would otherwise hear, reported with
-//! file, line and a plain sentence, before the file is used.
+//! file, line and a plain sentence, before the file is used. What only one kind of node
+//! needs checked is in that node's file under `nodes/`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::tickets::{Kind, State};
+use crate::tickets::State;
 use crate::tomlpos::{line_of, locate};
 
-use super::format::{Condition, DialplanFile, Node, PromptDef};
+use super::format::{DialplanFile, Node, PromptDef};
 
 /// One problem in a dialplan file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,178 +52,125 @@ pub fn required_pieces() -> Vec<String> {
     v
 }
 
+/// The problems found so far in one dialplan, and what checks need to look at.
+pub(super) struct Checker<'a> {
+    file: &'a Path,
+    text: &'a str,
+    pub(super) plan: &'a DialplanFile,
+    pub(super) ctx: &'a Context,
+    out: Vec<Problem>,
+}
+
+impl Checker<'_> {
+    /// The line of a dotted key in the file, if it is written there.
+    pub(super) fn at(&self, key: &str) -> Option<usize> {
+        locate(self.text, key)
+    }
+
+    pub(super) fn problem(&mut self, line: Option<usize>, message: String) {
+        self.out.push(Problem {
+            file: self.file.to_path_buf(),
+            line,
+            message,
+        });
+    }
+}
+
 /// Parses and checks one dialplan; returns it when there is no problem.
 pub fn check(file: &Path, text: &str, ctx: &Context) -> Result<DialplanFile, Vec<Problem>> {
-    let problem = |line: Option<usize>, message: String| Problem {
-        file: file.to_path_buf(),
-        line,
-        message,
-    };
     let plan: DialplanFile = match toml::from_str(text) {
         Ok(p) => p,
         Err(e) => {
             let line = e.span().map(|s| line_of(text, s.start));
-            return Err(vec![problem(
+            return Err(vec![Problem {
+                file: file.to_path_buf(),
                 line,
-                format!("cannot read this dialplan: {}", e.message()),
-            )]);
+                message: format!("cannot read this dialplan: {}", e.message()),
+            }]);
         }
     };
-    let at = |key: &str| locate(text, key);
-    let mut out = Vec::new();
+    let mut ck = Checker {
+        file,
+        text,
+        plan: &plan,
+        ctx,
+        out: Vec::new(),
+    };
     let nodes = &plan.node;
     let exists = |n: &str| nodes.contains_key(n);
 
     if !exists(&plan.dialplan.start) {
-        out.push(problem(
-            at("dialplan.start"),
+        ck.problem(
+            ck.at("dialplan.start"),
             format!("the start node `{}` does not exist", plan.dialplan.start),
-        ));
+        );
     }
     match (&plan.dialplan.operator_key, &plan.dialplan.operator_node) {
         (Some(k), Some(n)) => {
             if !is_key(k) {
-                out.push(problem(
-                    at("dialplan.operator_key"),
+                ck.problem(
+                    ck.at("dialplan.operator_key"),
                     format!("operator_key `{k}` is not a phone key (0-9, * or #)"),
-                ));
+                );
             }
             if !exists(n) {
-                out.push(problem(
-                    at("dialplan.operator_node"),
+                ck.problem(
+                    ck.at("dialplan.operator_node"),
                     format!("the operator node `{n}` does not exist"),
-                ));
+                );
             }
         }
-        (Some(_), None) => out.push(problem(
-            at("dialplan.operator_key"),
+        (Some(_), None) => ck.problem(
+            ck.at("dialplan.operator_key"),
             "operator_key is set but operator_node is not: where should the caller go?".into(),
-        )),
+        ),
         _ => {}
     }
 
     // Prompts: each needs a file or a text in every language.
     for (name, p) in &plan.prompts {
-        let line = at(&format!("prompts.{name}"));
-        check_prompt(name, p, &plan.dialplan.languages, ctx, line, &mut out, file);
+        let line = ck.at(&format!("prompts.{name}"));
+        check_prompt(
+            name,
+            p,
+            &plan.dialplan.languages,
+            ctx,
+            line,
+            &mut ck.out,
+            file,
+        );
     }
 
     for (name, node) in nodes {
         let node_key = format!("node.{name}");
         for (key, target) in node.targets() {
             if !exists(&target) {
-                out.push(problem(
-                    at(&format!("{node_key}.{key}")).or(at(&node_key)),
+                ck.problem(
+                    ck.at(&format!("{node_key}.{key}")).or(ck.at(&node_key)),
                     format!("node `{name}` sends the caller ({key}) to `{target}`, which does not exist"),
-                ));
+                );
             }
         }
         for p in node.prompts() {
+            let line = ck.at(&format!("{node_key}.prompts")).or(ck.at(&node_key));
             if let Some((kind, var)) = p.split_once(':') {
                 if !PIECE_KINDS.contains(&kind) || var.is_empty() {
-                    out.push(problem(
-                        at(&format!("{node_key}.prompts")).or(at(&node_key)),
+                    ck.problem(
+                        line,
                         format!(
                             "node `{name}` plays `{p}`: pieces are {} followed by `:VARIABLE`",
                             PIECE_KINDS.join(", ")
                         ),
-                    ));
+                    );
                 }
             } else if !plan.prompts.contains_key(p) && !ctx.shared_prompts.contains_key(p) {
-                out.push(problem(
-                    at(&format!("{node_key}.prompts")).or(at(&node_key)),
+                ck.problem(
+                    line,
                     format!("node `{name}` plays prompt `{p}`, which is not in [prompts] or the shared catalog"),
-                ));
+                );
             }
         }
-        let needs_timeout = match node {
-            Node::Menu { on_timeout, .. } | Node::GatherSpeech { on_timeout, .. } => {
-                on_timeout.is_none()
-            }
-            Node::Gather { on_timeout, .. } => on_timeout.is_none(),
-            _ => false,
-        };
-        if needs_timeout {
-            out.push(problem(
-                at(&node_key),
-                format!("node `{name}` waits for keys but has no on_timeout: a caller who presses nothing would be stuck"),
-            ));
-        }
-        match node {
-            Node::Menu { choices, .. } | Node::GatherSpeech { choices, .. } => {
-                for k in choices.keys() {
-                    if !is_key(k) {
-                        out.push(problem(
-                            at(&format!("{node_key}.choices.{k}")).or(at(&node_key)),
-                            format!("node `{name}` has a choice `{k}`, which is not a phone key"),
-                        ));
-                    }
-                    if plan.dialplan.operator_key.as_deref() == Some(k.as_str()) {
-                        out.push(problem(
-                            at(&format!("{node_key}.choices.{k}")).or(at(&node_key)),
-                            format!("node `{name}` uses key {k}, which already means \"operator\" everywhere"),
-                        ));
-                    }
-                }
-            }
-            Node::Gather {
-                terminator: Some(t),
-                min_digits,
-                max_digits,
-                ..
-            } => {
-                if !is_key(t) {
-                    out.push(problem(
-                        at(&format!("{node_key}.terminator")),
-                        format!("terminator `{t}` is not a phone key"),
-                    ));
-                }
-                if min_digits > max_digits {
-                    out.push(problem(
-                        at(&node_key),
-                        format!("node `{name}`: min_digits is larger than max_digits"),
-                    ));
-                }
-            }
-            Node::Transfer { to, .. }
-                if !ctx.destinations.is_empty() && !ctx.destinations.contains(to) =>
-            {
-                out.push(problem(
-                    at(&format!("{node_key}.to")).or(at(&node_key)),
-                    format!("node `{name}` transfers to `{to}`, which [sip.destinations] does not define"),
-                ));
-            }
-            Node::CreateTicket { kind: Some(k), .. }
-                if !k.starts_with('$') && k.parse::<Kind>().is_err() =>
-            {
-                out.push(problem(
-                    at(&format!("{node_key}.kind")).or(at(&node_key)),
-                    format!("node `{name}`: `{k}` is not a ticket kind (consultation, complaint, help, suggestion, report, praise) or a $variable"),
-                ));
-            }
-            Node::Branch { when, .. } => match when {
-                Condition::Time { from, to } => {
-                    for t in [from, to] {
-                        if chrono::NaiveTime::parse_from_str(t, "%H:%M").is_err() {
-                            out.push(problem(
-                                at(&node_key),
-                                format!("node `{name}`: `{t}` is not a time like 08:30"),
-                            ));
-                        }
-                    }
-                }
-                Condition::CallerIn { list } if !plan.lists.contains_key(list) => {
-                    out.push(problem(
-                        at(&node_key),
-                        format!(
-                            "node `{name}` checks list `{list}`, which [lists] does not define"
-                        ),
-                    ));
-                }
-                _ => {}
-            },
-            _ => {}
-        }
+        node.check(name, &mut ck);
     }
 
     // Reachability from the start (and the operator node, reachable from any prompt).
@@ -239,10 +187,10 @@ pub fn check(file: &Path, text: &str, ctx: &Context) -> Result<DialplanFile, Vec
     }
     for name in nodes.keys() {
         if !seen.contains(name) {
-            out.push(problem(
-                at(&format!("node.{name}")),
+            ck.problem(
+                ck.at(&format!("node.{name}")),
                 format!("node `{name}` can never be reached from the start node"),
-            ));
+            );
         }
     }
 
@@ -255,8 +203,8 @@ pub fn check(file: &Path, text: &str, ctx: &Context) -> Result<DialplanFile, Vec
         let can_act = operator && scc.iter().any(|n| nodes[n].waits_for_caller());
         if !leaves && !can_act {
             let first = scc.iter().next().cloned().unwrap_or_default();
-            out.push(problem(
-                at(&format!("node.{first}")),
+            ck.problem(
+                ck.at(&format!("node.{first}")),
                 format!(
                     "nodes {} form a loop a caller can never leave (no exit and no key to press)",
                     scc.iter()
@@ -264,10 +212,11 @@ pub fn check(file: &Path, text: &str, ctx: &Context) -> Result<DialplanFile, Vec
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
-            ));
+            );
         }
     }
 
+    let mut out = ck.out;
     if out.is_empty() {
         Ok(plan)
     } else {
@@ -322,7 +271,8 @@ fn check_prompt(
     }
 }
 
-fn is_key(k: &str) -> bool {
+/// A single phone key: 0-9, * or #.
+pub(super) fn is_key(k: &str) -> bool {
     k.len() == 1 && matches!(k.as_bytes()[0], b'0'..=b'9' | b'*' | b'#')
 }
 

@@ -2,13 +2,7 @@
 //!
 //! Accepted: RIFF/WAVE, 8000 Hz, mono, 16-bit PCM (format 1), A-law (6) or μ-law (7),
 //! also inside WAVE_FORMAT_EXTENSIBLE. Anything else is rejected at load with an error that
-//! says what was found and how to convert it.
-//!
-//! ```text
-//! "RIFF" <len:u32le> "WAVE"
-//!   "fmt " <16|18|40> <format:u16> <channels:u16> <rate:u32> <byte_rate:u32> <align:u16> <bits:u16> ...
-//!   "data" <len> <samples ...>
-//! ```
+//! says what was found and how to convert it. The file is read by [`crate::wav`].
 
 use super::g711::Codec;
 use std::collections::HashMap;
@@ -65,7 +59,7 @@ impl Prompt {
             path: path.to_owned(),
             source,
         })?;
-        let pcm = parse_wav(&bytes).map_err(|e| match e {
+        let pcm = decode(&bytes).map_err(|e| match e {
             WavError::NotWav(reason) => PromptError::NotWav {
                 path: path.to_owned(),
                 reason,
@@ -127,83 +121,35 @@ impl Prompt {
     }
 }
 
+/// The samples of a WAV file calls can play, or why it cannot be played.
+fn decode(b: &[u8]) -> Result<Vec<i16>, WavError> {
+    let wav = crate::wav::parse(b).map_err(|e| WavError::NotWav(e.0))?;
+    let supported = matches!((wav.format, wav.bits), (1, 16) | (6, 8) | (7, 8));
+    if wav.rate != 8000 || wav.channels != 1 || !supported {
+        return Err(WavError::Unsupported(wav.describe()));
+    }
+    Ok(match wav.format {
+        1 => wav
+            .data
+            .chunks_exact(2)
+            .map(|c| i16::from_le_bytes([c[0], c[1]]))
+            .collect(),
+        6 => wav
+            .data
+            .iter()
+            .map(|&c| Codec::Pcma.decode_sample(c))
+            .collect(),
+        _ => wav
+            .data
+            .iter()
+            .map(|&c| Codec::Pcmu.decode_sample(c))
+            .collect(),
+    })
+}
+
 enum WavError {
     NotWav(String),
     Unsupported(String),
-}
-
-fn u16le(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-fn u32le(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-fn parse_wav(b: &[u8]) -> Result<Vec<i16>, WavError> {
-    if b.len() < 12 || &b[0..4] != b"RIFF" || &b[8..12] != b"WAVE" {
-        return Err(WavError::NotWav("no RIFF/WAVE header".into()));
-    }
-    let mut pos = 12;
-    let mut fmt: Option<(u16, u16, u32, u16)> = None;
-    while pos + 8 <= b.len() {
-        let id = &b[pos..pos + 4];
-        let len = u32le(b, pos + 4) as usize;
-        let body = pos + 8;
-        let end = body.saturating_add(len);
-        if id == b"fmt " {
-            if len < 16 || end > b.len() {
-                return Err(WavError::NotWav("fmt chunk truncated".into()));
-            }
-            let mut format = u16le(b, body);
-            let channels = u16le(b, body + 2);
-            let rate = u32le(b, body + 4);
-            let bits = u16le(b, body + 14);
-            if format == 0xFFFE {
-                // WAVE_FORMAT_EXTENSIBLE: the real format is the first 2 bytes of the GUID.
-                if len < 40 {
-                    return Err(WavError::NotWav("extensible fmt chunk truncated".into()));
-                }
-                format = u16le(b, body + 24);
-            }
-            fmt = Some((format, channels, rate, bits));
-        } else if id == b"data" {
-            let Some((format, channels, rate, bits)) = fmt else {
-                return Err(WavError::NotWav("data chunk before fmt chunk".into()));
-            };
-            let kind = match (format, bits) {
-                (1, 16) => "16-bit PCM".to_string(),
-                (1, n) => format!("{n}-bit PCM"),
-                (3, n) => format!("{n}-bit float"),
-                (6, _) => "A-law".to_string(),
-                (7, _) => "μ-law".to_string(),
-                (f, n) => format!("format tag {f:#06x}, {n} bits"),
-            };
-            let supported = matches!((format, bits), (1, 16) | (6, 8) | (7, 8));
-            if rate != 8000 || channels != 1 || !supported {
-                return Err(WavError::Unsupported(format!(
-                    "{rate} Hz, {channels} channel{}, {kind}",
-                    if channels == 1 { "" } else { "s" }
-                )));
-            }
-            // Tolerate a data length running past the end (streamed writers leave it so).
-            let data = &b[body.min(b.len())..end.min(b.len())];
-            return Ok(match format {
-                1 => data
-                    .chunks_exact(2)
-                    .map(|c| i16::from_le_bytes([c[0], c[1]]))
-                    .collect(),
-                6 => data.iter().map(|&c| Codec::Pcma.decode_sample(c)).collect(),
-                _ => data.iter().map(|&c| Codec::Pcmu.decode_sample(c)).collect(),
-            });
-        }
-        // Chunks are padded to even length.
-        pos = end.saturating_add(len & 1);
-    }
-    Err(WavError::NotWav(if fmt.is_none() {
-        "no fmt chunk".into()
-    } else {
-        "no data chunk".into()
-    }))
 }
 
 /// Write 8 kHz mono 16-bit PCM to a WAV file.

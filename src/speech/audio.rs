@@ -4,13 +4,8 @@
 //! Resampling uses rubato's FFT resampler (band-limited, windowed): plain sample doubling
 //! would mirror the 0–4 kHz telephone band into 4–8 kHz, which whisper hears as hiss.
 //!
-//! RIFF/WAVE layout read here (little-endian):
-//! ```text
-//! "RIFF" u32 size "WAVE"
-//!   "fmt " u32 n  u16 format(1 PCM, 3 float, 6 A-law, 7 μ-law, 0xFFFE extensible)
-//!                 u16 channels u32 rate u32 byte_rate u16 block_align u16 bits …
-//!   "data" u32 n  samples…
-//! ```
+//! The file is read by [`crate::wav`], the reader prompts use too; this file decodes its
+//! samples (PCM 8/16/32-bit, float, μ-law, A-law) and mixes channels down.
 
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{Fft, FixedSync, Resampler};
@@ -58,52 +53,13 @@ pub fn read_wav(path: &Path) -> Result<Audio, AudioError> {
     parse_wav(&bytes)
 }
 
-fn u16_at(b: &[u8], i: usize) -> Option<u16> {
-    b.get(i..i + 2).map(|s| u16::from_le_bytes([s[0], s[1]]))
-}
-
-fn u32_at(b: &[u8], i: usize) -> Option<u32> {
-    b.get(i..i + 4)
-        .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-}
-
 /// Parse WAV bytes into mono f32.
 pub fn parse_wav(b: &[u8]) -> Result<Audio, AudioError> {
-    let bad = |m: &str| AudioError::Format(m.to_string());
-    if b.len() < 12 || &b[0..4] != b"RIFF" || &b[8..12] != b"WAVE" {
-        return Err(bad("missing RIFF/WAVE header"));
-    }
-    let mut pos = 12;
-    let mut fmt: Option<(u16, u16, u32, u16)> = None;
-    let mut data: Option<&[u8]> = None;
-    while pos + 8 <= b.len() {
-        let id = &b[pos..pos + 4];
-        let len = u32_at(b, pos + 4).ok_or_else(|| bad("truncated chunk"))? as usize;
-        let start = pos + 8;
-        // A recorder killed mid-write leaves a data length that runs past the end: take what is there.
-        let end = start.saturating_add(len).min(b.len());
-        let body = &b[start..end];
-        match id {
-            b"fmt " => {
-                let mut format = u16_at(body, 0).ok_or_else(|| bad("short fmt chunk"))?;
-                let channels = u16_at(body, 2).ok_or_else(|| bad("short fmt chunk"))?;
-                let rate = u32_at(body, 4).ok_or_else(|| bad("short fmt chunk"))?;
-                let bits = u16_at(body, 14).ok_or_else(|| bad("short fmt chunk"))?;
-                if format == 0xFFFE {
-                    // WAVE_FORMAT_EXTENSIBLE: the real format is the first u16 of the sub-format GUID.
-                    format = u16_at(body, 24).ok_or_else(|| bad("short extensible fmt"))?;
-                }
-                fmt = Some((format, channels, rate, bits));
-            }
-            b"data" => data = Some(body),
-            _ => {}
-        }
-        pos = start.saturating_add(len).saturating_add(len & 1);
-    }
-    let (format, channels, rate, bits) = fmt.ok_or_else(|| bad("no fmt chunk"))?;
-    let data = data.ok_or_else(|| bad("no data chunk"))?;
+    let wav = crate::wav::parse(b).map_err(|e| AudioError::Format(e.0))?;
+    let (format, channels, rate, bits, data) =
+        (wav.format, wav.channels, wav.rate, wav.bits, wav.data);
     if channels == 0 || rate == 0 {
-        return Err(bad("zero channels or sample rate"));
+        return Err(AudioError::Format("zero channels or sample rate".into()));
     }
     let interleaved: Vec<f32> = match (format, bits) {
         (1, 16) => data

@@ -1,5 +1,7 @@
 //! Helpers shared by the integration tests: fresh databases on SQLite and on the real
-//! PostgreSQL server (`HOTLINE_TEST_PG`, default `postgres://postgres@127.0.0.1:5432/test`).
+//! PostgreSQL server (`HOTLINE_TEST_PG`, default `postgres://postgres@127.0.0.1:5432/test`),
+//! free ports (`net`), the `hotline serve` binary driven by SIPp (`serve`), an in-process SIP
+//! server with a SIPp runner (`sipp`) and pcap captures for SIPp to replay (`pcap`).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -64,5 +66,10 @@ pub fn exists(p: &Path) -> bool {
     p.exists()
 }
 
+pub mod net;
 pub mod pcap;
 pub mod serve;
+pub mod sipp;
+
+#[allow(unused_imports)] // not every test binary takes a port
+pub use net::free_port;

@@ -7,6 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+#[allow(unused_imports)] // part of this helper's API for the tests that use it
+pub use super::net::free_port;
 use super::{hotline_bin, repo};
 
 pub struct Hotline {
@@ -15,17 +17,6 @@ pub struct Hotline {
     pub sip_port: u16,
     pub http_port: u16,
     pub log: Arc<Mutex<String>>,
-}
-
-/// A free UDP+TCP port on loopback.
-pub fn free_port() -> u16 {
-    loop {
-        let u = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
-        let p = u.local_addr().expect("addr").port();
-        if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() && p < 60000 {
-            return p;
-        }
-    }
 }
 
 impl Hotline {

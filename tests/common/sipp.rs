@@ -1,12 +1,15 @@
 //! Shared helpers for the SIP end-to-end tests: an in-process server and a SIPp runner.
 #![allow(dead_code)]
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use hotline::sip::{CallHandler, Server, SipConfig};
+
+#[allow(unused_imports)] // part of this helper's API for the tests that use it
+pub use super::net::free_port;
 use tokio_util::sync::CancellationToken;
 
 pub struct TestServer {
@@ -17,20 +20,6 @@ pub struct TestServer {
 
 pub fn sipp_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sipp")
-}
-
-/// A free port on loopback for UDP and TCP alike (sipp's signalling and media ports).
-pub fn free_port() -> u16 {
-    loop {
-        let u = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
-        let port = u.local_addr().expect("addr").port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
-            && UdpSocket::bind(("127.0.0.1", port + 2)).is_ok()
-            && UdpSocket::bind(("127.0.0.1", port + 1)).is_ok()
-        {
-            return port;
-        }
-    }
 }
 
 pub fn config() -> SipConfig {

@@ -1,0 +1,148 @@
+//! Writing one call's record: a row when the call is answered, completed when it ends with
+//! what happened (nodes passed, prompts heard, keys pressed, the ticket it made).
+
+use crate::store::{now_ms, Db};
+
+/// The row of one call in the `calls` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CallRecordId(i64);
+
+impl CallRecordId {
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+/// A call that has just been answered.
+#[derive(Debug, Clone, Copy)]
+pub struct NewCall<'a> {
+    /// The SIP Call-ID.
+    pub call_id: &'a str,
+    pub caller: &'a str,
+    pub called: &'a str,
+    /// The dialplan that answered it.
+    pub dialplan: &'a str,
+}
+
+/// How a call ended and what happened in it.
+#[derive(Debug, Clone, Copy)]
+pub struct CallEnd<'a> {
+    /// Why it ended, e.g. `completed`, `caller_hung_up`, `transferred`, `no_input`.
+    pub outcome: &'a str,
+    /// Dialplan nodes in the order the call passed them.
+    pub nodes: &'a [String],
+    /// Prompts the caller heard, in order.
+    pub prompts: &'a [String],
+    /// Every key the caller pressed.
+    pub digits: &'a str,
+    pub ticket_number: Option<&'a str>,
+    pub recording_path: Option<&'a str>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CallsError {
+    #[error("call record: {0}")]
+    Sql(#[from] sqlx::Error),
+}
+
+/// The call records service; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Calls {
+    db: Db,
+}
+
+impl Calls {
+    pub fn new(db: Db) -> Calls {
+        Calls { db }
+    }
+
+    /// Writes the row of a call that has just been answered, started now.
+    pub async fn start(&self, call: &NewCall<'_>) -> Result<CallRecordId, CallsError> {
+        use sqlx::Row;
+        let row = sqlx::query(
+            "INSERT INTO calls (call_id, caller, called, dialplan, started_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(call.call_id)
+        .bind(call.caller)
+        .bind(call.called)
+        .bind(call.dialplan)
+        .bind(now_ms())
+        .fetch_one(self.db.pool())
+        .await?;
+        Ok(CallRecordId(row.try_get(0)?))
+    }
+
+    /// Completes the row of a call that has ended now.
+    pub async fn end(&self, id: CallRecordId, end: &CallEnd<'_>) -> Result<(), CallsError> {
+        sqlx::query(
+            "UPDATE calls SET ended_at = $1, outcome = $2, nodes = $3, prompts = $4, digits = $5, ticket_number = $6,
+             recording_path = $7 WHERE id = $8",
+        )
+        .bind(now_ms())
+        .bind(end.outcome)
+        .bind(serde_json::to_string(end.nodes).unwrap_or_default())
+        .bind(serde_json::to_string(end.prompts).unwrap_or_default())
+        .bind(end.digits)
+        .bind(end.ticket_number)
+        .bind(end.recording_path)
+        .bind(id.0)
+        .execute(self.db.pool())
+        .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::Row;
+
+    #[tokio::test]
+    async fn a_call_is_recorded_from_answer_to_end() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}/calls.db", dir.path().display());
+        let db = Db::connect_url(&url).await.expect("db");
+        let calls = Calls::new(db.clone());
+        let id = calls
+            .start(&NewCall {
+                call_id: "abc@host",
+                caller: "13800000000",
+                called: "12345",
+                dialplan: "12345",
+            })
+            .await
+            .expect("start");
+        let nodes = vec!["welcome".to_string(), "menu".to_string()];
+        let prompts = vec!["welcome".to_string()];
+        calls
+            .end(
+                id,
+                &CallEnd {
+                    outcome: "completed",
+                    nodes: &nodes,
+                    prompts: &prompts,
+                    digits: "1",
+                    ticket_number: Some("202401010001"),
+                    recording_path: None,
+                },
+            )
+            .await
+            .expect("end");
+        let row = sqlx::query(
+            "SELECT caller, outcome, nodes, digits, ticket_number, ended_at FROM calls WHERE id = $1",
+        )
+        .bind(id.get())
+        .fetch_one(db.pool())
+        .await
+        .expect("row");
+        assert_eq!(row.get::<String, _>(0), "13800000000");
+        assert_eq!(row.get::<String, _>(1), "completed");
+        assert_eq!(row.get::<String, _>(2), r#"["welcome","menu"]"#);
+        assert_eq!(row.get::<String, _>(3), "1");
+        assert_eq!(
+            row.get::<Option<String>, _>(4).as_deref(),
+            Some("202401010001")
+        );
+        assert!(row.get::<Option<i64>, _>(5).is_some());
+    }
+}

@@ -1,0 +1,30 @@
+//! `do = "play"`: play prompts, then go on. A key pressed during them is kept for the next
+//! question (or, if it is the operator key, leads to the operator).
+
+use serde::Deserialize;
+
+use crate::sip::CallError;
+
+use super::super::call::CallControl;
+use super::super::run::{Run, Step};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Play {
+    pub prompts: Vec<String>,
+    #[serde(default = "super::yes")]
+    pub barge_in: bool,
+    pub next: String,
+}
+
+impl Play {
+    pub(super) async fn run<C: CallControl>(self, r: &mut Run<'_, C>) -> Result<Step, CallError> {
+        if let Some(d) = r.play(&self.prompts, self.barge_in).await? {
+            if let Some(s) = r.operator(d) {
+                return Ok(s);
+            }
+            r.pending.push_back(d);
+        }
+        Ok(Step::Goto(self.next))
+    }
+}

@@ -1,0 +1,117 @@
+//! `do = "record"`: record a voice message into a variable (the path of a WAV file), with an
+//! optional "1 keeps, 2 records again". A caller who hangs up after speaking has still left
+//! a message, so the next node (creating the ticket) runs.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::media::{RecordOptions, Recording};
+use crate::sip::CallError;
+
+use super::super::call::CallControl;
+use super::super::run::{Run, Step};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    #[serde(default)]
+    pub prompts: Vec<String>,
+    pub into: String,
+    #[serde(default = "super::sixty")]
+    pub max_secs: u64,
+    #[serde(default = "super::three")]
+    pub silence_secs: u64,
+    /// After recording: play `confirm_prompts`; 1 keeps, 2 records again.
+    #[serde(default)]
+    pub confirm_prompts: Vec<String>,
+    pub next: String,
+    /// Nothing but silence was heard.
+    pub on_empty: Option<String>,
+}
+
+impl Record {
+    pub(super) async fn run<C: CallControl>(self, r: &mut Run<'_, C>) -> Result<Step, CallError> {
+        for _take in 0..3 {
+            if let Some(d) = r.play(&self.prompts, true).await? {
+                if let Some(s) = r.operator(d) {
+                    return Ok(s);
+                }
+            }
+            let opts = RecordOptions {
+                max: Duration::from_secs(self.max_secs.max(1)),
+                silence_end: (self.silence_secs > 0)
+                    .then(|| Duration::from_secs(self.silence_secs)),
+                stop_on_hash: true,
+            };
+            let rec = r.call.record(opts).await?;
+            let hung_up = r.call.is_ended();
+            if !rec.heard_voice {
+                if hung_up {
+                    return Err(CallError::Hungup);
+                }
+                return Ok(match self.on_empty {
+                    Some(n) => Step::Goto(n),
+                    None => Step::Goto(self.next),
+                });
+            }
+            let path = save(r, &rec)?;
+            tracing::info!(call = %r.call.id(), file = %path, secs = rec.duration().as_secs_f32(), ended_by = ?rec.ended_by, "voice message recorded");
+            r.vars.insert(self.into.clone(), path.clone());
+            r.vars.insert(
+                format!("{}_secs", self.into),
+                format!("{:.1}", rec.duration().as_secs_f32()),
+            );
+            r.trace.recording_path = Some(path);
+            if hung_up || self.confirm_prompts.is_empty() {
+                // Even when the caller hung up, the next node (creating the ticket)
+                // must run: the message is what the caller came for.
+                if hung_up {
+                    r.vars.insert("hung_up".into(), "1".into());
+                }
+                return Ok(Step::Goto(self.next));
+            }
+            let choice = match r.play(&self.confirm_prompts, true).await? {
+                Some(d) => Some(d),
+                None => r.digit(Duration::from_secs(5)).await?,
+            };
+            if choice != Some('2') {
+                return Ok(Step::Goto(self.next));
+            }
+        }
+        Ok(Step::Goto(self.next))
+    }
+}
+
+/// Writes a message under `recordings/<local day>/<call id>-<n>.wav`; returns its path.
+fn save<C: CallControl>(r: &mut Run<'_, C>, rec: &Recording) -> Result<String, CallError> {
+    r.recordings += 1;
+    let day = chrono::Utc::now()
+        .with_timezone(&r.eng.tickets.tz())
+        .format("%Y%m%d")
+        .to_string();
+    let dir = r.eng.recordings_dir.join(day);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| CallError::Media(format!("recordings directory: {e}")))?;
+    let safe: String = r
+        .call
+        .id()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let path = dir.join(format!(
+        "{}-{}.wav",
+        safe.chars().take(48).collect::<String>(),
+        r.recordings
+    ));
+    rec.write_wav(&path)
+        .map_err(|e| CallError::Media(e.to_string()))?;
+    let abs = std::fs::canonicalize(&path).unwrap_or(path);
+    Ok(abs.display().to_string())
+}

@@ -1,0 +1,24 @@
+//! `do = "set"`: give a variable a value (a literal or `$OTHER`), then go on.
+
+use serde::Deserialize;
+
+use crate::sip::CallError;
+
+use super::super::call::CallControl;
+use super::super::run::{Run, Step};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Set {
+    pub variable: String,
+    pub value: String,
+    pub next: String,
+}
+
+impl Set {
+    pub(super) fn run<C: CallControl>(self, r: &mut Run<'_, C>) -> Result<Step, CallError> {
+        let v = r.expand(&self.value);
+        r.vars.insert(self.variable, v);
+        Ok(Step::Goto(self.next))
+    }
+}

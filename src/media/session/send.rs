@@ -1,0 +1,179 @@
+//! The paced sender: one task per session wakes at `anchor + n·ptime`, sends one frame from
+//! the current source, then lets the receive path take in what arrived.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rtp_rs::RtpPacketBuilder;
+use tokio::time::Instant;
+
+use super::receive::{drain, on_rtcp, on_rtp, on_tick, RX_PER_ROUND, TIMER_ROUNDS};
+use super::state::{Shared, Source, State};
+use super::stats::record_lateness;
+use super::MAX_FRAME;
+use crate::media::g711::Codec;
+use crate::media::rtcp;
+use crate::media::tone::ringback_encoded;
+
+/// When the sender wakes later than this, it skips the missed frames (the timestamp jumps)
+/// instead of bursting them all out.
+const MAX_BURST: Duration = Duration::from_millis(100);
+
+/// Fill `payload` from the current source; returns whether it carries real audio.
+fn fill_frame(sh: &Shared, st: &mut State, codec: Codec, payload: &mut [u8]) -> bool {
+    let n = payload.len();
+    match &mut st.source {
+        Source::Silence => {
+            payload.fill(codec.silence());
+            false
+        }
+        Source::Prompt { prompt, pos, gen } => {
+            let enc = prompt.encoded(codec);
+            let take = enc.len().saturating_sub(*pos).min(n);
+            payload[..take].copy_from_slice(&enc[*pos..*pos + take]);
+            payload[take..].fill(codec.silence());
+            *pos += take;
+            if *pos >= enc.len() {
+                st.play_done_gen = *gen;
+                st.source = Source::Silence;
+                sh.notify.notify_waiters();
+            }
+            true
+        }
+        Source::Ringback { pos } => {
+            *pos = ringback_encoded(codec, *pos, payload);
+            true
+        }
+        Source::Bridge => {
+            let take = st.bridge_rx.len().min(n);
+            for (o, s) in payload.iter_mut().zip(st.bridge_rx.drain(..take)) {
+                *o = codec.encode_sample(s);
+            }
+            payload[take..].fill(codec.silence());
+            true
+        }
+    }
+}
+
+/// The session's one task: every frame time, send a frame, then take in whatever the
+/// peer sent since the last frame; every half second, RTCP and timers.
+pub(super) async fn run_loop(sh: Arc<Shared>) {
+    // Futures registered once and polled each round: re-creating them per packet costs
+    // more than the packet itself when thousands of sessions run.
+    let mut ended_rx = sh.ended.subscribe();
+    let ended = async move {
+        let _ = ended_rx.wait_for(|e| e.is_some()).await;
+    };
+    tokio::pin!(ended);
+    let sleep = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(sleep);
+    let mut buf = [0u8; 12 + MAX_FRAME];
+    let mut payload = [0u8; MAX_FRAME];
+    let mut rx = [0u8; 1500];
+    let mut round: u32 = 0;
+    let mut rtcp_buf = [0u8; 128];
+    let cname = format!("hotline@{}", sh.local);
+    let mut ptime = Duration::from_millis(20);
+    let mut anchor = Instant::now();
+    let mut n: u32 = 0;
+    let rtcp_every = Duration::from_secs(sh.cfg.rtcp_interval_secs.max(1));
+    let mut next_rtcp = anchor + rtcp_every;
+    loop {
+        let deadline = anchor + ptime * n;
+        sleep.as_mut().reset(deadline);
+        tokio::select! {
+            biased;
+            _ = &mut ended => break,
+            _ = sleep.as_mut() => {}
+        }
+        let now = Instant::now();
+        let late = now.saturating_duration_since(deadline);
+        let mut out: Option<(usize, SocketAddr)> = None;
+        let mut sr: Option<(usize, SocketAddr)> = None;
+        {
+            let mut guard = sh.lock();
+            let st = &mut *guard;
+            record_lateness(&mut st.stats, late);
+            let params = st.params;
+            let samples = params.map(|p| p.frame_samples()).unwrap_or(160);
+            let want = Duration::from_millis(samples as u64 / 8);
+            if want != ptime {
+                // Packet time changed (re-INVITE): re-anchor the schedule.
+                ptime = want;
+                anchor = deadline;
+                n = 0;
+            }
+            n += 1;
+            if late > MAX_BURST {
+                let skip = (late.as_micros() / ptime.as_micros()) as u32;
+                n += skip;
+                st.ts = st.ts.wrapping_add(skip * samples as u32);
+                st.stats.skipped_frames += skip as u64;
+            }
+            let codec = params.map(|p| p.codec).unwrap_or(Codec::Pcmu);
+            let audio = fill_frame(&sh, st, codec, &mut payload[..samples]);
+            let send_ok = params.is_some()
+                && st.direction.sends()
+                && st.remote.is_some()
+                && (audio || sh.cfg.comfort_silence);
+            if let (true, Some(p), Some(remote)) = (send_ok, params, st.remote) {
+                let marker = std::mem::take(&mut st.marker_next);
+                let built = RtpPacketBuilder::new()
+                    .payload_type(p.payload_type)
+                    .ssrc(st.ssrc)
+                    .sequence(st.seq.into())
+                    .timestamp(st.ts)
+                    .marked(marker)
+                    .payload(&payload[..samples])
+                    .build_into(&mut buf);
+                if let Ok(len) = built {
+                    st.seq = st.seq.wrapping_add(1);
+                    st.stats.packets_out += 1;
+                    sh.metrics.packets_out.increment(1);
+                    st.stats.octets_out += samples as u64;
+                    out = Some((len, remote));
+                }
+            } else if !audio || params.is_none() || !st.direction.sends() {
+                st.marker_next = true;
+            }
+            st.ts = st.ts.wrapping_add(samples as u32);
+            if now >= next_rtcp {
+                next_rtcp = now + rtcp_every;
+                if let (Some(dst), true) = (st.remote_rtcp, st.stats.packets_out > 0) {
+                    let len = rtcp::build_sender_report(
+                        &mut rtcp_buf,
+                        st.ssrc,
+                        st.ts,
+                        st.stats.packets_out as u32,
+                        st.stats.octets_out as u32,
+                        &cname,
+                    );
+                    st.stats.rtcp_out += 1;
+                    sr = Some((len, dst));
+                }
+            }
+        }
+        if let Some((len, remote)) = out {
+            // Non-blocking: a full send buffer drops this frame, like loss on the wire.
+            if let Err(e) = sh.rtp.send_to(&buf[..len], remote) {
+                tracing::debug!(%remote, error = %e, "rtp send failed");
+            }
+        }
+        if let Some((len, dst)) = sr {
+            if let Err(e) = sh.rtcp.send_to(&rtcp_buf[..len], dst) {
+                tracing::debug!(%dst, error = %e, "rtcp send failed");
+            }
+        }
+        drain(&sh.rtp, &mut rx, RX_PER_ROUND, |data, from| {
+            on_rtp(&sh, data, from)
+        });
+        round = round.wrapping_add(1);
+        if round.is_multiple_of(TIMER_ROUNDS) {
+            drain(&sh.rtcp, &mut rx, RX_PER_ROUND, |data, from| {
+                on_rtcp(&sh, data, from)
+            });
+            on_tick(&sh);
+        }
+    }
+}

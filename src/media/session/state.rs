@@ -1,0 +1,142 @@
+//! What the call's task and the session's own task share: one short-held mutex over the
+//! stream state, a `Notify` for whoever waits on it, and the end signal.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+use tokio::time::Instant;
+
+use super::stats::{MediaStats, Metrics};
+use super::types::{Direction, EndReason, StreamParams};
+use crate::media::config::MediaConfig;
+use crate::media::dtmf::{Digit, DigitSource, EventDeduper, ToneDetector};
+use crate::media::prompt::Prompt;
+
+pub(super) enum Source {
+    Silence,
+    Prompt {
+        prompt: Arc<Prompt>,
+        pos: usize,
+        gen: u64,
+    },
+    Ringback {
+        pos: usize,
+    },
+    Bridge,
+}
+
+pub(super) struct RecordSink {
+    pub(super) pcm: Vec<i16>,
+    pub(super) max_samples: usize,
+    pub(super) threshold_ms: f64,
+    pub(super) heard_voice: bool,
+    pub(super) last_voice: Instant,
+    pub(super) voice_end_sample: usize,
+}
+
+pub(super) struct State {
+    pub(super) params: Option<StreamParams>,
+    pub(super) direction: Direction,
+    pub(super) remote: Option<SocketAddr>,
+    pub(super) remote_rtcp: Option<SocketAddr>,
+    pub(super) rtcp_learned: bool,
+    pub(super) latched: bool,
+    pub(super) candidate: Option<(SocketAddr, u32)>,
+    pub(super) last_rx: Instant,
+    pub(super) remote_ssrc: Option<u32>,
+    pub(super) highest_seq: Option<u16>,
+    pub(super) events: EventDeduper,
+    pub(super) last_event_rx: Instant,
+    pub(super) last_audio_rx: Instant,
+    pub(super) tones: Option<Box<ToneDetector>>,
+    pub(super) digits: VecDeque<Digit>,
+    pub(super) last_digit: Option<(Digit, DigitSource, Instant)>,
+    pub(super) source: Source,
+    pub(super) play_gen: u64,
+    pub(super) play_done_gen: u64,
+    pub(super) marker_next: bool,
+    pub(super) ssrc: u32,
+    pub(super) seq: u16,
+    pub(super) ts: u32,
+    pub(super) recording: Option<RecordSink>,
+    pub(super) bridge_peer: Option<Weak<Shared>>,
+    pub(super) bridge_rx: VecDeque<i16>,
+    pub(super) stats: MediaStats,
+}
+
+pub(super) struct Shared {
+    pub(super) cfg: Arc<MediaConfig>,
+    // Plain non-blocking sockets, read by polling once per frame: no reactor registration,
+    // no wake-up per received packet (what makes thousands of sessions affordable).
+    pub(super) rtp: std::net::UdpSocket,
+    pub(super) rtcp: std::net::UdpSocket,
+    pub(super) local: SocketAddr,
+    pub(super) state: Mutex<State>,
+    pub(super) notify: Notify,
+    pub(super) ended: watch::Sender<Option<EndReason>>,
+    pub(super) metrics: Metrics,
+}
+
+impl Shared {
+    pub(super) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn finish(&self, reason: EndReason) {
+        self.ended.send_if_modified(|e| {
+            if e.is_none() {
+                *e = Some(reason);
+                true
+            } else {
+                false
+            }
+        });
+        self.notify.notify_waiters();
+    }
+
+    pub(super) fn end_reason(&self) -> Option<EndReason> {
+        *self.ended.borrow()
+    }
+
+    pub(super) async fn wait_ended(&self) -> EndReason {
+        let mut rx = self.ended.subscribe();
+        loop {
+            if let Some(r) = *rx.borrow_and_update() {
+                return r;
+            }
+            if rx.changed().await.is_err() {
+                return EndReason::Closed;
+            }
+        }
+    }
+
+    pub(super) fn queue_digit(&self, st: &mut State, d: Digit, src: DigitSource) {
+        let now = Instant::now();
+        if let Some((ld, lsrc, lt)) = st.last_digit {
+            if ld == d
+                && lsrc != src
+                && now.duration_since(lt) < Duration::from_millis(self.cfg.dtmf_dedup_ms)
+            {
+                return;
+            }
+        }
+        st.last_digit = Some((d, src, now));
+        st.digits.push_back(d);
+        st.stats.digits += 1;
+        self.metrics.digit(src);
+        tracing::debug!(digit = %d, source = ?src, "dtmf");
+        self.notify.notify_waiters();
+    }
+}
+
+/// Stops the session when the last `MediaSession` handle goes away.
+pub(super) struct HandleGuard(pub(super) Arc<Shared>);
+
+impl Drop for HandleGuard {
+    fn drop(&mut self) {
+        self.0.finish(EndReason::Closed);
+    }
+}
