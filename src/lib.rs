@@ -2,8 +2,10 @@
 //!
 //! Layers (see DESIGN.md), arrows pointing down only:
 //! app (`main.rs`, `server`, `config`) → channels (`sip`, `media`, `ivr`, `sms`, `mail`, `web`)
-//! → domain (`tickets`, `calls`, `speech`) → storage (`store`); small leaves any layer may
-//! use: `tomlpos` (where a key is in a TOML file), `wav` (the one WAV reader).
+//! → services (`notify`) → domain (`tickets`, `calls`, `speech`) → storage (`store`); small
+//! leaves any layer may use: `telemetry` (the metrics recorder), `privacy` (masking),
+//! `tomlpos` (where a key is in a TOML file), `wav` (the one WAV reader).
+//! `docs/architecture.md` draws them and the path of a call and of a text message.
 //!
 //! The crate is a library plus one binary so that integration tests in `tests/` can start
 //! pieces in-process next to the real peers (sipp, the SMSC simulator, an SMTP server).
@@ -14,6 +16,7 @@ pub mod ivr;
 pub mod mail;
 pub mod media;
 pub mod notify;
+pub mod privacy;
 pub mod server;
 pub mod sip;
 pub mod sms;

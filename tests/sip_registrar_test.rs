@@ -265,10 +265,15 @@ fn a_replayed_register_is_refused() {
 /// offered MD5 alone, as `[sip.registrar] algorithms` documents.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baresip_registers_and_unregisters() {
-    let h = hotline_with_operator(&[(
-        "HOTLINE__SIP__REGISTRAR__ALGORITHMS",
-        "[\"MD5\"]".to_string(),
-    )]);
+    let h = hotline_with_operator(&[
+        (
+            "HOTLINE__SIP__REGISTRAR__ALGORITHMS",
+            "[\"MD5\"]".to_string(),
+        ),
+        // Pinged every second: a phone that answers its OPTIONS keeps its binding.
+        ("HOTLINE__SIP__REGISTRAR__KEEPALIVE_SECS", "1".to_string()),
+        ("HOTLINE__SIP__REGISTRAR__KEEPALIVE_MISSES", "2".to_string()),
+    ]);
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     std::fs::write(
@@ -290,7 +295,7 @@ async fn baresip_registers_and_unregisters() {
     let child = tokio::process::Command::new("baresip")
         .arg("-f")
         .arg(dir.path())
-        .args(["-t", "6"])
+        .args(["-t", "8"])
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -301,6 +306,9 @@ async fn baresip_registers_and_unregisters() {
         seen = bindings(&h, "ops1").await;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Several pings later the phone, which answers them, is still registered.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let later = bindings(&h, "ops1").await;
     let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
         .await
         .expect("baresip quits")
@@ -313,6 +321,12 @@ async fn baresip_registers_and_unregisters() {
         h.log()
     );
     assert!(seen[0].2.to_lowercase().contains("baresip"), "{seen:?}");
+    assert_eq!(
+        later.len(),
+        1,
+        "answered keep-alives keep the binding:\n{}",
+        h.log()
+    );
     let until = Instant::now() + Duration::from_secs(5);
     while Instant::now() < until && !bindings(&h, "ops1").await.is_empty() {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -321,4 +335,32 @@ async fn baresip_registers_and_unregisters() {
         bindings(&h, "ops1").await.is_empty(),
         "baresip un-registered when it quit:\n{text}"
     );
+}
+
+/// A phone that registered and then went away (SIPp exits without un-registering, so
+/// nothing answers the pings) is dropped after the allowed misses, long before its expiry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_that_stops_answering_keepalives_is_dropped() {
+    let h = hotline_with_operator(&[
+        ("HOTLINE__SIP__REGISTRAR__KEEPALIVE_SECS", "1".to_string()),
+        ("HOTLINE__SIP__REGISTRAR__KEEPALIVE_MISSES", "2".to_string()),
+    ]);
+    let (ok, out) = sipp(
+        &h,
+        &scenario("register_only.xml"),
+        "ops1",
+        &["-au", "ops1", "-ap", PASSWORD],
+    );
+    assert!(ok, "{out}");
+    assert_eq!(bindings(&h, "ops1").await.len(), 1, "registered for 600 s");
+    let until = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < until && !bindings(&h, "ops1").await.is_empty() {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        bindings(&h, "ops1").await.is_empty(),
+        "dropped after unanswered pings:\n{}",
+        h.log()
+    );
+    assert!(h.log().contains("phone stopped answering keep-alives"));
 }

@@ -2,7 +2,8 @@
 //! body from [`BODY`], both rendered by [`crate::notify::templates`].
 
 use crate::notify::templates::render;
-use crate::notify::{mask, MailFacts};
+use crate::notify::MailFacts;
+use crate::privacy::mask;
 
 use super::config::MailConfig;
 

@@ -194,23 +194,33 @@ async fn send_loop(ctx: Arc<Ctx>, shutdown: CancellationToken) {
     }
 }
 
+/// Why a mail could not even be built (a permanent failure: retrying will not help).
+#[derive(Debug, thiserror::Error)]
+enum BuildError {
+    #[error("from: {0}")]
+    From(lettre::address::AddressError),
+    #[error("to {0}: {1}")]
+    To(String, lettre::address::AddressError),
+    #[error(transparent)]
+    Body(#[from] lettre::error::Error),
+}
+
 async fn send_row(
     ctx: &Ctx,
     mailer: &AsyncSmtpTransport<Tokio1Executor>,
     r: Row_,
 ) -> Result<(), StoreError> {
-    let built = (|| -> Result<Message, String> {
-        Message::builder()
-            .from(ctx.cfg.from.parse().map_err(|e| format!("from: {e}"))?)
-            .to(r.to.parse().map_err(|e| format!("to {}: {e}", r.to))?)
+    let built = (|| -> Result<Message, BuildError> {
+        Ok(Message::builder()
+            .from(ctx.cfg.from.parse().map_err(BuildError::From)?)
+            .to(r.to.parse().map_err(|e| BuildError::To(r.to.clone(), e))?)
             .subject(r.subject.clone())
             .message_id(Some(r.message_id.clone()))
             .header(ContentType::TEXT_PLAIN)
-            .body(r.body.clone())
-            .map_err(|e| e.to_string())
+            .body(r.body.clone())?)
     })();
     let result = match built {
-        Err(e) => Err((true, e)),
+        Err(e) => Err((true, e.to_string())),
         Ok(m) => mailer
             .send(m)
             .await

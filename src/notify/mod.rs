@@ -7,7 +7,6 @@
 //! - [`retry`]: the backoff every queue uses (`backon`) and rate limits (`governor`).
 //! - [`templates`]: notice texts rendered with `minijinja`.
 //! - [`desk`]: [`TicketDesk`], what SMS and mail ask of tickets, with its typed error.
-//! - [`mask`]: phone numbers as logs and mail show them.
 //!
 //! The channels own their outboxes (`sms`: `sms_outbox` with parts and receipts; `mail`:
 //! `mail_outbox`) and write them from this layer's consumer; all of them lease rows through
@@ -15,11 +14,9 @@
 
 pub mod consumer;
 pub mod desk;
-pub mod mask;
 pub mod retry;
 pub mod speech_jobs;
 pub mod templates;
 
 pub use consumer::{ConsumeError, EventHandler};
 pub use desk::{DeskError, MailFacts, TicketDesk, TicketInfo};
-pub use mask::mask;

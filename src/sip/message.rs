@@ -79,6 +79,11 @@ pub(crate) async fn send_request(
         warn!(%method, error = %e, "request not sent");
         return None;
     }
+    await_final(&mut tx).await
+}
+
+/// The final response of a client transaction, or `None` after Timer F (64·T1) passed.
+pub(crate) async fn await_final(tx: &mut Transaction) -> Option<Response> {
     let wait = async {
         while let Some(m) = tx.receive().await {
             if let SipMessage::Response(r) = m {

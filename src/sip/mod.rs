@@ -24,6 +24,7 @@
 //! dialog_table.rs            in-dialog routing table and transaction pump
 //! media_leg.rs               SDP results → media session
 //!   registrar_uas.rs         REGISTER: digest auth, lockout, bindings
+//!   registrar_keepalive.rs   OPTIONS pings to registered phones; silent ones are dropped
 //!     registrar.rs           RFC 3261 §10.3 rules (pure)
 //!     location.rs            bindings in the database
 //!     auth_digest.rs         RFC 8760 / 2617 challenges and checks (pure)
@@ -47,6 +48,7 @@ pub mod location;
 mod media_leg;
 mod message;
 pub mod registrar;
+mod registrar_keepalive;
 pub mod registrar_uas;
 pub mod sdp;
 mod server;

@@ -26,6 +26,7 @@ use super::error::SipError;
 use super::limits::RateLimiter;
 use super::location::Location;
 use super::media_leg::MediaCtx;
+use super::registrar_keepalive;
 use super::registrar_uas::{Directory, RegistrarUas};
 use super::telemetry::MessageCounter;
 use super::transport;
@@ -130,6 +131,19 @@ impl Server {
                 _ = serve_token.cancelled() => {}
             }
         });
+
+        if let Some(r) = shared.registrar.clone() {
+            let k = &shared.cfg.registrar;
+            if k.keepalive_secs > 0 {
+                tokio::spawn(registrar_keepalive::run(
+                    shared.clone(),
+                    r,
+                    Duration::from_secs(k.keepalive_secs),
+                    k.keepalive_misses,
+                    stack_token.clone(),
+                ));
+            }
+        }
 
         let on_call = hand_to(handler, shared.clone());
         let sh = shared.clone();

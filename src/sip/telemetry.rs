@@ -14,22 +14,7 @@ use rsipstack::transport::SipAddr;
 
 /// The span every line of one call carries: its task, its dialog, its dialplan.
 pub(crate) fn call_span(call_id: &str, caller: &str) -> tracing::Span {
-    tracing::info_span!("call", call_id = %call_id, caller = %mask_number(caller))
-}
-
-/// 138****0000: the caller's number never appears whole in logs; numbers of 7 characters
-/// or fewer are masked entirely, keeping their length.
-pub(crate) fn mask_number(number: &str) -> String {
-    let c: Vec<char> = number.chars().collect();
-    let n = c.len();
-    if n <= 7 {
-        return "*".repeat(n);
-    }
-    format!(
-        "{}****{}",
-        c[..3].iter().collect::<String>(),
-        c[n - 4..].iter().collect::<String>()
-    )
+    tracing::info_span!("call", call_id = %call_id, caller = %crate::privacy::mask(caller))
 }
 
 /// Counts requests and final responses as they cross rsipstack's endpoint.
@@ -126,9 +111,9 @@ mod tests {
 
     #[test]
     fn caller_is_masked_but_keeps_head_and_tail() {
-        assert_eq!(mask_number("13800000000"), "138****0000");
-        assert_eq!(mask_number("12345"), "*****");
-        assert_eq!(mask_number(""), "");
+        assert_eq!(crate::privacy::mask("13800000000"), "138****0000");
+        assert_eq!(crate::privacy::mask("12345"), "*****");
+        assert_eq!(crate::privacy::mask(""), "");
     }
 
     /// Records the key of every counter increment.

@@ -91,36 +91,54 @@ pub(crate) fn check(packet: &[u8]) -> Check {
                     return Check::Rewrite(fixed.to_string().into_bytes());
                 }
             }
-            Check::Reply("400 Bad Request", reason)
+            Check::Reply("400 Bad Request", reason.to_string())
         }
     }
 }
 
+/// What is wrong with a request the stack parsed; the text goes into the 400 we answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Invalid {
+    #[error("{0}: {1}")]
+    Header(&'static str, String),
+    #[error("From tag missing (RFC 2543 requests are not supported)")]
+    NoFromTag,
+    #[error("CSeq method differs from the request method")]
+    CSeqMethod,
+    #[error("Content-Length is not a number")]
+    ContentLength,
+    #[error("two different Content-Length values")]
+    TwoContentLengths,
+    #[error("Max-Forwards is not a number 0-255")]
+    MaxForwards,
+    #[error("body shorter than Content-Length")]
+    ShortBody,
+}
+
 /// The checks of RFC 3261 §8.2.2/§16.3 the stack does not make but relies on.
-pub(crate) fn validate(req: &rsipstack::sip::Request) -> Result<(), String> {
+pub(crate) fn validate(req: &rsipstack::sip::Request) -> Result<(), Invalid> {
     use rsipstack::sip::prelude::ToTypedHeader;
-    let via = req
-        .top_via_header()
-        .map_err(|e| format!("Via: {e}"))?
+    let bad = |h: &'static str| move |e: rsipstack::sip::Error| Invalid::Header(h, e.to_string());
+    req.top_via_header()
+        .map_err(bad("Via"))?
         .typed()
-        .map_err(|e| format!("Via: {e}"))?;
-    let _ = via;
-    req.call_id_header().map_err(|e| format!("Call-ID: {e}"))?;
-    let from = req.from_header().map_err(|e| format!("From: {e}"))?;
-    from.typed().map_err(|e| format!("From: {e}"))?;
+        .map_err(bad("Via"))?;
+    req.call_id_header().map_err(bad("Call-ID"))?;
+    let from = req.from_header().map_err(bad("From"))?;
+    from.typed().map_err(bad("From"))?;
     // RFC 2543 requests have no From tag; transactions and dialogs here need one.
     if !matches!(from.tag(), Ok(Some(_))) {
-        return Err("From tag missing (RFC 2543 requests are not supported)".into());
+        return Err(Invalid::NoFromTag);
     }
-    let to = req.to_header().map_err(|e| format!("To: {e}"))?;
-    to.typed().map_err(|e| format!("To: {e}"))?;
+    let to = req.to_header().map_err(bad("To"))?;
+    to.typed().map_err(bad("To"))?;
     let cseq = req
         .cseq_header()
-        .map_err(|e| format!("CSeq: {e}"))?
+        .map_err(bad("CSeq"))?
         .typed()
-        .map_err(|e| format!("CSeq: {e}"))?;
+        .map_err(bad("CSeq"))?;
     if cseq.method != req.method {
-        return Err("CSeq method differs from the request method".into());
+        return Err(Invalid::CSeqMethod);
     }
     let mut cl_seen = None;
     for h in req.headers.iter() {
@@ -130,9 +148,9 @@ pub(crate) fn validate(req: &rsipstack::sip::Request) -> Result<(), String> {
                     .value()
                     .trim()
                     .parse()
-                    .map_err(|_| "Content-Length is not a number".to_string())?;
+                    .map_err(|_| Invalid::ContentLength)?;
                 if cl_seen.is_some_and(|m| m != n) {
-                    return Err("two different Content-Length values".into());
+                    return Err(Invalid::TwoContentLengths);
                 }
                 cl_seen = Some(n);
             }
@@ -140,14 +158,14 @@ pub(crate) fn validate(req: &rsipstack::sip::Request) -> Result<(), String> {
                 mf.value()
                     .trim()
                     .parse::<u8>()
-                    .map_err(|_| "Max-Forwards is not a number 0-255".to_string())?;
+                    .map_err(|_| Invalid::MaxForwards)?;
             }
             _ => {}
         }
     }
     if let Some(n) = cl_seen {
         if n > req.body.len() {
-            return Err("body shorter than Content-Length".into());
+            return Err(Invalid::ShortBody);
         }
     }
     Ok(())

@@ -6,6 +6,7 @@
 //! and texts come back through [`link`] to [`replies`].
 //!
 //! - [`config`]: `[sms]` settings and the notice templates.
+//! - `context.rs`: what the sender and the inbound handler share.
 //! - [`notices`]: which ticket events text the resident, and the notice text.
 //! - [`policy`]: template per event, essential notices, quiet hours, daily cap day.
 //! - [`outbox`]: the `sms_outbox` table with parts, receipts, opt-outs and inbound log.
@@ -16,6 +17,7 @@
 //! - [`service`]: the running tasks (consumer, sender, inbound) and the sender.
 
 pub mod config;
+mod context;
 pub mod encoding;
 pub mod inbound;
 pub mod link;

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use sqlx::{AnyConnection, Row};
 
-use crate::notify::mask;
 use crate::notify::retry::Backoff;
+use crate::privacy::mask;
 use crate::store::lease::LeasedTable;
 use crate::store::{now_ms, Db, StoreError};
 

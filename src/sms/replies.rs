@@ -9,15 +9,16 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::notify::templates::render;
-use crate::notify::{mask, DeskError, TicketInfo};
+use crate::notify::{DeskError, TicketInfo};
+use crate::privacy::mask;
 use crate::store::{now_ms, StoreError};
 
+use super::context::Ctx;
 use super::encoding::{self, ESM_UDHI};
 use super::inbound::{self, Assembled, Command, Reassembler};
 use super::link::{Incoming, IncomingItem};
 use super::outbox::{self, Notice};
 use super::policy::signed;
-use super::service::Ctx;
 
 pub(super) async fn inbound_loop(
     ctx: Arc<Ctx>,

@@ -18,6 +18,7 @@ use crate::tickets::events::TicketEvent;
 use crate::tickets::Tickets;
 
 use super::config::SmsConfig;
+use super::context::Ctx;
 use super::encoding::{self, ESM_UDHI};
 use super::link::{IncomingItem, OutPart, SmppLink, SmsLink, SubmitError};
 use super::notices::SmsNotices;
@@ -40,17 +41,6 @@ impl SmsHandle {
             let _ = t.await;
         }
     }
-}
-
-/// What the sender and the inbound handler share.
-pub(super) struct Ctx {
-    pub(super) cfg: SmsConfig,
-    pub(super) db: Db,
-    pub(super) desk: Arc<dyn TicketDesk>,
-    pub(super) link: Arc<dyn SmsLink>,
-    /// Wakes the sender when a notice is queued.
-    pub(super) notify: Arc<Notify>,
-    pub(super) node: String,
 }
 
 /// Starts the SMPP link and the three tasks. Call once per process; several processes on

@@ -1,6 +1,6 @@
 //! `[speech]` section of the configuration (documented key by key in docs/speech-config.md).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Speech settings. Defaults give a working whisper base set-up on a 2-core machine.
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
@@ -107,7 +107,12 @@ impl SpeechConfig {
         match &self.model_path {
             Some(p) if p.is_absolute() => p.clone(),
             Some(p) => data_dir.join(p),
-            None => super::model::default_model_path(data_dir),
+            None => default_model_path(data_dir),
         }
     }
+}
+
+/// `<data_dir>/models/ggml-base.bin`.
+pub fn default_model_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("models").join("ggml-base.bin")
 }

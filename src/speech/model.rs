@@ -7,7 +7,7 @@
 //! (also checked by sha256). The scripts are compiled into the binary, so the command works
 //! from any directory; it needs `python3` with pip (Debian: python3, python3-pip).
 
-use super::config::SpeechConfig;
+use super::config::{default_model_path, SpeechConfig};
 use super::SpeechError;
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -21,11 +21,6 @@ pub const BASE_SIZE: u64 = 147_951_465;
 const FETCH_PY: &str = include_str!("../../scripts/model/fetch_base.py");
 const CONVERT_PY: &str = include_str!("../../scripts/model/ct2_to_ggml.py");
 const REQUIREMENTS: &str = include_str!("../../scripts/model/requirements-base.txt");
-
-/// `<data_dir>/models/ggml-base.bin`.
-pub fn default_model_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("models").join("ggml-base.bin")
-}
 
 /// What a model file says about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]

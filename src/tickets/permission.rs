@@ -6,7 +6,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use super::commands::Verb;
 use super::model::{DepartmentId, Ticket};
 
 /// The role of a person who logs in.
@@ -114,29 +113,6 @@ pub fn allows(role: Role, perm: Perm) -> bool {
     }
 }
 
-/// The permission a command needs; `None` for the steps only the hotline itself takes (the
-/// follow-up survey, its rating and the close after it).
-pub fn perm_for(verb: Verb) -> Option<Perm> {
-    match verb {
-        Verb::Dispatch => Some(Perm::Dispatch),
-        Verb::Sign => Some(Perm::Sign),
-        Verb::Return => Some(Perm::Return),
-        Verb::Extend => Some(Perm::RequestExtension),
-        Verb::Grant | Verb::Refuse => Some(Perm::DecideExtension),
-        Verb::Resolve => Some(Perm::Resolve),
-        Verb::Answer => Some(Perm::AnswerDirectly),
-        Verb::Supervise => Some(Perm::Supervise),
-        Verb::Merge => Some(Perm::Merge),
-        Verb::Note => Some(Perm::Note),
-        Verb::FollowUp | Verb::Rate | Verb::Close => None,
-    }
-}
-
-/// May a person in `role` run `verb` at all (before looking at any ticket)?
-pub fn may(role: Role, verb: Verb) -> bool {
-    perm_for(verb).is_some_and(|p| allows(role, p))
-}
-
 /// May a person in `role` (of `department`, for department staff) see this ticket?
 pub fn can_see(role: Role, department: Option<&DepartmentId>, t: &Ticket) -> bool {
     if !allows(role, Perm::ViewTickets) {
@@ -157,21 +133,6 @@ mod tests {
         assert!(allows(Role::Admin, Perm::ManageAccounts));
         assert!(!allows(Role::Admin, Perm::ViewTickets));
         assert!(!allows(Role::Operator, Perm::ManageAccounts));
-    }
-
-    #[test]
-    fn departments_work_tickets_and_supervisors_decide() {
-        assert!(may(Role::Department, Verb::Sign));
-        assert!(!may(Role::Operator, Verb::Sign));
-        assert!(may(Role::Supervisor, Verb::Refuse));
-        assert!(!may(Role::Department, Verb::Grant));
-    }
-
-    #[test]
-    fn survey_steps_belong_to_nobody() {
-        for r in Role::ALL {
-            assert!(!may(r, Verb::Rate) && !may(r, Verb::FollowUp) && !may(r, Verb::Close));
-        }
     }
 
     #[test]

@@ -181,7 +181,7 @@ impl IntoResponse for WebError {
         if let WebError::Login = self {
             return (StatusCode::SEE_OTHER, [(header::LOCATION, "/login")]).into_response();
         }
-        let msg = super::views::escape(&self.message_zh());
+        let msg = minijinja::HtmlEscape(&self.message_zh()).to_string();
         let body = format!(
             "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\"><title>提示 - 12345热线</title>\
              <link rel=\"stylesheet\" href=\"/assets/app.css\"></head><body><main class=\"narrow\">\

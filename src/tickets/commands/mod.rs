@@ -39,7 +39,7 @@ pub use supervise::Supervise;
 
 use super::error::{Invalid, TicketsError};
 use super::model::{Actor, DepartmentId, Kind, Ticket};
-use super::permission::{self, Role};
+use super::permission::{self, allows, Perm, Role};
 use super::service::Tickets;
 use super::state::Action;
 
@@ -193,7 +193,7 @@ impl Caller {
     /// May this caller run `verb` at all?
     pub fn may(&self, verb: Verb) -> bool {
         match self {
-            Caller::Person { role, .. } => permission::may(*role, verb),
+            Caller::Person { role, .. } => verb.allowed_for(*role),
             Caller::Trusted(_) => true,
         }
     }
@@ -325,9 +325,53 @@ async fn step(
     })
 }
 
+impl Verb {
+    /// The permission this command needs; `None` for the steps only the hotline itself
+    /// takes (the follow-up survey, its rating and the close after it).
+    pub fn perm(self) -> Option<Perm> {
+        match self {
+            Verb::Dispatch => Some(Perm::Dispatch),
+            Verb::Sign => Some(Perm::Sign),
+            Verb::Return => Some(Perm::Return),
+            Verb::Extend => Some(Perm::RequestExtension),
+            Verb::Grant | Verb::Refuse => Some(Perm::DecideExtension),
+            Verb::Resolve => Some(Perm::Resolve),
+            Verb::Answer => Some(Perm::AnswerDirectly),
+            Verb::Supervise => Some(Perm::Supervise),
+            Verb::Merge => Some(Perm::Merge),
+            Verb::Note => Some(Perm::Note),
+            Verb::FollowUp | Verb::Rate | Verb::Close => None,
+        }
+    }
+
+    /// May a person in `role` run this command at all (before looking at any ticket)?
+    pub fn allowed_for(self, role: Role) -> bool {
+        self.perm().is_some_and(|p| allows(role, p))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn departments_work_tickets_and_supervisors_decide() {
+        assert!(Verb::Sign.allowed_for(Role::Department));
+        assert!(!Verb::Sign.allowed_for(Role::Operator));
+        assert!(Verb::Refuse.allowed_for(Role::Supervisor));
+        assert!(!Verb::Grant.allowed_for(Role::Department));
+    }
+
+    #[test]
+    fn survey_steps_belong_to_nobody() {
+        for r in Role::ALL {
+            assert!(
+                !Verb::Rate.allowed_for(r)
+                    && !Verb::FollowUp.allowed_for(r)
+                    && !Verb::Close.allowed_for(r)
+            );
+        }
+    }
 
     #[test]
     fn every_verb_reads_back_from_its_names() {

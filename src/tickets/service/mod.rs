@@ -27,8 +27,8 @@ use super::routing::Route;
 use super::state::Action;
 
 pub use create::NewTicket;
-pub use read::TicketFilter;
 pub use rules::Rules;
+pub use sql::TicketFilter;
 pub use transcript::TranscriptUpdate;
 
 /// The ticket service; cheap to clone.

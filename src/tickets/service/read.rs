@@ -2,24 +2,10 @@
 
 use sqlx::Row;
 
-use super::sql::{fetch, filter_sql, from_row, ms_to_utc, parse_word, COLUMNS};
+use super::sql::{fetch, filter_sql, from_row, ms_to_utc, parse_word, TicketFilter, COLUMNS};
 use super::Tickets;
 use crate::tickets::error::TicketsError;
 use crate::tickets::model::*;
-
-/// Which tickets to list.
-#[derive(Debug, Clone, Default)]
-pub struct TicketFilter {
-    pub states: Vec<State>,
-    pub kind: Option<Kind>,
-    pub channel: Option<Channel>,
-    pub department: Option<DepartmentId>,
-    pub phone: Option<PhoneNumber>,
-    pub overdue: bool,
-    pub needs_review: Option<bool>,
-    pub limit: i64,
-    pub offset: i64,
-}
 
 impl Tickets {
     pub async fn get(&self, id: TicketId) -> Result<Ticket, TicketsError> {

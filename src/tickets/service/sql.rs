@@ -5,10 +5,23 @@ use chrono::{DateTime, TimeZone, Utc};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::read::TicketFilter;
 use crate::store::{get_bool, now_ms};
 use crate::tickets::error::TicketsError;
 use crate::tickets::model::*;
+
+/// Which tickets to list.
+#[derive(Debug, Clone, Default)]
+pub struct TicketFilter {
+    pub states: Vec<State>,
+    pub kind: Option<Kind>,
+    pub channel: Option<Channel>,
+    pub department: Option<DepartmentId>,
+    pub phone: Option<PhoneNumber>,
+    pub overdue: bool,
+    pub needs_review: Option<bool>,
+    pub limit: i64,
+    pub offset: i64,
+}
 
 pub(super) const COLUMNS: &str = "id, number, channel, kind, state, phone, text, summary, address, area, department_id, \
     routed_by, needs_review, sla, deadline_at, clock_start_at, supervised, satisfaction, answer, recording_path, \

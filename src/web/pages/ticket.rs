@@ -12,7 +12,6 @@ use serde::Deserialize;
 use tower::ServiceExt;
 
 use super::*;
-use crate::tickets::permission;
 use crate::tickets::state::{is_open, next_state};
 use crate::tickets::{Action, DepartmentId, Kind, Ticket, TicketId};
 use crate::tickets::{Command, Input, Verb};
@@ -191,7 +190,7 @@ pub(super) async fn ticket_action(
     Form(f): Form<ActionForm>,
 ) -> Page {
     let verb = match action.parse::<Verb>() {
-        Ok(v) if permission::perm_for(v).is_some() => v,
+        Ok(v) if v.perm().is_some() => v,
         _ => return Err(WebError::NotFound),
     };
     if !s.account.caller().may(verb) {
