@@ -1,77 +1,77 @@
-//! Per-source-IP rate limit for new calls (token bucket).
+//! Per-source-IP rate limit for new calls: a `governor` keyed limiter (GCRA, the same
+//! crate that paces SMS submits), `rate` new INVITEs a second per IP with `burst` above it.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::Instant;
+use std::num::NonZeroU32;
+use std::time::Duration;
 
-/// Token buckets by source IP; `rate` tokens per second, up to `burst`.
-pub(crate) struct RateLimiter {
-    rate: f64,
-    burst: f64,
-    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter as Gcra};
+
+/// Keyed by source IP; `None` when the rate is 0 (no limit).
+pub(crate) struct RateLimiter<C: Clock = DefaultClock> {
+    inner: Option<Gcra<IpAddr, DefaultKeyedStateStore<IpAddr>, C, NoOpMiddleware<C::Instant>>>,
+}
+
+/// Sources remembered before idle ones are forgotten, so a spoofing flood cannot grow the
+/// table without end.
+const MAX_SOURCES: usize = 100_000;
+
+fn quota(rate: f64, burst: f64) -> Option<Quota> {
+    if rate <= 0.0 || !rate.is_finite() {
+        return None;
+    }
+    let burst = NonZeroU32::new(burst.max(1.0).min(u32::MAX as f64) as u32)?;
+    Some(Quota::with_period(Duration::from_secs_f64(1.0 / rate))?.allow_burst(burst))
 }
 
 impl RateLimiter {
     pub(crate) fn new(rate: f64, burst: f64) -> Self {
-        Self {
-            rate,
-            burst: burst.max(1.0),
-            buckets: Mutex::new(HashMap::new()),
+        Self::with_clock(rate, burst, DefaultClock::default())
+    }
+}
+
+impl<C: Clock> RateLimiter<C> {
+    fn with_clock(rate: f64, burst: f64, clock: C) -> Self {
+        RateLimiter {
+            inner: quota(rate, burst)
+                .map(|q| Gcra::new(q, DefaultKeyedStateStore::default(), clock)),
         }
     }
 
-    /// Take one token for `ip`; false when it is over its rate.
+    /// Take one slot for `ip`; false when it is over its rate.
     pub(crate) fn allow(&self, ip: IpAddr) -> bool {
-        self.allow_at(ip, Instant::now())
-    }
-
-    fn allow_at(&self, ip: IpAddr, now: Instant) -> bool {
-        if self.rate <= 0.0 {
-            return true;
-        }
-        let Ok(mut map) = self.buckets.lock() else {
+        let Some(l) = &self.inner else {
             return true;
         };
-        if map.len() > 100_000 {
-            // Forget idle sources so a spoofing flood cannot grow the table without end.
-            let burst = self.burst;
-            let rate = self.rate;
-            map.retain(|_, (tokens, at)| {
-                *tokens + now.duration_since(*at).as_secs_f64() * rate < burst
-            });
+        if l.len() > MAX_SOURCES {
+            l.retain_recent();
         }
-        let entry = map.entry(ip).or_insert((self.burst, now));
-        let elapsed = now.duration_since(entry.1).as_secs_f64();
-        entry.0 = (entry.0 + elapsed * self.rate).min(self.burst);
-        entry.1 = now;
-        if entry.0 >= 1.0 {
-            entry.0 -= 1.0;
-            true
-        } else {
-            false
-        }
+        l.check_key(&ip).is_ok()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use governor::clock::FakeRelativeClock;
 
     #[test]
     fn bucket_refills_per_ip() {
-        let l = RateLimiter::new(2.0, 3.0);
+        let clock = FakeRelativeClock::default();
+        let l = RateLimiter::with_clock(2.0, 3.0, clock.clone());
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
-        let t0 = Instant::now();
-        assert!(l.allow_at(a, t0));
-        assert!(l.allow_at(a, t0));
-        assert!(l.allow_at(a, t0));
-        assert!(!l.allow_at(a, t0));
-        assert!(l.allow_at(b, t0));
-        assert!(l.allow_at(a, t0 + Duration::from_millis(600)));
-        assert!(!l.allow_at(a, t0 + Duration::from_millis(600)));
-        assert!(RateLimiter::new(0.0, 1.0).allow_at(a, t0));
+        assert!(l.allow(a));
+        assert!(l.allow(a));
+        assert!(l.allow(a));
+        assert!(!l.allow(a), "burst of 3 used up");
+        assert!(l.allow(b), "another source has its own bucket");
+        clock.advance(Duration::from_millis(600));
+        assert!(l.allow(a), "one slot back after 500 ms at 2/s");
+        assert!(!l.allow(a));
+        assert!(RateLimiter::new(0.0, 1.0).allow(a), "rate 0: no limit");
     }
 }
