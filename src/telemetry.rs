@@ -155,5 +155,8 @@ fn describe() {
     ] {
         metrics::counter!(name).absolute(0);
     }
+    for class in ["1xx", "2xx", "3xx", "4xx", "5xx"] {
+        metrics::counter!("hotline_http_responses_total", "class" => class).absolute(0);
+    }
     metrics::gauge!("hotline_calls_active").set(0.0);
 }

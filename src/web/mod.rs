@@ -114,6 +114,8 @@ pub fn router(state: AppState) -> Router {
 
 /// The whole site: pages, APIs, Open311, metrics and health.
 pub fn router_with(state: AppState, extras: WebExtras) -> Router {
+    // The web's counters and gauges need the recorder before the first request.
+    crate::telemetry::install();
     let ctx = Ctx(Arc::new(Inner {
         app: state,
         cfg: extras.config,
