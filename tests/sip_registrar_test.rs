@@ -364,3 +364,23 @@ async fn a_phone_that_stops_answering_keepalives_is_dropped() {
     );
     assert!(h.log().contains("phone stopped answering keep-alives"));
 }
+
+/// The same phone over TCP: the binding remembers the transport it came on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phone_registers_over_tcp() {
+    let h = hotline_with_operator(&defaults());
+    let (ok, out) = sipp(
+        &h,
+        &scenario("register_only.xml"),
+        "ops1",
+        &["-au", "ops1", "-ap", PASSWORD, "-t", "t1"],
+    );
+    assert!(ok, "SIPp over TCP:\n{out}\n--- log ---\n{}", h.log());
+    let db = Db::open(&h.db_url(), 1).await.expect("db");
+    let source: String = sqlx::query("SELECT source FROM sip_bindings WHERE aor = 'ops1'")
+        .fetch_one(db.pool())
+        .await
+        .expect("a binding")
+        .get(0);
+    assert!(source.starts_with("tcp:127.0.0.1:"), "{source}");
+}

@@ -10,9 +10,12 @@ use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter as Gcra};
 
+type PerIp<C> =
+    Gcra<IpAddr, DefaultKeyedStateStore<IpAddr>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+
 /// Keyed by source IP; `None` when the rate is 0 (no limit).
 pub(crate) struct RateLimiter<C: Clock = DefaultClock> {
-    inner: Option<Gcra<IpAddr, DefaultKeyedStateStore<IpAddr>, C, NoOpMiddleware<C::Instant>>>,
+    inner: Option<PerIp<C>>,
 }
 
 /// Sources remembered before idle ones are forgotten, so a spoofing flood cannot grow the
