@@ -70,8 +70,8 @@ fn op() -> Actor {
     Actor::Operator("test".into())
 }
 
-/// Transition, retrying SQLite's "database is locked" on a read→write upgrade
-/// (see /work/notes/sms-needs.md).
+/// Transition, retrying SQLite's "database is locked" on a read→write upgrade (a reader
+/// that then writes can lose the race against another writer in WAL mode).
 async fn retry_locked(
     w: &World,
     id: hotline::tickets::TicketId,
