@@ -83,6 +83,38 @@ fn wrong_jurisdiction(ctx: &Ctx, params: &HashMap<String, String>, fmt: Fmt) -> 
     }
 }
 
+/// The name and format of a GET's `file` and its query parameters, or the answer that
+/// refuses it (unknown format: `unknown`; a malformed query; another jurisdiction).
+fn get_parts<'a>(
+    ctx: &Ctx,
+    file: &'a str,
+    q: Option<&str>,
+    unknown: &'static str,
+) -> Result<Get<'a>, Box<Response>> {
+    let Some((name, fmt)) = split(file) else {
+        return Err(Box::new(error(Fmt::Xml, StatusCode::NOT_FOUND, unknown)));
+    };
+    let Ok(p) = params(q) else {
+        let bad = error(fmt, StatusCode::BAD_REQUEST, "malformed query string");
+        return Err(Box::new(bad));
+    };
+    if let Some(r) = wrong_jurisdiction(ctx, &p, fmt) {
+        return Err(Box::new(r));
+    }
+    Ok(Get {
+        name,
+        fmt,
+        params: p,
+    })
+}
+
+/// A GET's resource name, answer format and query parameters.
+struct Get<'a> {
+    name: &'a str,
+    fmt: Fmt,
+    params: HashMap<String, String>,
+}
+
 fn params(q: Option<&str>) -> Result<HashMap<String, String>, serde_urlencoded::de::Error> {
     match q {
         None => Ok(HashMap::new()),
@@ -98,19 +130,19 @@ async fn root_get(
     headers: axum::http::HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let Some((name, fmt)) = split(&file) else {
-        return error(
-            Fmt::Xml,
-            StatusCode::NOT_FOUND,
-            "unknown resource or format (use .xml or .json)",
-        );
+    let Get {
+        name,
+        fmt,
+        params: p,
+    } = match get_parts(
+        &ctx,
+        &file,
+        q.as_deref(),
+        "unknown resource or format (use .xml or .json)",
+    ) {
+        Ok(parts) => parts,
+        Err(r) => return *r,
     };
-    let Ok(p) = params(q.as_deref()) else {
-        return error(fmt, StatusCode::BAD_REQUEST, "malformed query string");
-    };
-    if let Some(r) = wrong_jurisdiction(&ctx, &p, fmt) {
-        return r;
-    }
     match name {
         "discovery" => discovery(fmt, &headers),
         "services" => {
@@ -127,19 +159,17 @@ async fn service_definition(
     Path(file): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let Some((code, fmt)) = split(&file) else {
-        return error(
-            Fmt::Xml,
-            StatusCode::NOT_FOUND,
-            "unknown format (use .xml or .json)",
-        );
+    let Get {
+        name: code, fmt, ..
+    } = match get_parts(
+        &ctx,
+        &file,
+        q.as_deref(),
+        "unknown format (use .xml or .json)",
+    ) {
+        Ok(parts) => parts,
+        Err(r) => return *r,
     };
-    let Ok(p) = params(q.as_deref()) else {
-        return error(fmt, StatusCode::BAD_REQUEST, "malformed query string");
-    };
-    if let Some(r) = wrong_jurisdiction(&ctx, &p, fmt) {
-        return r;
-    }
     let Ok(kind) = code.parse::<Kind>() else {
         return error(fmt, StatusCode::NOT_FOUND, "service_code not found");
     };

@@ -9,7 +9,7 @@ use axum::response::Response;
 use chrono::{DateTime, FixedOffset, Utc};
 
 use super::wire::{error, list, Fmt, Request, TokenAnswer};
-use super::{params, split, wrong_jurisdiction};
+use super::{get_parts, split, Get};
 use crate::tickets::{state, Kind, Ticket, TicketNumber};
 use crate::web::accounts;
 use crate::web::Ctx;
@@ -174,19 +174,15 @@ pub(super) async fn one_request(
     Path(file): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let Some((id, fmt)) = split(&file) else {
-        return error(
-            Fmt::Xml,
-            StatusCode::NOT_FOUND,
-            "unknown format (use .xml or .json)",
-        );
+    let Get { name: id, fmt, .. } = match get_parts(
+        &ctx,
+        &file,
+        q.as_deref(),
+        "unknown format (use .xml or .json)",
+    ) {
+        Ok(parts) => parts,
+        Err(r) => return *r,
     };
-    let Ok(p) = params(q.as_deref()) else {
-        return error(fmt, StatusCode::BAD_REQUEST, "malformed query string");
-    };
-    if let Some(r) = wrong_jurisdiction(&ctx, &p, fmt) {
-        return r;
-    }
     let t = match id.parse::<TicketNumber>() {
         Ok(n) => ctx.tickets().by_number(&n).await.ok(),
         Err(_) => None,
