@@ -384,3 +384,73 @@ async fn phone_registers_over_tcp() {
         .get(0);
     assert!(source.starts_with("tcp:127.0.0.1:"), "{source}");
 }
+
+/// `[sip.destinations] operators = "account:ops1"`: pressing 0 rings the phone ops1
+/// registered (at the address its REGISTER came from), it answers, and the bridged call
+/// ends when the caller hangs up (the phone gets the BYE).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_for_an_account_rings_its_registered_phone() {
+    let h = hotline_with_operator(&[(
+        "HOTLINE__SIP__DESTINATIONS__OPERATORS",
+        "account:ops1".to_string(),
+    )]);
+    // The desk phone registers from its port, then answers calls there (SIPp's own UAS).
+    let phone_port = free_port();
+    let out = Command::new("sipp")
+        .arg(format!("127.0.0.1:{}", h.sip_port))
+        .arg("-sf")
+        .arg(scenario("register_only.xml"))
+        .args(["-s", "ops1", "-au", "ops1", "-ap", PASSWORD])
+        .args(["-i", "127.0.0.1", "-p", &phone_port.to_string()])
+        .args(["-m", "1", "-nostdin", "-timeout", "30s"])
+        .output()
+        .expect("sipp runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(bindings(&h, "ops1").await.len(), 1, "{}", h.log());
+    let phone = std::process::Command::new("sipp")
+        .args([
+            "-sn",
+            "uas",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &phone_port.to_string(),
+        ])
+        .args(["-mp", &free_port().to_string(), "-rtp_echo"])
+        .args(["-m", "1", "-nostdin", "-timeout", "90s"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sipp UAS");
+
+    let dir = h.dir.path().to_path_buf();
+    let zero = dir.join("zero.pcap");
+    common::pcap::dtmf(&zero, "0", 120, 101);
+    let caller = dir.join("caller.xml");
+    std::fs::write(
+        &caller,
+        common::serve::scenario(
+            "13800138077",
+            &[
+                common::serve::Step::Pause(800),
+                common::serve::Step::Pcap(zero),
+                common::serve::Step::Pause(8000),
+                common::serve::Step::Bye,
+            ],
+        ),
+    )
+    .unwrap();
+    let (ok, out) = sipp(&h, &caller, "12345", &[]);
+    assert!(ok, "caller:\n{out}\n--- log ---\n{}", h.log());
+    let out = phone.wait_with_output().expect("sipp UAS ends");
+    assert!(
+        out.status.success(),
+        "the registered phone was rung, answered and got BYE:\n{}\n--- log ---\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        h.log()
+    );
+    assert!(h.log().contains("outcome=Completed"), "{}", h.log());
+}

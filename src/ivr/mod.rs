@@ -467,12 +467,12 @@ impl Engine {
     pub async fn serve<C: CallControl>(&self, call: C) -> Option<Trace> {
         let plans = self.current();
         let Some(plan) = plans.for_number(call.called()) else {
-            tracing::info!(call = %call.id(), called = %call.called(), "no dialplan answers this number");
+            tracing::info!(called = %call.called(), "no dialplan answers this number");
             call.reject(404);
             return None;
         };
         if let Err(e) = call.answer().await {
-            tracing::info!(call = %call.id(), error = %e, "call ended before it was answered");
+            tracing::info!(error = %e, "call ended before it was answered");
             return None;
         }
         let row = self.record_start(&call, &plan.name).await;
@@ -482,8 +482,8 @@ impl Engine {
             std::mem::take(&mut r.trace)
         };
         tracing::info!(
-            call = %call.id(), caller = %call.caller(), dialplan = %plan.name, outcome = %trace.outcome,
-            nodes = %trace.nodes.join(">"), prompts = %trace.prompts.join(","), digits = %trace.digits,
+            dialplan = %plan.name, outcome = %trace.outcome,
+            nodes = %trace.nodes.join(">"), prompts = %trace.prompts.join(","), keys = trace.digits.chars().count(),
             ticket = ?trace.ticket_number, "ivr call finished"
         );
         self.record_end(row, &trace).await;

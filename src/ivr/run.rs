@@ -72,7 +72,7 @@ impl<'a, C: CallControl> Run<'a, C> {
         let mut node = self.plan.def.dialplan.start.clone();
         for _ in 0..self.eng.cfg.max_steps {
             self.trace.nodes.push(node.clone());
-            tracing::info!(call = %self.call.id(), dialplan = %self.plan.name, node = %node, "ivr node");
+            tracing::info!(dialplan = %self.plan.name, node = %node, "ivr node");
             match self.step(&node).await {
                 Ok(Step::Goto(n)) => node = n,
                 Ok(Step::End(why)) => {
@@ -84,13 +84,13 @@ impl<'a, C: CallControl> Run<'a, C> {
                     return;
                 }
                 Err(e) => {
-                    tracing::warn!(call = %self.call.id(), error = %e, "call failed in the dialplan");
+                    tracing::warn!(error = %e, "call failed in the dialplan");
                     self.trace.outcome = "error".into();
                     return;
                 }
             }
         }
-        tracing::error!(call = %self.call.id(), "dialplan step limit reached; ending the call");
+        tracing::error!("dialplan step limit reached; ending the call");
         self.trace.outcome = "step_limit".into();
     }
 
@@ -195,10 +195,10 @@ impl<'a, C: CallControl> Run<'a, C> {
             .unwrap_or_else(|| "zh".into());
         for name in self.expand_pieces(names) {
             let Some(prompt) = self.plan.prompt(&name, &lang) else {
-                tracing::warn!(call = %self.call.id(), prompt = %name, "no audio for prompt; skipped");
+                tracing::warn!(prompt = %name, "no audio for prompt; skipped");
                 continue;
             };
-            tracing::info!(call = %self.call.id(), prompt = %name, "ivr prompt");
+            tracing::info!(prompt = %name, "ivr prompt");
             self.trace.prompts.push(name.clone());
             if let Some(d) = self.call.play(&prompt, barge_in).await? {
                 return Ok(Some(d));

@@ -179,8 +179,12 @@ impl Call {
     /// it with ringback to the caller; once it answers, relay media both ways until either
     /// side hangs up (which ends both). No answer or busy hands the call back.
     pub async fn bridge_to(&self, destination: &str, ring_timeout: Duration) -> BridgeOutcome {
-        let Some(target) = self.sh.cfg.destinations.get(destination).cloned() else {
+        let Some(value) = self.sh.cfg.destinations.get(destination).cloned() else {
             warn!(%destination, "no such bridge destination");
+            return BridgeOutcome::Failed;
+        };
+        let Some((target, via)) = super::dialog_uac::resolve(&self.sh, &value).await else {
+            info!(%destination, "bridge destination has no registered phone");
             return BridgeOutcome::Failed;
         };
         if self.is_ended() {
@@ -197,6 +201,7 @@ impl Call {
         let leg = super::dialog_uac::place_call(
             &self.sh,
             &target,
+            via,
             &self.caller,
             b_media.clone(),
             ring_timeout,

@@ -17,6 +17,7 @@ use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
 use rsipstack::sip::{Header, Method, Param, Request, SipMessage, StatusCode, StatusCodeKind, Uri};
 use rsipstack::transaction::key::{TransactionKey, TransactionRole};
 use rsipstack::transaction::transaction::Transaction;
+use rsipstack::transport::SipAddr;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Instrument};
@@ -77,9 +78,40 @@ fn outcome_for(code: StatusCode) -> BridgeOutcome {
 }
 
 /// Place an INVITE to `target` with an offer for `media`; ring at most `ring_timeout`.
+/// Where a `[sip.destinations]` value rings: a SIP URI as it is, or `account:NAME`, the
+/// phone that account registered most recently (its Contact, sent to the address its
+/// REGISTER came from, which is what reaches it behind NAT). `None` when that account has
+/// no phone registered now, or there is no registrar.
+pub(crate) async fn resolve(sh: &Shared, value: &str) -> Option<(String, Option<SipAddr>)> {
+    let Some(account) = value.strip_prefix("account:") else {
+        return Some((value.to_string(), None));
+    };
+    let registrar = sh.registrar.as_ref()?;
+    let bindings = match registrar.location().bindings(account.trim()).await {
+        Ok(b) => b,
+        Err(e) => {
+            warn!(error = %e, "reading bindings failed");
+            return None;
+        }
+    };
+    let b = bindings.into_iter().max_by_key(|b| b.expires_at)?;
+    let via = b.source.split_once(':').and_then(|(transport, addr)| {
+        let addr: std::net::SocketAddr = addr.parse().ok()?;
+        let t = match transport {
+            "tcp" => rsipstack::sip::Transport::Tcp,
+            _ => rsipstack::sip::Transport::Udp,
+        };
+        Some(SipAddr::new(t, addr.into()))
+    });
+    Some((b.contact, via))
+}
+
+/// Ring `target` (a SIP URI; sent to `via` when given, else where the URI resolves) and
+/// bridge it to the caller's media when it answers.
 pub(crate) async fn place_call(
     sh: &Arc<Shared>,
     target: &str,
+    via_addr: Option<SipAddr>,
     caller: &str,
     media: Arc<MediaHandle>,
     ring_timeout: Duration,
@@ -146,6 +178,7 @@ pub(crate) async fn place_call(
         BridgeOutcome::Failed
     })?;
     let mut tx = Transaction::new_client(tkey, invite.clone(), sh.endpoint.clone(), None);
+    tx.destination = via_addr;
     if let Err(e) = tx.send().await {
         warn!(error = %e, "INVITE to bridge target not sent");
         sh.dialogs.unregister(&key);

@@ -65,7 +65,7 @@ impl CreateTicket {
         };
         match r.eng.tickets.create(new, &Actor::System).await {
             Ok(t) => {
-                tracing::info!(call = %r.call.id(), ticket = %t.number, "ticket created from call");
+                tracing::info!(ticket = %t.number, "ticket created from call");
                 r.vars.insert("ticket_number".into(), t.number.to_string());
                 r.trace.ticket_number = Some(t.number.to_string());
                 if r.call.is_ended() {
@@ -74,7 +74,7 @@ impl CreateTicket {
                 Ok(Step::Goto(self.next))
             }
             Err(e) => {
-                tracing::error!(call = %r.call.id(), error = %e, "could not create the ticket");
+                tracing::error!(error = %e, "could not create the ticket");
                 Ok(Step::Goto(self.on_error))
             }
         }

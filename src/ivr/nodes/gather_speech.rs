@@ -100,7 +100,7 @@ impl GatherSpeech {
                 }
                 Answer::Phrase(i) => {
                     let phrase = &phrase_list[i];
-                    tracing::info!(call = %r.call.id(), phrase = %phrase, "speech choice");
+                    tracing::info!(phrase = %phrase, "speech choice");
                     return Ok(Step::Goto(self.phrases[phrase].clone()));
                 }
                 Answer::Nothing => {

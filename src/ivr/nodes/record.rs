@@ -56,7 +56,7 @@ impl Record {
                 });
             }
             let path = save(r, &rec)?;
-            tracing::info!(call = %r.call.id(), file = %path, secs = rec.duration().as_secs_f32(), ended_by = ?rec.ended_by, "voice message recorded");
+            tracing::info!(file = %path, secs = rec.duration().as_secs_f32(), ended_by = ?rec.ended_by, "voice message recorded");
             r.vars.insert(self.into.clone(), path.clone());
             r.vars.insert(
                 format!("{}_secs", self.into),

@@ -38,7 +38,7 @@ impl TicketStatus {
         let given4 = self.last4.and_then(|v| r.vars.get(&v).cloned());
         let owner = caller == t.phone.as_str() || given4.as_deref() == Some(t.phone.last4());
         if !owner {
-            tracing::info!(call = %r.call.id(), ticket = %t.number, "ticket status refused: caller does not match");
+            tracing::info!(ticket = %t.number, "ticket status refused: caller does not match");
             return Ok(Step::Goto(self.on_mismatch));
         }
         let tz = r.eng.tickets.tz();

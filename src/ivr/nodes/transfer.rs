@@ -48,7 +48,7 @@ impl Transfer {
         r.eng.set_bridged(r.call.id(), r.call.caller(), true);
         let outcome = r.call.bridge_to(&self.to, ring).await;
         r.eng.set_bridged(r.call.id(), r.call.caller(), false);
-        tracing::info!(call = %r.call.id(), destination = %self.to, ?outcome, "transfer");
+        tracing::info!(destination = %self.to, ?outcome, "transfer");
         Ok(match outcome {
             BridgeOutcome::Completed => match self.next {
                 Some(n) => Step::Goto(n),
