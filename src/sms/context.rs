@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::notify::TicketDesk;
 use crate::store::Db;
@@ -20,4 +20,7 @@ pub(super) struct Ctx {
     /// Wakes the sender when a notice is queued.
     pub(super) notify: Arc<Notify>,
     pub(super) node: String,
+    /// Parts submitted whose acknowledgement is not stored yet, at most `window`: only
+    /// these can be sent twice after a crash, so the bound is exact.
+    pub(super) unstored: Semaphore,
 }

@@ -71,6 +71,7 @@ pub fn start_with_link(
     shutdown: CancellationToken,
 ) -> SmsHandle {
     let notify = Arc::new(Notify::new());
+    let window = cfg.window.max(1);
     let ctx = Arc::new(Ctx {
         cfg,
         db,
@@ -78,6 +79,7 @@ pub fn start_with_link(
         link: link.clone(),
         notify: notify.clone(),
         node: format!("{}-{}", hostname(), std::process::id()),
+        unstored: Semaphore::new(window),
     });
     let notices = Arc::new(SmsNotices {
         cfg: ctx.cfg.clone(),
@@ -228,6 +230,11 @@ async fn try_send_one(ctx: &Ctx, c: &Claimed) -> Result<(), StoreError> {
             data_coding: enc.data_coding,
             esm_class: if part.has_udh { ESM_UDHI } else { 0 },
             bytes: part.bytes.clone(),
+        };
+        // Held from the submit until its acknowledgement is stored (not only until the
+        // SMSC answers), so a crash can repeat at most `window` parts.
+        let Ok(_unstored) = ctx.unstored.acquire().await else {
+            return Ok(());
         };
         let submitted_at = now_ms();
         match ctx.link.submit(&out).await {
