@@ -9,7 +9,6 @@ use super::{summarize, Tickets};
 use crate::tickets::error::{Invalid, TicketsError};
 use crate::tickets::events::{self, EventKind};
 use crate::tickets::model::*;
-use crate::tickets::state::Action;
 
 /// A new ticket as a channel hands it in.
 #[derive(Debug, Clone)]
@@ -103,27 +102,16 @@ impl Tickets {
             .await?,
         ];
         // A voice message waits for its transcript before anyone routes it for real.
-        let ticket = match (
-            &route.department,
-            self.auto_dispatch && new.recording_path.is_none(),
-        ) {
-            (Some(d), true) => {
-                let (t, evs) = self
-                    .apply(
-                        &mut tx,
-                        id,
-                        &Action::Dispatch {
-                            department: d.clone(),
-                        },
-                        &Actor::System,
-                        "自动派单",
-                    )
-                    .await?;
-                written.extend(evs);
-                t
-            }
-            _ => ticket,
-        };
+        let wanted = self.auto_dispatch && new.recording_path.is_none();
+        let ticket = self
+            .auto_dispatch(
+                &mut tx,
+                ticket,
+                route.department.as_ref(),
+                wanted,
+                &mut written,
+            )
+            .await?;
         tx.commit().await?;
         for e in written {
             let _ = self.live.send(e);

@@ -7,7 +7,6 @@ use crate::tickets::error::TicketsError;
 use crate::tickets::events::{self, EventKind};
 use crate::tickets::model::*;
 use crate::tickets::routing::Route;
-use crate::tickets::state::Action;
 
 /// What the speech step learned from a voice message.
 #[derive(Debug, Clone)]
@@ -104,24 +103,10 @@ impl Tickets {
             )
             .await?,
         ];
-        let updated = match (&department, reroute && self.auto_dispatch) {
-            (Some(d), true) => {
-                let (u, evs) = self
-                    .apply(
-                        &mut tx,
-                        id,
-                        &Action::Dispatch {
-                            department: d.clone(),
-                        },
-                        &Actor::System,
-                        "自动派单",
-                    )
-                    .await?;
-                written.extend(evs);
-                u
-            }
-            _ => updated,
-        };
+        let wanted = reroute && self.auto_dispatch;
+        let updated = self
+            .auto_dispatch(&mut tx, updated, department.as_ref(), wanted, &mut written)
+            .await?;
         tx.commit().await?;
         for e in written {
             let _ = self.live.send(e);

@@ -32,6 +32,30 @@ impl Tickets {
         Ok(ticket)
     }
 
+    /// Dispatches `current` to `department` as the system (自动派单) inside the caller's
+    /// transaction when `wanted` and a department is known; otherwise leaves it as it is.
+    /// Its events are added to `written`.
+    pub(super) async fn auto_dispatch(
+        &self,
+        conn: &mut AnyConnection,
+        current: Ticket,
+        department: Option<&DepartmentId>,
+        wanted: bool,
+        written: &mut Vec<TicketEvent>,
+    ) -> Result<Ticket, TicketsError> {
+        let (Some(d), true) = (department, wanted) else {
+            return Ok(current);
+        };
+        let action = Action::Dispatch {
+            department: d.clone(),
+        };
+        let (t, evs) = self
+            .apply(conn, current.id, &action, &Actor::System, "自动派单")
+            .await?;
+        written.extend(evs);
+        Ok(t)
+    }
+
     /// The state change itself, inside the caller's transaction.
     pub(super) async fn apply(
         &self,
