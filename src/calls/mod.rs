@@ -5,6 +5,8 @@
 //! This domain module owns the `calls` table; channels go through [`Calls`] and never write
 //! its SQL themselves.
 
+mod events;
 mod record;
 
+pub use events::{CallEvent, HangupSide, RingResult};
 pub use record::{CallEnd, CallRecordId, Calls, CallsError, NewCall};

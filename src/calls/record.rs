@@ -11,6 +11,10 @@ impl CallRecordId {
     pub fn get(self) -> i64 {
         self.0
     }
+    /// The record with this row id (as read back from the table or an API path).
+    pub fn from_raw(id: i64) -> Self {
+        CallRecordId(id)
+    }
 }
 
 /// A call that has just been answered.
@@ -54,6 +58,10 @@ pub struct Calls {
 impl Calls {
     pub fn new(db: Db) -> Calls {
         Calls { db }
+    }
+
+    pub(super) fn db(&self) -> &Db {
+        &self.db
     }
 
     /// Writes the row of a call that has just been answered, started now.

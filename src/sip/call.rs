@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::dialog_uas::Cmd;
+use super::dialer::Dialer;
 use super::dialog_uas_accept::NewCall;
 use super::endpoint::Shared;
 use super::media_leg::MediaHandle;
@@ -175,55 +176,45 @@ impl Call {
             .map_err(|e| CallError::Media(e.to_string()))
     }
 
+    /// Places outbound legs through the same SIP stack (queues, callbacks, transfers).
+    pub fn dialer(&self) -> Dialer {
+        Dialer::new(self.sh.clone())
+    }
+
     /// Bridge the caller to a named destination from `[sip.destinations]` (B2BUA): ring
     /// it with ringback to the caller; once it answers, relay media both ways until either
     /// side hangs up (which ends both). No answer or busy hands the call back.
     pub async fn bridge_to(&self, destination: &str, ring_timeout: Duration) -> BridgeOutcome {
-        let Some(value) = self.sh.cfg.destinations.get(destination).cloned() else {
+        let dialer = self.dialer();
+        let Some(value) = dialer.destination(destination) else {
             warn!(%destination, "no such bridge destination");
-            return BridgeOutcome::Failed;
-        };
-        let Some((target, via)) = super::dialog_uac::resolve(&self.sh, &value).await else {
-            info!(%destination, "bridge destination has no registered phone");
             return BridgeOutcome::Failed;
         };
         if self.is_ended() {
             return BridgeOutcome::Failed;
         }
-        let b_media = match self.sh.media.open().await {
-            Ok(m) => Arc::new(m),
-            Err(e) => {
-                warn!(error = %e, "no media for the bridged leg");
-                return BridgeOutcome::Failed;
-            }
-        };
         self.media.session.start_ringback();
-        let leg = super::dialog_uac::place_call(
-            &self.sh,
-            &target,
-            via,
-            &self.caller,
-            b_media.clone(),
-            ring_timeout,
-            &self.ended,
-        )
-        .await;
-        let leg = match leg {
+        let leg = match dialer
+            .ring(&value, &self.caller, ring_timeout, &self.ended)
+            .await
+        {
             Ok(leg) => leg,
             Err(outcome) => {
                 self.media.session.stop_audio();
-                b_media.close();
                 info!(%destination, ?outcome, "bridge not established");
                 return outcome;
             }
         };
         info!(%destination, "bridged");
         tokio::select! {
-            r = media::bridge(&self.media.session, &b_media.session) => {
+            r = media::bridge(&self.media.session, leg.media()) => {
                 info!(result = ?r.as_ref().map_err(|e| e.to_string()), "bridge media ended");
             }
             _ = self.ended.cancelled() => {}
-            _ = leg.ended.cancelled() => {}
+            _ = leg.ended() => {}
+        }
+        if let Ok(mut s) = self.bridge_stats.lock() {
+            *s = Some(leg.stats());
         }
         // Either side's BYE ends both.
         leg.hangup().await;
@@ -231,10 +222,6 @@ impl Call {
             let _ = self.cmd.send(Cmd::Hangup);
             self.ended.cancelled().await;
         }
-        if let Ok(mut s) = self.bridge_stats.lock() {
-            *s = Some(b_media.session.stats());
-        }
-        b_media.close();
         BridgeOutcome::Completed
     }
 }

@@ -35,6 +35,7 @@
 pub mod auth_digest;
 pub mod call;
 pub mod config;
+mod dialer;
 mod dialog_table;
 mod dialog_uac;
 mod dialog_uas;
@@ -59,5 +60,6 @@ mod transport_udp_filter;
 
 pub use call::{BridgeOutcome, Call, CallError, CallHandler};
 pub use config::SipConfig;
+pub use dialer::{Dialer, OutboundLeg};
 pub use error::SipError;
 pub use server::{Server, ServerStats};

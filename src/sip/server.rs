@@ -189,6 +189,11 @@ impl Server {
         })
     }
 
+    /// Places outbound calls through this server (callbacks, agents' phones).
+    pub fn dialer(&self) -> super::Dialer {
+        super::Dialer::new(self.shared.clone())
+    }
+
     /// Counters of this server.
     pub fn stats(&self) -> Arc<ServerStats> {
         self.shared.stats.clone()
