@@ -10,6 +10,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+use crate::acd::AcdConfig;
 use crate::ivr::IvrConfig;
 use crate::mail::MailConfig;
 use crate::media::MediaConfig;
@@ -40,6 +41,7 @@ pub struct Config {
     pub mail: MailConfig,
     pub speech: SpeechConfig,
     pub web: WebConfig,
+    pub acd: AcdConfig,
 }
 
 impl Default for Config {
@@ -58,6 +60,7 @@ impl Default for Config {
             mail: MailConfig::default(),
             speech: SpeechConfig::default(),
             web: WebConfig::default(),
+            acd: AcdConfig::default(),
         }
     }
 }

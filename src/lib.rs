@@ -1,7 +1,7 @@
 //! `hotline`: a 12345 government service hotline gateway.
 //!
 //! Layers (see DESIGN.md), arrows pointing down only:
-//! app (`main.rs`, `server`, `config`) → channels (`sip`, `media`, `ivr`, `sms`, `mail`, `web`)
+//! app (`main.rs`, `server`, `config`) → channels (`sip`, `media`, `ivr`, `acd`, `sms`, `mail`, `web`)
 //! → services (`notify`) → domain (`tickets`, `calls`, `speech`) → storage (`store`); small
 //! leaves any layer may use: `telemetry` (the metrics recorder), `privacy` (masking),
 //! `tomlpos` (where a key is in a TOML file), `wav` (the one WAV reader).
@@ -10,6 +10,7 @@
 //! The crate is a library plus one binary so that integration tests in `tests/` can start
 //! pieces in-process next to the real peers (sipp, the SMSC simulator, an SMTP server).
 
+pub mod acd;
 pub mod calls;
 pub mod config;
 pub mod ivr;

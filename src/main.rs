@@ -48,6 +48,28 @@ enum Command {
     /// The offline speech model for transcribing voice messages.
     #[command(subcommand)]
     Model(ModelCmd),
+    /// Agents of the call centre: ready, pause, log out (applied by the running hotline).
+    #[command(subcommand)]
+    Agent(AgentCmd),
+}
+
+#[derive(Subcommand)]
+enum AgentCmd {
+    /// Ready to take calls (就绪).
+    Ready { name: String },
+    /// Paused (示忙): break, meal, meeting, training or paperwork.
+    Pause {
+        name: String,
+        #[arg(long, default_value = "break")]
+        reason: String,
+    },
+    /// Logged out of the queues.
+    Logout { name: String },
+    /// Every agent's state and for how long.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -260,6 +282,10 @@ async fn run(cmd: Command, cfg: Config, config_path: PathBuf) -> anyhow::Result<
             .await?;
             println!("SIP password of {name} set (realm {realm})");
         }
+        Command::Agent(a) => {
+            let tickets = hotline::server::open_tickets(&cfg).await?;
+            return agent_cmd(tickets.db().clone(), a).await;
+        }
         Command::Model(m) => {
             let (speech, data_dir) = (cfg.speech.clone(), cfg.data_dir.clone());
             let out = tokio::task::spawn_blocking(move || match m {
@@ -273,6 +299,65 @@ async fn run(cmd: Command, cfg: Config, config_path: PathBuf) -> anyhow::Result<
             println!("{out}");
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Leaves the request for the running hotline and waits a few seconds for its answer; if
+/// hotline is not running it applies the request when it starts.
+async fn agent_cmd(db: hotline::store::Db, cmd: AgentCmd) -> anyhow::Result<ExitCode> {
+    use hotline::acd::{AcdStore, PauseReason};
+    let store = AcdStore::new(db);
+    let (name, request) = match cmd {
+        AgentCmd::List { json } => {
+            let agents = store.agents().await?;
+            for a in &agents {
+                if json {
+                    println!("{}", serde_json::to_string(a)?);
+                } else {
+                    let since = chrono::DateTime::from_timestamp_millis(a.since)
+                        .map(|t| {
+                            t.with_timezone(&chrono::Local)
+                                .format("%m-%d %H:%M:%S")
+                                .to_string()
+                        })
+                        .unwrap_or_default();
+                    println!(
+                        "{:<16} {:<8} {:<10} since {}  answered today {}",
+                        a.name,
+                        a.state.label_zh(),
+                        a.reason.map(|r| r.label_zh()).unwrap_or(""),
+                        since,
+                        a.answered_today
+                    );
+                }
+            }
+            if !json {
+                eprintln!("{} agent(s)", agents.len());
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        AgentCmd::Ready { name } => (name, "ready".to_string()),
+        AgentCmd::Logout { name } => (name, "logout".to_string()),
+        AgentCmd::Pause { name, reason } => {
+            let r = PauseReason::parse(&reason)
+                .filter(|r| PauseReason::CHOSEN.contains(r))
+                .ok_or_else(|| anyhow::anyhow!("unknown pause reason `{reason}`: break, meal, meeting, training or paperwork"))?;
+            (name, format!("pause:{}", r.as_str()))
+        }
+    };
+    let id = store.add_request(&name, &request, "cli").await?;
+    for _ in 0..30 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if let Some(result) = store.request_result(id).await? {
+            if let Some(err) = result.strip_prefix("error: ") {
+                eprintln!("{name}: {err}");
+                return Ok(ExitCode::from(1));
+            }
+            println!("{name}: {result}");
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    println!("{name}: {request} noted; hotline is not running, it applies it when it starts");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -300,6 +385,13 @@ fn check(cfg: &Config, path: &std::path::Path) -> ExitCode {
     let destinations: Vec<String> = cfg.sip.destinations.keys().cloned().collect();
     match hotline::ivr::load_all(&cfg.ivr, None, &destinations, None) {
         Ok(plans) => println!("dialplans OK: {}", plans.names().join(", ")),
+        Err(ps) => problems.extend(ps.iter().map(|p| p.to_string())),
+    }
+    match hotline::acd::Queues::load(&cfg.acd.queues_file, &destinations) {
+        Ok(q) => println!(
+            "queues OK: {}",
+            q.queues.keys().cloned().collect::<Vec<_>>().join(", ")
+        ),
         Err(ps) => problems.extend(ps.iter().map(|p| p.to_string())),
     }
     for w in &warnings {

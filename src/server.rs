@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use std::sync::atomic::Ordering;
 
+use crate::acd;
 use crate::calls::Calls;
 use crate::config::Config;
 use crate::ivr::{Engine, SpeechInput};
@@ -141,6 +142,30 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
     })?;
     tasks.spawn(engine.clone().watch(shutdown.clone()));
 
+    // The call centre: queues of callers waiting for a person.
+    let queues = acd::Queues::load(
+        &cfg.acd.queues_file,
+        &cfg.sip.destinations.keys().cloned().collect::<Vec<_>>(),
+    )
+    .map_err(|problems| {
+        let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        anyhow::anyhow!(
+            "the queues file has problems; fix them and start again:\n{}",
+            list.join("\n")
+        )
+    })?;
+    let acd = acd::Acd::start(
+        cfg.acd.clone(),
+        queues,
+        db.clone(),
+        Arc::new(AccountRoster(db.clone())),
+        &cfg.data_dir,
+        shutdown.clone(),
+    )
+    .await
+    .context("starting the call centre")?;
+    engine.set_acd(acd.clone());
+
     let listener = tokio::net::TcpListener::bind(cfg.http.listen)
         .await
         .with_context(|| format!("listening for HTTP on {}", cfg.http.listen))?;
@@ -186,6 +211,7 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
         tracing::info!(addr = %a, "SIP listening (TCP)");
     }
     readiness.sip_listening.store(true, Ordering::Relaxed);
+    acd.set_dialer(sip.dialer());
 
     // Readiness of the parts that come and go.
     {
@@ -312,6 +338,32 @@ impl Directory for AccountDirectory {
                 tracing::warn!(error = %e, "reading SIP credentials failed");
                 None
             }
+        }
+    }
+}
+
+/// Queue members named by role are the console's active accounts with that role.
+struct AccountRoster(Db);
+
+#[async_trait::async_trait]
+impl acd::Roster for AccountRoster {
+    async fn with_role(&self, role: &str) -> Vec<String> {
+        match web::accounts::list(&self.0).await {
+            Ok(list) => list
+                .into_iter()
+                .filter(|a| a.active && a.role.code() == role)
+                .map(|a| a.name)
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading accounts failed");
+                Vec::new()
+            }
+        }
+    }
+    async fn exists(&self, name: &str) -> bool {
+        match web::accounts::list(&self.0).await {
+            Ok(list) => list.iter().any(|a| a.active && a.name == name),
+            Err(_) => false,
         }
     }
 }

@@ -38,6 +38,11 @@ pub trait CallControl: Send + Sync {
     async fn record(&self, opts: RecordOptions) -> Result<Recording, CallError>;
     /// Bridges the caller to a named destination until either side hangs up.
     async fn bridge_to(&self, destination: &str, ring_timeout: Duration) -> BridgeOutcome;
+    /// The SIP call itself, for what only a real call can do (wait in a call-centre
+    /// queue); scripted test calls have none.
+    fn sip_call(&self) -> Option<&sip::Call> {
+        None
+    }
 }
 
 #[async_trait::async_trait]
@@ -74,5 +79,8 @@ impl CallControl for sip::Call {
     }
     async fn bridge_to(&self, destination: &str, ring_timeout: Duration) -> BridgeOutcome {
         sip::Call::bridge_to(self, destination, ring_timeout).await
+    }
+    fn sip_call(&self) -> Option<&sip::Call> {
+        Some(self)
     }
 }

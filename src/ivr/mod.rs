@@ -273,6 +273,8 @@ pub struct Engine {
     speech: Option<Arc<dyn SpeechInput>>,
     /// Callers now bridged to an operator (call id, caller), newest last.
     bridged: std::sync::Mutex<Vec<(String, String)>>,
+    /// The call centre `queue` nodes put callers into, once the app has started it.
+    acd: std::sync::OnceLock<crate::acd::Acd>,
 }
 
 impl Engine {
@@ -328,7 +330,17 @@ impl Engine {
             recordings_dir,
             speech,
             bridged: Default::default(),
+            acd: Default::default(),
         }))
+    }
+
+    /// Gives `queue` nodes their call centre.
+    pub fn set_acd(&self, acd: crate::acd::Acd) {
+        let _ = self.acd.set(acd);
+    }
+
+    pub(crate) fn acd(&self) -> Option<&crate::acd::Acd> {
+        self.acd.get()
     }
 
     /// Caller numbers of calls now bridged to a person, most recent first.
@@ -478,6 +490,7 @@ impl Engine {
         let row = self.record_start(&call, &plan.name).await;
         let trace = {
             let mut r = run::Run::new(&call, plan.clone(), self);
+            r.record = row;
             r.run().await;
             std::mem::take(&mut r.trace)
         };

@@ -41,6 +41,8 @@ pub(super) struct Run<'a, C: CallControl> {
     /// Keys pressed during a prompt that did not want them (type-ahead), for the next
     /// question: a caller who knows the menu need not wait for it.
     pub(super) pending: VecDeque<char>,
+    /// The call's record, for the events nodes add to it.
+    pub(super) record: Option<crate::calls::CallRecordId>,
 }
 
 impl<'a, C: CallControl> Run<'a, C> {
@@ -64,6 +66,7 @@ impl<'a, C: CallControl> Run<'a, C> {
             trace: Trace::default(),
             recordings: 0,
             pending: Default::default(),
+            record: None,
         }
     }
 
@@ -234,10 +237,68 @@ impl<'a, C: CallControl> Run<'a, C> {
                     }
                 }
                 "state" if !value.is_empty() => out.push(format!("state_{value}")),
+                "count" => {
+                    if let Ok(n) = value.parse::<u32>() {
+                        out.extend(count_pieces(n));
+                    }
+                }
                 "department" if !value.is_empty() => out.push(format!("dept_{value}")),
                 _ => {}
             }
         }
         out
+    }
+}
+
+/// A number as spoken in Mandarin from the catalog's pieces: 12 → 十二, 305 → 三百零五.
+/// Numbers from 1000 on are read digit by digit.
+pub(super) fn count_pieces(n: u32) -> Vec<String> {
+    let d = |x: u32| format!("digit_{x}");
+    let (h, t, u) = (n / 100, n / 10 % 10, n % 10);
+    match n {
+        0..=9 => vec![d(n)],
+        10..=19 => std::iter::once("ten".to_string())
+            .chain((u > 0).then(|| d(u)))
+            .collect(),
+        20..=99 => [Some(d(t)), Some("ten".into()), (u > 0).then(|| d(u))]
+            .into_iter()
+            .flatten()
+            .collect(),
+        100..=999 => {
+            let mut v = vec![d(h), "hundred".into()];
+            match (t, u) {
+                (0, 0) => {}
+                (0, u) => v.extend([d(0), d(u)]),
+                (t, u) => {
+                    v.extend([d(t), "ten".into()]);
+                    if u > 0 {
+                        v.push(d(u));
+                    }
+                }
+            }
+            v
+        }
+        _ => n
+            .to_string()
+            .chars()
+            .map(|c| format!("digit_{c}"))
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod count_tests {
+    use super::count_pieces;
+
+    #[test]
+    fn numbers_are_read_the_chinese_way() {
+        let s = |n| count_pieces(n).join(" ");
+        assert_eq!(s(0), "digit_0");
+        assert_eq!(s(10), "ten");
+        assert_eq!(s(12), "ten digit_2");
+        assert_eq!(s(40), "digit_4 ten");
+        assert_eq!(s(305), "digit_3 hundred digit_0 digit_5");
+        assert_eq!(s(120), "digit_1 hundred digit_2 ten");
+        assert_eq!(s(1200), "digit_1 digit_2 digit_0 digit_0");
     }
 }

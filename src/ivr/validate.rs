@@ -40,12 +40,13 @@ pub struct Context {
 }
 
 /// Pieces built at run time from a variable: `digits:VAR`, `date:VAR`, `state:VAR`,
-/// `department:VAR`.
-pub const PIECE_KINDS: &[&str] = &["digits", "date", "state", "department"];
+/// `department:VAR`, `count:VAR` (a number read as one: 十二).
+pub const PIECE_KINDS: &[&str] = &["digits", "date", "state", "department", "count"];
 
 /// The shared catalog must hold every piece the run-time readers can ask for.
 pub fn required_pieces() -> Vec<String> {
     let mut v: Vec<String> = (0..10).map(|d| format!("digit_{d}")).collect();
+    v.extend(["ten".to_string(), "hundred".to_string()]);
     v.extend((1..=12).map(|m| format!("month_{m}")));
     v.extend((1..=31).map(|d| format!("day_{d}")));
     v.extend(State::ALL.iter().map(|s| format!("state_{}", s.code())));

@@ -43,6 +43,20 @@ impl Dialer {
             .is_some()
     }
 
+    /// Every account with a phone registered now.
+    pub async fn registered_accounts(&self) -> std::collections::HashSet<String> {
+        let Some(registrar) = self.sh.registrar.as_ref() else {
+            return Default::default();
+        };
+        match registrar.location().all().await {
+            Ok(all) => all.into_iter().map(|(aor, _)| aor).collect(),
+            Err(e) => {
+                warn!(error = %e, "reading bindings failed");
+                Default::default()
+            }
+        }
+    }
+
     /// Rings `target` (a SIP URI or `account:NAME`, the phone that account registered),
     /// showing `from_user` as the caller, for at most `ring_timeout`; `cancel` stops the
     /// ringing (CANCEL) when the caller leaves or someone else answered first.

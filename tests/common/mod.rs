@@ -66,6 +66,7 @@ pub fn exists(p: &Path) -> bool {
     p.exists()
 }
 
+pub mod agents;
 pub mod net;
 pub mod pcap;
 pub mod serve;

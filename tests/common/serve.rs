@@ -172,6 +172,7 @@ impl Drop for Hotline {
 }
 
 /// One step of a caller's side of a call.
+#[derive(Debug, Clone)]
 pub enum Step {
     Pause(u64),
     /// Replay a pcap of RTP (key presses or speech) into the call.

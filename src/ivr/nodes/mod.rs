@@ -9,6 +9,7 @@ mod gather_speech;
 mod hangup;
 mod menu;
 mod play;
+mod queue;
 mod record;
 mod set;
 mod ticket_status;
@@ -29,6 +30,7 @@ pub use gather_speech::GatherSpeech;
 pub use hangup::Hangup;
 pub use menu::Menu;
 pub use play::Play;
+pub use queue::Queue;
 pub use record::Record;
 pub use set::Set;
 pub use ticket_status::TicketStatus;
@@ -44,6 +46,7 @@ pub enum Node {
     GatherSpeech(GatherSpeech),
     Record(Record),
     Transfer(Transfer),
+    Queue(Queue),
     CreateTicket(CreateTicket),
     TicketStatus(TicketStatus),
     Branch(Branch),
@@ -60,6 +63,7 @@ impl Node {
             Node::GatherSpeech(_) => "gather_speech",
             Node::Record(_) => "record",
             Node::Transfer(_) => "transfer",
+            Node::Queue(_) => "queue",
             Node::CreateTicket(_) => "create_ticket",
             Node::TicketStatus(_) => "ticket_status",
             Node::Branch(_) => "branch",
@@ -134,6 +138,18 @@ impl Node {
                 add("on_busy", on_busy.as_ref());
                 add("on_failed", on_failed.as_ref());
             }
+            Node::Queue(Queue {
+                next,
+                on_voicemail,
+                on_callback,
+                on_failed,
+                ..
+            }) => {
+                add("next", next.as_ref());
+                add("on_voicemail", Some(on_voicemail));
+                add("on_callback", on_callback.as_ref());
+                add("on_failed", Some(on_failed));
+            }
             Node::CreateTicket(CreateTicket { next, on_error, .. }) => {
                 add("next", Some(next));
                 add("on_error", Some(on_error));
@@ -185,6 +201,9 @@ impl Node {
                 confirm_prompts,
                 ..
             }) => vec![prompts, confirm_prompts],
+            Node::Queue(Queue {
+                prompts, announce, ..
+            }) => vec![prompts, announce],
             Node::CreateTicket(_) | Node::TicketStatus(_) | Node::Branch(_) | Node::Set(_) => {
                 vec![]
             }
@@ -198,6 +217,7 @@ impl Node {
             Node::Menu(_) | Node::Gather(_) | Node::GatherSpeech(_) | Node::Record(_) => true,
             Node::Play(_)
             | Node::Transfer(_)
+            | Node::Queue(_)
             | Node::CreateTicket(_)
             | Node::TicketStatus(_)
             | Node::Branch(_)
@@ -214,6 +234,7 @@ impl Node {
             | Node::Record(_)
             | Node::TicketStatus(_)
             | Node::Set(_)
+            | Node::Queue(_)
             | Node::Hangup(_) => {}
             Node::Menu(n) => n.check(name, ck),
             Node::Gather(n) => n.check(name, ck),
@@ -233,6 +254,7 @@ impl Node {
             Node::GatherSpeech(n) => n.run(r).await,
             Node::Record(n) => n.run(r).await,
             Node::Transfer(n) => n.run(r).await,
+            Node::Queue(n) => n.run(r).await,
             Node::CreateTicket(n) => n.run(r).await,
             Node::TicketStatus(n) => n.run(r).await,
             Node::Branch(n) => n.run(r),

@@ -1,0 +1,437 @@
+//! Connecting a waiting caller to an agent: ring the offered agents' phones (several at
+//! once for ring-all; the first to answer takes the call, the others stop ringing), then
+//! the conversation, bridged through our media so it can be held, transferred and
+//! recorded. Every ring and its result goes into the call's record.
+//!
+//! ```text
+//! caller ──(ringback)── hotline ── INVITE ──▶ agent phone(s)
+//!                                ◀── 200 ─── first to answer; CANCEL to the others
+//! caller ◀══════ media bridged ═════▶ agent     hold: caller hears music, agent silence
+//! ```
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::agent::CallStep;
+use super::waiting::{Offer, Waiting};
+use super::{Acd, Queue};
+use crate::calls::{CallEvent, CallRecordId, HangupSide, RingResult};
+use crate::media::{self, Prompt};
+use crate::sip::{self, BridgeOutcome, OutboundLeg};
+
+/// One side of a conversation with an agent: the caller on an incoming call, or the
+/// resident reached by a callback.
+#[async_trait::async_trait]
+pub(crate) trait Party: Sync {
+    fn media(&self) -> &media::MediaSession;
+    async fn ended(&self);
+    fn is_ended(&self) -> bool;
+    fn number(&self) -> &str;
+}
+
+#[async_trait::async_trait]
+impl Party for sip::Call {
+    fn media(&self) -> &media::MediaSession {
+        sip::Call::media(self)
+    }
+    async fn ended(&self) {
+        sip::Call::ended(self).await
+    }
+    fn is_ended(&self) -> bool {
+        sip::Call::is_ended(self)
+    }
+    fn number(&self) -> &str {
+        self.caller()
+    }
+}
+
+/// A resident called back, with the number dialled.
+pub(crate) struct Resident<'a> {
+    pub leg: &'a OutboundLeg,
+    pub number: &'a str,
+}
+
+#[async_trait::async_trait]
+impl Party for Resident<'_> {
+    fn media(&self) -> &media::MediaSession {
+        self.leg.media()
+    }
+    async fn ended(&self) {
+        self.leg.ended().await
+    }
+    fn is_ended(&self) -> bool {
+        self.leg.is_ended()
+    }
+    fn number(&self) -> &str {
+        self.number
+    }
+}
+
+/// Where an agent sends a caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferTarget {
+    /// Back in line in another queue (keeping nothing of the wait: a new entry).
+    Queue(String),
+    /// Straight to another agent's phone.
+    Agent(String),
+    /// A `[sip.destinations]` entry: a department's number, a trunk.
+    Destination(String),
+}
+
+/// What the agent desk can do with a conversation in progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Control {
+    /// Caller on hold (hears music) or back.
+    Hold(bool),
+    /// Blind transfer: the agent leaves, the caller goes on to the target.
+    Transfer(TransferTarget),
+    /// The agent ends the call.
+    Hangup,
+}
+
+/// How connecting a caller ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Connected {
+    /// Nobody offered answered; the caller keeps waiting at their place.
+    NotAnswered,
+    /// The conversation took place and is over; `side` hung up.
+    Ended(HangupSide),
+    /// The agent sent the caller to another queue.
+    ToQueue(String),
+    /// The caller hung up while agents rang.
+    CallerGone,
+}
+
+impl Waiting {
+    /// Rings the offered agents for this caller and, when one answers, holds the
+    /// conversation until it ends. The caller hears ringback meanwhile.
+    pub async fn connect(&mut self, offer: Offer, call: &sip::Call) -> Connected {
+        let acd = self.acd().clone();
+        let queue = self.queue().clone();
+        let record = self.call_record();
+        let Some(dialer) = acd.dialer().cloned() else {
+            acd.release(offer.entry, &offer.agents);
+            return Connected::NotAnswered;
+        };
+        call.media().start_ringback();
+        let (winner, caller_gone) = ring_agents(
+            &acd,
+            &queue,
+            record,
+            &dialer,
+            &offer,
+            call.caller(),
+            call.ended(),
+        )
+        .await;
+        let Some((agent, leg)) = winner else {
+            call.media().stop_audio();
+            if let Some(e) = acd.lock().entries.get_mut(&offer.entry) {
+                e.ringing.clear();
+            }
+            acd.inner.wake.notify_one();
+            return if caller_gone || call.is_ended() {
+                Connected::CallerGone
+            } else {
+                Connected::NotAnswered
+            };
+        };
+        let wait_ms = self.waited_ms();
+        self.connected().await;
+        if let Some(r) = record {
+            acd.record(
+                r,
+                CallEvent::AgentAnswered {
+                    queue: queue.id.clone(),
+                    agent: agent.clone(),
+                    wait_ms,
+                },
+            )
+            .await;
+        }
+        tracing::info!(%agent, wait_ms, "caller connected to an agent");
+        conversation(&acd, &queue, record, call, agent, leg).await
+    }
+}
+
+/// Rings the offered agents at once (one, or several for ring-all) showing `from` as the
+/// caller; the first to answer wins and the others stop ringing. Every ring is recorded
+/// and moves its agent's state. Returns the winner, and whether `gone` fired first.
+pub(crate) async fn ring_agents(
+    acd: &Acd,
+    queue: &Queue,
+    record: Option<CallRecordId>,
+    dialer: &sip::Dialer,
+    offer: &Offer,
+    from: &str,
+    gone: impl std::future::Future<Output = ()>,
+) -> (Option<(String, OutboundLeg)>, bool) {
+    let stop = CancellationToken::new();
+    let ring = Duration::from_secs(offer.ring_secs);
+    let started = Instant::now();
+    let mut rings: FuturesUnordered<_> = offer
+        .agents
+        .iter()
+        .map(|agent| {
+            let (dialer, stop, agent) = (dialer.clone(), stop.child_token(), agent.clone());
+            let from = from.to_string();
+            async move {
+                let r = dialer
+                    .ring(&format!("account:{agent}"), &from, ring, &stop)
+                    .await;
+                (agent, r)
+            }
+        })
+        .collect();
+    let mut winner: Option<(String, OutboundLeg)> = None;
+    let mut caller_gone = false;
+    tokio::pin!(gone);
+    loop {
+        tokio::select! {
+            next = rings.next() => {
+                let Some((agent, result)) = next else { break };
+                let ring_ms = started.elapsed().as_millis() as u64;
+                let result = match result {
+                    Ok(leg) if winner.is_none() && !caller_gone => {
+                        stop.cancel();
+                        winner = Some((agent.clone(), leg));
+                        RingResult::Answered
+                    }
+                    // Answered a moment after another agent (or after the caller left).
+                    Ok(leg) => {
+                        leg.hangup().await;
+                        RingResult::Cancelled
+                    }
+                    Err(_) if stop.is_cancelled() => RingResult::Cancelled,
+                    Err(BridgeOutcome::Busy) => RingResult::Busy,
+                    Err(BridgeOutcome::NoAnswer) => RingResult::NoAnswer,
+                    Err(BridgeOutcome::Failed | BridgeOutcome::Completed) => RingResult::Failed,
+                };
+                match result {
+                    RingResult::Answered => acd.step(&agent, CallStep::Answered, Some(queue)),
+                    RingResult::Cancelled => acd.step(&agent, CallStep::Released, Some(queue)),
+                    RingResult::NoAnswer | RingResult::Busy | RingResult::Failed => {
+                        acd.step(&agent, CallStep::Missed, Some(queue))
+                    }
+                }
+                tracing::info!(%agent, ?result, ring_ms, "agent rung");
+                if let Some(r) = record {
+                    acd.record(r, CallEvent::AgentRung {
+                        queue: queue.id.clone(), agent, ring_ms, result,
+                    }).await;
+                }
+            }
+            _ = &mut gone, if !caller_gone => {
+                caller_gone = true;
+                stop.cancel();
+            }
+        }
+    }
+    (winner, caller_gone)
+}
+
+/// The conversation between a caller and an agent, until one side hangs up or the agent
+/// sends the caller on.
+pub(crate) async fn conversation<P: Party>(
+    acd: &Acd,
+    queue: &Queue,
+    record: Option<CallRecordId>,
+    call: &P,
+    mut agent: String,
+    mut leg: OutboundLeg,
+) -> Connected {
+    let (tx, mut ctl) = mpsc::unbounded_channel();
+    acd.set_control(&agent, Some(tx.clone()));
+    let music = acd.hold_music(&queue.id);
+    let talk_started = Instant::now();
+    let mut held = false;
+    let mut music_at = 0usize;
+    let outcome = loop {
+        let event = if held {
+            tokio::select! {
+                _ = play_music(call, &music, &mut music_at) => continue,
+                c = ctl.recv() => Ev::Control(c),
+                _ = call.ended() => Ev::CallerHungUp,
+                _ = leg.ended() => Ev::AgentHungUp,
+            }
+        } else {
+            tokio::select! {
+                r = media::bridge(call.media(), leg.media()) => match r {
+                    Ok(media::BridgeEnd::FirstEnded(_)) => Ev::CallerHungUp,
+                    Ok(media::BridgeEnd::SecondEnded(_)) => Ev::AgentHungUp,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "bridge to the agent failed");
+                        Ev::AgentHungUp
+                    }
+                },
+                c = ctl.recv() => Ev::Control(c),
+                _ = call.ended() => Ev::CallerHungUp,
+                _ = leg.ended() => Ev::AgentHungUp,
+            }
+        };
+        match event {
+            Ev::CallerHungUp => break Connected::Ended(HangupSide::Caller),
+            Ev::AgentHungUp => break Connected::Ended(HangupSide::Agent),
+            Ev::Control(None) | Ev::Control(Some(Control::Hangup)) => {
+                break Connected::Ended(HangupSide::Agent)
+            }
+            Ev::Control(Some(Control::Hold(on))) => {
+                if held != on {
+                    held = on;
+                    if !on {
+                        call.media().stop_audio();
+                    }
+                    if let Some(r) = record {
+                        acd.record(
+                            r,
+                            CallEvent::Hold {
+                                by: agent.clone(),
+                                on,
+                            },
+                        )
+                        .await;
+                    }
+                }
+            }
+            Ev::Control(Some(Control::Transfer(target))) => {
+                if let Some(r) = record {
+                    acd.record(
+                        r,
+                        CallEvent::Transferred {
+                            by: agent.clone(),
+                            to: target_label(&target),
+                        },
+                    )
+                    .await;
+                }
+                let to = match &target {
+                    TransferTarget::Queue(q) => break Connected::ToQueue(q.clone()),
+                    TransferTarget::Agent(a) => format!("account:{a}"),
+                    TransferTarget::Destination(d) => {
+                        match acd.dialer().and_then(|x| x.destination(d)) {
+                            Some(v) => v,
+                            None => {
+                                tracing::warn!(destination = %d, "transfer to an unknown destination");
+                                continue;
+                            }
+                        }
+                    }
+                };
+                let Some(dialer) = acd.dialer().cloned() else {
+                    continue;
+                };
+                call.media().start_ringback();
+                let ring = Duration::from_secs(queue.ring_secs.max(15));
+                let cancel = CancellationToken::new();
+                let next = tokio::select! {
+                    r = dialer.ring(&to, call.number(), ring, &cancel) => r.ok(),
+                    _ = call.ended() => { cancel.cancel(); None }
+                };
+                call.media().stop_audio();
+                match next {
+                    Some(new_leg) => {
+                        let talk_ms = talk_started.elapsed().as_millis() as u64;
+                        end_agent(acd, queue, record, &agent, talk_ms, HangupSide::Agent).await;
+                        acd.set_control(&agent, None);
+                        leg.hangup().await;
+                        leg = new_leg;
+                        agent = match target {
+                            TransferTarget::Agent(a) | TransferTarget::Destination(a) => a,
+                            TransferTarget::Queue(q) => q,
+                        };
+                        acd.set_control(&agent, Some(tx.clone()));
+                        tracing::info!(to = %agent, "caller transferred");
+                    }
+                    None if call.is_ended() => break Connected::Ended(HangupSide::Caller),
+                    // Nobody took the transfer: the caller is back with the agent.
+                    None => tracing::info!("transfer not answered; caller back with the agent"),
+                }
+            }
+        }
+    };
+    let talk_ms = talk_started.elapsed().as_millis() as u64;
+    acd.set_control(&agent, None);
+    leg.hangup().await;
+    let side = match &outcome {
+        Connected::Ended(side) => *side,
+        Connected::ToQueue(_) | Connected::NotAnswered | Connected::CallerGone => HangupSide::Agent,
+    };
+    end_agent(acd, queue, record, &agent, talk_ms, side).await;
+    outcome
+}
+
+enum Ev {
+    CallerHungUp,
+    AgentHungUp,
+    Control(Option<Control>),
+}
+
+fn target_label(t: &TransferTarget) -> String {
+    match t {
+        TransferTarget::Queue(q) => format!("queue:{q}"),
+        TransferTarget::Agent(a) => format!("agent:{a}"),
+        TransferTarget::Destination(d) => format!("destination:{d}"),
+    }
+}
+
+/// The agent's part of a conversation is over: wrap-up, the record, the talk average.
+async fn end_agent(
+    acd: &Acd,
+    queue: &Queue,
+    record: Option<CallRecordId>,
+    agent: &str,
+    talk_ms: u64,
+    side: HangupSide,
+) {
+    acd.step(agent, CallStep::Ended, Some(queue));
+    {
+        let mut st = acd.lock();
+        st.talk_avg_ms = st.talk_avg_ms * 0.9 + talk_ms as f64 * 0.1;
+    }
+    if let Some(r) = record {
+        acd.record(
+            r,
+            CallEvent::AgentCallEnded {
+                agent: agent.to_string(),
+                talk_ms,
+                side,
+            },
+        )
+        .await;
+    }
+}
+
+/// Plays the queue's hold music from where it stopped, one file after another; returns
+/// after one file (or at once, after a pause, when there is no music).
+pub(crate) async fn play_music<P: Party>(call: &P, music: &[Arc<Prompt>], at: &mut usize) {
+    if music.is_empty() {
+        call.media().stop_audio();
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        return;
+    }
+    let p = &music[*at % music.len()];
+    let _ = call.media().play(p, false).await;
+    *at = at.wrapping_add(1);
+}
+
+impl Acd {
+    pub(crate) fn set_control(&self, agent: &str, tx: Option<mpsc::UnboundedSender<Control>>) {
+        let mut c = self
+            .inner
+            .controls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match tx {
+            Some(tx) => {
+                c.insert(agent.to_string(), tx);
+            }
+            None => {
+                c.remove(agent);
+            }
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! The one task that hands callers to agents. It wakes when something changed (an agent
+//! became ready, a caller joined, ringing ended) and once a second (wrap-up timers, phones
+//! registering, requests left by `hotline agent`), and offers the longest-waiting caller
+//! of every queue to the agents the queue's strategy picks among its free members.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::agent::{AgentState, CallStep, Request};
+use super::{Acd, AcdEvent, EntryKind, Offer, PauseReason};
+use crate::store::now_ms;
+
+pub(super) async fn run(acd: Acd, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = acd.inner.wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        // Accounts come and go and change roles in the console: members named by role are
+        // looked up again each round (one small query per queue).
+        refresh_members(&acd).await;
+        apply_requests(&acd).await;
+        if let Some(d) = acd.dialer() {
+            let registered = d.registered_accounts().await;
+            acd.lock().registered = registered;
+        }
+        wrap_ups_over(&acd);
+        distribute(&acd);
+    }
+}
+
+async fn refresh_members(acd: &Acd) {
+    let mut resolved = std::collections::HashMap::new();
+    for q in acd.inner.queues.queues.values() {
+        let mut names = Vec::new();
+        for m in &q.members {
+            match m {
+                super::Member::Account(a) => names.push(a.clone()),
+                super::Member::Role(r) => names.extend(acd.inner.roster.with_role(r).await),
+            }
+        }
+        names.sort();
+        names.dedup();
+        resolved.insert(q.id.clone(), names);
+    }
+    acd.lock().members = resolved;
+}
+
+/// Requests left in the database by `hotline agent ready|pause|logout NAME`.
+async fn apply_requests(acd: &Acd) {
+    let open = match acd.inner.store.open_requests().await {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading agent requests failed");
+            return;
+        }
+    };
+    for r in open {
+        let req = match r.request.split_once(':') {
+            None if r.request == "ready" => Some(Request::Ready),
+            None if r.request == "logout" => Some(Request::Logout),
+            Some(("pause", why)) => PauseReason::parse(why).map(Request::Pause),
+            _ => None,
+        };
+        let result = match req {
+            None => format!("error: unknown request `{}`", r.request),
+            Some(req) => match acd.request(&r.agent, req, &r.by).await {
+                Ok(a) if a.pending.is_some() => {
+                    format!("{} (after the current call)", a.state.as_str())
+                }
+                Ok(a) => a.state.as_str().to_string(),
+                Err(e) => format!("error: {e}"),
+            },
+        };
+        if let Err(e) = acd.inner.store.close_request(r.id, &result).await {
+            tracing::warn!(error = %e, "closing an agent request failed");
+        }
+    }
+}
+
+fn wrap_ups_over(acd: &Acd) {
+    let now = now_ms();
+    let due: Vec<String> = {
+        let mut st = acd.lock();
+        let due: Vec<String> = st
+            .wrapup_until
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(a, _)| a.clone())
+            .collect();
+        for a in &due {
+            st.wrapup_until.remove(a);
+        }
+        due
+    };
+    for a in due {
+        acd.step(&a, CallStep::WrapUpOver, None);
+    }
+}
+
+/// Offers waiting callers to free agents, longest waiting first.
+pub(super) fn distribute(acd: &Acd) {
+    let now = now_ms();
+    let mut offers: Vec<(i64, Offer)> = Vec::new();
+    let mut rung: Vec<(String, String)> = Vec::new();
+    {
+        let mut st = acd.lock();
+        let mut order: Vec<(i64, i64)> = st
+            .entries
+            .values()
+            .filter(|e| e.ringing.is_empty())
+            .filter(|e| e.kind == EntryKind::Live || e.next_try_at <= now)
+            .map(|e| (e.joined_at, e.id))
+            .collect();
+        order.sort();
+        for (_, id) in order {
+            let Some(entry) = st.entries.get(&id) else {
+                continue;
+            };
+            let Some(queue) = acd.inner.queues.get(&entry.queue) else {
+                continue;
+            };
+            // A callback needs the SIP stack to call out.
+            if entry.kind == EntryKind::Callback && acd.dialer().is_none() {
+                continue;
+            }
+            let members = st.members.get(&queue.id).cloned().unwrap_or_default();
+            let free: Vec<&super::Agent> = members
+                .iter()
+                .filter_map(|m| st.agents.get(m))
+                .filter(|a| a.state == AgentState::Ready && st.registered.contains(&a.name))
+                .collect();
+            let chosen: Vec<String> = super::strategy::choose(
+                queue,
+                &free,
+                st.rr_last.get(&queue.id).map(|s| s.as_str()),
+            )
+            .into_iter()
+            .map(|a| a.name.clone())
+            .collect();
+            if chosen.is_empty() {
+                continue;
+            }
+            for name in &chosen {
+                if let Some(a) = st.agents.get_mut(name) {
+                    a.step(CallStep::Offered, queue.auto_pause_after, now);
+                }
+                rung.push((name.clone(), queue.id.clone()));
+            }
+            if let Some(last) = chosen.last() {
+                st.rr_last.insert(queue.id.clone(), last.clone());
+            }
+            let entry = st.entries.get_mut(&id).expect("entry looked up above");
+            entry.ringing = chosen.clone();
+            offers.push((
+                id,
+                Offer {
+                    entry: id,
+                    queue: queue.id.clone(),
+                    agents: chosen,
+                    ring_secs: queue.ring_secs,
+                },
+            ));
+        }
+    }
+    if offers.is_empty() {
+        return;
+    }
+    for (name, _) in &rung {
+        if let Some(a) = acd.agent(name) {
+            let _ = acd.inner.persist.send((a.clone(), Some("call".into())));
+            acd.emit(AcdEvent::Agent(a));
+        }
+    }
+    for (id, offer) in offers {
+        let (tx, view) = {
+            let st = acd.lock();
+            match st.entries.get(&id) {
+                Some(e) => (e.tx.clone(), e.view()),
+                None => continue,
+            }
+        };
+        for agent in &offer.agents {
+            acd.emit(AcdEvent::Offered {
+                agent: agent.clone(),
+                caller: view.clone(),
+            });
+        }
+        match (view.kind, tx) {
+            (EntryKind::Live, Some(tx)) => {
+                if tx.send(offer.clone()).is_err() {
+                    // The caller left between the match and the offer.
+                    acd.release(id, &offer.agents);
+                }
+            }
+            (EntryKind::Live, None) => acd.release(id, &offer.agents),
+            (EntryKind::Callback, _) => {
+                tokio::spawn(super::callback::run(acd.clone(), offer));
+            }
+        }
+    }
+    acd.emit(AcdEvent::Waiting);
+}
+
+impl Acd {
+    /// Ringing for an entry stopped without anyone's fault: its agents are free again and
+    /// it waits at its old place.
+    pub(crate) fn release(&self, entry: i64, agents: &[String]) {
+        if let Some(e) = self.lock().entries.get_mut(&entry) {
+            e.ringing.clear();
+        }
+        let queue = self
+            .lock()
+            .entries
+            .get(&entry)
+            .and_then(|e| self.inner.queues.get(&e.queue).cloned());
+        for a in agents {
+            self.step(a, CallStep::Released, queue.as_ref());
+        }
+        self.inner.wake.notify_one();
+    }
+}

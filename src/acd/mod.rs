@@ -1,0 +1,516 @@
+//! The call centre (ACD): queues of callers waiting for a person, agents and their states,
+//! the strategies that pick who rings next, hold music and position announcements (played
+//! by the dialplan's `queue` node), callbacks instead of waiting, and the bridge between a
+//! caller and an agent's phone (through `sip`'s dialer and `media`). Every step is written
+//! to the call's record (`calls`), and agents and owed callbacks survive a restart.
+//!
+//! The files: `config` (config/queues.toml), `agent` (states and their rules, pure),
+//! `strategy` (whom to ring, pure), `store` (the tables), `distributor` (the one task that
+//! matches waiting callers with free agents), `waiting` (a caller's place in a queue),
+//! `connect` (ringing agents and the conversation: hold, transfer), `callback` (calling
+//! residents back).
+
+mod agent;
+mod callback;
+mod config;
+mod connect;
+mod distributor;
+mod store;
+mod strategy;
+mod waiting;
+
+pub use agent::{Agent, AgentState, CallStep, PauseReason, Request};
+pub use config::{AcdConfig, Exit, Member, Queue, QueueProblem, Queues, Strategy};
+pub use connect::{Connected, Control, TransferTarget};
+pub use store::{AcdStore, EntryKind};
+pub use waiting::{JoinRefused, Offer, Waiting};
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc, Notify};
+use tokio_util::sync::CancellationToken;
+
+use crate::calls::{CallEvent, CallRecordId, Calls};
+use crate::sip::Dialer;
+use crate::store::{now_ms, Db};
+
+/// Who the members of a role are: the console's accounts, given by the app.
+#[async_trait::async_trait]
+pub trait Roster: Send + Sync {
+    /// Active accounts holding `role`.
+    async fn with_role(&self, role: &str) -> Vec<String>;
+    /// Whether `name` is an active account.
+    async fn exists(&self, name: &str) -> bool;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AcdError {
+    #[error("no such agent: {0}")]
+    UnknownAgent(String),
+    #[error("agent {0} is not in a call")]
+    NotInCall(String),
+    #[error("call centre storage: {0}")]
+    Sql(#[from] sqlx::Error),
+}
+
+/// What changed in the call centre, for live screens (agent desk, wallboard).
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum AcdEvent {
+    /// An agent's state changed.
+    Agent(Agent),
+    /// An agent's phone rings for this caller (screen pop).
+    Offered { agent: String, caller: CallerView },
+    /// Callers waiting changed (joined, left, connected).
+    Waiting,
+}
+
+/// A caller as live screens show them.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CallerView {
+    pub entry: i64,
+    pub queue: String,
+    pub kind: EntryKind,
+    pub caller: String,
+    /// The call's record id (`/api/v1/calls/{id}`), when there is one.
+    pub call: Option<i64>,
+    /// Unix ms.
+    pub joined_at: i64,
+    /// Whom it rings now.
+    pub ringing: Vec<String>,
+    /// What the caller chose and said in the voice menus.
+    #[schema(value_type = Object)]
+    pub ivr: serde_json::Value,
+}
+
+/// Per queue figures for the wallboard.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct QueueView {
+    pub id: String,
+    pub name: String,
+    pub waiting: usize,
+    pub callbacks_owed: usize,
+    /// Seconds the longest-waiting live caller has waited.
+    pub longest_wait_secs: u64,
+    pub agents_ready: usize,
+    pub agents_busy: usize,
+    pub agents_logged_in: usize,
+}
+
+pub(crate) struct Entry {
+    pub id: i64,
+    pub queue: String,
+    pub kind: EntryKind,
+    pub caller: String,
+    pub call_record: Option<CallRecordId>,
+    pub joined_at: i64,
+    pub info: serde_json::Value,
+    /// The agents ringing for it now; empty while it waits.
+    pub ringing: Vec<String>,
+    /// Where offers for a live caller go.
+    pub tx: Option<mpsc::UnboundedSender<Offer>>,
+    pub attempts: u32,
+    pub next_try_at: i64,
+}
+
+impl Entry {
+    fn view(&self) -> CallerView {
+        CallerView {
+            entry: self.id,
+            queue: self.queue.clone(),
+            kind: self.kind,
+            caller: self.caller.clone(),
+            call: self.call_record.map(|c| c.get()),
+            joined_at: self.joined_at,
+            ringing: self.ringing.clone(),
+            ivr: self.info.clone(),
+        }
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    pub agents: BTreeMap<String, Agent>,
+    /// When each agent in wrap-up becomes ready again (unix ms).
+    pub wrapup_until: HashMap<String, i64>,
+    pub entries: BTreeMap<i64, Entry>,
+    /// Round-robin: the member of each queue offered a call last.
+    pub rr_last: HashMap<String, String>,
+    /// Queue → its members' account names (roles resolved).
+    pub members: HashMap<String, Vec<String>>,
+    /// Accounts with a phone registered now.
+    pub registered: HashSet<String>,
+    /// Recent talk time, for the expected wait announced to callers.
+    pub talk_avg_ms: f64,
+}
+
+pub(crate) struct Inner {
+    pub cfg: AcdConfig,
+    pub queues: Queues,
+    pub store: AcdStore,
+    pub calls: Calls,
+    pub roster: Arc<dyn Roster>,
+    pub dialer: OnceLock<Dialer>,
+    pub st: Mutex<State>,
+    pub wake: Notify,
+    pub events: broadcast::Sender<AcdEvent>,
+    persist: mpsc::UnboundedSender<(Agent, Option<String>)>,
+    /// Agents in a conversation → where the desk's commands (hold, transfer) go.
+    pub controls: Mutex<HashMap<String, mpsc::UnboundedSender<Control>>>,
+    pub recordings_dir: std::path::PathBuf,
+    /// Each queue's hold music, loaded once.
+    music: HashMap<String, Vec<Arc<crate::media::Prompt>>>,
+}
+
+/// The call centre; cheap to clone.
+#[derive(Clone)]
+pub struct Acd {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Acd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Acd").finish_non_exhaustive()
+    }
+}
+
+impl Acd {
+    /// Loads agents and owed callbacks from the database and starts the distributor.
+    /// Callers who were waiting on the line when hotline stopped are owed a callback now
+    /// (when their queue can call back), so nobody who waited is lost.
+    pub async fn start(
+        cfg: AcdConfig,
+        queues: Queues,
+        db: Db,
+        roster: Arc<dyn Roster>,
+        data_dir: &std::path::Path,
+        shutdown: CancellationToken,
+    ) -> Result<Acd, AcdError> {
+        let store = AcdStore::new(db.clone());
+        let calls = Calls::new(db);
+        let (persist, persist_rx) = mpsc::unbounded_channel();
+        let recordings_dir = if cfg.recordings_dir.as_os_str().is_empty() {
+            data_dir.join("recordings").join("calls")
+        } else {
+            cfg.recordings_dir.clone()
+        };
+        let mut music = HashMap::new();
+        for q in queues.queues.values() {
+            let mut loaded = Vec::new();
+            for f in &q.hold_music {
+                match crate::media::Prompt::load(f) {
+                    Ok(p) => loaded.push(p),
+                    Err(e) => {
+                        tracing::warn!(queue = %q.id, error = %e, "hold music file not usable")
+                    }
+                }
+            }
+            music.insert(q.id.clone(), loaded);
+        }
+        let inner = Arc::new(Inner {
+            music,
+            cfg,
+            queues,
+            store: store.clone(),
+            calls,
+            roster,
+            dialer: OnceLock::new(),
+            st: Mutex::new(State {
+                talk_avg_ms: 180_000.0,
+                ..Default::default()
+            }),
+            wake: Notify::new(),
+            events: broadcast::channel(1024).0,
+            persist,
+            controls: Mutex::new(HashMap::new()),
+            recordings_dir,
+        });
+        let acd = Acd { inner };
+        acd.restore().await?;
+        tokio::spawn(persister(store, persist_rx));
+        tokio::spawn(distributor::run(acd.clone(), shutdown));
+        Ok(acd)
+    }
+
+    async fn restore(&self) -> Result<(), AcdError> {
+        let now = now_ms();
+        let mut agents = self.inner.store.agents().await?;
+        for a in &mut agents {
+            // Calls in progress died with the process that held them.
+            if matches!(
+                a.state,
+                AgentState::Ringing | AgentState::Talking | AgentState::WrapUp
+            ) {
+                a.state = AgentState::Ready;
+                a.since = now;
+                self.inner.store.save_agent(a, Some("restart")).await?;
+            }
+        }
+        let waiting = self.inner.store.waiting().await?;
+        let mut st = self.lock();
+        for a in agents {
+            st.agents.insert(a.name.clone(), a);
+        }
+        drop(st);
+        for e in waiting {
+            let record = e.call_record.map(CallRecordId::from_raw);
+            let queue = self.inner.queues.get(&e.queue);
+            let kind = match e.kind {
+                EntryKind::Callback => EntryKind::Callback,
+                EntryKind::Live => {
+                    let can_call_back = queue.is_some_and(|q| q.callback_via.is_some())
+                        && waiting::callable(&e.caller);
+                    if !can_call_back {
+                        tracing::warn!(entry = e.id, queue = %e.queue, "a caller waiting when hotline stopped cannot be called back");
+                        self.inner.store.finish_entry(e.id, "lost").await?;
+                        if let Some(r) = record {
+                            self.record(
+                                r,
+                                CallEvent::QueueLeft {
+                                    queue: e.queue.clone(),
+                                    wait_ms: (now - e.joined_at).max(0) as u64,
+                                    reason: "restart".into(),
+                                    to: "lost".into(),
+                                },
+                            )
+                            .await;
+                        }
+                        continue;
+                    }
+                    self.inner
+                        .store
+                        .update_entry(e.id, &e.queue, EntryKind::Callback)
+                        .await?;
+                    if let Some(r) = record {
+                        self.record(
+                            r,
+                            CallEvent::CallbackRequested {
+                                queue: e.queue.clone(),
+                                number: e.caller.clone(),
+                            },
+                        )
+                        .await;
+                    }
+                    tracing::info!(entry = e.id, queue = %e.queue, "a caller waiting when hotline stopped will be called back");
+                    EntryKind::Callback
+                }
+            };
+            self.lock().entries.insert(
+                e.id,
+                Entry {
+                    id: e.id,
+                    queue: e.queue,
+                    kind,
+                    caller: e.caller,
+                    call_record: record,
+                    joined_at: e.joined_at,
+                    info: serde_json::from_str(&e.info).unwrap_or_default(),
+                    ringing: vec![],
+                    tx: None,
+                    attempts: e.attempts,
+                    next_try_at: e.next_try_at,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Gives the call centre the SIP stack's dialer (it starts after the call handler).
+    pub fn set_dialer(&self, dialer: Dialer) {
+        let _ = self.inner.dialer.set(dialer);
+        self.inner.wake.notify_one();
+    }
+
+    pub(crate) fn dialer(&self) -> Option<&Dialer> {
+        self.inner.dialer.get()
+    }
+
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.inner.st.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A queue's hold music (empty: silence).
+    pub fn hold_music(&self, queue: &str) -> Vec<Arc<crate::media::Prompt>> {
+        self.inner.music.get(queue).cloned().unwrap_or_default()
+    }
+
+    pub fn queues(&self) -> &Queues {
+        &self.inner.queues
+    }
+
+    pub fn store(&self) -> &AcdStore {
+        &self.inner.store
+    }
+
+    /// Live updates for screens.
+    pub fn subscribe(&self) -> broadcast::Receiver<AcdEvent> {
+        self.inner.events.subscribe()
+    }
+
+    pub(crate) fn emit(&self, ev: AcdEvent) {
+        let _ = self.inner.events.send(ev);
+    }
+
+    /// Appends an event to a call's record; a failure is logged (the call goes on).
+    pub(crate) async fn record(&self, call: CallRecordId, ev: CallEvent) {
+        if let Err(e) = self.inner.calls.event(call, &ev).await {
+            tracing::warn!(error = %e, kind = ev.kind(), "call event not stored");
+        }
+    }
+
+    /// Every known agent (an account that never logged in is not listed).
+    pub fn agents(&self) -> Vec<Agent> {
+        self.lock().agents.values().cloned().collect()
+    }
+
+    pub fn agent(&self, name: &str) -> Option<Agent> {
+        self.lock().agents.get(name).cloned()
+    }
+
+    /// Callers waiting and callbacks owed, longest waiting first.
+    pub fn waiting(&self) -> Vec<CallerView> {
+        let st = self.lock();
+        let mut v: Vec<CallerView> = st.entries.values().map(Entry::view).collect();
+        v.sort_by_key(|c| (c.joined_at, c.entry));
+        v
+    }
+
+    /// The wallboard's per-queue figures.
+    pub fn board(&self) -> Vec<QueueView> {
+        let now = now_ms();
+        let st = self.lock();
+        self.inner
+            .queues
+            .queues
+            .values()
+            .map(|q| {
+                let members = st.members.get(&q.id).cloned().unwrap_or_default();
+                let agents: Vec<&Agent> = members.iter().filter_map(|m| st.agents.get(m)).collect();
+                let live = st
+                    .entries
+                    .values()
+                    .filter(|e| e.queue == q.id && e.kind == EntryKind::Live);
+                QueueView {
+                    id: q.id.clone(),
+                    name: q.name.clone(),
+                    waiting: live.clone().count(),
+                    callbacks_owed: st
+                        .entries
+                        .values()
+                        .filter(|e| e.queue == q.id && e.kind == EntryKind::Callback)
+                        .count(),
+                    longest_wait_secs: live
+                        .map(|e| ((now - e.joined_at).max(0) / 1000) as u64)
+                        .max()
+                        .unwrap_or(0),
+                    agents_ready: agents
+                        .iter()
+                        .filter(|a| a.state == AgentState::Ready)
+                        .count(),
+                    agents_busy: agents
+                        .iter()
+                        .filter(|a| {
+                            matches!(
+                                a.state,
+                                AgentState::Ringing | AgentState::Talking | AgentState::WrapUp
+                            )
+                        })
+                        .count(),
+                    agents_logged_in: agents
+                        .iter()
+                        .filter(|a| a.state != AgentState::LoggedOut)
+                        .count(),
+                }
+            })
+            .collect()
+    }
+
+    /// A person's request for an agent's state (console, feature code, CLI). `by` names who
+    /// asked, for the state log. Unknown accounts are refused.
+    pub async fn request(&self, agent: &str, r: Request, by: &str) -> Result<Agent, AcdError> {
+        let known = self.lock().agents.contains_key(agent);
+        if !known && !self.inner.roster.exists(agent).await {
+            return Err(AcdError::UnknownAgent(agent.to_string()));
+        }
+        let (a, changed) = {
+            let mut st = self.lock();
+            let a = st
+                .agents
+                .entry(agent.to_string())
+                .or_insert_with(|| Agent::new(agent, now_ms()));
+            let changed = a.request(r, now_ms());
+            let a = a.clone();
+            if changed {
+                st.wrapup_until.remove(agent);
+            }
+            (a, changed)
+        };
+        self.inner
+            .store
+            .save_agent(&a, changed.then_some(by))
+            .await?;
+        if changed {
+            tracing::info!(agent, state = a.state.as_str(), reason = ?a.reason.map(|r| r.as_str()), by, "agent state");
+            self.emit(AcdEvent::Agent(a.clone()));
+            self.inner.wake.notify_one();
+        }
+        Ok(a)
+    }
+
+    /// What a call did to an agent; stored in order by the persister.
+    pub(crate) fn step(&self, agent: &str, s: CallStep, queue: Option<&Queue>) {
+        let now = now_ms();
+        let auto_pause = queue.map(|q| q.auto_pause_after).unwrap_or(0);
+        let changed = {
+            let mut st = self.lock();
+            let Some(a) = st.agents.get_mut(agent) else {
+                return;
+            };
+            let changed = a.step(s, auto_pause, now);
+            let a = a.clone();
+            if a.state == AgentState::WrapUp && s == CallStep::Ended {
+                let secs = queue.map(|q| q.wrapup_secs).unwrap_or(0);
+                st.wrapup_until
+                    .insert(agent.to_string(), now + (secs as i64) * 1000);
+            }
+            changed.then_some(a)
+        };
+        if let Some(a) = changed {
+            if a.reason == Some(PauseReason::NoAnswer) {
+                tracing::warn!(
+                    agent,
+                    misses = a.missed_in_row,
+                    "agent paused: calls rang unanswered"
+                );
+            }
+            let _ = self.inner.persist.send((a.clone(), Some("call".into())));
+            self.emit(AcdEvent::Agent(a));
+            self.inner.wake.notify_one();
+        }
+    }
+
+    /// A desk command for the call an agent is in.
+    pub fn control(&self, agent: &str, c: Control) -> Result<(), AcdError> {
+        let controls = self
+            .inner
+            .controls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let tx = controls
+            .get(agent)
+            .ok_or_else(|| AcdError::NotInCall(agent.to_string()))?;
+        tx.send(c)
+            .map_err(|_| AcdError::NotInCall(agent.to_string()))
+    }
+}
+
+/// Writes agents in the order their states changed.
+async fn persister(store: AcdStore, mut rx: mpsc::UnboundedReceiver<(Agent, Option<String>)>) {
+    while let Some((a, by)) = rx.recv().await {
+        if let Err(e) = store.save_agent(&a, by.as_deref()).await {
+            tracing::warn!(agent = %a.name, error = %e, "agent state not stored");
+        }
+    }
+}

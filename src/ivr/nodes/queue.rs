@@ -1,0 +1,178 @@
+//! `do = "queue"`: the caller waits in a call-centre queue for a person (人工服务). They hear
+//! the queue's hold music, every `announce_every_secs` their position and expected wait
+//! (the `announce` prompts, with `count:ahead` and `count:wait_minutes`), and may press a
+//! key (the queue's `keys`) to leave a voice message or be called back instead. When an
+//! agent answers, the call is theirs until one side hangs up.
+//!
+//! ```toml
+//! [node.operator]
+//! do = "queue"
+//! queue = "operators"                  # config/queues.toml
+//! prompts = ["transferring"]
+//! announce = ["queue_ahead", "count:ahead", "queue_wait", "count:wait_minutes", "queue_minutes", "queue_keys"]
+//! on_voicemail = "message"             # the caller chose (or was sent to) a voice message
+//! on_callback = "callback_promised"    # "we will call you back", then hang up
+//! on_failed = "operators_busy"         # no such queue, or no call centre
+//! next = "survey"                      # after the conversation, if the caller is still on
+//! ```
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::acd::{Connected, Exit, JoinRefused};
+use crate::sip::CallError;
+
+use super::super::call::CallControl;
+use super::super::run::{Run, Step};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Queue {
+    pub queue: String,
+    #[serde(default)]
+    pub prompts: Vec<String>,
+    #[serde(default)]
+    pub announce: Vec<String>,
+    pub on_voicemail: String,
+    pub on_callback: Option<String>,
+    pub on_failed: String,
+    pub next: Option<String>,
+}
+
+impl Queue {
+    pub(super) async fn run<C: CallControl>(self, r: &mut Run<'_, C>) -> Result<Step, CallError> {
+        r.play(&self.prompts, false).await?;
+        let (Some(acd), Some(call)) = (r.eng.acd(), r.call.sip_call()) else {
+            tracing::warn!(queue = %self.queue, "no call centre for this call");
+            return Ok(Step::Goto(self.on_failed));
+        };
+        let info = serde_json::json!({
+            "path": r.trace.nodes,
+            "keys": r.trace.digits,
+            "vars": r.vars,
+        });
+        let mut queue_id = self.queue.clone();
+        let mut joined_at = None;
+        'queues: loop {
+            let mut w = match acd
+                .join(
+                    &queue_id,
+                    r.call.caller(),
+                    r.record,
+                    joined_at,
+                    info.clone(),
+                )
+                .await
+            {
+                Ok(w) => w,
+                Err(JoinRefused::NoSuchQueue | JoinRefused::Storage) => {
+                    tracing::warn!(queue = %queue_id, "queue unusable");
+                    return Ok(Step::Goto(self.on_failed));
+                }
+                Err(why) => {
+                    let q = acd.queues().get(&queue_id).cloned();
+                    let exit = match (&why, q) {
+                        (JoinRefused::NoAgents, Some(q)) => q.when_no_agents,
+                        (_, Some(q)) => q.when_max_wait,
+                        (_, None) => Exit::Voicemail,
+                    };
+                    tracing::info!(queue = %queue_id, why = why.as_str(), to = %exit.label(), "caller not queued");
+                    match exit {
+                        Exit::Queue(next) => {
+                            queue_id = next;
+                            continue 'queues;
+                        }
+                        Exit::Callback => match acd
+                            .owe_callback(&queue_id, r.call.caller(), r.record, info.clone())
+                            .await
+                        {
+                            true => return Ok(self.callback_step()),
+                            false => return Ok(Step::Goto(self.on_voicemail)),
+                        },
+                        Exit::Voicemail => return Ok(Step::Goto(self.on_voicemail)),
+                    }
+                }
+            };
+            let q = w.queue().clone();
+            let music = acd.hold_music(&q.id);
+            let mut music_at = 0usize;
+            let every = Duration::from_secs(q.announce_every_secs.max(5));
+            let mut announce_at = tokio::time::Instant::now() + every.min(Duration::from_secs(10));
+            let give_up_at = tokio::time::Instant::now()
+                + Duration::from_secs(q.max_wait_secs)
+                    .saturating_sub(Duration::from_millis(w.waited_ms()));
+            let leave = loop {
+                let music_now = async {
+                    if music.is_empty() {
+                        std::future::pending::<()>().await;
+                    }
+                    let _ = r.call.play(&music[music_at % music.len()], false).await;
+                };
+                tokio::select! {
+                    offer = w.offer() => {
+                        match w.connect(offer, call).await {
+                            Connected::NotAnswered => continue,
+                            Connected::CallerGone => return Err(CallError::Hungup),
+                            Connected::Ended(_) => {
+                                return Ok(match (&self.next, r.call.is_ended()) {
+                                    (Some(n), false) => Step::Goto(n.clone()),
+                                    _ => Step::End("answered"),
+                                })
+                            }
+                            Connected::ToQueue(next) => {
+                                drop(w);
+                                queue_id = next;
+                                joined_at = None;
+                                continue 'queues;
+                            }
+                        }
+                    }
+                    _ = music_now => { music_at = music_at.wrapping_add(1); }
+                    d = r.call.next_digit(Duration::from_secs(3600)) => {
+                        if let Some(d) = d? {
+                            r.trace.digits.push(d);
+                            if let Some(exit) = q.keys.get(&d) {
+                                break (exit.clone(), "key");
+                            }
+                        }
+                    }
+                    _ = tokio::time::sleep_until(announce_at) => {
+                        announce_at = tokio::time::Instant::now() + every;
+                        let (ahead, wait_secs) = w.position();
+                        r.vars.insert("ahead".into(), ahead.to_string());
+                        r.vars.insert("wait_minutes".into(), wait_secs.div_ceil(60).max(1).to_string());
+                        if let Some(d) = r.play(&self.announce, true).await? {
+                            r.trace.digits.push(d);
+                            if let Some(exit) = q.keys.get(&d) {
+                                break (exit.clone(), "key");
+                            }
+                        }
+                    }
+                    _ = tokio::time::sleep_until(give_up_at) => {
+                        break (q.when_max_wait.clone(), "max_wait");
+                    }
+                }
+            };
+            call.media().stop_audio();
+            let (exit, reason) = leave;
+            let waited_since = w.joined_at();
+            w.leave(reason, &exit, r.call.caller()).await;
+            match exit {
+                Exit::Voicemail => return Ok(Step::Goto(self.on_voicemail)),
+                Exit::Callback => return Ok(self.callback_step()),
+                Exit::Queue(next) => {
+                    queue_id = next;
+                    joined_at = Some(waited_since);
+                }
+            }
+        }
+    }
+
+    fn callback_step(&self) -> Step {
+        match &self.on_callback {
+            Some(n) => Step::Goto(n.clone()),
+            None => Step::End("callback"),
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! The call centre against the real `hotline serve`: operators' desk phones (SIPp, digest
+//! auth) registered and made ready with `hotline agent ready`, callers (SIPp) pressing 0 in
+//! the demo dialplan. Each test checks what a hotline's supervisor would: whose phone rang,
+//! who answered, agent states, and the call's record.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::agents::{self, cli, operator, phone, phone_done, register_phone, Phone};
+use common::pcap;
+use common::serve::{scenario, sipp, Hotline, Step};
+use hotline::store::Db;
+use sqlx::Row;
+
+/// `hotline serve` with the queues file `extra` configures; phones are not pinged (SIPp's
+/// answering scenarios take only INVITEs).
+fn hotline(extra: &str) -> Hotline {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let q = agents::queues_file(dir.path(), extra);
+    let h = Hotline::start(&[
+        ("HOTLINE__ACD__QUEUES_FILE", q.display().to_string()),
+        ("HOTLINE__SIP__REGISTRAR__KEEPALIVE_SECS", "3600".into()),
+    ]);
+    // The queues file must outlive the server's start only.
+    drop(dir);
+    h
+}
+
+/// A caller pressing 0 after the greeting, then `steps`.
+fn caller(h: &Hotline, number: &str, steps: &[Step]) -> (bool, String) {
+    let dir = h.dir.path();
+    let zero = dir.join(format!("zero-{number}.pcap"));
+    pcap::dtmf(&zero, "0", 120, 101);
+    let mut all = vec![Step::Pause(800), Step::Pcap(zero)];
+    all.extend_from_slice(steps);
+    let file = dir.join(format!("caller-{number}.xml"));
+    std::fs::write(&file, scenario(number, &all)).expect("scenario");
+    sipp(h, &file, "12345", &[])
+}
+
+/// The events of the last call from `number`, once it has ended: (kind, detail).
+async fn events(h: &Hotline, number: &str) -> Vec<(String, serde_json::Value)> {
+    let db = Db::open(&h.db_url(), 1).await.expect("db");
+    let until = Instant::now() + Duration::from_secs(20);
+    let id: i64 = loop {
+        let row = sqlx::query(
+            "SELECT id FROM calls WHERE caller = $1 AND ended_at IS NOT NULL ORDER BY id DESC LIMIT 1",
+        )
+        .bind(number)
+        .fetch_optional(db.pool())
+        .await
+        .expect("calls");
+        if let Some(r) = row {
+            break r.get(0);
+        }
+        assert!(
+            Instant::now() < until,
+            "no finished call from {number}\n{}",
+            h.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let rows = sqlx::query("SELECT kind, detail FROM call_events WHERE call = $1 ORDER BY id")
+        .bind(id)
+        .fetch_all(db.pool())
+        .await
+        .expect("events");
+    db.close().await;
+    rows.iter()
+        .map(|r| {
+            (
+                r.get::<String, _>(0),
+                serde_json::from_str(&r.get::<String, _>(1)).expect("detail json"),
+            )
+        })
+        .collect()
+}
+
+fn kinds(ev: &[(String, serde_json::Value)]) -> Vec<&str> {
+    ev.iter().map(|(k, _)| k.as_str()).collect()
+}
+
+fn ready(h: &Hotline, name: &str) {
+    let out = cli(h, &["agent", "ready", name], "");
+    assert!(out.contains("ready"), "{out}");
+}
+
+fn wait_until(what: &str, h: &Hotline, mut ok: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(30);
+    while !ok() {
+        assert!(Instant::now() < until, "{what}\n{}", h.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Two operators ready; the one idle longest (ready first) gets the call, answers, and the
+/// record says who answered, after how long, and that the caller hung up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_longest_idle_agent_answers() {
+    let h = hotline("strategy = \"longest-idle\"\nring_secs = 10\nwrapup_secs = 1");
+    operator(&h, "ops1");
+    operator(&h, "ops2");
+    let p1 = register_phone(&h, "ops1");
+    let p2 = register_phone(&h, "ops2");
+    let phone1 = phone(p1, Phone::Answers, 1);
+    let phone2 = phone(p2, Phone::Answers, 1);
+    ready(&h, "ops2");
+    std::thread::sleep(Duration::from_millis(300));
+    ready(&h, "ops1");
+
+    let (ok, out) = caller(&h, "13800138101", &[Step::Pause(6000), Step::Bye]);
+    assert!(ok, "caller:\n{out}\n--- log ---\n{}", h.log());
+    let (answered, out2) = phone_done(phone2);
+    assert!(
+        answered,
+        "ops2's phone answered and got the BYE:\n{out2}\n{}",
+        h.log()
+    );
+    agents::hang_up_phone(phone1);
+
+    let ev = events(&h, "13800138101").await;
+    assert_eq!(
+        kinds(&ev),
+        [
+            "queue_entered",
+            "agent_rung",
+            "agent_answered",
+            "agent_call_ended"
+        ],
+        "{ev:?}"
+    );
+    assert_eq!(ev[1].1["agent"], "ops2");
+    assert_eq!(ev[1].1["result"], "answered");
+    assert_eq!(ev[2].1["agent"], "ops2");
+    assert!(ev[2].1["wait_ms"].as_u64().unwrap() < 10_000, "{ev:?}");
+    assert_eq!(ev[3].1["side"], "caller");
+    assert!(ev[3].1["talk_ms"].as_u64().unwrap() >= 1_000, "{ev:?}");
+    wait_until(
+        "ops2 is ready again after wrap-up, with one call",
+        &h,
+        || agents::agents(&h).get("ops2") == Some(&("ready".into(), None, 1)),
+    );
+    assert_eq!(agents::agents(&h)["ops1"].0, "ready");
+}
+
+/// The first agent's phone rings unanswered: after `ring_secs` the next agent rings and
+/// takes the call, and the first is paused automatically (auto_pause_after = 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unanswered_agent_is_skipped_and_paused() {
+    let h = hotline("strategy = \"longest-idle\"\nring_secs = 3\nauto_pause_after = 1");
+    operator(&h, "ops1");
+    operator(&h, "ops2");
+    let p1 = register_phone(&h, "ops1");
+    let p2 = register_phone(&h, "ops2");
+    let phone1 = phone(p1, Phone::NeverAnswers, 1);
+    let phone2 = phone(p2, Phone::Answers, 1);
+    ready(&h, "ops1");
+    std::thread::sleep(Duration::from_millis(300));
+    ready(&h, "ops2");
+
+    let (ok, out) = caller(&h, "13800138102", &[Step::Pause(9000), Step::Bye]);
+    assert!(ok, "caller:\n{out}\n--- log ---\n{}", h.log());
+    let (cancelled, out1) = phone_done(phone1);
+    assert!(cancelled, "ops1's phone rang and was cancelled:\n{out1}");
+    let (answered, out2) = phone_done(phone2);
+    assert!(answered, "ops2 answered:\n{out2}\n{}", h.log());
+
+    let ev = events(&h, "13800138102").await;
+    assert_eq!(
+        kinds(&ev),
+        [
+            "queue_entered",
+            "agent_rung",
+            "agent_rung",
+            "agent_answered",
+            "agent_call_ended"
+        ],
+        "{ev:?}"
+    );
+    assert_eq!(
+        (&ev[1].1["agent"], &ev[1].1["result"]),
+        (&"ops1".into(), &"no_answer".into())
+    );
+    assert!(ev[1].1["ring_ms"].as_u64().unwrap() >= 3_000, "{ev:?}");
+    assert_eq!(
+        (&ev[2].1["agent"], &ev[2].1["result"]),
+        (&"ops2".into(), &"answered".into())
+    );
+    let states = agents::agents(&h);
+    assert_eq!(
+        states["ops1"],
+        ("paused".into(), Some("no_answer".into()), 0),
+        "{states:?}"
+    );
+}
