@@ -194,3 +194,185 @@ async fn an_unanswered_agent_is_skipped_and_paused() {
         "{states:?}"
     );
 }
+
+/// What a caller whose SDP points at `sock` hears: the μ-law payloads of the RTP that
+/// arrives within `secs`, decoded.
+fn listen(sock: std::net::UdpSocket, secs: u64) -> std::thread::JoinHandle<Vec<i16>> {
+    std::thread::spawn(move || {
+        sock.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let until = Instant::now() + Duration::from_secs(secs);
+        let mut pcm = Vec::new();
+        let mut buf = [0u8; 1500];
+        while Instant::now() < until {
+            if let Ok(n) = sock.recv(&mut buf) {
+                // RTP with PCMU (payload type 0): 12-byte header, no CSRC or extension.
+                if n > 12 && buf[1] & 0x7f == 0 {
+                    pcm.extend(
+                        buf[12..n]
+                            .iter()
+                            .map(|b| hotline::media::g711::ulaw_to_linear(*b)),
+                    );
+                }
+            }
+        }
+        pcm
+    })
+}
+
+/// Power of `f` Hz in a block of 8 kHz samples (Goertzel), relative to the block's energy.
+fn tone_share(block: &[i16], f: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * f / 8000.0;
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &x in block {
+        let s0 = x as f64 + 2.0 * w.cos() * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    let power = s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2;
+    let energy: f64 = block.iter().map(|&x| (x as f64) * (x as f64)).sum();
+    if energy < 1e3 {
+        return 0.0;
+    }
+    power / (energy * block.len() as f64 / 2.0)
+}
+
+/// Everyone logged in is busy (paused): the caller waits, hears the hold music (its notes
+/// are found in the RTP they receive) and their position, then hangs up; the record says
+/// they abandoned after waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_caller_hears_music_and_position_and_abandoning_is_recorded() {
+    let h = hotline("announce_every_secs = 5\nmax_wait_secs = 120");
+    operator(&h, "ops1");
+    register_phone(&h, "ops1");
+    let out = cli(&h, &["agent", "pause", "ops1", "--reason", "meeting"], "");
+    assert!(out.contains("paused"), "{out}");
+
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let media_port = sock.local_addr().unwrap().port();
+    let heard = listen(sock, 25);
+    let dir = h.dir.path();
+    // The caller's SDP names our socket and the key goes by SIP INFO, so everything hotline
+    // sends the caller arrives here.
+    let xml = scenario(
+        "13800138103",
+        &[
+            Step::Pause(800),
+            Step::Info('0'),
+            Step::Pause(16000),
+            Step::Bye,
+        ],
+    )
+    .replace("m=audio [media_port]", &format!("m=audio {media_port}"));
+    let file = dir.join("caller.xml");
+    std::fs::write(&file, xml).unwrap();
+    let (ok, out) = sipp(&h, &file, "12345", &[]);
+    assert!(ok, "caller:\n{out}\n--- log ---\n{}", h.log());
+    let pcm = heard.join().unwrap();
+    assert!(
+        pcm.len() > 8000 * 10,
+        "RTP reached the caller: {} samples",
+        pcm.len()
+    );
+
+    // The hold music's notes (C5 E5 G5 D5 F5 A5) dominate whole 100 ms blocks.
+    let notes = [523.25, 659.25, 783.99, 587.33, 698.46, 880.0];
+    let music_blocks = pcm
+        .chunks(800)
+        .filter(|b| notes.iter().any(|f| tone_share(b, *f) > 0.6))
+        .count();
+    assert!(
+        music_blocks >= 20,
+        "at least 2 s of hold music heard: {music_blocks} blocks"
+    );
+
+    let db = Db::open(&h.db_url(), 1).await.expect("db");
+    let prompts: String = sqlx::query("SELECT prompts FROM calls WHERE caller = '13800138103'")
+        .fetch_one(db.pool())
+        .await
+        .expect("call")
+        .get(0);
+    assert!(
+        prompts.contains("\"queue_ahead\",\"digit_0\",\"queue_wait\""),
+        "the position was announced: {prompts}"
+    );
+    db.close().await;
+    let ev = events(&h, "13800138103").await;
+    assert_eq!(kinds(&ev), ["queue_entered", "abandoned"], "{ev:?}");
+    assert!(ev[1].1["wait_ms"].as_u64().unwrap() >= 10_000, "{ev:?}");
+}
+
+/// The caller presses 1 while waiting: they are promised a callback and hang up; when an
+/// agent becomes ready, hotline rings the agent first, then calls the resident back through
+/// the trunk, and the two talk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_rings_the_agent_then_the_resident() {
+    let resident_port = common::serve::free_port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let q = agents::queues_file(
+        dir.path(),
+        "keys = { \"1\" = \"callback\" }\ncallback_via = \"residents\"\nring_secs = 10",
+    );
+    let h = Hotline::start(&[
+        ("HOTLINE__ACD__QUEUES_FILE", q.display().to_string()),
+        ("HOTLINE__SIP__REGISTRAR__KEEPALIVE_SECS", "3600".into()),
+        (
+            "HOTLINE__SIP__DESTINATIONS__RESIDENTS",
+            format!("sip:{{number}}@127.0.0.1:{resident_port}"),
+        ),
+    ]);
+    operator(&h, "ops1");
+    let p1 = register_phone(&h, "ops1");
+    cli(&h, &["agent", "pause", "ops1", "--reason", "meal"], "");
+
+    let one = h.dir.path().join("one.pcap");
+    pcap::dtmf(&one, "1", 120, 101);
+    let (ok, out) = caller(
+        &h,
+        "13800138104",
+        &[Step::Pause(6000), Step::Pcap(one), Step::AwaitBye(30_000)],
+    );
+    assert!(
+        ok,
+        "the caller was promised a callback and hung up on:\n{out}\n{}",
+        h.log()
+    );
+
+    let agent_phone = phone(p1, Phone::Answers, 1);
+    let resident = phone(resident_port, Phone::AnswersAndHangsUp, 1);
+    ready(&h, "ops1");
+    let (ok, out) = phone_done(resident);
+    assert!(
+        ok,
+        "the resident was called back and talked:\n{out}\n{}",
+        h.log()
+    );
+    let (ok, out) = phone_done(agent_phone);
+    assert!(
+        ok,
+        "the agent was rung first and got BYE at the end:\n{out}\n{}",
+        h.log()
+    );
+
+    let ev = events(&h, "13800138104").await;
+    let k = kinds(&ev);
+    assert_eq!(
+        k,
+        [
+            "queue_entered",
+            "queue_left",
+            "callback_requested",
+            "agent_rung",
+            "callback_placed",
+            "agent_call_ended"
+        ],
+        "{ev:?}"
+    );
+    assert_eq!(ev[1].1["to"], "callback");
+    assert_eq!(ev[2].1["number"], "13800138104");
+    assert_eq!(
+        (&ev[4].1["agent"], &ev[4].1["answered"]),
+        (&"ops1".into(), &true.into())
+    );
+    drop(dir);
+}

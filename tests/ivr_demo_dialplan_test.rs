@@ -356,65 +356,11 @@ async fn wrong_keys_are_asked_again_until_the_retries_run_out() {
     assert!(call.ticket.is_none());
 }
 
-/// 0 at any time reaches a person: here the operator group's phone is a SIPp UAS that
-/// answers, so the caller is bridged and the call ends when the caller hangs up.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn zero_bridges_the_caller_to_an_operator() {
-    let ops_port = common::serve::free_port();
-    let ops_media = common::serve::free_port();
-    let mut uas = std::process::Command::new("sipp")
-        .args(["-sn", "uas", "-i", "127.0.0.1", "-p", &ops_port.to_string()])
-        .args([
-            "-mp",
-            &ops_media.to_string(),
-            "-rtp_echo",
-            "-m",
-            "1",
-            "-nostdin",
-            "-bg",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("sipp UAS");
-    let h = Hotline::start(&[(
-        "HOTLINE__SIP__DESTINATIONS__OPERATORS",
-        format!("sip:operators@127.0.0.1:{ops_port}"),
-    )]);
-    let dir = h.dir.path().to_path_buf();
-    let k = keys(&dir, "zero", "0");
-    run_call(
-        &h,
-        "13800138006",
-        &[
-            Step::Pause(800),
-            Step::Pcap(k),
-            Step::Pause(8000),
-            Step::Bye,
-        ],
-    );
-    let db = Db::connect_url(&h.db_url()).await.expect("db");
-    let call = finished_call(&db, "13800138006").await;
-    assert!(call.nodes.contains(&"operator".to_string()), "{call:?}");
-    assert!(call.prompts.contains(&"transferring".to_string()));
-    assert!(
-        !call.prompts.contains(&"operators_busy".to_string()),
-        "an operator answered: {call:?}"
-    );
-    assert!(h.log().contains("outcome=Completed"), "{}", h.log());
-    let _ = uas.kill();
-    let _ = uas.wait();
-}
-
-/// When no operator answers, the caller is offered a voice message instead.
+/// When no operator is logged in to the queue (at night), the caller is offered a voice
+/// message instead. (Operators answering: `acd_queue_test`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_operator_answering_offers_a_voice_message() {
-    // Nobody listens at the operators' address.
-    let nobody = common::serve::free_port();
-    let h = Hotline::start(&[(
-        "HOTLINE__SIP__DESTINATIONS__OPERATORS",
-        format!("sip:operators@127.0.0.1:{nobody}"),
-    )]);
+    let h = Hotline::start(&[]);
     let dir = h.dir.path().to_path_buf();
     let k = keys(&dir, "zero", "0");
     run_call(

@@ -9,11 +9,10 @@ use std::net::UdpSocket;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::agents::{cli, cli_in, PHONE_PASSWORD as PASSWORD};
 use common::serve::{free_port, sipp, Hotline};
 use hotline::store::Db;
 use sqlx::Row;
-
-const PASSWORD: &str = "desk-phone-pw-1";
 
 /// `hotline serve` with an operator `ops1` whose phone has a SIP password.
 fn hotline_with_operator(env: &[(&str, String)]) -> Hotline {
@@ -25,26 +24,6 @@ fn hotline_with_operator(env: &[(&str, String)]) -> Hotline {
     );
     cli(&h, &["user", "sip-password", "ops1"], PASSWORD);
     h
-}
-
-fn cli(h: &Hotline, args: &[&str], password: &str) {
-    cli_in(h.dir.path(), args, password)
-}
-
-fn cli_in(data_dir: &std::path::Path, args: &[&str], password: &str) {
-    let out = Command::new(common::hotline_bin())
-        .args(args)
-        .current_dir(common::repo())
-        .env("HOTLINE__DATA_DIR", data_dir)
-        .env("HOTLINE_PASSWORD", password)
-        .stdin(Stdio::null())
-        .output()
-        .expect("hotline CLI runs");
-    assert!(
-        out.status.success(),
-        "hotline {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// The unexpired bindings of `aor`: (contact, seconds left, user agent).
@@ -385,15 +364,24 @@ async fn phone_registers_over_tcp() {
     assert!(source.starts_with("tcp:127.0.0.1:"), "{source}");
 }
 
-/// `[sip.destinations] operators = "account:ops1"`: pressing 0 rings the phone ops1
+/// `[sip.destinations] operators = "account:ops1"`: a `transfer` node rings the phone ops1
 /// registered (at the address its REGISTER came from), it answers, and the bridged call
 /// ends when the caller hangs up (the phone gets the BYE).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_for_an_account_rings_its_registered_phone() {
-    let h = hotline_with_operator(&[(
-        "HOTLINE__SIP__DESTINATIONS__OPERATORS",
-        "account:ops1".to_string(),
-    )]);
+    let h = hotline_with_operator(&[
+        (
+            "HOTLINE__SIP__DESTINATIONS__OPERATORS",
+            "account:ops1".to_string(),
+        ),
+        (
+            "HOTLINE__IVR__DIALPLAN_DIR",
+            common::repo()
+                .join("tests/dialplans/transfer")
+                .display()
+                .to_string(),
+        ),
+    ]);
     // The desk phone registers from its port, then answers calls there (SIPp's own UAS).
     let phone_port = free_port();
     let out = Command::new("sipp")

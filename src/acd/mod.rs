@@ -160,6 +160,9 @@ pub(crate) struct Inner {
     /// Agents in a conversation → where the desk's commands (hold, transfer) go.
     pub controls: Mutex<HashMap<String, mpsc::UnboundedSender<Control>>>,
     pub recordings_dir: std::path::PathBuf,
+    /// Set when hotline is stopping: callers cut off by the stop are not abandoning, they
+    /// stay in the table and are owed a callback at the next start.
+    pub stopping: std::sync::atomic::AtomicBool,
     /// Each queue's hold music, loaded once.
     music: HashMap<String, Vec<Arc<crate::media::Prompt>>>,
 }
@@ -210,6 +213,7 @@ impl Acd {
             music.insert(q.id.clone(), loaded);
         }
         let inner = Arc::new(Inner {
+            stopping: Default::default(),
             music,
             cfg,
             queues,
@@ -230,6 +234,15 @@ impl Acd {
         let acd = Acd { inner };
         acd.restore().await?;
         tokio::spawn(persister(store, persist_rx));
+        {
+            let (acd, shutdown) = (acd.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                shutdown.cancelled().await;
+                acd.inner
+                    .stopping
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+            });
+        }
         tokio::spawn(distributor::run(acd.clone(), shutdown));
         Ok(acd)
     }

@@ -367,6 +367,13 @@ impl Drop for Waiting {
             return;
         }
         let acd = self.acd.clone();
+        if acd.inner.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            tracing::info!(
+                entry = self.id,
+                "hotline stops: the waiting caller is owed a callback at the next start"
+            );
+            return;
+        }
         let (id, queue, record, wait_ms) = (
             self.id,
             self.queue.id.clone(),

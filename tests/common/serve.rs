@@ -181,6 +181,9 @@ pub enum Step {
     Bye,
     /// Wait up to this many ms for the hotline's BYE and answer it.
     AwaitBye(u64),
+    /// Press a key by SIP INFO (application/dtmf-relay): no RTP leaves the caller, so the
+    /// hotline keeps sending its audio where the caller's SDP said.
+    Info(char),
 }
 
 /// A SIPp UAC scenario: INVITE from `caller` with PCMU and telephone-event 101, then `steps`.
@@ -228,6 +231,7 @@ Content-Length: 0
 "#,
     )
     .replace("CALLER", caller);
+    let mut cseq = 1;
     for s in steps {
         match s {
             Step::Pause(ms) => x.push_str(&format!("  <pause milliseconds=\"{ms}\"/>\n")),
@@ -235,6 +239,27 @@ Content-Length: 0
                 "  <nop><action><exec play_pcap_audio=\"{}\"/></action></nop>\n",
                 p.display()
             )),
+            Step::Info(key) => {
+                cseq += 1;
+                x.push_str(&format!(
+                    r#"  <send retrans="500"><![CDATA[
+INFO [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+From: <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]T[call_number]
+To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: {cseq} INFO
+Max-Forwards: 70
+Content-Type: application/dtmf-relay
+Content-Length: [len]
+
+Signal={key}
+Duration=160
+]]></send>
+  <recv response="200"/>
+"#
+                ))
+            }
             Step::Bye => x.push_str(&format!(
                 r#"  <send><![CDATA[
 BYE [next_url] SIP/2.0
@@ -242,13 +267,14 @@ Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
 From: <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]T[call_number]
 To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
 Call-ID: [call_id]
-CSeq: 2 BYE
+CSeq: {} BYE
 Max-Forwards: 70
 Content-Length: 0
 
 ]]></send>
   <recv response="200"/>
-"#
+"#,
+                cseq + 1
             )),
             Step::AwaitBye(ms) => x.push_str(&format!(
                 r#"  <recv request="BYE" timeout="{ms}"/>
