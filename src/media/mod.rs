@@ -55,11 +55,13 @@ pub mod rtcp;
 pub mod session;
 pub mod tone;
 
-pub use config::{InbandDtmf, MediaConfig};
+pub use config::{InbandDtmf, MediaConfig, OperatorRecording};
 pub use dtmf::Digit;
 pub use g711::Codec;
 pub use prompt::{Prompt, PromptCatalog, PromptError};
 pub use session::{
-    bridge, BridgeEnd, Direction, EndReason, MediaError, MediaSession, MediaStats, PlayOutcome,
-    PortPool, RecordEnd, RecordOptions, Recording, StreamParams, LATENESS_BUCKETS_US,
+    bridge, monitor, BridgeEnd, ConversationEnd, ConversationRecorder, ConversationRecording,
+    Direction, EndReason, MediaError, MediaSession, MediaStats, Monitor, MonitorMode,
+    PlayOutcome, PortPool, RecordEnd, RecordLayout, RecordOptions, Recording, StreamParams,
+    LATENESS_BUCKETS_US,
 };

@@ -22,8 +22,10 @@
 //! Prometheus families).
 
 mod bridge;
+mod conversation;
 mod digits;
 mod play;
+mod monitor;
 mod ports;
 mod receive;
 mod record;
@@ -33,6 +35,10 @@ mod stats;
 mod types;
 
 pub use bridge::{bridge, BridgeEnd};
+pub use conversation::{
+    ConversationEnd, ConversationRecorder, ConversationRecording, RecordLayout,
+};
+pub use monitor::{monitor, Monitor, MonitorMode};
 pub use play::PlayOutcome;
 pub use ports::PortPool;
 pub use record::{RecordEnd, RecordOptions, Recording};
@@ -105,6 +111,8 @@ impl MediaSession {
             recording: None,
             bridge_peer: None,
             bridge_rx: VecDeque::new(),
+            conversation: None,
+            monitor: None,
             stats: MediaStats::default(),
         };
         let (ended, _) = watch::channel(None);
