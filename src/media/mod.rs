@@ -61,7 +61,6 @@ pub use g711::Codec;
 pub use prompt::{Prompt, PromptCatalog, PromptError};
 pub use session::{
     bridge, monitor, BridgeEnd, ConversationEnd, ConversationRecorder, ConversationRecording,
-    Direction, EndReason, MediaError, MediaSession, MediaStats, Monitor, MonitorMode,
-    PlayOutcome, PortPool, RecordEnd, RecordLayout, RecordOptions, Recording, StreamParams,
-    LATENESS_BUCKETS_US,
+    Direction, EndReason, MediaError, MediaSession, MediaStats, Monitor, MonitorMode, PlayOutcome,
+    PortPool, RecordEnd, RecordLayout, RecordOptions, Recording, StreamParams, LATENESS_BUCKETS_US,
 };

@@ -277,9 +277,11 @@ async fn write_loop(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let ended_by = loop {
         let end = tokio::select! {
-            _ = &mut stop => Some(ConversationEnd::Stopped),
+            // A hang-up is reported as such even when `finish` follows it at once.
+            biased;
             r = &mut a_end => Some(ConversationEnd::FirstEnded(r)),
             r = &mut b_end => Some(ConversationEnd::SecondEnded(r)),
+            _ = &mut stop => Some(ConversationEnd::Stopped),
             _ = tick.tick() => None,
         };
         taps.collect(&mut pending, end.is_some());

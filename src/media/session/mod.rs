@@ -24,8 +24,8 @@
 mod bridge;
 mod conversation;
 mod digits;
-mod play;
 mod monitor;
+mod play;
 mod ports;
 mod receive;
 mod record;

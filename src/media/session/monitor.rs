@@ -58,18 +58,13 @@ pub fn monitor(
     {
         return Err(MediaError::SameSession);
     }
-    let m = Monitor {
-        caller: caller.sh.clone(),
-        agent: agent.sh.clone(),
-        supervisor: supervisor.sh.clone(),
-        mode,
-    };
+    let shs = [&*caller.sh, &*agent.sh, &*supervisor.sh];
     {
-        let [mut c, mut a, mut s] = m.lock_all();
+        let [mut c, mut a, mut s] = lock_all(shs);
         if c.monitor.is_some() || a.monitor.is_some() || s.monitor.is_some() {
             return Err(MediaError::AlreadyMonitored);
         }
-        let sup = Arc::downgrade(&m.supervisor);
+        let sup = Arc::downgrade(&supervisor.sh);
         c.monitor = Some(Box::new(MonitorLink {
             forward: [Some((sup.clone(), 0)), None],
             ..MonitorLink::default()
@@ -82,8 +77,16 @@ pub fn monitor(
             mix: [Some(VecDeque::new()), Some(VecDeque::new())],
             ..MonitorLink::default()
         }));
-        m.apply(mode, [&mut c, &mut a, &mut s]);
+        apply(mode, &caller.sh, &agent.sh, [&mut c, &mut a, &mut s]);
     }
+    // Built only now: dropping a `Monitor` takes the links off, which a refused call must
+    // not do to a monitor already running.
+    let m = Monitor {
+        caller: caller.sh.clone(),
+        agent: agent.sh.clone(),
+        supervisor: supervisor.sh.clone(),
+        mode,
+    };
     Ok(m)
 }
 
@@ -91,8 +94,8 @@ impl Monitor {
     /// Switch between listen, whisper and barge-in without a gap in what the supervisor
     /// hears.
     pub fn set_mode(&mut self, mode: MonitorMode) {
-        let [mut c, mut a, mut s] = self.lock_all();
-        self.apply(mode, [&mut c, &mut a, &mut s]);
+        let [mut c, mut a, mut s] = lock_all([&self.caller, &self.agent, &self.supervisor]);
+        apply(mode, &self.caller, &self.agent, [&mut c, &mut a, &mut s]);
         drop((c, a, s));
         self.mode = mode;
     }
@@ -101,43 +104,42 @@ impl Monitor {
     pub fn mode(&self) -> MonitorMode {
         self.mode
     }
+}
 
-    /// Who hears the supervisor in `mode`: the supervisor's forwards and the parties' slots.
-    fn apply(&self, mode: MonitorMode, [c, a, s]: [&mut State; 3]) {
-        let (to_agent, to_caller) = match mode {
-            MonitorMode::Listen => (false, false),
-            MonitorMode::Whisper => (true, false),
-            MonitorMode::Barge => (true, true),
-        };
-        for (st, on) in [(a, to_agent), (c, to_caller)] {
-            if let Some(link) = st.monitor.as_mut() {
-                match (on, &link.mix[0]) {
-                    (true, None) => link.mix[0] = Some(VecDeque::new()),
-                    (false, Some(_)) => link.mix[0] = None,
-                    (true, Some(_)) | (false, None) => {}
-                }
+/// Who hears the supervisor in `mode`: the supervisor's forwards and the parties' mix slots.
+fn apply(mode: MonitorMode, caller: &Arc<Shared>, agent: &Arc<Shared>, [c, a, s]: [&mut State; 3]) {
+    let (to_agent, to_caller) = match mode {
+        MonitorMode::Listen => (false, false),
+        MonitorMode::Whisper => (true, false),
+        MonitorMode::Barge => (true, true),
+    };
+    for (st, on) in [(a, to_agent), (c, to_caller)] {
+        if let Some(link) = st.monitor.as_mut() {
+            match (on, &link.mix[0]) {
+                (true, None) => link.mix[0] = Some(VecDeque::new()),
+                (false, Some(_)) => link.mix[0] = None,
+                (true, Some(_)) | (false, None) => {}
             }
         }
-        if let Some(link) = s.monitor.as_mut() {
-            link.forward = [
-                to_agent.then(|| (Arc::downgrade(&self.agent), 0)),
-                to_caller.then(|| (Arc::downgrade(&self.caller), 0)),
-            ];
-        }
     }
+    if let Some(link) = s.monitor.as_mut() {
+        link.forward = [
+            to_agent.then(|| (Arc::downgrade(agent), 0)),
+            to_caller.then(|| (Arc::downgrade(caller), 0)),
+        ];
+    }
+}
 
-    /// The three sessions' states, locked in address order (no deadlock with another
-    /// monitor or bridge being set up), returned as caller, agent, supervisor.
-    fn lock_all(&self) -> [MutexGuard<'_, State>; 3] {
-        let shs = [&*self.caller, &*self.agent, &*self.supervisor];
-        let mut order = [0, 1, 2];
-        order.sort_by_key(|&i| std::ptr::from_ref(shs[i]) as usize);
-        let mut guards: [Option<MutexGuard<'_, State>>; 3] = [None, None, None];
-        for i in order {
-            guards[i] = Some(shs[i].lock());
-        }
-        guards.map(|g| g.unwrap_or_else(|| unreachable!("every index is locked once")))
+/// The sessions' states locked in address order (no deadlock with another monitor, bridge
+/// or recording being set up), returned in the order given.
+fn lock_all(shs: [&Shared; 3]) -> [MutexGuard<'_, State>; 3] {
+    let mut order = [0, 1, 2];
+    order.sort_by_key(|&i| std::ptr::from_ref(shs[i]) as usize);
+    let mut guards: [Option<MutexGuard<'_, State>>; 3] = [None, None, None];
+    for i in order {
+        guards[i] = Some(shs[i].lock());
     }
+    guards.map(|g| g.unwrap_or_else(|| unreachable!("every index is locked once")))
 }
 
 impl Drop for Monitor {

@@ -10,8 +10,8 @@ use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
 use super::stats::{MediaStats, Metrics};
-use super::MAX_FRAME;
 use super::types::{Direction, EndReason, StreamParams};
+use super::MAX_FRAME;
 use crate::media::config::MediaConfig;
 use crate::media::dtmf::{Digit, DigitSource, EventDeduper, ToneDetector};
 use crate::media::prompt::Prompt;
