@@ -217,17 +217,13 @@ impl Taps {
                 let Some(tap) = st.conversation.as_mut() else {
                     continue;
                 };
-                std::mem::swap(&mut tap.out, &mut p.spare);
-                let owed = std::mem::take(&mut tap.owed);
+                let owed = p.take_from(tap);
                 if detach {
                     st.conversation = None;
                 }
                 owed
             };
-            p.queue.extend(p.spare.drain(..));
-            let owed = usize::try_from(owed).unwrap_or(usize::MAX);
-            p.queue.resize(p.queue.len().saturating_add(owed), 0);
-            p.owed += owed as u64;
+            p.queue_taken(owed);
         }
         if detach {
             self.attached = false;
@@ -252,6 +248,23 @@ struct Pending {
     spare: Vec<i16>,
     /// Samples of silence written because the writer fell behind.
     owed: u64,
+}
+
+impl Pending {
+    /// Under the session's lock, O(1): take the tap's audio (its buffer is swapped with
+    /// our empty spare, so neither side allocates) and the silence it owes.
+    fn take_from(&mut self, tap: &mut ConversationTap) -> u64 {
+        std::mem::swap(&mut tap.out, &mut self.spare);
+        std::mem::take(&mut tap.owed)
+    }
+
+    /// After the lock: queue what was taken, then the owed silence (it came after).
+    fn queue_taken(&mut self, owed: u64) {
+        self.queue.extend(self.spare.drain(..));
+        let owed = usize::try_from(owed).unwrap_or(usize::MAX);
+        self.queue.resize(self.queue.len().saturating_add(owed), 0);
+        self.owed += owed as u64;
+    }
 }
 
 type Wav = hound::WavWriter<BufWriter<File>>;
@@ -342,4 +355,89 @@ fn write_batch(w: &mut Wav, batch: &[i16]) -> Result<(), hound::Error> {
 
 fn samples_duration(samples: u64) -> Duration {
     Duration::from_micros(samples.saturating_mul(125))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(v: i16) -> [i16; 160] {
+        [v; 160]
+    }
+
+    #[test]
+    fn each_round_counts_one_frame_whatever_arrived() {
+        let mut tap = ConversationTap::new();
+        // Round 1: a frame arrived. Round 2: nothing (lost). Round 3: two arrived at once
+        // (jitter). Round 4: nothing new, the second of those plays.
+        tap.rx.extend(frame(1));
+        tap.tick(160);
+        tap.tick(160);
+        tap.rx.extend(frame(3));
+        tap.rx.extend(frame(4));
+        tap.tick(160);
+        tap.tick(160);
+        assert_eq!(
+            tap.out.len(),
+            4 * 160,
+            "one frame per round, no more, no less"
+        );
+        let firsts: Vec<i16> = tap.out.chunks(160).map(|f| f[0]).collect();
+        assert_eq!(firsts, [1, 0, 3, 4], "silence where the packet was lost");
+        // A late sender round (frames skipped) still counts every frame of the clock.
+        tap.tick(3 * 160);
+        assert_eq!(tap.out.len(), 7 * 160);
+    }
+
+    #[test]
+    fn a_writer_behind_is_owed_silence_after_what_it_has() {
+        let mut tap = ConversationTap::new();
+        tap.out.resize(OUT_CAP - 100, 7);
+        tap.rx.extend(frame(1));
+        tap.tick(160);
+        assert_eq!(tap.owed, 160);
+        assert!(
+            tap.rx.is_empty(),
+            "what arrived meanwhile is not kept for later"
+        );
+        // Even a frame that would fit goes to the owed silence, so the order stays right.
+        tap.tick(50);
+        assert_eq!((tap.out.len(), tap.owed), (OUT_CAP - 100, 210));
+    }
+
+    #[test]
+    fn taken_audio_keeps_owed_silence_after_it() {
+        let mut tap = ConversationTap::new();
+        tap.out.extend([5; 10]);
+        tap.owed = 20;
+        let mut p = Pending::default();
+        let owed = p.take_from(&mut tap);
+        p.queue_taken(owed);
+        let got: Vec<i16> = p.queue.iter().copied().collect();
+        assert_eq!(got.len(), 30);
+        assert!(got[..10].iter().all(|&s| s == 5) && got[10..].iter().all(|&s| s == 0));
+        assert_eq!(p.owed, 20);
+        assert!(tap.out.is_empty() && tap.owed == 0, "the tap starts over");
+    }
+
+    #[test]
+    fn one_config_line_turns_operator_recording_off_or_picks_the_layout() {
+        let layout = |line: &str| {
+            let cfg: MediaConfig = toml::from_str(line).expect("valid [media] line");
+            RecordLayout::for_operator_calls(&cfg)
+        };
+        assert_eq!(
+            layout(""),
+            Some(RecordLayout::Stereo),
+            "recorded by default"
+        );
+        assert_eq!(layout(r#"operator_recording = "off""#), None);
+        assert_eq!(
+            layout(r#"operator_recording = "mixed""#),
+            Some(RecordLayout::Mixed)
+        );
+        let bad = toml::from_str::<MediaConfig>(r#"operator_recording = "loud""#)
+            .expect_err("an unknown value is refused");
+        assert!(bad.to_string().contains("off"), "{bad}");
+    }
 }
