@@ -98,6 +98,7 @@ pub struct ConversationRecording {
 /// [`ConversationRecorder::finish`]; dropping it stops it too and still leaves a valid
 /// file (written in the background). It also stops by itself when either session ends.
 #[derive(Debug)]
+#[must_use = "dropping the recorder stops the recording"]
 pub struct ConversationRecorder {
     path: PathBuf,
     /// Dropping this tells the writer to stop.

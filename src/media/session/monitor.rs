@@ -26,6 +26,7 @@ pub enum MonitorMode {
 }
 
 /// A running monitor; dropping it stops it (the parties keep talking to each other).
+#[must_use = "dropping the monitor stops it"]
 pub struct Monitor {
     caller: Arc<Shared>,
     agent: Arc<Shared>,
@@ -96,7 +97,6 @@ impl Monitor {
     pub fn set_mode(&mut self, mode: MonitorMode) {
         let [mut c, mut a, mut s] = lock_all([&self.caller, &self.agent, &self.supervisor]);
         apply(mode, &self.caller, &self.agent, [&mut c, &mut a, &mut s]);
-        drop((c, a, s));
         self.mode = mode;
     }
 

@@ -1,6 +1,7 @@
 //! The receive path, run by the session's task after each frame it sends: RTP (latching to
 //! the peer's real address, telephone-events and in-band tones to digits, audio to a
-//! recording, a conversation recording, a bridged peer and a monitoring supervisor), RTCP, and the timers (lost RFC 4733 ends, no-RTP timeout).
+//! recording, a conversation recording, a bridged peer and a monitor's mix), RTCP, and the
+//! timers (lost RFC 4733 ends, no-RTP timeout).
 
 use std::net::SocketAddr;
 use std::sync::Weak;
