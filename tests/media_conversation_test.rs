@@ -339,3 +339,22 @@ async fn supervisor_listens_whispers_and_barges_in() {
     assert!(!bridged.is_finished(), "the bridge still runs");
     sup_phone.silence();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_whose_file_cannot_be_created_fails_and_leaves_the_call_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pool = pool();
+    let c = call(&pool).await;
+    let missing = dir.path().join("no-such-dir").join("call.wav");
+    let err = ConversationRecorder::start(&c.caller, &c.agent, &missing, RecordLayout::Stereo)
+        .expect_err("the directory does not exist");
+    assert!(matches!(err, MediaError::Wav(_)), "{err}");
+    // Nothing is left attached: a recording to a good path starts and holds the caller.
+    let path = dir.path().join("call.wav");
+    let rec = ConversationRecorder::start(&c.caller, &c.agent, &path, RecordLayout::Stereo)
+        .expect("recording starts");
+    c.caller_phone.listen(0, SKIP + MEASURE).await;
+    rec.finish().await.expect("recording finishes");
+    let (_, ch) = read_wav(&path);
+    assert!(tone_amplitude(settled(&ch[0]), CALLER_HZ) > HEARD);
+}
