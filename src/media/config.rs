@@ -15,6 +15,19 @@ pub enum InbandDtmf {
     Never,
 }
 
+/// Whether and how calls answered by an operator are recorded (both voices, one file per
+/// call; see `RecordLayout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OperatorRecording {
+    /// Operator calls are not recorded.
+    Off,
+    /// Caller on the left channel, operator on the right.
+    Stereo,
+    /// Both voices in one channel.
+    Mixed,
+}
+
 /// Media settings, section `[media]`.
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -50,6 +63,8 @@ pub struct MediaConfig {
     /// Most audio queued toward a bridged peer, in milliseconds; older audio is dropped to
     /// keep delay bounded.
     pub bridge_max_delay_ms: u64,
+    /// Recording of calls answered by an operator: off, stereo or mixed.
+    pub operator_recording: OperatorRecording,
 }
 
 impl Default for MediaConfig {
@@ -68,6 +83,7 @@ impl Default for MediaConfig {
             dtmf_dedup_ms: 200,
             silence_threshold_dbfs: -45.0,
             bridge_max_delay_ms: 200,
+            operator_recording: OperatorRecording::Stereo,
         }
     }
 }

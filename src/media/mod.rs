@@ -1,4 +1,5 @@
-//! Media: RTP sessions, G.711, DTMF, prompts, recording, ringback and bridging.
+//! Media: RTP sessions, G.711, DTMF, prompts, recording, ringback, bridging, conversation
+//! recording and supervisor monitoring.
 //! Knows nothing of SIP: the SIP layer negotiates SDP and drives a [`MediaSession`].
 //!
 //! # How a call uses it
@@ -38,6 +39,12 @@
 //!   (hold: `a=sendonly`/`recvonly`/`inactive` as seen from our side).
 //! - Transfer to an operator: `a.start_ringback()` while the B leg rings, then
 //!   [`bridge`]`(&a, &b)` relays audio both ways (transcoding PCMU↔PCMA) until either ends.
+//! - Staffed calls: [`ConversationRecorder::start`]`(&caller, &agent, path, layout)` records
+//!   what each party says (stereo: caller left, agent right; or mixed) until `finish`, drop
+//!   or either session ends; [`RecordLayout::for_operator_calls`] reads `[media]
+//!   operator_recording`. [`monitor`]`(&caller, &agent, &supervisor, mode)` lets a supervisor
+//!   listen, whisper to the agent or barge in ([`Monitor::set_mode`]; drop to stop). Both
+//!   work whether or not the parties are bridged, and transcode like the bridge.
 //! - Hang-up detection: [`MediaSession::ended`] resolves on RTP timeout or close; select on
 //!   it next to SIP BYE.
 //! - Everything is cancel-safe: dropping a `play`/`record`/`bridge` future stops that
@@ -55,11 +62,12 @@ pub mod rtcp;
 pub mod session;
 pub mod tone;
 
-pub use config::{InbandDtmf, MediaConfig};
+pub use config::{InbandDtmf, MediaConfig, OperatorRecording};
 pub use dtmf::Digit;
 pub use g711::Codec;
 pub use prompt::{Prompt, PromptCatalog, PromptError};
 pub use session::{
-    bridge, BridgeEnd, Direction, EndReason, MediaError, MediaSession, MediaStats, PlayOutcome,
-    PortPool, RecordEnd, RecordOptions, Recording, StreamParams, LATENESS_BUCKETS_US,
+    bridge, monitor, BridgeEnd, ConversationEnd, ConversationRecorder, ConversationRecording,
+    Direction, EndReason, MediaError, MediaSession, MediaStats, Monitor, MonitorMode, PlayOutcome,
+    PortPool, RecordEnd, RecordLayout, RecordOptions, Recording, StreamParams, LATENESS_BUCKETS_US,
 };

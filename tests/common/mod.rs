@@ -1,7 +1,8 @@
 //! Helpers shared by the integration tests: fresh databases on SQLite and on the real
 //! PostgreSQL server (`HOTLINE_TEST_PG`, default `postgres://postgres@127.0.0.1:5432/test`),
 //! free ports (`net`), the `hotline serve` binary driven by SIPp (`serve`), an in-process SIP
-//! server with a SIPp runner (`sipp`) and pcap captures for SIPp to replay (`pcap`).
+//! server with a SIPp runner (`sipp`), pcap captures for SIPp to replay (`pcap`) and raw RTP
+//! phones that talk and listen in tones (`rtp`).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -69,6 +70,7 @@ pub fn exists(p: &Path) -> bool {
 pub mod agents;
 pub mod net;
 pub mod pcap;
+pub mod rtp;
 pub mod serve;
 pub mod sipp;
 

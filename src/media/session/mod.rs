@@ -17,12 +17,17 @@
 //!
 //! The files: `types` (what SIP negotiates and how a session ends), `ports` (the RTP port
 //! pool), `state` (what the call's task and the session's task share), `send` (the paced
-//! sender), `receive` (RTP/RTCP in: latching, digits, recording, bridged audio), `play`,
-//! `digits`, `record` and `bridge` (the operations a call runs), `stats` (counters and the
-//! Prometheus families).
+//! sender, which also mixes a supervisor in and counts frames into a conversation
+//! recording), `receive` (RTP/RTCP in: latching, digits, recording, bridged and monitored
+//! audio), `play`, `digits`, `record` and `bridge` (the operations a call runs),
+//! `conversation` (both parties of a staffed call into one WAV, stereo or mixed, written
+//! off the session's task), `monitor` (a supervisor listens, whispers to the agent or
+//! barges in), `stats` (counters and the Prometheus families).
 
 mod bridge;
+mod conversation;
 mod digits;
+mod monitor;
 mod play;
 mod ports;
 mod receive;
@@ -33,6 +38,10 @@ mod stats;
 mod types;
 
 pub use bridge::{bridge, BridgeEnd};
+pub use conversation::{
+    ConversationEnd, ConversationRecorder, ConversationRecording, RecordLayout,
+};
+pub use monitor::{monitor, Monitor, MonitorMode};
 pub use play::PlayOutcome;
 pub use ports::PortPool;
 pub use record::{RecordEnd, RecordOptions, Recording};
@@ -105,6 +114,8 @@ impl MediaSession {
             recording: None,
             bridge_peer: None,
             bridge_rx: VecDeque::new(),
+            conversation: None,
+            monitor: None,
             stats: MediaStats::default(),
         };
         let (ended, _) = watch::channel(None);

@@ -1,6 +1,7 @@
 //! The receive path, run by the session's task after each frame it sends: RTP (latching to
 //! the peer's real address, telephone-events and in-band tones to digits, audio to a
-//! recording or a bridged peer), RTCP, and the timers (lost RFC 4733 ends, no-RTP timeout).
+//! recording, a conversation recording, a bridged peer and a monitor's mix), RTCP, and the
+//! timers (lost RFC 4733 ends, no-RTP timeout).
 
 use std::net::SocketAddr;
 use std::sync::Weak;
@@ -9,8 +10,8 @@ use std::time::Duration;
 use rtp_rs::RtpReader;
 use tokio::time::Instant;
 
-use super::state::{Shared, Source};
-use super::{EndReason, MAX_FRAME};
+use super::state::{push_capped, queue_cap, Shared, Source};
+use super::EndReason;
 use crate::media::dtmf::{Digit, DigitSource, TelephoneEvent};
 use crate::media::rtcp;
 
@@ -186,12 +187,27 @@ pub(super) fn on_rtp(sh: &Shared, data: &[u8], from: SocketAddr) {
         return;
     }
     let peer = st.bridge_peer.as_ref().and_then(Weak::upgrade);
-    if st.tones.is_none() && st.recording.is_none() && peer.is_none() {
+    // Monitoring: the supervisor hears this party, or a party hears the supervisor.
+    let forward = st.monitor.as_ref().map(|m| {
+        m.forward
+            .each_ref()
+            .map(|f| f.as_ref().and_then(|(w, slot)| Some((w.upgrade()?, *slot))))
+    });
+    if st.tones.is_none()
+        && st.recording.is_none()
+        && st.conversation.is_none()
+        && peer.is_none()
+        && forward.is_none()
+    {
         return;
     }
     let mut pcm = [0i16; 1500];
     let pcm = &mut pcm[..payload.len().min(1500)];
     params.codec.decode(payload, pcm);
+    let cap = queue_cap(&sh.cfg);
+    if let Some(tap) = st.conversation.as_mut() {
+        push_capped(&mut tap.rx, pcm, cap);
+    }
     if let Some(det) = st.tones.as_mut() {
         let mut found: [Option<Digit>; 4] = [None; 4];
         let mut k = 0;
@@ -221,13 +237,22 @@ pub(super) fn on_rtp(sh: &Shared, data: &[u8], from: SocketAddr) {
         }
     }
     drop(guard);
+    // One lock at a time: ours is released before a peer's is taken (no lock order needed).
     if let Some(peer) = peer {
-        let cap = (peer.cfg.bridge_max_delay_ms as usize * 8).max(MAX_FRAME * 2);
         let mut pst = peer.lock();
         if matches!(pst.source, Source::Bridge) {
-            pst.bridge_rx.extend(pcm.iter().copied());
-            let excess = pst.bridge_rx.len().saturating_sub(cap);
-            pst.bridge_rx.drain(..excess);
+            push_capped(&mut pst.bridge_rx, pcm, queue_cap(&peer.cfg));
+        }
+    }
+    for (to, slot) in forward.into_iter().flatten().flatten() {
+        let mut tst = to.lock();
+        if let Some(q) = tst
+            .monitor
+            .as_mut()
+            .and_then(|m| m.mix.get_mut(slot))
+            .and_then(Option::as_mut)
+        {
+            push_capped(q, pcm, queue_cap(&to.cfg));
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The paced sender: one task per session wakes at `anchor + n·ptime`, sends one frame from
-//! the current source, then lets the receive path take in what arrived.
+//! the current source (plus a supervisor's mix, when monitored), counts one frame into a
+//! conversation recording, then lets the receive path take in what arrived.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -56,6 +57,38 @@ fn fill_frame(sh: &Shared, st: &mut State, codec: Codec, payload: &mut [u8]) -> 
     }
 }
 
+/// Fill `payload` from the current source plus the monitoring mix slots, summed in linear
+/// PCM with clipping and encoded once (one G.711 quantisation, as for a plain bridge).
+/// Always counts as audio: a supervisor hears the call even when comfort silence is off.
+fn mix_frame(sh: &Shared, st: &mut State, codec: Codec, payload: &mut [u8]) -> bool {
+    let n = payload.len();
+    let mut acc = [0i32; MAX_FRAME];
+    let acc = &mut acc[..n];
+    if matches!(st.source, Source::Bridge) {
+        let take = st.bridge_rx.len().min(n);
+        for (o, s) in acc.iter_mut().zip(st.bridge_rx.drain(..take)) {
+            *o = s.into();
+        }
+    } else {
+        fill_frame(sh, st, codec, payload);
+        for (o, &c) in acc.iter_mut().zip(payload.iter()) {
+            *o = codec.decode_sample(c).into();
+        }
+    }
+    if let Some(link) = st.monitor.as_mut() {
+        for q in link.mix.iter_mut().flatten() {
+            let take = q.len().min(n);
+            for (o, s) in acc.iter_mut().zip(q.drain(..take)) {
+                *o += i32::from(s);
+            }
+        }
+    }
+    for (o, &s) in payload.iter_mut().zip(acc.iter()) {
+        *o = codec.encode_sample(s.clamp(i16::MIN.into(), i16::MAX.into()) as i16);
+    }
+    true
+}
+
 /// The session's one task: every frame time, send a frame, then take in whatever the
 /// peer sent since the last frame; every half second, RTCP and timers.
 pub(super) async fn run_loop(sh: Arc<Shared>) {
@@ -105,14 +138,24 @@ pub(super) async fn run_loop(sh: Arc<Shared>) {
                 n = 0;
             }
             n += 1;
+            let mut skip = 0;
             if late > MAX_BURST {
-                let skip = (late.as_micros() / ptime.as_micros()) as u32;
+                skip = (late.as_micros() / ptime.as_micros()) as u32;
                 n += skip;
                 st.ts = st.ts.wrapping_add(skip * samples as u32);
                 st.stats.skipped_frames += skip as u64;
             }
+            if let Some(tap) = st.conversation.as_mut() {
+                // Skipped frames count too: the recording follows the clock, not the packets.
+                tap.tick(samples * (1 + skip as usize));
+            }
             let codec = params.map(|p| p.codec).unwrap_or(Codec::Pcmu);
-            let audio = fill_frame(&sh, st, codec, &mut payload[..samples]);
+            let mixing = st.monitor.as_ref().is_some_and(|m| m.mixing());
+            let audio = if mixing {
+                mix_frame(&sh, st, codec, &mut payload[..samples])
+            } else {
+                fill_frame(&sh, st, codec, &mut payload[..samples])
+            };
             let send_ok = params.is_some()
                 && st.direction.sends()
                 && st.remote.is_some()

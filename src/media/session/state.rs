@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use super::stats::{MediaStats, Metrics};
 use super::types::{Direction, EndReason, StreamParams};
+use super::MAX_FRAME;
 use crate::media::config::MediaConfig;
 use crate::media::dtmf::{Digit, DigitSource, EventDeduper, ToneDetector};
 use crate::media::prompt::Prompt;
@@ -35,6 +36,49 @@ pub(super) struct RecordSink {
     pub(super) heard_voice: bool,
     pub(super) last_voice: Instant,
     pub(super) voice_end_sample: usize,
+}
+
+/// What a conversation recording takes from one session: the audio it receives, counted
+/// into the session's own frame clock so the two sides of a call stay aligned.
+pub(super) struct ConversationTap {
+    /// Received audio not yet counted into a frame (a small jitter allowance, capped).
+    pub(super) rx: VecDeque<i16>,
+    /// One frame per sender round (silence where nothing arrived); the writer takes it.
+    pub(super) out: Vec<i16>,
+    /// Samples of silence owed after `out` because the writer fell behind and `out` was
+    /// full: written later so the two sides stay in step.
+    pub(super) owed: u64,
+}
+
+/// A session's part in supervisor monitoring (`monitor.rs`).
+#[derive(Default)]
+pub(super) struct MonitorLink {
+    /// Sessions that also hear what this one receives, and the mix slot there.
+    pub(super) forward: [Option<(Weak<Shared>, usize)>; 2],
+    /// Audio from other sessions mixed into what this one sends; `None` = slot unused.
+    pub(super) mix: [Option<VecDeque<i16>>; 2],
+}
+
+impl MonitorLink {
+    pub(super) fn mixing(&self) -> bool {
+        self.mix.iter().any(Option::is_some)
+    }
+}
+
+/// Most audio queued toward another session (bridge, monitor) or a conversation tap, in
+/// samples; older audio is dropped so delay stays bounded when clocks drift.
+pub(super) fn queue_cap(cfg: &MediaConfig) -> usize {
+    (usize::try_from(cfg.bridge_max_delay_ms)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(8))
+    .max(MAX_FRAME * 2)
+}
+
+/// Append `pcm` to `q`, dropping the oldest samples beyond `cap`.
+pub(super) fn push_capped(q: &mut VecDeque<i16>, pcm: &[i16], cap: usize) {
+    q.extend(pcm.iter().copied());
+    let excess = q.len().saturating_sub(cap);
+    q.drain(..excess);
 }
 
 pub(super) struct State {
@@ -64,6 +108,8 @@ pub(super) struct State {
     pub(super) recording: Option<RecordSink>,
     pub(super) bridge_peer: Option<Weak<Shared>>,
     pub(super) bridge_rx: VecDeque<i16>,
+    pub(super) conversation: Option<ConversationTap>,
+    pub(super) monitor: Option<Box<MonitorLink>>,
     pub(super) stats: MediaStats,
 }
 

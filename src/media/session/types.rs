@@ -22,9 +22,16 @@ pub enum MediaError {
     /// A socket operation failed.
     #[error("media socket: {0}")]
     Io(#[from] std::io::Error),
-    /// `record` was called while a recording is running on the same session.
+    /// `record` was called while a recording is running on the same session, or a
+    /// conversation recording was started on a session that already has one.
     #[error("a recording is already running on this session")]
     AlreadyRecording,
+    /// A session takes part in at most one monitor (as party or supervisor) at a time.
+    #[error("session is already monitored or monitoring")]
+    AlreadyMonitored,
+    /// The same session was given for two roles (caller and agent, or supervisor).
+    #[error("the same session was given twice")]
+    SameSession,
     /// One of the two sessions given to `bridge` is already bridged, or both are the same.
     #[error("session is already bridged")]
     AlreadyBridged,
