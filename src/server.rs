@@ -156,6 +156,7 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
     })?;
     let acd = acd::Acd::start(
         cfg.acd.clone(),
+        crate::media::RecordLayout::for_operator_calls(&cfg.media),
         queues,
         db.clone(),
         Arc::new(AccountRoster(db.clone())),

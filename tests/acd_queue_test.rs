@@ -376,3 +376,118 @@ async fn a_callback_rings_the_agent_then_the_resident() {
     );
     drop(dir);
 }
+
+fn tone(f: f64, secs: f64) -> Vec<i16> {
+    (0..(secs * 8000.0) as usize)
+        .map(|i| ((i as f64 * 2.0 * std::f64::consts::PI * f / 8000.0).sin() * 8000.0) as i16)
+        .collect()
+}
+
+/// A desk phone (SIPp UAS on `port`) that answers and then says `pcap`, then waits for BYE.
+fn talking_phone(dir: &std::path::Path, port: u16, pcap: &std::path::Path) -> std::process::Child {
+    let xml = format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="agent talks">
+  <recv request="INVITE"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]A[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:phone@[local_ip]:[local_port]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=phone 1 1 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+]]></send>
+  <recv request="ACK"/>
+  <nop><action><exec play_pcap_audio="{}"/></action></nop>
+  <recv request="BYE"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+</scenario>
+"#,
+        pcap.display()
+    );
+    let file = dir.join(format!("talking-{port}.xml"));
+    std::fs::write(&file, xml).unwrap();
+    std::process::Command::new("sipp")
+        .arg("-sf")
+        .arg(&file)
+        .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-mp", &common::serve::free_port().to_string()])
+        .args(["-m", "1", "-nostdin", "-timeout", "90s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sipp UAS")
+}
+
+/// The conversation with the operator is recorded, one stereo file per call: the caller's
+/// voice (a 440 Hz tone here) on the left, the operator's (1 kHz) on the right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_conversation_is_recorded_with_both_voices() {
+    let h = hotline("ring_secs = 10");
+    operator(&h, "ops1");
+    let p1 = register_phone(&h, "ops1");
+    let dir = h.dir.path().to_path_buf();
+    let agent_voice = dir.join("agent.pcap");
+    pcap::speech(&agent_voice, &tone(1000.0, 3.0));
+    let caller_voice = dir.join("caller.pcap");
+    pcap::speech(&caller_voice, &tone(440.0, 6.0));
+    let agent_phone = talking_phone(&dir, p1, &agent_voice);
+    ready(&h, "ops1");
+    let (ok, out) = caller(
+        &h,
+        "13800138105",
+        &[
+            Step::Pause(5000),
+            Step::Pcap(caller_voice),
+            Step::Pause(6500),
+            Step::Bye,
+        ],
+    );
+    assert!(ok, "caller:\n{out}\n--- log ---\n{}", h.log());
+    let (ok, out) = phone_done(agent_phone);
+    assert!(ok, "the operator talked and got BYE:\n{out}");
+
+    let ev = events(&h, "13800138105").await;
+    let path = ev
+        .iter()
+        .find(|(k, _)| k == "recorded")
+        .map(|(_, d)| d["path"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| panic!("a recording in the record: {ev:?}\n{}", h.log()));
+    let mut wav = hound::WavReader::open(&path).expect("the recording is a WAV file");
+    assert_eq!(wav.spec().channels, 2, "stereo by default");
+    let samples: Vec<i16> = wav.samples::<i16>().map(|s| s.unwrap()).collect();
+    let left: Vec<i16> = samples.iter().step_by(2).copied().collect();
+    let right: Vec<i16> = samples.iter().skip(1).step_by(2).copied().collect();
+    let blocks = |ch: &[i16], f: f64| ch.chunks(800).filter(|b| tone_share(b, f) > 0.6).count();
+    assert!(
+        blocks(&left, 440.0) >= 20,
+        "the caller's voice on the left: {}",
+        blocks(&left, 440.0)
+    );
+    assert!(
+        blocks(&right, 1000.0) >= 15,
+        "the operator's voice on the right: {}",
+        blocks(&right, 1000.0)
+    );
+    assert_eq!(blocks(&left, 1000.0), 0, "the channels are apart");
+}

@@ -30,11 +30,8 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields, default)]
 pub struct AcdConfig {
     /// The queues file; a missing file means no queues (the `queue` node cannot be used).
+    /// Whether conversations are recorded is `[media] operator_recording`.
     pub queues_file: PathBuf,
-    /// Record conversations between callers and agents.
-    pub record_calls: bool,
-    /// `stereo` (caller left, agent right) or `mixed`.
-    pub record_layout: String,
     /// Where conversation recordings go; empty means `<data_dir>/recordings/calls`.
     pub recordings_dir: PathBuf,
 }
@@ -43,8 +40,6 @@ impl Default for AcdConfig {
     fn default() -> Self {
         AcdConfig {
             queues_file: "config/queues.toml".into(),
-            record_calls: true,
-            record_layout: "stereo".into(),
             recordings_dir: PathBuf::new(),
         }
     }

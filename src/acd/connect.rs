@@ -91,6 +91,13 @@ pub enum Control {
     Transfer(TransferTarget),
     /// The agent ends the call.
     Hangup,
+    /// A supervisor joins the call from their phone (rung now), or changes how.
+    Monitor {
+        supervisor: String,
+        mode: media::MonitorMode,
+    },
+    /// The supervisor leaves.
+    StopMonitor,
 }
 
 /// How connecting a caller ended.
@@ -250,11 +257,24 @@ pub(crate) async fn conversation<P: Party>(
     let talk_started = Instant::now();
     let mut held = false;
     let mut music_at = 0usize;
+    let mut recorder = acd.start_recording(record, call.media(), leg.media(), &agent);
+    // A supervisor's phone rings off the conversation's path; it arrives here answered.
+    let (sup_tx, mut sup_rx) =
+        mpsc::unbounded_channel::<Box<(String, media::MonitorMode, OutboundLeg)>>();
+    let mut monitor: Option<(String, OutboundLeg, media::Monitor)> = None;
     let outcome = loop {
+        let sup_gone = async {
+            match &monitor {
+                Some((_, l, _)) => l.ended().await,
+                None => std::future::pending().await,
+            }
+        };
         let event = if held {
             tokio::select! {
                 _ = play_music(call, &music, &mut music_at) => continue,
                 c = ctl.recv() => Ev::Control(c),
+                s = sup_rx.recv() => Ev::Supervisor(s),
+                _ = sup_gone => Ev::Control(Some(Control::StopMonitor)),
                 _ = call.ended() => Ev::CallerHungUp,
                 _ = leg.ended() => Ev::AgentHungUp,
             }
@@ -269,11 +289,89 @@ pub(crate) async fn conversation<P: Party>(
                     }
                 },
                 c = ctl.recv() => Ev::Control(c),
+                s = sup_rx.recv() => Ev::Supervisor(s),
+                _ = sup_gone => Ev::Control(Some(Control::StopMonitor)),
                 _ = call.ended() => Ev::CallerHungUp,
                 _ = leg.ended() => Ev::AgentHungUp,
             }
         };
         match event {
+            Ev::Supervisor(None) => {}
+            Ev::Supervisor(Some(b)) => {
+                let (supervisor, mode, sup_leg) = *b;
+                if monitor.is_some() {
+                    sup_leg.hangup().await;
+                    continue;
+                }
+                match media::monitor(call.media(), leg.media(), sup_leg.media(), mode) {
+                    Ok(m) => {
+                        tracing::info!(%supervisor, ?mode, "supervisor joined the call");
+                        if let Some(r) = record {
+                            acd.record(
+                                r,
+                                CallEvent::Monitored {
+                                    supervisor: supervisor.clone(),
+                                    mode: mode_label(mode).into(),
+                                },
+                            )
+                            .await;
+                        }
+                        monitor = Some((supervisor, sup_leg, m));
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "supervisor could not join");
+                        sup_leg.hangup().await;
+                    }
+                }
+            }
+            Ev::Control(Some(Control::Monitor { supervisor, mode })) => match &mut monitor {
+                Some((who, _, m)) if *who == supervisor => {
+                    m.set_mode(mode);
+                    if let Some(r) = record {
+                        acd.record(
+                            r,
+                            CallEvent::Monitored {
+                                supervisor,
+                                mode: mode_label(mode).into(),
+                            },
+                        )
+                        .await;
+                    }
+                }
+                Some(_) => tracing::info!(%supervisor, "another supervisor is on this call"),
+                None => {
+                    let Some(dialer) = acd.dialer().cloned() else {
+                        continue;
+                    };
+                    let (sup_tx, from) = (sup_tx.clone(), call.number().to_string());
+                    tokio::spawn(async move {
+                        let cancel = CancellationToken::new();
+                        let target = format!("account:{supervisor}");
+                        match dialer
+                            .ring(&target, &from, Duration::from_secs(20), &cancel)
+                            .await
+                        {
+                            Ok(l) => {
+                                if let Err(e) = sup_tx.send(Box::new((supervisor, mode, l))) {
+                                    // The conversation ended meanwhile.
+                                    let (_, _, l) = *e.0;
+                                    l.hangup().await;
+                                }
+                            }
+                            Err(outcome) => {
+                                tracing::info!(%supervisor, ?outcome, "supervisor's phone did not answer")
+                            }
+                        }
+                    });
+                }
+            },
+            Ev::Control(Some(Control::StopMonitor)) => {
+                if let Some((supervisor, l, m)) = monitor.take() {
+                    drop(m);
+                    l.hangup().await;
+                    tracing::info!(%supervisor, "supervisor left the call");
+                }
+            }
             Ev::CallerHungUp => break Connected::Ended(HangupSide::Caller),
             Ev::AgentHungUp => break Connected::Ended(HangupSide::Agent),
             Ev::Control(None) | Ev::Control(Some(Control::Hangup)) => {
@@ -337,6 +435,11 @@ pub(crate) async fn conversation<P: Party>(
                         let talk_ms = talk_started.elapsed().as_millis() as u64;
                         end_agent(acd, queue, record, &agent, talk_ms, HangupSide::Agent).await;
                         acd.set_control(&agent, None);
+                        if let Some((_, l, m)) = monitor.take() {
+                            drop(m);
+                            l.hangup().await;
+                        }
+                        acd.finish_recording(record, recorder.take()).await;
                         leg.hangup().await;
                         leg = new_leg;
                         agent = match target {
@@ -344,6 +447,7 @@ pub(crate) async fn conversation<P: Party>(
                             TransferTarget::Queue(q) => q,
                         };
                         acd.set_control(&agent, Some(tx.clone()));
+                        recorder = acd.start_recording(record, call.media(), leg.media(), &agent);
                         tracing::info!(to = %agent, "caller transferred");
                     }
                     None if call.is_ended() => break Connected::Ended(HangupSide::Caller),
@@ -355,6 +459,11 @@ pub(crate) async fn conversation<P: Party>(
     };
     let talk_ms = talk_started.elapsed().as_millis() as u64;
     acd.set_control(&agent, None);
+    if let Some((_, l, m)) = monitor.take() {
+        drop(m);
+        l.hangup().await;
+    }
+    acd.finish_recording(record, recorder.take()).await;
     leg.hangup().await;
     let side = match &outcome {
         Connected::Ended(side) => *side,
@@ -368,6 +477,15 @@ enum Ev {
     CallerHungUp,
     AgentHungUp,
     Control(Option<Control>),
+    Supervisor(Option<Box<(String, media::MonitorMode, OutboundLeg)>>),
+}
+
+fn mode_label(m: media::MonitorMode) -> &'static str {
+    match m {
+        media::MonitorMode::Listen => "listen",
+        media::MonitorMode::Whisper => "whisper",
+        media::MonitorMode::Barge => "barge",
+    }
 }
 
 fn target_label(t: &TransferTarget) -> String {
@@ -419,6 +537,67 @@ pub(crate) async fn play_music<P: Party>(call: &P, music: &[Arc<Prompt>], at: &m
 }
 
 impl Acd {
+    /// Starts recording a conversation (both voices, one file) unless recording of operator
+    /// calls is off; a failure is logged and the call goes on unrecorded.
+    fn start_recording(
+        &self,
+        record: Option<CallRecordId>,
+        caller: &media::MediaSession,
+        agent_media: &media::MediaSession,
+        agent: &str,
+    ) -> Option<media::ConversationRecorder> {
+        let layout = self.inner.record_layout?;
+        let now = chrono::Utc::now();
+        let dir = self
+            .inner
+            .recordings_dir
+            .join(now.format("%Y%m%d").to_string());
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            tracing::warn!(error = %e, dir = %dir.display(), "no folder for call recordings");
+            return None;
+        }
+        let name = format!(
+            "{}-{}-{}.wav",
+            now.format("%H%M%S"),
+            record
+                .map(|r| r.get().to_string())
+                .unwrap_or_else(|| "callback".into()),
+            agent
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+                .collect::<String>()
+        );
+        match media::ConversationRecorder::start(caller, agent_media, dir.join(name), layout) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::warn!(error = %e, "the conversation is not recorded");
+                None
+            }
+        }
+    }
+
+    async fn finish_recording(
+        &self,
+        record: Option<CallRecordId>,
+        r: Option<media::ConversationRecorder>,
+    ) {
+        let Some(r) = r else { return };
+        match r.finish().await {
+            Ok(done) => {
+                if let Some(id) = record {
+                    self.record(
+                        id,
+                        CallEvent::Recorded {
+                            path: done.path.display().to_string(),
+                        },
+                    )
+                    .await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "the conversation's recording failed"),
+        }
+    }
+
     pub(crate) fn set_control(&self, agent: &str, tx: Option<mpsc::UnboundedSender<Control>>) {
         let mut c = self
             .inner

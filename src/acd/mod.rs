@@ -147,7 +147,6 @@ pub(crate) struct State {
 }
 
 pub(crate) struct Inner {
-    pub cfg: AcdConfig,
     pub queues: Queues,
     pub store: AcdStore,
     pub calls: Calls,
@@ -160,6 +159,8 @@ pub(crate) struct Inner {
     /// Agents in a conversation → where the desk's commands (hold, transfer) go.
     pub controls: Mutex<HashMap<String, mpsc::UnboundedSender<Control>>>,
     pub recordings_dir: std::path::PathBuf,
+    /// How conversations with agents are recorded; `None`: not at all.
+    pub record_layout: Option<crate::media::RecordLayout>,
     /// Set when hotline is stopping: callers cut off by the stop are not abandoning, they
     /// stay in the table and are owed a callback at the next start.
     pub stopping: std::sync::atomic::AtomicBool,
@@ -185,6 +186,7 @@ impl Acd {
     /// (when their queue can call back), so nobody who waited is lost.
     pub async fn start(
         cfg: AcdConfig,
+        record_layout: Option<crate::media::RecordLayout>,
         queues: Queues,
         db: Db,
         roster: Arc<dyn Roster>,
@@ -213,9 +215,9 @@ impl Acd {
             music.insert(q.id.clone(), loaded);
         }
         let inner = Arc::new(Inner {
+            record_layout,
             stopping: Default::default(),
             music,
-            cfg,
             queues,
             store: store.clone(),
             calls,
@@ -262,11 +264,12 @@ impl Acd {
             }
         }
         let waiting = self.inner.store.waiting().await?;
-        let mut st = self.lock();
-        for a in agents {
-            st.agents.insert(a.name.clone(), a);
+        {
+            let mut st = self.lock();
+            for a in agents {
+                st.agents.insert(a.name.clone(), a);
+            }
         }
-        drop(st);
         for e in waiting {
             let record = e.call_record.map(CallRecordId::from_raw);
             let queue = self.inner.queues.get(&e.queue);
