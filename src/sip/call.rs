@@ -9,8 +9,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::dialog_uas::Cmd;
 use super::dialer::Dialer;
+use super::dialog_uas::Cmd;
 use super::dialog_uas_accept::NewCall;
 use super::endpoint::Shared;
 use super::media_leg::MediaHandle;
