@@ -146,6 +146,83 @@ impl CallEvent {
             CallEvent::Recorded { .. } => "通话录音",
         }
     }
+
+    /// One line of Chinese for a person reading the call's timeline (console and CLI).
+    pub fn describe_zh(&self) -> String {
+        let secs = |ms: &u64| format!("{} 秒", ms.div_ceil(1000));
+        match self {
+            CallEvent::QueueEntered { queue } => format!("进入队列 {queue}"),
+            CallEvent::AgentRung {
+                queue,
+                agent,
+                ring_ms,
+                result,
+            } => format!(
+                "队列 {queue} 振铃 {agent} {}，{}",
+                secs(ring_ms),
+                result.label_zh()
+            ),
+            CallEvent::AgentAnswered {
+                queue,
+                agent,
+                wait_ms,
+            } => format!("{agent} 接听（队列 {queue}，等待 {}）", secs(wait_ms)),
+            CallEvent::AgentCallEnded {
+                agent,
+                talk_ms,
+                side,
+            } => format!("与 {agent} 通话 {}，{}", secs(talk_ms), side.label_zh()),
+            CallEvent::Abandoned { queue, wait_ms } => {
+                format!("在队列 {queue} 等待 {} 后挂机", secs(wait_ms))
+            }
+            CallEvent::QueueLeft {
+                queue,
+                wait_ms,
+                reason,
+                to,
+            } => format!(
+                "等待 {} 后离开队列 {queue}（{reason}），转至 {to}",
+                secs(wait_ms)
+            ),
+            CallEvent::CallbackRequested { queue, number } => {
+                format!("在队列 {queue} 预约回拨 {number}")
+            }
+            CallEvent::CallbackPlaced {
+                queue,
+                agent,
+                answered,
+            } => format!(
+                "{agent} 回拨（队列 {queue}），{}",
+                if *answered { "已接通" } else { "未接通" }
+            ),
+            CallEvent::Transferred { by, to } => format!("{by} 转接至 {to}"),
+            CallEvent::Hold { by, on } => {
+                format!("{by} {}", if *on { "保持通话" } else { "取消保持" })
+            }
+            CallEvent::Monitored { supervisor, mode } => {
+                let mode = match mode.as_str() {
+                    "listen" => "监听",
+                    "whisper" => "耳语",
+                    "barge" => "强插",
+                    other => other,
+                };
+                format!("{supervisor} {mode}")
+            }
+            CallEvent::Recorded { .. } => "通话已录音".into(),
+        }
+    }
+}
+
+impl RingResult {
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            RingResult::Answered => "接听",
+            RingResult::NoAnswer => "无人接听",
+            RingResult::Busy => "占线",
+            RingResult::Failed => "呼叫失败",
+            RingResult::Cancelled => "已取消",
+        }
+    }
 }
 
 /// One change to the summary columns of `calls`, as SQL with its binds (after the id).

@@ -53,6 +53,23 @@ pub struct CallEnd<'a> {
     pub recording_path: Option<&'a str>,
 }
 
+/// Chinese for an outcome code (`CallEnd::outcome`); an unknown code is shown as it is.
+pub fn outcome_zh(code: &str) -> &str {
+    match code {
+        "completed" => "流程结束",
+        "caller_hung_up" => "来电人挂机",
+        "transferred" => "已转人工",
+        "operator" => "选择人工",
+        "no_input" => "无有效按键",
+        "no_dialplan" => "号码未开通",
+        "cancelled" => "接听前挂断",
+        "error" => "系统故障",
+        "step_limit" => "流程超长",
+        "missing_node" => "流程错误",
+        other => other,
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CallsError {
     #[error("call record: {0}")]
