@@ -57,7 +57,10 @@ async fn ended_calls(h: &Hotline, token: &str) -> Vec<Value> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("two ended calls expected, got {items:?}\n--- log ---\n{}", h.log());
+    panic!(
+        "two ended calls expected, got {items:?}\n--- log ---\n{}",
+        h.log()
+    );
 }
 
 fn by_caller<'a>(items: &'a [Value], caller: &str) -> &'a Value {
@@ -93,15 +96,13 @@ async fn real_calls_leave_records_read_over_the_api_and_the_cli() {
     assert!(ok, "SIPp call failed:\n{out}\n--- log ---\n{}", h.log());
     // A blocked number: the dialplan plays its notice and hangs up.
     let blocked = dir.join("blocked.xml");
-    std::fs::write(
-        &blocked,
-        scenario("13000000000", &[Step::AwaitBye(60_000)]),
-    )
-    .unwrap();
+    std::fs::write(&blocked, scenario("13000000000", &[Step::AwaitBye(60_000)])).unwrap();
     let (ok, out) = sipp(&h, &blocked, "12345", &[]);
     assert!(ok, "SIPp call failed:\n{out}\n--- log ---\n{}", h.log());
 
-    let db = Db::connect_url(&h.db_url()).await.expect("the hotline's db");
+    let db = Db::connect_url(&h.db_url())
+        .await
+        .expect("the hotline's db");
     let op = token(&db, "api_op", Role::Operator).await;
     let admin = token(&db, "api_admin", Role::Admin).await;
 
