@@ -117,9 +117,8 @@ impl OutboundLeg {
 
     /// Resolves when the called side hangs up.
     pub async fn ended(&self) {
-        match &self.leg {
-            Some(l) => l.ended.cancelled().await,
-            None => {}
+        if let Some(l) = &self.leg {
+            l.ended.cancelled().await
         }
     }
 
