@@ -20,6 +20,7 @@ struct CallRow {
     prompts: Vec<String>,
     ticket: Option<String>,
     recording: Option<String>,
+    hangup_side: Option<String>,
 }
 
 /// The finished call from `caller`, waiting for the hotline to write it.
@@ -27,7 +28,7 @@ async fn finished_call(db: &Db, caller: &str) -> CallRow {
     let until = Instant::now() + Duration::from_secs(30);
     loop {
         let row = sqlx::query(
-            "SELECT outcome, nodes, prompts, ticket_number, recording_path FROM calls
+            "SELECT outcome, nodes, prompts, ticket_number, recording_path, hangup_side FROM calls
              WHERE caller = $1 AND ended_at IS NOT NULL ORDER BY id DESC LIMIT 1",
         )
         .bind(caller)
@@ -43,6 +44,7 @@ async fn finished_call(db: &Db, caller: &str) -> CallRow {
                 prompts: serde_json::from_str(&prompts).expect("prompts json"),
                 ticket: r.get(3),
                 recording: r.get(4),
+                hangup_side: r.get(5),
             };
         }
         assert!(
@@ -402,6 +404,11 @@ async fn zero_bridges_the_caller_to_an_operator() {
         "an operator answered: {call:?}"
     );
     assert!(h.log().contains("outcome=Completed"), "{}", h.log());
+    assert_eq!(
+        call.hangup_side.as_deref(),
+        Some("caller"),
+        "the resident hung up on the operator: {call:?}"
+    );
     let _ = uas.kill();
     let _ = uas.wait();
 }
