@@ -15,4 +15,4 @@ mod record;
 
 pub use events::{CallEvent, HangupSide, RingResult};
 pub use read::{CallDetail, CallEventAt, CallFilter, CallSummary, Page, MAX_PAGE_SIZE};
-pub use record::{outcome_zh, CallEnd, CallRecordId, Calls, CallsError, NewCall};
+pub use record::{hangup_reason_zh, outcome_zh, CallEnd, CallRecordId, Calls, CallsError, NewCall};

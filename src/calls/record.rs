@@ -70,6 +70,15 @@ pub fn outcome_zh(code: &str) -> &str {
     }
 }
 
+/// Chinese for a hang-up reason (`CallEnd::hangup_reason`).
+pub fn hangup_reason_zh(code: &str) -> &str {
+    match code {
+        "bye" => "挂断",
+        "cancel" => "接听前挂断",
+        other => outcome_zh(other),
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CallsError {
     #[error("call record: {0}")]

@@ -95,6 +95,10 @@ impl CallControl for ScriptedCall {
         self.ended.load(Ordering::SeqCst)
     }
     async fn answer(&self) -> Result<(), CallError> {
+        // A caller who is gone already gave up while it rang.
+        if self.ended.load(Ordering::SeqCst) {
+            return Err(CallError::Hungup);
+        }
         self.log.lock().unwrap().answered = true;
         Ok(())
     }
@@ -334,6 +338,22 @@ async fn the_record_says_the_caller_hung_up_and_when_the_menu_answered() {
     assert_eq!(c.hangup_reason.as_deref(), Some("bye"));
     assert!(c.answered_at.is_some_and(|a| a >= c.started_at));
     assert!(c.ended_at.is_some());
+}
+
+#[tokio::test]
+async fn a_caller_who_gives_up_before_the_answer_is_recorded_unanswered() {
+    let f = fixture().await;
+    let (call, log) = ScriptedCall::new("13800003335", &[]);
+    call.ended.store(true, Ordering::SeqCst);
+    assert!(f.engine.serve(call).await.is_none(), "never answered");
+    assert!(!log.lock().unwrap().answered);
+    let r = records(&f).await;
+    assert_eq!(r.len(), 1, "the call is recorded all the same");
+    assert_eq!(r[0].outcome.as_deref(), Some("cancelled"));
+    assert_eq!(r[0].answered_at, None);
+    assert_eq!(r[0].hangup_side, Some(crate::calls::HangupSide::Caller));
+    assert_eq!(r[0].hangup_reason.as_deref(), Some("cancel"));
+    assert!(r[0].ivr_path.is_empty());
 }
 
 #[tokio::test]

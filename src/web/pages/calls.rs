@@ -10,7 +10,9 @@ use minijinja::{context, Value};
 use serde::{Deserialize, Serialize};
 
 use super::*;
-use crate::calls::{outcome_zh, CallFilter, CallRecordId, CallSummary, Page as CallsPage};
+use crate::calls::{
+    hangup_reason_zh, outcome_zh, CallFilter, CallRecordId, CallSummary, Page as CallsPage,
+};
 use crate::tickets::{TicketNumber, Tickets};
 use crate::web::authz::{allows, call_detail_for, call_for, sees_caller_number, Perm};
 use crate::web::views::when_ms;
@@ -73,6 +75,13 @@ fn duration(ms: Option<i64>) -> String {
 fn at(tk: &Tickets, t: Option<DateTime<Utc>>) -> String {
     t.map(|t| when_ms(tk, t.timestamp_millis()))
         .unwrap_or_default()
+}
+
+/// To the second, for the steps of one call.
+fn at_secs(tk: &Tickets, t: DateTime<Utc>) -> String {
+    t.with_timezone(&tk.tz())
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
 }
 
 fn row(tk: &Tickets, c: &CallSummary) -> CallRow {
@@ -213,13 +222,13 @@ pub(super) async fn call_page(State(ctx): State<Ctx>, s: Session, Path(id): Path
     let d = call_detail_for(s.account.role, d);
     let c = &d.call;
     let mut timeline = vec![Moment {
-        at: at(tk, Some(c.started_at)),
+        at: at_secs(tk, c.started_at),
         what: "来电".into(),
         detail: format!("{} 拨打 {}", c.caller, c.called),
     }];
     if let Some(a) = c.answered_at {
         timeline.push(Moment {
-            at: at(tk, Some(a)),
+            at: at_secs(tk, a),
             what: "语音导航接听".into(),
             detail: c.dialplan.clone(),
         });
@@ -233,14 +242,14 @@ pub(super) async fn call_page(State(ctx): State<Ctx>, s: Session, Path(id): Path
     }
     for e in &d.events {
         timeline.push(Moment {
-            at: at(tk, Some(e.at)),
+            at: at_secs(tk, e.at),
             what: e.event.label_zh().into(),
             detail: e.event.describe_zh(),
         });
     }
     if let Some(end) = c.ended_at {
         timeline.push(Moment {
-            at: at(tk, Some(end)),
+            at: at_secs(tk, end),
             what: "通话结束".into(),
             detail: format!(
                 "{}{}",
@@ -270,7 +279,7 @@ pub(super) async fn call_page(State(ctx): State<Ctx>, s: Session, Path(id): Path
             dialplan => c.dialplan.clone(),
             answered_at => at(tk, c.answered_at),
             ended_at => at(tk, c.ended_at),
-            reason => c.hangup_reason.clone().unwrap_or_default(),
+            reason => c.hangup_reason.as_deref().map(hangup_reason_zh).unwrap_or_default(),
             digits => d.digits.clone(),
             prompts => d.prompts.join("，"),
             timeline => Value::from(Serde(&timeline)),
