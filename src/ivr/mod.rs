@@ -456,7 +456,14 @@ impl Engine {
         }
     }
 
-    async fn record_end(&self, id: Option<CallRecordId>, trace: &Trace, side: HangupSide) {
+    /// Completes the record: `side` ended the call for `reason` (see `CallEnd`).
+    async fn record_end(
+        &self,
+        id: Option<CallRecordId>,
+        trace: &Trace,
+        side: HangupSide,
+        reason: &str,
+    ) {
         let Some(id) = id else { return };
         let end = CallEnd {
             outcome: &trace.outcome,
@@ -466,11 +473,7 @@ impl Engine {
             ticket_number: trace.ticket_number.as_deref(),
             recording_path: trace.recording_path.as_deref(),
             hangup_side: side,
-            hangup_reason: match side {
-                HangupSide::Caller | HangupSide::Agent if trace.outcome == "cancelled" => "cancel",
-                HangupSide::Caller | HangupSide::Agent => "bye",
-                HangupSide::System => &trace.outcome,
-            },
+            hangup_reason: reason,
         };
         if let Err(e) = self.calls.end(id, &end).await {
             tracing::warn!(error = %e, "could not record the call end");
@@ -494,20 +497,21 @@ impl Engine {
                 outcome: "no_dialplan".into(),
                 ..Default::default()
             };
-            self.record_end(row, &trace, HangupSide::System).await;
+            self.record_end(row, &trace, HangupSide::System, "no_dialplan")
+                .await;
             return None;
         };
         if let Err(e) = call.answer().await {
             tracing::info!(error = %e, "call ended before it was answered");
-            let (outcome, side) = match e {
-                CallError::Hungup => ("cancelled", HangupSide::Caller),
-                CallError::Media(_) => ("error", HangupSide::System),
+            let (outcome, side, reason) = match e {
+                CallError::Hungup => ("cancelled", HangupSide::Caller, "cancel"),
+                CallError::Media(_) => ("error", HangupSide::System, "error"),
             };
             let trace = Trace {
                 outcome: outcome.into(),
                 ..Default::default()
             };
-            self.record_end(row, &trace, side).await;
+            self.record_end(row, &trace, side, reason).await;
             return None;
         }
         self.record_answered(row).await;
@@ -527,7 +531,11 @@ impl Engine {
             nodes = %trace.nodes.join(">"), prompts = %trace.prompts.join(","), keys = trace.digits.chars().count(),
             ticket = ?trace.ticket_number, hangup = side.code(), "ivr call finished"
         );
-        self.record_end(row, &trace, side).await;
+        let reason = match side {
+            HangupSide::Caller | HangupSide::Agent => "bye",
+            HangupSide::System => trace.outcome.as_str(),
+        };
+        self.record_end(row, &trace, side, reason).await;
         call.hangup().await;
         Some(trace)
     }
