@@ -42,6 +42,9 @@ enum Command {
     /// List, show, create and move tickets from the terminal.
     #[command(subcommand)]
     Ticket(TicketCmd),
+    /// Call records (话单): who called, the voice-menu path, queues, agents, who hung up.
+    #[command(subcommand)]
+    Calls(CallsCmd),
     /// Accounts of the web console (the first admin is created here; no default passwords).
     #[command(subcommand)]
     User(UserCmd),
@@ -152,6 +155,31 @@ enum TicketCmd {
     Act(ActArgs),
 }
 
+#[derive(Subcommand)]
+enum CallsCmd {
+    /// List call records, newest first.
+    List {
+        /// Only calls that arrived from this day (YYYY-MM-DD, local time) or moment (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only calls from this number, exactly.
+        #[arg(long)]
+        caller: Option<String>,
+        /// At most this many (up to 200).
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Print JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one call record with its timeline.
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 #[derive(Args)]
 struct ActArgs {
     number: TicketNumber,
@@ -232,6 +260,10 @@ async fn run(cmd: Command, cfg: Config, config_path: PathBuf) -> anyhow::Result<
         Command::Ticket(t) => {
             let tickets = hotline::server::open_tickets(&cfg).await?;
             ticket_cmd(&tickets, t).await?;
+        }
+        Command::Calls(c) => {
+            let tickets = hotline::server::open_tickets(&cfg).await?;
+            return calls_cmd(&tickets, c).await;
         }
         Command::User(UserCmd::Add {
             name,
@@ -502,6 +534,129 @@ async fn ticket_cmd(tickets: &Tickets, cmd: TicketCmd) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The start of `--since`: a day (midnight in the hotline's time zone) or an RFC 3339 moment.
+fn since(tickets: &Tickets, s: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    use chrono::TimeZone;
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .and_then(|m| tickets.tz().from_local_datetime(&m).earliest())
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .ok_or_else(|| {
+            anyhow::anyhow!("--since `{s}`: expected a day (2024-05-01) or an RFC 3339 time")
+        })
+}
+
+/// Seconds of a duration in ms, or `-`.
+fn secs(ms: Option<i64>) -> String {
+    ms.map(|m| format!("{}s", (m.max(0) + 999) / 1000))
+        .unwrap_or_else(|| "-".into())
+}
+
+async fn calls_cmd(tickets: &Tickets, cmd: CallsCmd) -> anyhow::Result<ExitCode> {
+    use hotline::calls::{outcome_zh, CallFilter, CallRecordId, Calls, Page};
+    let calls = Calls::new(tickets.db().clone());
+    let at = |t: chrono::DateTime<chrono::Utc>| local(tickets, t);
+    match cmd {
+        CallsCmd::List {
+            since: from,
+            caller,
+            limit,
+            json,
+        } => {
+            let filter = CallFilter {
+                from: from.as_deref().map(|s| since(tickets, s)).transpose()?,
+                caller,
+                ..Default::default()
+            };
+            let page = Page {
+                number: 1,
+                size: limit,
+            };
+            let list = calls.list(&filter, page).await?;
+            for c in &list {
+                if json {
+                    println!("{}", serde_json::to_string(c)?);
+                } else {
+                    let person = match (&c.queue, &c.agent) {
+                        (_, Some(a)) => a.clone(),
+                        (Some(q), None) => format!("[{q}]"),
+                        (None, None) => "-".into(),
+                    };
+                    println!(
+                        "{:>6}  {}  {:<13} {:<8} {:<6} {:<10} {:>5} {:>5}  {}  {}",
+                        c.id,
+                        at(c.started_at),
+                        c.caller,
+                        c.outcome.as_deref().map(outcome_zh).unwrap_or("通话中"),
+                        c.hangup_side.map(|s| s.code()).unwrap_or("-"),
+                        person,
+                        secs(c.wait_ms),
+                        secs(c.talk_ms),
+                        c.ticket_number.as_deref().unwrap_or("-"),
+                        c.ivr_path.join(">")
+                    );
+                }
+            }
+            if !json {
+                eprintln!("{} call(s)", list.len());
+            }
+        }
+        CallsCmd::Show { id, json } => {
+            let Some(d) = calls.get(CallRecordId::from_raw(id)).await? else {
+                eprintln!("error: no call record {id}");
+                return Ok(ExitCode::from(1));
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&d)?);
+            } else {
+                let c = &d.call;
+                let opt =
+                    |t: Option<chrono::DateTime<chrono::Utc>>| t.map(at).unwrap_or("-".into());
+                println!("来电号码 (caller):     {} → {}", c.caller, c.called);
+                println!("来电时间 (arrived):    {}", at(c.started_at));
+                println!("接听时间 (answered):   {}", opt(c.answered_at));
+                println!("结束时间 (ended):      {}", opt(c.ended_at));
+                println!(
+                    "结果 (outcome):        {} ({})",
+                    c.outcome.as_deref().map(outcome_zh).unwrap_or("通话中"),
+                    c.outcome.as_deref().unwrap_or("-")
+                );
+                println!(
+                    "挂机方 (hang-up):      {} {}",
+                    c.hangup_side.map(|s| s.code()).unwrap_or("-"),
+                    c.hangup_reason.as_deref().unwrap_or("")
+                );
+                println!("语音导航 (IVR path):   {}", c.ivr_path.join(" > "));
+                if c.queue.is_some() || c.agent.is_some() {
+                    println!(
+                        "队列/话务员 (queue):   {} / {}  wait {}  talk {}{}",
+                        c.queue.as_deref().unwrap_or("-"),
+                        c.agent.as_deref().unwrap_or("-"),
+                        secs(c.wait_ms),
+                        secs(c.talk_ms),
+                        if c.abandoned { "  abandoned" } else { "" }
+                    );
+                }
+                if let Some(n) = &c.ticket_number {
+                    println!("工单 (ticket):         {n}");
+                }
+                for r in &d.recordings {
+                    println!("录音 (recording):      {r}");
+                }
+                println!("通话过程 (events):");
+                for e in &d.events {
+                    println!("  {}  {}", at(e.at), e.event.describe_zh());
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 impl ActArgs {

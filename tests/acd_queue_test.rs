@@ -135,6 +135,17 @@ async fn the_longest_idle_agent_answers() {
     assert_eq!(ev[2].1["agent"], "ops2");
     assert!(ev[2].1["wait_ms"].as_u64().unwrap() < 10_000, "{ev:?}");
     assert_eq!(ev[3].1["side"], "caller");
+    let db = Db::open(&h.db_url(), 1).await.expect("db");
+    let row = sqlx::query(
+        "SELECT agent, hangup_side, wait_ms, talk_ms FROM calls WHERE caller = '13800138101'",
+    )
+    .fetch_one(db.pool())
+    .await
+    .expect("the call's record");
+    assert_eq!(row.get::<Option<String>, _>(0).as_deref(), Some("ops2"));
+    assert_eq!(row.get::<Option<String>, _>(1).as_deref(), Some("caller"));
+    assert!(row.get::<Option<i64>, _>(3).unwrap_or(0) >= 1_000);
+    db.close().await;
     assert!(ev[3].1["talk_ms"].as_u64().unwrap() >= 1_000, "{ev:?}");
     wait_until(
         "ops2 is ready again after wrap-up, with one call",

@@ -183,8 +183,23 @@ async fn openapi_document_describes_the_served_routes() {
         "/api/v1/tickets/{id}/transitions",
         "/api/v1/departments",
         "/api/v1/stats",
+        "/api/v1/calls",
+        "/api/v1/calls/{id}",
     ] {
         assert!(paths.contains_key(p), "{p} documented");
+    }
+    // A call's events are documented by kind, so clients can read every one.
+    let event = serde_json::to_string(&v["components"]["schemas"]["CallEvent"]).unwrap();
+    for kind in [
+        "queue_entered",
+        "agent_answered",
+        "abandoned",
+        "callback_requested",
+    ] {
+        assert!(
+            event.contains(kind),
+            "event kind {kind} documented: {event}"
+        );
     }
     assert!(v["components"]["securitySchemes"]["bearer"].is_object());
 }

@@ -4,6 +4,7 @@
 
 mod web_support;
 
+use hotline::calls::{CallRecordId, Calls, NewCall};
 use hotline::tickets::{Action, Actor, DepartmentId};
 use hotline::web::accounts::Role;
 use web_support::*;
@@ -37,6 +38,19 @@ const ALL: [Who; 6] = [
     Who::Admin,
 ];
 
+/// A call record for the call routes to read.
+async fn a_call(site: &Site) -> CallRecordId {
+    Calls::new(site.tickets.db().clone())
+        .start(&NewCall {
+            call_id: "matrix@test",
+            caller: "13800000099",
+            called: "12345",
+            dialplan: "12345",
+        })
+        .await
+        .expect("call record")
+}
+
 /// Allowed means the server did not refuse on authorization: not 303-to-login, 401, 403
 /// or (for hidden tickets) 404.
 fn allowed(status: u16, location: Option<&str>) -> bool {
@@ -69,6 +83,7 @@ async fn every_page_route_for_every_role() {
         .await
         .unwrap();
     let id = t.id.0;
+    let cid = a_call(&site).await.get();
     let mut browsers = Vec::new();
     for w in ALL {
         let b = match w {
@@ -173,6 +188,25 @@ async fn every_page_route_for_every_role() {
             vec![Operator],
         ),
         ("GET", "/board".into(), vec![], vec![Supervisor]),
+        (
+            "GET",
+            "/console/calls".into(),
+            vec![],
+            vec![Operator, Supervisor, Admin],
+        ),
+        (
+            "GET",
+            format!("/console/calls/{cid}"),
+            vec![],
+            vec![Operator, Supervisor, Admin],
+        ),
+        // No recording: 404 for everyone.
+        (
+            "GET",
+            format!("/console/calls/{cid}/recordings/0"),
+            vec![],
+            vec![],
+        ),
         ("GET", "/admin/accounts".into(), vec![], vec![Admin]),
         (
             "POST",
@@ -265,6 +299,7 @@ async fn every_api_route_for_every_role() {
         .await
         .unwrap();
     let id = t.id.0;
+    let cid = a_call(&site).await.get();
     let mut tokens = vec![(Who::Nobody, String::new())];
     for (w, n) in [
         (Who::Operator, "a_op"),
@@ -303,6 +338,18 @@ async fn every_api_route_for_every_role() {
             vec![Operator, Department, OtherDepartment, Supervisor, Admin],
         ),
         ("GET", "/api/v1/stats".into(), None, vec![Supervisor]),
+        (
+            "GET",
+            "/api/v1/calls".into(),
+            None,
+            vec![Operator, Supervisor, Admin],
+        ),
+        (
+            "GET",
+            format!("/api/v1/calls/{cid}"),
+            None,
+            vec![Operator, Supervisor, Admin],
+        ),
         (
             "POST",
             "/api/v1/tickets".into(),

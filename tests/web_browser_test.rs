@@ -10,6 +10,7 @@ mod web_support;
 use std::path::Path;
 use std::process::Command;
 
+use hotline::calls::{CallEnd, CallEvent, Calls, HangupSide, NewCall, RingResult};
 use hotline::tickets::{
     Action, Actor, Channel, DepartmentId, Kind, NewTicket, TicketId, TranscriptUpdate,
 };
@@ -109,6 +110,51 @@ async fn browser_journeys_in_headless_chromium() {
         .await
         .expect("transcript");
 
+    // Its call record: rung one agent, answered by another, with the voice message.
+    let calls = Calls::new(site.tickets.db().clone());
+    let rec = calls
+        .start(&NewCall {
+            call_id: "browser@test",
+            caller: "13812340001",
+            called: "12345",
+            dialplan: "12345",
+        })
+        .await
+        .expect("call record");
+    calls.answered(rec).await.expect("answered");
+    for ev in [
+        CallEvent::AgentRung {
+            queue: "general".into(),
+            agent: "zhang".into(),
+            ring_ms: 15_000,
+            result: RingResult::NoAnswer,
+        },
+        CallEvent::AgentAnswered {
+            queue: "general".into(),
+            agent: "li".into(),
+            wait_ms: 18_000,
+        },
+    ] {
+        calls.event(rec, &ev).await.expect("call event");
+    }
+    let wav_path = wav.display().to_string();
+    calls
+        .end(
+            rec,
+            &CallEnd {
+                outcome: "completed",
+                nodes: &["screen".into(), "welcome".into(), "record".into()],
+                prompts: &[],
+                digits: "",
+                ticket_number: Some(call.number.as_str()),
+                recording_path: Some(&wav_path),
+                hangup_side: HangupSide::System,
+                hangup_reason: "completed",
+            },
+        )
+        .await
+        .expect("call end");
+
     let sign = dispatched(&site, "13812340002", "家里停水了", "water").await;
     let ret = dispatched(&site, "13812340003", "燃气表漏气", "water").await;
     let sup = dispatched(&site, "13812340004", "自来水管道改造", "water").await;
@@ -144,6 +190,7 @@ async fn browser_journeys_in_headless_chromium() {
             .env("STATUS_NUMBER", status.number.to_string())
             .env("STATUS_LAST4", status.phone.last4())
             .env("OP_TOKEN", op_token)
+            .env("CALL_CALLER", "13812340001")
             .output()
             .expect("node is needed for the browser tests")
     })
@@ -160,6 +207,7 @@ async fn browser_journeys_in_headless_chromium() {
         "operator_dispatches_a_transcribed_call",
         "department_signs_returns_and_resolves",
         "supervisor_grants_an_extension",
+        "supervisor_reads_a_call_record",
         "resident_checks_status",
     ] {
         assert!(

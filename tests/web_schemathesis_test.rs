@@ -1,5 +1,5 @@
 //! schemathesis (PyPI) fuzzes the JSON API from its own OpenAPI document, with a token of
-//! each ticket role; no request may produce a server error (5xx).
+//! each role (and some call records to read); no request may produce a server error (5xx).
 //!
 //! Needs `schemathesis` on PATH (pip install schemathesis) or its path in `SCHEMATHESIS`.
 
@@ -7,6 +7,7 @@ mod web_support;
 
 use std::process::Command;
 
+use hotline::calls::{CallEvent, Calls, NewCall};
 use hotline::web::accounts::Role;
 use web_support::*;
 
@@ -32,11 +33,31 @@ async fn fuzzing_the_api_finds_no_server_error() {
     site.add_user("st_water", Role::Department, Some("water"))
         .await;
     site.add_user("st_sup", Role::Supervisor, None).await;
+    site.add_user("st_admin", Role::Admin, None).await;
+    let calls = Calls::new(site.tickets.db().clone());
     for i in 0..3 {
         site.ticket(&format!("1380000{i:04}"), "自来水水压低").await;
+        let id = calls
+            .start(&NewCall {
+                call_id: &format!("st{i}@test"),
+                caller: &format!("1380000{i:04}"),
+                called: "12345",
+                dialplan: "12345",
+            })
+            .await
+            .expect("call record");
+        calls
+            .event(
+                id,
+                &CallEvent::QueueEntered {
+                    queue: "general".into(),
+                },
+            )
+            .await
+            .expect("call event");
     }
     let report = common::repo().join("target/schemathesis");
-    for who in ["st_op", "st_water", "st_sup"] {
+    for who in ["st_op", "st_water", "st_sup", "st_admin"] {
         let token = site.token_for(who).await;
         let url = format!("{}/api/v1/openapi.json", site.base);
         let base = site.base.clone();

@@ -2,11 +2,17 @@
 //! handled the call (today the voice menus). The KPIs of GB/T 33358 (接通率, abandoned calls,
 //! call length) are computed from these rows and from tickets, never from running counters.
 //!
-//! This domain module owns the `calls` table; channels go through [`Calls`] and never write
-//! its SQL themselves.
+//! This domain module owns the `calls` and `call_events` tables; channels go through
+//! [`Calls`] and never write their SQL themselves. One source for each fact: the IVR path is
+//! the record's `nodes` (written at the end with the prompts and keys); everything around
+//! people (queues, agents, transfers, callbacks, recordings) is an event, and the summary
+//! columns (`queue`, `agent`, `wait_ms`, `talk_ms`, `abandoned`, …) follow the events in the
+//! same transaction (`events.rs`), so lists and reports read one row per call.
 
 mod events;
+mod read;
 mod record;
 
 pub use events::{CallEvent, HangupSide, RingResult};
-pub use record::{CallEnd, CallRecordId, Calls, CallsError, NewCall};
+pub use read::{CallDetail, CallEventAt, CallFilter, CallSummary, Page, MAX_PAGE_SIZE};
+pub use record::{hangup_reason_zh, outcome_zh, CallEnd, CallRecordId, Calls, CallsError, NewCall};

@@ -1,6 +1,9 @@
-//! Writing one call's record: a row when the call is answered, completed when it ends with
-//! what happened (nodes passed, prompts heard, keys pressed, the ticket it made).
+//! Writing one call's record: a row when the call arrives (before any answer, so a call
+//! refused or given up before it was answered is counted too), the moment it is answered,
+//! and its end with what happened (nodes passed, prompts heard, keys pressed, the ticket it
+//! made, who hung up and why).
 
+use super::events::HangupSide;
 use crate::store::{now_ms, Db};
 
 /// The row of one call in the `calls` table.
@@ -17,22 +20,29 @@ impl CallRecordId {
     }
 }
 
-/// A call that has just been answered.
+/// A call that has just arrived.
 #[derive(Debug, Clone, Copy)]
 pub struct NewCall<'a> {
     /// The SIP Call-ID.
     pub call_id: &'a str,
     pub caller: &'a str,
     pub called: &'a str,
-    /// The dialplan that answered it.
+    /// The dialplan that answers it (empty when none does).
     pub dialplan: &'a str,
 }
 
 /// How a call ended and what happened in it.
 #[derive(Debug, Clone, Copy)]
 pub struct CallEnd<'a> {
-    /// Why it ended, e.g. `completed`, `caller_hung_up`, `transferred`, `no_input`.
+    /// Why it ended, e.g. `completed`, `caller_hung_up`, `transferred`, `no_input`,
+    /// `no_dialplan`, `cancelled` (the caller gave up before the answer).
     pub outcome: &'a str,
+    /// Who ended the call.
+    pub hangup_side: HangupSide,
+    /// Why that side ended it: `bye` (the caller or agent hung up), `cancel` (before the
+    /// answer), or for the system the outcome that made it hang up (`completed`, `no_input`,
+    /// `no_dialplan`, `error`, …).
+    pub hangup_reason: &'a str,
     /// Dialplan nodes in the order the call passed them.
     pub nodes: &'a [String],
     /// Prompts the caller heard, in order.
@@ -41,6 +51,32 @@ pub struct CallEnd<'a> {
     pub digits: &'a str,
     pub ticket_number: Option<&'a str>,
     pub recording_path: Option<&'a str>,
+}
+
+/// Chinese for an outcome code (`CallEnd::outcome`); an unknown code is shown as it is.
+pub fn outcome_zh(code: &str) -> &str {
+    match code {
+        "completed" => "流程结束",
+        "caller_hung_up" => "来电人挂机",
+        "transferred" => "已转人工",
+        "operator" => "选择人工",
+        "no_input" => "无有效按键",
+        "no_dialplan" => "号码未开通",
+        "cancelled" => "接听前挂断",
+        "error" => "系统故障",
+        "step_limit" => "流程超长",
+        "missing_node" => "流程错误",
+        other => other,
+    }
+}
+
+/// Chinese for a hang-up reason (`CallEnd::hangup_reason`).
+pub fn hangup_reason_zh(code: &str) -> &str {
+    match code {
+        "bye" => "挂断",
+        "cancel" => "接听前挂断",
+        other => outcome_zh(other),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +100,8 @@ impl Calls {
         &self.db
     }
 
-    /// Writes the row of a call that has just been answered, started now.
+    /// Writes the row of a call that has just arrived (`started_at` = now), before it is
+    /// answered.
     pub async fn start(&self, call: &NewCall<'_>) -> Result<CallRecordId, CallsError> {
         use sqlx::Row;
         let row = sqlx::query(
@@ -80,11 +117,22 @@ impl Calls {
         Ok(CallRecordId(row.try_get(0)?))
     }
 
-    /// Completes the row of a call that has ended now.
+    /// Notes that the call was answered now (by the voice menus).
+    pub async fn answered(&self, id: CallRecordId) -> Result<(), CallsError> {
+        sqlx::query("UPDATE calls SET answered_at = $1 WHERE id = $2 AND answered_at IS NULL")
+            .bind(now_ms())
+            .bind(id.0)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Completes the row of a call that has ended now. The side given here is final: it
+    /// replaces what the last agent leg said, because the call may have gone on after it.
     pub async fn end(&self, id: CallRecordId, end: &CallEnd<'_>) -> Result<(), CallsError> {
         sqlx::query(
             "UPDATE calls SET ended_at = $1, outcome = $2, nodes = $3, prompts = $4, digits = $5, ticket_number = $6,
-             recording_path = $7 WHERE id = $8",
+             recording_path = $7, hangup_side = $9, hangup_reason = $10 WHERE id = $8",
         )
         .bind(now_ms())
         .bind(end.outcome)
@@ -94,6 +142,8 @@ impl Calls {
         .bind(end.ticket_number)
         .bind(end.recording_path)
         .bind(id.0)
+        .bind(end.hangup_side.code())
+        .bind(end.hangup_reason)
         .execute(self.db.pool())
         .await?;
         Ok(())
@@ -106,7 +156,7 @@ mod tests {
     use sqlx::Row;
 
     #[tokio::test]
-    async fn a_call_is_recorded_from_answer_to_end() {
+    async fn a_call_is_recorded_from_arrival_to_end() {
         let dir = tempfile::tempdir().expect("tempdir");
         let url = format!("sqlite://{}/calls.db", dir.path().display());
         let db = Db::connect_url(&url).await.expect("db");
@@ -132,6 +182,8 @@ mod tests {
                     digits: "1",
                     ticket_number: Some("202401010001"),
                     recording_path: None,
+                    hangup_side: HangupSide::System,
+                    hangup_reason: "completed",
                 },
             )
             .await

@@ -32,9 +32,9 @@ use prompts::PromptBuilder;
 pub use run::Trace;
 use validate::{Context, Problem};
 
-use crate::calls::{CallEnd, CallRecordId, Calls, NewCall};
+use crate::calls::{CallEnd, CallRecordId, Calls, HangupSide, NewCall};
 use crate::media::Prompt;
-use crate::sip::{Call, CallHandler};
+use crate::sip::{Call, CallError, CallHandler};
 use crate::tickets::Tickets;
 
 /// Speech for `gather_speech` nodes, provided by the speech module when a model is loaded.
@@ -443,6 +443,8 @@ impl Engine {
         v
     }
 
+    /// Writes the record of a call that has just arrived; a failure is logged and the call
+    /// goes on unrecorded rather than refused.
     async fn record_start<C: CallControl>(&self, call: &C, plan: &str) -> Option<CallRecordId> {
         let new = NewCall {
             call_id: call.id(),
@@ -453,13 +455,27 @@ impl Engine {
         match self.calls.start(&new).await {
             Ok(id) => Some(id),
             Err(e) => {
-                tracing::warn!(error = %e, "could not record the call start");
+                tracing::warn!(error = %e, "could not record the call's arrival");
                 None
             }
         }
     }
 
-    async fn record_end(&self, id: Option<CallRecordId>, trace: &Trace) {
+    async fn record_answered(&self, id: Option<CallRecordId>) {
+        let Some(id) = id else { return };
+        if let Err(e) = self.calls.answered(id).await {
+            tracing::warn!(error = %e, "could not record the call's answer");
+        }
+    }
+
+    /// Completes the record: `side` ended the call for `reason` (see `CallEnd`).
+    async fn record_end(
+        &self,
+        id: Option<CallRecordId>,
+        trace: &Trace,
+        side: HangupSide,
+        reason: &str,
+    ) {
         let Some(id) = id else { return };
         let end = CallEnd {
             outcome: &trace.outcome,
@@ -468,38 +484,71 @@ impl Engine {
             digits: &trace.digits,
             ticket_number: trace.ticket_number.as_deref(),
             recording_path: trace.recording_path.as_deref(),
+            hangup_side: side,
+            hangup_reason: reason,
         };
         if let Err(e) = self.calls.end(id, &end).await {
             tracing::warn!(error = %e, "could not record the call end");
         }
     }
 
-    /// Answers a call, runs it through the dialplan of its called number, records it and
-    /// hangs up; returns what happened (nothing when no dialplan answers the number).
+    /// Records the call's arrival, answers it, runs it through the dialplan of its called
+    /// number, records how it ended and hangs up; returns what happened (nothing when the
+    /// call was never answered). A call no dialplan answers, or whose caller gives up
+    /// before the answer, is recorded too.
     pub async fn serve<C: CallControl>(&self, call: C) -> Option<Trace> {
         let plans = self.current();
-        let Some(plan) = plans.for_number(call.called()) else {
+        let plan = plans.for_number(call.called());
+        let row = self
+            .record_start(&call, plan.as_ref().map_or("", |p| p.name.as_str()))
+            .await;
+        let Some(plan) = plan else {
             tracing::info!(called = %call.called(), "no dialplan answers this number");
             call.reject(404);
+            let trace = Trace {
+                outcome: "no_dialplan".into(),
+                ..Default::default()
+            };
+            self.record_end(row, &trace, HangupSide::System, "no_dialplan")
+                .await;
             return None;
         };
         if let Err(e) = call.answer().await {
             tracing::info!(error = %e, "call ended before it was answered");
+            let (outcome, side, reason) = match e {
+                CallError::Hungup => ("cancelled", HangupSide::Caller, "cancel"),
+                CallError::Media(_) => ("error", HangupSide::System, "error"),
+            };
+            let trace = Trace {
+                outcome: outcome.into(),
+                ..Default::default()
+            };
+            self.record_end(row, &trace, side, reason).await;
             return None;
         }
-        let row = self.record_start(&call, &plan.name).await;
+        self.record_answered(row).await;
         let trace = {
             let mut r = run::Run::new(&call, plan.clone(), self);
             r.record = row;
             r.run().await;
             std::mem::take(&mut r.trace)
         };
+        // A caller who hung up between two prompts is noticed here, not by a node.
+        let side = trace.hangup.unwrap_or(if call.is_ended() {
+            HangupSide::Caller
+        } else {
+            HangupSide::System
+        });
         tracing::info!(
             dialplan = %plan.name, outcome = %trace.outcome,
             nodes = %trace.nodes.join(">"), prompts = %trace.prompts.join(","), keys = trace.digits.chars().count(),
-            ticket = ?trace.ticket_number, "ivr call finished"
+            ticket = ?trace.ticket_number, hangup = side.code(), "ivr call finished"
         );
-        self.record_end(row, &trace).await;
+        let reason = match side {
+            HangupSide::Caller | HangupSide::Agent => "bye",
+            HangupSide::System => trace.outcome.as_str(),
+        };
+        self.record_end(row, &trace, side, reason).await;
         call.hangup().await;
         Some(trace)
     }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use chrono::Timelike;
 
+use crate::calls::HangupSide;
 use crate::sip::CallError;
 
 use super::call::CallControl;
@@ -29,6 +30,9 @@ pub struct Trace {
     pub outcome: String,
     pub ticket_number: Option<String>,
     pub recording_path: Option<String>,
+    /// Who ended the call, when a node knows better than the engine (the caller's hang-up
+    /// seen mid-node, an agent ending a bridged call the dialplan ends with).
+    pub hangup: Option<HangupSide>,
 }
 
 pub(super) struct Run<'a, C: CallControl> {
@@ -84,6 +88,7 @@ impl<'a, C: CallControl> Run<'a, C> {
                 }
                 Err(CallError::Hungup) => {
                     self.trace.outcome = "caller_hung_up".into();
+                    self.trace.hangup = Some(HangupSide::Caller);
                     return;
                 }
                 Err(e) => {

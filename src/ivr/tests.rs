@@ -95,6 +95,10 @@ impl CallControl for ScriptedCall {
         self.ended.load(Ordering::SeqCst)
     }
     async fn answer(&self) -> Result<(), CallError> {
+        // A caller who is gone already gave up while it rang.
+        if self.ended.load(Ordering::SeqCst) {
+            return Err(CallError::Hungup);
+        }
         self.log.lock().unwrap().answered = true;
         Ok(())
     }
@@ -145,6 +149,7 @@ struct Fixture {
     _dir: tempfile::TempDir,
     engine: Arc<Engine>,
     tickets: Tickets,
+    calls: Calls,
 }
 
 async fn fixture() -> Fixture {
@@ -169,7 +174,7 @@ async fn fixture() -> Fixture {
         cfg,
         dir.path(),
         tickets.clone(),
-        Calls::new(db),
+        Calls::new(db.clone()),
         vec!["operators".into()],
         None,
     )
@@ -179,6 +184,7 @@ async fn fixture() -> Fixture {
         _dir: dir,
         engine,
         tickets,
+        calls: Calls::new(db),
     }
 }
 
@@ -302,6 +308,64 @@ async fn a_caller_who_hangs_up_during_the_greeting_ends_the_call() {
     let log = log.lock().unwrap();
     assert_eq!(log.played, 1, "the greeting was cut short");
     assert!(log.hung_up);
+}
+
+/// The one record the fixture's calls left, newest first.
+async fn records(f: &Fixture) -> Vec<crate::calls::CallSummary> {
+    f.calls
+        .list(
+            &Default::default(),
+            crate::calls::Page {
+                number: 1,
+                size: 10,
+            },
+        )
+        .await
+        .expect("list the records")
+}
+
+#[tokio::test]
+async fn the_record_says_the_caller_hung_up_and_when_the_menu_answered() {
+    let f = fixture().await;
+    let (call, _log) = ScriptedCall::new("13800003334", &[Act::HangUp]);
+    f.engine.serve(call).await.expect("a dialplan answers");
+    let r = records(&f).await;
+    assert_eq!(r.len(), 1);
+    let c = &r[0];
+    assert_eq!(c.caller, "13800003334");
+    assert_eq!(c.outcome.as_deref(), Some("caller_hung_up"));
+    assert_eq!(c.hangup_side, Some(crate::calls::HangupSide::Caller));
+    assert_eq!(c.hangup_reason.as_deref(), Some("bye"));
+    assert!(c.answered_at.is_some_and(|a| a >= c.started_at));
+    assert!(c.ended_at.is_some());
+}
+
+#[tokio::test]
+async fn a_caller_who_gives_up_before_the_answer_is_recorded_unanswered() {
+    let f = fixture().await;
+    let (call, log) = ScriptedCall::new("13800003335", &[]);
+    call.ended.store(true, Ordering::SeqCst);
+    assert!(f.engine.serve(call).await.is_none(), "never answered");
+    assert!(!log.lock().unwrap().answered);
+    let r = records(&f).await;
+    assert_eq!(r.len(), 1, "the call is recorded all the same");
+    assert_eq!(r[0].outcome.as_deref(), Some("cancelled"));
+    assert_eq!(r[0].answered_at, None);
+    assert_eq!(r[0].hangup_side, Some(crate::calls::HangupSide::Caller));
+    assert_eq!(r[0].hangup_reason.as_deref(), Some("cancel"));
+    assert!(r[0].ivr_path.is_empty());
+}
+
+#[tokio::test]
+async fn a_blocked_caller_is_hung_up_by_the_system() {
+    let f = fixture().await;
+    let (call, _log) = ScriptedCall::new("13000000000", &[]);
+    let t = f.engine.serve(call).await.expect("a dialplan answers");
+    assert_eq!(nodes(&t), ["screen", "blocked"]);
+    let r = records(&f).await;
+    assert_eq!(r[0].hangup_side, Some(crate::calls::HangupSide::System));
+    assert_eq!(r[0].hangup_reason.as_deref(), Some("completed"));
+    assert_eq!(r[0].ivr_path, ["screen", "blocked"]);
 }
 
 #[tokio::test]

@@ -97,6 +97,9 @@ pub enum Perm {
     Board,
     /// 账号与接口令牌
     ManageAccounts,
+    /// 通话记录 (话单): who called, the voice-menu path, queues and agents. Not department
+    /// staff, whose work is their tickets.
+    ViewCalls,
 }
 
 pub fn allows(role: Role, perm: Perm) -> bool {
@@ -110,6 +113,7 @@ pub fn allows(role: Role, perm: Perm) -> bool {
         DecideExtension | Supervise | Board => role == Supervisor,
         Note => matches!(role, Operator | Department | Supervisor),
         ManageAccounts => role == Admin,
+        ViewCalls => matches!(role, Operator | Supervisor | Admin),
     }
 }
 

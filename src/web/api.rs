@@ -16,9 +16,13 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
 use super::accounts::{self, Account, Role};
-use super::authz::{allows, can_see, Perm};
+use super::authz::{allows, call_detail_for, call_for, can_see, Perm};
 use super::error::ApiError;
 use super::Ctx;
+use crate::calls::{
+    CallDetail, CallEvent, CallEventAt, CallFilter, CallRecordId, CallSummary, HangupSide, Page,
+    RingResult,
+};
 use crate::tickets::stats::{Kpis, Period};
 use crate::tickets::{
     state, Channel, Command, DepartmentId, Input, Kind, NewTicket, PhoneNumber, State as TState,
@@ -34,14 +38,17 @@ pub fn routes() -> Router<Ctx> {
         .route("/tickets/{id}/transitions", post(transition))
         .route("/departments", get(departments))
         .route("/stats", get(stats))
+        .route("/calls", get(list_calls))
+        .route("/calls/{id}", get(get_call))
         .fallback(|| async { ApiError::not_found() })
 }
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "hotline 12345 API", version = "1", description = "Tickets, transitions, departments and statistics of the 12345 hotline. Authenticate with `Authorization: Bearer <API token>` (tokens are issued by an administrator)."),
-    paths(list_tickets, create_ticket, get_ticket, ticket_audit, transition, departments, stats),
-    components(schemas(StateCode, KindCode, ChannelCode, TicketOut, TicketPage, NewTicketIn, TransitionIn, ApiAction, AuditOut, DepartmentOut, Kpis, Period, ErrorBody, ErrorDetail)),
+    info(title = "hotline 12345 API", version = "1", description = "Tickets, transitions, departments, statistics and call records of the 12345 hotline. Authenticate with `Authorization: Bearer <API token>` (tokens are issued by an administrator)."),
+    paths(list_tickets, create_ticket, get_ticket, ticket_audit, transition, departments, stats, list_calls, get_call),
+    components(schemas(StateCode, KindCode, ChannelCode, TicketOut, TicketPage, NewTicketIn, TransitionIn, ApiAction, AuditOut, DepartmentOut, Kpis, Period, ErrorBody, ErrorDetail,
+        CallPage, CallSummary, CallDetail, CallEventAt, CallEvent, HangupSide, RingResult)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]
@@ -264,6 +271,20 @@ fn parse_query<T: serde::de::DeserializeOwned + Default>(q: Option<String>) -> R
     }
 }
 
+/// The page and page size a list asks for, checked: `page` from 1, `per_page` 1–200 (the
+/// console's page size when absent).
+fn paging(ctx: &Ctx, page: Option<i64>, per_page: Option<i64>) -> Result<(i64, i64), ApiError> {
+    let per_page = per_page.unwrap_or(ctx.cfg.page_size);
+    if !(1..=200).contains(&per_page) {
+        return Err(ApiError::bad("per_page must be 1 to 200"));
+    }
+    let page = page.unwrap_or(1);
+    if !(1..=1_000_000).contains(&page) {
+        return Err(ApiError::bad("page must be 1 or more"));
+    }
+    Ok((page, per_page))
+}
+
 fn parse_word<T: std::str::FromStr>(what: &str, v: &Option<String>) -> Result<Option<T>, ApiError> {
     match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => Ok(None),
@@ -302,14 +323,7 @@ async fn list_tickets(
 ) -> Result<Json<TicketPage>, ApiError> {
     u.require(Perm::ViewTickets)?;
     let q: TicketQuery = parse_query(q)?;
-    let per_page = q.per_page.unwrap_or(ctx.cfg.page_size);
-    if !(1..=200).contains(&per_page) {
-        return Err(ApiError::bad("per_page must be 1 to 200"));
-    }
-    let page = q.page.unwrap_or(1);
-    if !(1..=1_000_000).contains(&page) {
-        return Err(ApiError::bad("page must be 1 or more"));
-    }
+    let (page, per_page) = paging(&ctx, q.page, q.per_page)?;
     let mut f = TicketFilter {
         states: parse_word::<TState>("state", &q.state)?
             .into_iter()
@@ -561,4 +575,121 @@ async fn stats(State(ctx): State<Ctx>, u: ApiUser) -> Result<Json<Kpis>, ApiErro
             .await
             .map_err(super::error::WebError::from)?,
     ))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CallPage {
+    pub items: Vec<CallSummary>,
+    pub page: i64,
+    pub per_page: i64,
+    pub total: i64,
+}
+
+#[derive(Debug, Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
+pub struct CallQuery {
+    /// Arrived at or after this moment (RFC 3339).
+    #[param(format = DateTime)]
+    pub from: Option<String>,
+    /// Arrived before this moment (RFC 3339).
+    #[param(format = DateTime)]
+    pub to: Option<String>,
+    /// The caller's number, exactly.
+    pub caller: Option<String>,
+    /// How the call ended: completed, caller_hung_up, transferred, no_input, operator,
+    /// no_dialplan, cancelled, error, …
+    pub outcome: Option<String>,
+    pub queue: Option<String>,
+    /// The agent who answered.
+    pub agent: Option<String>,
+    /// Only calls abandoned in a queue (true) or only the others (false).
+    pub abandoned: Option<bool>,
+    /// From 1.
+    #[param(minimum = 1)]
+    pub page: Option<i64>,
+    #[param(minimum = 1, maximum = 200)]
+    pub per_page: Option<i64>,
+}
+
+fn parse_time(
+    what: &str,
+    v: &Option<String>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, ApiError> {
+    match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| Some(t.with_timezone(&chrono::Utc)))
+            .map_err(|_| {
+                ApiError::bad(format!(
+                    "{what} must be an RFC 3339 time, e.g. 2024-05-01T08:00:00+08:00"
+                ))
+            }),
+    }
+}
+
+fn text_filter(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// Call records (话单), newest arrival first (operators, supervisors, administrators).
+#[utoipa::path(get, path = "/api/v1/calls", params(CallQuery),
+    responses((status = 200, body = CallPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn list_calls(
+    State(ctx): State<Ctx>,
+    u: ApiUser,
+    RawQuery(q): RawQuery,
+) -> Result<Json<CallPage>, ApiError> {
+    u.require(Perm::ViewCalls)?;
+    let q: CallQuery = parse_query(q)?;
+    let (page, per_page) = paging(&ctx, q.page, q.per_page)?;
+    let f = CallFilter {
+        from: parse_time("from", &q.from)?,
+        to: parse_time("to", &q.to)?,
+        caller: text_filter(q.caller),
+        outcome: text_filter(q.outcome),
+        queue: text_filter(q.queue),
+        agent: text_filter(q.agent),
+        abandoned: q.abandoned,
+    };
+    let total = ctx.records().count(&f).await?;
+    let items = ctx
+        .records()
+        .list(
+            &f,
+            Page {
+                number: u32::try_from(page).unwrap_or(u32::MAX),
+                size: u32::try_from(per_page).unwrap_or(1),
+            },
+        )
+        .await?
+        .into_iter()
+        .map(|c| call_for(u.0.role, c))
+        .collect();
+    Ok(Json(CallPage {
+        items,
+        page,
+        per_page,
+        total,
+    }))
+}
+
+/// One call record with its events, oldest first.
+#[utoipa::path(get, path = "/api/v1/calls/{id}", params(("id" = i64, Path, description = "call record id")),
+    responses((status = 200, body = CallDetail), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn get_call(
+    State(ctx): State<Ctx>,
+    u: ApiUser,
+    Path(id): Path<String>,
+) -> Result<Json<CallDetail>, ApiError> {
+    u.require(Perm::ViewCalls)?;
+    let id = id
+        .parse::<i64>()
+        .ok()
+        .filter(|i| *i > 0)
+        .map(CallRecordId::from_raw)
+        .ok_or_else(ApiError::not_found)?;
+    match ctx.records().get(id).await? {
+        Some(d) => Ok(Json(call_detail_for(u.0.role, d))),
+        None => Err(ApiError::not_found()),
+    }
 }

@@ -2,6 +2,7 @@
 //! every channel); here are the account-shaped helpers and where each role lands.
 
 use super::accounts::{Account, Role};
+use crate::calls::{CallDetail, CallEvent, CallSummary};
 use crate::tickets::Ticket;
 
 pub use crate::tickets::permission::{allows, Perm};
@@ -10,6 +11,36 @@ pub use crate::tickets::permission::{allows, Perm};
 /// do not exist (404, not 403).
 pub fn can_see(a: &Account, t: &Ticket) -> bool {
     crate::tickets::permission::can_see(a.role, a.department.as_ref(), t)
+}
+
+/// Whether a role sees callers' numbers in full: exactly the roles that read tickets, where
+/// the console shows the resident's number. Everyone else gets 138****5678.
+pub fn sees_caller_number(role: Role) -> bool {
+    allows(role, Perm::ViewTickets)
+}
+
+/// A call's summary as `role` may read it: the caller masked for roles that do not see
+/// numbers elsewhere.
+pub fn call_for(role: Role, mut c: CallSummary) -> CallSummary {
+    if !sees_caller_number(role) {
+        c.caller = crate::privacy::mask(&c.caller);
+    }
+    c
+}
+
+/// A call's record as `role` may read it: besides the caller, the keys pressed (a ticket
+/// number, the last digits of a phone) and a callback number are personal too.
+pub fn call_detail_for(role: Role, mut d: CallDetail) -> CallDetail {
+    if !sees_caller_number(role) {
+        d.call = call_for(role, d.call);
+        d.digits = String::new();
+        for e in &mut d.events {
+            if let CallEvent::CallbackRequested { number, .. } = &mut e.event {
+                *number = crate::privacy::mask(number);
+            }
+        }
+    }
+    d
 }
 
 /// Where a person lands after login.

@@ -7,6 +7,7 @@ use axum::Json;
 use serde_json::json;
 
 use super::accounts::{AccountError, UnknownRole};
+use crate::calls::CallsError;
 use crate::store::StoreError;
 use crate::tickets::{Invalid, TicketsError, TransitionError};
 
@@ -38,6 +39,12 @@ impl From<sqlx::Error> for WebError {
 
 impl From<StoreError> for WebError {
     fn from(e: StoreError) -> Self {
+        WebError::Internal(e.to_string())
+    }
+}
+
+impl From<CallsError> for WebError {
+    fn from(e: CallsError) -> Self {
         WebError::Internal(e.to_string())
     }
 }
@@ -258,6 +265,12 @@ impl From<WebError> for ApiError {
 
 impl From<TicketsError> for ApiError {
     fn from(e: TicketsError) -> Self {
+        WebError::from(e).into()
+    }
+}
+
+impl From<CallsError> for ApiError {
+    fn from(e: CallsError) -> Self {
         WebError::from(e).into()
     }
 }

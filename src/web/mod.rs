@@ -36,6 +36,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
+use crate::calls::Calls;
 use crate::store::Db;
 use crate::tickets::Tickets;
 
@@ -84,6 +85,8 @@ pub struct Inner {
     pub app: AppState,
     pub cfg: WebConfig,
     pub calls: Option<Arc<dyn ActiveCalls>>,
+    /// The call records (话单), on the tickets' database.
+    pub records: Calls,
     pub tpl: minijinja::Environment<'static>,
     pub login_failures: auth::Window,
     pub status_hits: auth::Window,
@@ -105,6 +108,9 @@ impl Ctx {
     pub fn db(&self) -> &Db {
         self.app.tickets.db()
     }
+    pub fn records(&self) -> &Calls {
+        &self.records
+    }
 }
 
 /// The whole site with the demo defaults (see [`router_with`]).
@@ -116,10 +122,12 @@ pub fn router(state: AppState) -> Router {
 pub fn router_with(state: AppState, extras: WebExtras) -> Router {
     // The web's counters and gauges need the recorder before the first request.
     crate::telemetry::install();
+    let records = Calls::new(state.tickets.db().clone());
     let ctx = Ctx(Arc::new(Inner {
         app: state,
         cfg: extras.config,
         calls: extras.calls,
+        records,
         tpl: views::environment(),
         login_failures: auth::Window::default(),
         status_hits: auth::Window::default(),

@@ -20,6 +20,8 @@ pub fn environment() -> Environment<'static> {
         ("ticket.html", include_str!("templates/ticket.html")),
         ("new_ticket.html", include_str!("templates/new_ticket.html")),
         ("board.html", include_str!("templates/board.html")),
+        ("calls.html", include_str!("templates/calls.html")),
+        ("call.html", include_str!("templates/call.html")),
         ("accounts.html", include_str!("templates/accounts.html")),
         ("status.html", include_str!("templates/status.html")),
     ];
@@ -72,6 +74,7 @@ pub struct Can {
     pub note: bool,
     pub board: bool,
     pub accounts: bool,
+    pub calls: bool,
 }
 
 pub fn can(a: Option<&Account>) -> Can {
@@ -91,6 +94,7 @@ pub fn can(a: Option<&Account>) -> Can {
         note: p(Perm::Note),
         board: p(Perm::Board),
         accounts: p(Perm::ManageAccounts),
+        calls: p(Perm::ViewCalls),
     }
 }
 

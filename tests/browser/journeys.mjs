@@ -1,7 +1,7 @@
 // The console's main journeys in headless Chromium. Started by tests/web_browser_test.rs,
 // which prepares the site and passes what it made in the environment:
 //   BASE, SHOTS (screenshot dir), PW_SUFFIX, OP_TICKET, DEPT_SIGN_TICKET, DEPT_RETURN_TICKET,
-//   SUP_TICKET, STATUS_NUMBER, STATUS_LAST4, OP_TOKEN
+//   SUP_TICKET, STATUS_NUMBER, STATUS_LAST4, OP_TOKEN, CALL_CALLER
 // Exit code 0 when every journey passed; failures are printed.
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
@@ -115,6 +115,28 @@ const journeys = {
     await Promise.all([page.waitForNavigation(), page.click('form[action$="/grant"] button')]);
     check((await page.content()).includes("已批准延期"), "grant confirmed");
     await shot(page, "09-supervisor-granted");
+    await ctx.close();
+  },
+
+  async supervisor_reads_a_call_record(browser) {
+    const { ctx, page } = await login(browser, "b_sup");
+    await Promise.all([page.waitForNavigation(), page.click('header nav a[href="/console/calls"]')]);
+    await page.fill('#filters input[name="caller"]', env("CALL_CALLER"));
+    await Promise.all([page.waitForNavigation(), page.click('#filters button[type="submit"]')]);
+    const rows = page.locator("#calls tbody tr[data-href]");
+    check(await rows.count() === 1, `one call from the caller, got ${await rows.count()}`);
+    await noCodeNames(page, "calls list");
+    await shot(page, "11-supervisor-calls");
+    await Promise.all([page.waitForNavigation(), rows.first().locator("a").click()]);
+    const timeline = await page.locator("#timeline").innerText();
+    check(timeline.includes("li 接听") && timeline.includes("振铃 zhang"), `timeline: ${timeline}`);
+    check(await page.locator(`a[href="/tickets/${env("OP_TICKET")}"]`).count() === 1, "the call's ticket is linked");
+    check(await page.locator("audio").count() === 1, "recording player on the call page");
+    const src = await page.locator("audio").getAttribute("src");
+    const audio = await page.request.get(`${BASE}${src}`);
+    check(audio.status() === 200 && (audio.headers()["content-type"] || "").includes("audio"), `call recording served: ${audio.status()}`);
+    await noCodeNames(page, "call page");
+    await shot(page, "12-supervisor-call");
     await ctx.close();
   },
 

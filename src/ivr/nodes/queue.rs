@@ -111,13 +111,21 @@ impl Queue {
                 };
                 tokio::select! {
                     offer = w.offer() => {
-                        match w.connect(offer, call).await {
+                        // The console's new-ticket form offers the number of a caller
+                        // connected to an operator.
+                        r.eng.set_bridged(r.call.id(), r.call.caller(), true);
+                        let connected = w.connect(offer, call).await;
+                        r.eng.set_bridged(r.call.id(), r.call.caller(), false);
+                        match connected {
                             Connected::NotAnswered => continue,
                             Connected::CallerGone => return Err(CallError::Hungup),
-                            Connected::Ended(_) => {
+                            Connected::Ended(side) => {
                                 return Ok(match (&self.next, r.call.is_ended()) {
                                     (Some(n), false) => Step::Goto(n.clone()),
-                                    _ => Step::End("answered"),
+                                    _ => {
+                                        r.trace.hangup = Some(side);
+                                        Step::End("answered")
+                                    }
                                 })
                             }
                             Connected::ToQueue(next) => {

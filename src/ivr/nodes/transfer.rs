@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::calls::HangupSide;
 use crate::sip::{BridgeOutcome, CallError};
 
 use super::super::call::CallControl;
@@ -52,7 +53,16 @@ impl Transfer {
         Ok(match outcome {
             BridgeOutcome::Completed => match self.next {
                 Some(n) => Step::Goto(n),
-                None => Step::End("transferred"),
+                None => {
+                    // The bridge ends when either side hangs up; a caller still here means
+                    // the person ended it and the dialplan only clears the line.
+                    r.trace.hangup = Some(if r.call.is_ended() {
+                        HangupSide::Caller
+                    } else {
+                        HangupSide::Agent
+                    });
+                    Step::End("transferred")
+                }
             },
             BridgeOutcome::NoAnswer => Step::Goto(self.on_no_answer),
             BridgeOutcome::Busy => Step::Goto(self.on_busy.unwrap_or(self.on_no_answer)),

@@ -1,10 +1,11 @@
 //! The pages people work in, one file per screen: `login.rs`, `console.rs` (the live
 //! ticket list), `ticket.rs` (one ticket and its actions), `new_ticket.rs`, `board.rs`
-//! (supervisors), `admin.rs` (accounts and API tokens) and `status.rs` (the public status
-//! lookup). Here: the routes and what every page shares.
+//! (supervisors), `calls.rs` (call records), `admin.rs` (accounts and API tokens) and
+//! `status.rs` (the public status lookup). Here: the routes and what every page shares.
 
 mod admin;
 mod board;
+mod calls;
 mod console;
 mod login;
 mod new_ticket;
@@ -33,6 +34,12 @@ pub fn routes() -> Router<Ctx> {
         .route("/console", get(console::console))
         .route("/console/rows", get(console::console_rows))
         .route("/console/stream", get(console::console_stream))
+        .route("/console/calls", get(calls::calls_page))
+        .route("/console/calls/{id}", get(calls::call_page))
+        .route(
+            "/console/calls/{id}/recordings/{n}",
+            get(calls::call_recording),
+        )
         .route("/tickets/new", get(new_ticket::new_ticket_page))
         .route("/tickets", post(new_ticket::create_ticket))
         .route("/tickets/{id}", get(ticket::ticket_page))
@@ -93,6 +100,21 @@ fn with_anon_cookie(ctx: &Ctx, mut res: Response, token: &str, fresh: bool) -> R
         }
     }
     res
+}
+
+/// A recording file, with range requests (so the player can seek); a file that is gone is
+/// 404.
+async fn serve_file(path: &str, req: axum::extract::Request) -> Page {
+    use axum::http::StatusCode;
+    use tower::ServiceExt;
+    let svc = tower_http::services::ServeFile::new(path);
+    match svc.oneshot(req).await {
+        Ok(r) if r.status().is_success() || r.status() == StatusCode::PARTIAL_CONTENT => {
+            Ok(r.into_response())
+        }
+        Ok(r) if r.status() == StatusCode::RANGE_NOT_SATISFIABLE => Ok(r.into_response()),
+        _ => Err(WebError::NotFound),
+    }
 }
 
 fn nonempty(s: &Option<String>) -> Option<&str> {

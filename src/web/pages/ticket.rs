@@ -3,13 +3,11 @@
 //! `tickets::Command`.
 
 use axum::extract::{Path, Query, Request, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use axum::Form;
 use minijinja::value::Serde;
 use minijinja::{context, Value};
 use serde::Deserialize;
-use tower::ServiceExt;
 
 use super::*;
 use crate::tickets::state::{is_open, next_state};
@@ -138,14 +136,7 @@ pub(super) async fn recording(
     let Some(path) = t.recording_path else {
         return Err(WebError::NotFound);
     };
-    let svc = tower_http::services::ServeFile::new(path);
-    match svc.oneshot(req).await {
-        Ok(r) if r.status().is_success() || r.status() == StatusCode::PARTIAL_CONTENT => {
-            Ok(r.into_response())
-        }
-        Ok(r) if r.status() == StatusCode::RANGE_NOT_SATISFIABLE => Ok(r.into_response()),
-        _ => Err(WebError::NotFound),
-    }
+    serve_file(&path, req).await
 }
 
 #[derive(Debug, Deserialize, Default)]

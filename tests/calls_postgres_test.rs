@@ -1,0 +1,125 @@
+//! Call records on PostgreSQL: the summary kept by each event, the list's filters and one
+//! record with its events read back the same as on SQLite.
+
+mod common;
+
+use hotline::calls::{
+    CallEnd, CallEvent, CallFilter, Calls, HangupSide, NewCall, Page, RingResult,
+};
+use hotline::store::Db;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_events_and_filters_work_on_postgres() {
+    let url = common::fresh_pg().await;
+    let calls = Calls::new(Db::connect_url(&url).await.expect("connect and migrate"));
+    let answered = calls
+        .start(&NewCall {
+            call_id: "pg1@test",
+            caller: "13800000001",
+            called: "12345",
+            dialplan: "12345",
+        })
+        .await
+        .unwrap();
+    calls.answered(answered).await.unwrap();
+    for ev in [
+        CallEvent::QueueEntered {
+            queue: "general".into(),
+        },
+        CallEvent::AgentRung {
+            queue: "general".into(),
+            agent: "zhang".into(),
+            ring_ms: 15_000,
+            result: RingResult::NoAnswer,
+        },
+        CallEvent::AgentAnswered {
+            queue: "general".into(),
+            agent: "li".into(),
+            wait_ms: 12_000,
+        },
+        CallEvent::AgentCallEnded {
+            agent: "li".into(),
+            talk_ms: 50_000,
+            side: HangupSide::Agent,
+        },
+        CallEvent::CallbackPlaced {
+            queue: "general".into(),
+            agent: "li".into(),
+            answered: true,
+        },
+    ] {
+        calls.event(answered, &ev).await.unwrap();
+    }
+    calls
+        .end(
+            answered,
+            &CallEnd {
+                outcome: "transferred",
+                nodes: &["screen".into(), "operator".into()],
+                prompts: &["welcome".into()],
+                digits: "0",
+                ticket_number: None,
+                recording_path: None,
+                hangup_side: HangupSide::Agent,
+                hangup_reason: "bye",
+            },
+        )
+        .await
+        .unwrap();
+    let abandoned = calls
+        .start(&NewCall {
+            call_id: "pg2@test",
+            caller: "13800000002",
+            called: "12345",
+            dialplan: "12345",
+        })
+        .await
+        .unwrap();
+    calls
+        .event(
+            abandoned,
+            &CallEvent::Abandoned {
+                queue: "general".into(),
+                wait_ms: 40_000,
+            },
+        )
+        .await
+        .unwrap();
+
+    let d = calls.get(answered).await.unwrap().expect("the record");
+    assert_eq!(d.call.agent.as_deref(), Some("li"));
+    assert_eq!(d.call.wait_ms, Some(12_000));
+    assert_eq!(d.call.talk_ms, Some(50_000));
+    assert_eq!(d.call.hangup_side, Some(HangupSide::Agent));
+    assert!(d.call.callback && !d.call.abandoned);
+    assert_eq!(d.call.ivr_path, ["screen", "operator"]);
+    assert_eq!(d.events.len(), 5);
+
+    let page = Page {
+        number: 1,
+        size: 10,
+    };
+    let only_abandoned = calls
+        .list(
+            &CallFilter {
+                abandoned: Some(true),
+                queue: Some("general".into()),
+                ..Default::default()
+            },
+            page,
+        )
+        .await
+        .unwrap();
+    assert_eq!(only_abandoned.len(), 1);
+    assert_eq!(only_abandoned[0].caller, "13800000002");
+    assert_eq!(only_abandoned[0].wait_ms, Some(40_000));
+    assert!(only_abandoned[0].answered_at.is_none());
+    let by_agent = CallFilter {
+        agent: Some("li".into()),
+        ..Default::default()
+    };
+    assert_eq!(calls.count(&by_agent).await.unwrap(), 1);
+    let all = calls.list(&CallFilter::default(), page).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].id, abandoned.get(), "newest first");
+}
