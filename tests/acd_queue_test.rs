@@ -126,6 +126,7 @@ async fn the_longest_idle_agent_answers() {
             "queue_entered",
             "agent_rung",
             "agent_answered",
+            "recorded",
             "agent_call_ended"
         ],
         "{ev:?}"
@@ -134,7 +135,7 @@ async fn the_longest_idle_agent_answers() {
     assert_eq!(ev[1].1["result"], "answered");
     assert_eq!(ev[2].1["agent"], "ops2");
     assert!(ev[2].1["wait_ms"].as_u64().unwrap() < 10_000, "{ev:?}");
-    assert_eq!(ev[3].1["side"], "caller");
+    assert_eq!(ev[4].1["side"], "caller");
     let db = Db::open(&h.db_url(), 1).await.expect("db");
     let row = sqlx::query(
         "SELECT agent, hangup_side, wait_ms, talk_ms FROM calls WHERE caller = '13800138101'",
@@ -146,7 +147,7 @@ async fn the_longest_idle_agent_answers() {
     assert_eq!(row.get::<Option<String>, _>(1).as_deref(), Some("caller"));
     assert!(row.get::<Option<i64>, _>(3).unwrap_or(0) >= 1_000);
     db.close().await;
-    assert!(ev[3].1["talk_ms"].as_u64().unwrap() >= 1_000, "{ev:?}");
+    assert!(ev[4].1["talk_ms"].as_u64().unwrap() >= 1_000, "{ev:?}");
     wait_until(
         "ops2 is ready again after wrap-up, with one call",
         &h,
@@ -185,6 +186,7 @@ async fn an_unanswered_agent_is_skipped_and_paused() {
             "agent_rung",
             "agent_rung",
             "agent_answered",
+            "recorded",
             "agent_call_ended"
         ],
         "{ev:?}"
@@ -375,6 +377,7 @@ async fn a_callback_rings_the_agent_then_the_resident() {
             "callback_requested",
             "agent_rung",
             "callback_placed",
+            "recorded",
             "agent_call_ended"
         ],
         "{ev:?}"
@@ -501,4 +504,55 @@ async fn the_conversation_is_recorded_with_both_voices() {
         blocks(&right, 1000.0)
     );
     assert_eq!(blocks(&left, 1000.0), 0, "the channels are apart");
+}
+
+/// The phone of account `name` dials `code` with its digest credentials (`password`);
+/// true when the call was answered and ended by hotline.
+fn dial_code(h: &Hotline, name: &str, password: &str, code: &str) -> (bool, String) {
+    let csv = h.dir.path().join(format!("who-{name}.csv"));
+    std::fs::write(&csv, format!("SEQUENTIAL\n{name};\n")).unwrap();
+    let out = std::process::Command::new("sipp")
+        .arg(format!("127.0.0.1:{}", h.sip_port))
+        .arg("-sf")
+        .arg(agents::sipp_scenario("feature_code.xml"))
+        .arg("-inf")
+        .arg(&csv)
+        .args(["-s", code, "-au", name, "-ap", password])
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &common::serve::free_port().to_string(),
+        ])
+        .args(["-mp", &common::serve::free_port().to_string()])
+        .args(["-m", "1", "-nostdin", "-timeout", "30s"])
+        .output()
+        .expect("sipp runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+    )
+}
+
+/// Agents change state from their desk phones: *71 ready, *722 paused for a meal, *73
+/// logged out; the phone must prove its account (a wrong password changes nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_codes_from_the_desk_phone_change_the_agent_state() {
+    let h = hotline("");
+    operator(&h, "ops1");
+    let (ok, out) = dial_code(&h, "ops1", agents::PHONE_PASSWORD, "*71");
+    assert!(ok, "*71 answered:\n{out}\n{}", h.log());
+    assert_eq!(agents::agents(&h)["ops1"].0, "ready");
+    let (ok, out) = dial_code(&h, "ops1", agents::PHONE_PASSWORD, "*722");
+    assert!(ok, "*722 answered:\n{out}");
+    assert_eq!(
+        agents::agents(&h)["ops1"],
+        ("paused".into(), Some("meal".into()), 0)
+    );
+    let (ok, _) = dial_code(&h, "ops1", "not-the-password", "*73");
+    assert!(!ok, "a wrong password is refused");
+    assert_eq!(agents::agents(&h)["ops1"].0, "paused");
+    let (ok, out) = dial_code(&h, "ops1", agents::PHONE_PASSWORD, "*73");
+    assert!(ok, "*73 answered:\n{out}");
+    assert_eq!(agents::agents(&h)["ops1"].0, "logged_out");
 }

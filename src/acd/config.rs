@@ -34,6 +34,8 @@ pub struct AcdConfig {
     pub queues_file: PathBuf,
     /// Where conversation recordings go; empty means `<data_dir>/recordings/calls`.
     pub recordings_dir: PathBuf,
+    /// What agents dial from their desk phones to change state.
+    pub feature_codes: super::FeatureCodes,
 }
 
 impl Default for AcdConfig {
@@ -41,6 +43,7 @@ impl Default for AcdConfig {
         AcdConfig {
             queues_file: "config/queues.toml".into(),
             recordings_dir: PathBuf::new(),
+            feature_codes: Default::default(),
         }
     }
 }

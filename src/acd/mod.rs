@@ -5,7 +5,8 @@
 //! to the call's record (`calls`), and agents and owed callbacks survive a restart.
 //!
 //! The files: `config` (config/queues.toml), `agent` (states and their rules, pure),
-//! `strategy` (whom to ring, pure), `store` (the tables), `distributor` (the one task that
+//! `strategy` (whom to ring, pure), `store` (the tables), `feature` (service codes dialled
+//! from desk phones), `distributor` (the one task that
 //! matches waiting callers with free agents), `waiting` (a caller's place in a queue),
 //! `connect` (ringing agents and the conversation: hold, transfer), `callback` (calling
 //! residents back).
@@ -15,6 +16,7 @@ mod callback;
 mod config;
 mod connect;
 mod distributor;
+mod feature;
 mod store;
 mod strategy;
 mod waiting;
@@ -22,6 +24,7 @@ mod waiting;
 pub use agent::{Agent, AgentState, CallStep, PauseReason, Request};
 pub use config::{AcdConfig, Exit, Member, Queue, QueueProblem, Queues, Strategy};
 pub use connect::{Connected, Control, TransferTarget};
+pub use feature::FeatureCodes;
 pub use store::{AcdStore, EntryKind};
 pub use waiting::{JoinRefused, Offer, Waiting};
 
@@ -159,6 +162,7 @@ pub(crate) struct Inner {
     /// Agents in a conversation → where the desk's commands (hold, transfer) go.
     pub controls: Mutex<HashMap<String, mpsc::UnboundedSender<Control>>>,
     pub recordings_dir: std::path::PathBuf,
+    pub feature_codes: FeatureCodes,
     /// How conversations with agents are recorded; `None`: not at all.
     pub record_layout: Option<crate::media::RecordLayout>,
     /// Set when hotline is stopping: callers cut off by the stop are not abandoning, they
@@ -215,6 +219,7 @@ impl Acd {
             music.insert(q.id.clone(), loaded);
         }
         let inner = Arc::new(Inner {
+            feature_codes: cfg.feature_codes.clone(),
             record_layout,
             stopping: Default::default(),
             music,

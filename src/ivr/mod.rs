@@ -497,6 +497,18 @@ impl Engine {
     /// call was never answered). A call no dialplan answers, or whose caller gives up
     /// before the answer, is recorded too.
     pub async fn serve<C: CallControl>(&self, call: C) -> Option<Trace> {
+        // An agent's service code (*71 …) is the call centre's, not a resident's call.
+        if let (Some(acd), Some(sip_call)) = (self.acd(), call.sip_call()) {
+            if acd.is_feature_code(call.called()) {
+                if sip_call.authenticated_user().is_none() {
+                    call.reject(403);
+                    return None;
+                }
+                acd.serve_feature_code(sip_call).await;
+                call.hangup().await;
+                return None;
+            }
+        }
         let plans = self.current();
         let plan = plans.for_number(call.called());
         let row = self

@@ -32,6 +32,7 @@ pub struct Call {
     id: String,
     caller: String,
     called: String,
+    authenticated: Option<String>,
     cmd: mpsc::UnboundedSender<Cmd>,
     ended: CancellationToken,
     media: Arc<MediaHandle>,
@@ -56,6 +57,7 @@ impl Call {
             id: new.id,
             caller: new.caller,
             called: new.called,
+            authenticated: new.authenticated,
             cmd: new.cmd,
             ended: new.ended,
             media: new.media,
@@ -80,6 +82,11 @@ impl Call {
     /// User part of the Request-URI (or To), e.g. `12345`.
     pub fn called(&self) -> &str {
         &self.called
+    }
+    /// The console account the caller proved to be with digest credentials; only calls to
+    /// service codes (`*71` …) are asked for them.
+    pub fn authenticated_user(&self) -> Option<&str> {
+        self.authenticated.as_deref()
     }
     /// Whether the call is over (either side hung up).
     pub fn is_ended(&self) -> bool {

@@ -37,6 +37,8 @@ pub(crate) struct NewCall {
     pub id: String,
     pub caller: String,
     pub called: String,
+    /// The account the caller proved to be (digest credentials), when it had to.
+    pub authenticated: Option<String>,
     /// Commands to the dialog (answer, ring, reject, hang up).
     pub cmd: mpsc::UnboundedSender<Cmd>,
     /// Cancelled when the dialog is over.
@@ -58,7 +60,12 @@ impl Drop for ActiveGuard {
 }
 
 /// A new INVITE (no To tag): limits, offer, media, then the call's dialog task.
-pub(crate) async fn incoming_invite(sh: Arc<Shared>, mut tx: Transaction, on_call: OnCall) {
+pub(crate) async fn incoming_invite(
+    sh: Arc<Shared>,
+    mut tx: Transaction,
+    on_call: OnCall,
+    authenticated: Option<String>,
+) {
     sh.stats.invites.fetch_add(1, Ordering::Relaxed);
     let retry = vec![Header::RetryAfter(
         sh.cfg.retry_after_secs.to_string().into(),
@@ -189,6 +196,7 @@ pub(crate) async fn incoming_invite(sh: Arc<Shared>, mut tx: Transaction, on_cal
         id: call_id,
         caller,
         called,
+        authenticated,
         cmd: cmd_tx,
         ended: ended.clone(),
         media: media.clone(),

@@ -102,7 +102,38 @@ pub(crate) async fn dispatch(sh: &Arc<Shared>, mut tx: Transaction, on_call: &On
                 .map(|f| user_part(&f.uri))
                 .unwrap_or_default();
             let span = call_span(&call_id(&tx), &caller);
-            tokio::spawn(incoming_invite(sh.clone(), tx, on_call.clone()).instrument(span));
+            let called = tx
+                .original
+                .uri
+                .auth
+                .as_ref()
+                .map(|a| a.user.clone())
+                .unwrap_or_default();
+            // Service codes (*71 …) act on the account that dials them: the phone proves
+            // who it is with digest credentials (407), like a PBX's extensions.
+            match (called.starts_with('*'), sh.registrar.clone()) {
+                (true, Some(r)) => {
+                    let (sh, on_call) = (sh.clone(), on_call.clone());
+                    tokio::spawn(
+                        async move {
+                            let mut tx = tx;
+                            let (ip, _) = source_of(&tx);
+                            if let Some(user) = r.authenticate(&mut tx, ip).await {
+                                incoming_invite(sh, tx, on_call, Some(user)).await;
+                            }
+                        }
+                        .instrument(span),
+                    );
+                }
+                (true, None) => {
+                    tx.reply(StatusCode::NotFound).await.ok();
+                }
+                (false, _) => {
+                    tokio::spawn(
+                        incoming_invite(sh.clone(), tx, on_call.clone(), None).instrument(span),
+                    );
+                }
+            }
         }
         (Method::Options, _) => {
             let headers = vec![

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rsipstack::sip::prelude::HeadersExt;
-use rsipstack::sip::{Header, StatusCode};
+use rsipstack::sip::{Header, Method, StatusCode};
 use rsipstack::transaction::transaction::Transaction;
 use tracing::{info, warn};
 
@@ -157,33 +157,41 @@ impl RegistrarUas {
         }
     }
 
-    /// Answers one REGISTER; `source` is where it came from (`udp:ip:port`).
-    pub async fn handle(&self, tx: &mut Transaction, ip: IpAddr, source: String) {
+    /// Checks a request's digest credentials (RFC 3261 §22) for the account named in its
+    /// From (INVITE, answered with 407 and Proxy-Authenticate) or To (REGISTER, 401 and
+    /// WWW-Authenticate). Answers the request itself when the credentials are missing or
+    /// wrong (a new challenge, or 403 while the address is locked out) and returns `None`;
+    /// returns the account's name when they are right.
+    pub async fn authenticate(&self, tx: &mut Transaction, ip: IpAddr) -> Option<String> {
+        let proxy = tx.original.method == Method::Invite;
         if self.locked(ip) {
             reply(tx, StatusCode::Forbidden, vec![]).await;
-            return;
+            return None;
         }
-        let user = tx
-            .original
-            .to_header()
-            .ok()
-            .and_then(|t| t.uri().ok())
+        let named = if proxy {
+            tx.original.from_header().ok().and_then(|h| h.uri().ok())
+        } else {
+            tx.original.to_header().ok().and_then(|h| h.uri().ok())
+        };
+        let user = named
             .and_then(|u| u.auth.map(|a| a.user))
             .unwrap_or_default();
         let authorization = tx.original.headers.iter().find_map(|h| match h {
-            Header::Authorization(a) => Some(a.value().to_string()),
+            Header::Authorization(a) if !proxy => Some(a.value().to_string()),
+            Header::ProxyAuthorization(a) if proxy => Some(a.value().to_string()),
             _ => None,
         });
         let Some(authorization) = authorization else {
-            self.challenge(tx, false).await;
-            return;
+            self.challenge(tx, false, proxy).await;
+            return None;
         };
+        let method = tx.original.method.to_string();
         let answer = match Answer::parse(&authorization) {
             Ok(a) => a,
             Err(e) => {
-                info!(%ip, error = %e, "REGISTER with an unreadable Authorization: 400");
+                info!(%ip, %method, error = %e, "unreadable credentials: 400");
                 reply(tx, StatusCode::BadRequest, vec![]).await;
-                return;
+                return None;
             }
         };
         let ha1 = if answer.username == user && !user.is_empty() {
@@ -193,30 +201,41 @@ impl RegistrarUas {
         } else {
             None
         };
-        let method = tx.original.method.to_string();
         let verdict = match &ha1 {
             Some(ha1) => self.digest.verify(&answer, &method, ha1),
             None => Err(Refused::Wrong),
         };
         match verdict {
-            Ok(()) => self.succeeded(ip),
+            Ok(()) => {
+                self.succeeded(ip);
+                Some(user)
+            }
             Err(Refused::Stale) => {
-                self.challenge(tx, true).await;
-                return;
+                self.challenge(tx, true, proxy).await;
+                None
             }
             Err(why) => {
                 let locked = self.failed(ip);
-                warn!(%ip, user = %user, reason = %why, locked, "REGISTER refused");
-                metrics::counter!("hotline_sip_registrations_total", "result" => "refused")
-                    .increment(1);
+                warn!(%ip, user = %user, reason = %why, locked, "{method} refused");
+                if !proxy {
+                    metrics::counter!("hotline_sip_registrations_total", "result" => "refused")
+                        .increment(1);
+                }
                 if locked {
                     reply(tx, StatusCode::Forbidden, vec![]).await;
                 } else {
-                    self.challenge(tx, false).await;
+                    self.challenge(tx, false, proxy).await;
                 }
-                return;
+                None
             }
         }
+    }
+
+    /// Answers one REGISTER; `source` is where it came from (`udp:ip:port`).
+    pub async fn handle(&self, tx: &mut Transaction, ip: IpAddr, source: String) {
+        let Some(user) = self.authenticate(tx, ip).await else {
+            return;
+        };
 
         let headers: Vec<(String, String)> = tx
             .original
@@ -273,19 +292,26 @@ impl RegistrarUas {
         reply(tx, StatusCode::OK, contacts).await;
     }
 
-    async fn challenge(&self, tx: &mut Transaction, stale: bool) {
+    async fn challenge(&self, tx: &mut Transaction, stale: bool, proxy: bool) {
         let h = self
             .digest
             .challenges(stale)
             .into_iter()
-            .map(|c| Header::WwwAuthenticate(c.into()))
+            .map(|c| match proxy {
+                true => Header::ProxyAuthenticate(c.into()),
+                false => Header::WwwAuthenticate(c.into()),
+            })
             .collect();
-        reply(tx, StatusCode::Unauthorized, h).await;
+        let code = match proxy {
+            true => StatusCode::ProxyAuthenticationRequired,
+            false => StatusCode::Unauthorized,
+        };
+        reply(tx, code, h).await;
     }
 }
 
 async fn reply(tx: &mut Transaction, code: StatusCode, headers: Vec<Header>) {
     if let Err(e) = tx.reply_with(code, headers, None).await {
-        warn!(error = %e, "could not answer REGISTER");
+        warn!(error = %e, "could not answer the request");
     }
 }
