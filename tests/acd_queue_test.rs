@@ -556,3 +556,130 @@ async fn service_codes_from_the_desk_phone_change_the_agent_state() {
     assert!(ok, "*73 answered:\n{out}");
     assert_eq!(agents::agents(&h)["ops1"].0, "logged_out");
 }
+
+/// hotline crashes (kill -9) while a caller waits and an agent is paused: after the
+/// restart the agent is still paused for the same reason and the caller who was waiting is
+/// owed a callback, in the same queue, at the same place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_state_survives_a_crash() {
+    let data = tempfile::tempdir().unwrap();
+    let q = agents::queues_file(
+        data.path(),
+        "callback_via = \"residents\"\nwhen_max_wait = \"callback\"",
+    );
+    let env = [
+        ("HOTLINE__DATA_DIR", data.path().display().to_string()),
+        ("HOTLINE__ACD__QUEUES_FILE", q.display().to_string()),
+        ("HOTLINE__SIP__REGISTRAR__KEEPALIVE_SECS", "3600".into()),
+        (
+            "HOTLINE__SIP__DESTINATIONS__RESIDENTS",
+            "sip:{number}@127.0.0.1:9".into(),
+        ),
+    ];
+    let h = Hotline::start(&env);
+    let cli = |args: &[&str], pw: &str| agents::cli_in(data.path(), args, pw);
+    cli(
+        &["user", "add", "--name", "ops1", "--role", "operator"],
+        "console-pw-123",
+    );
+    cli(&["user", "sip-password", "ops1"], agents::PHONE_PASSWORD);
+    register_phone(&h, "ops1");
+    cli(&["agent", "pause", "ops1", "--reason", "meeting"], "");
+    let dir = h.dir.path().to_path_buf();
+    let port = h.sip_port;
+    let file = dir.join("waiting.xml");
+    std::fs::write(
+        &file,
+        scenario(
+            "13800138106",
+            &[
+                Step::Pause(800),
+                Step::Info('0'),
+                Step::Pause(60_000),
+                Step::Bye,
+            ],
+        ),
+    )
+    .unwrap();
+    let mut waiting_caller = std::process::Command::new("sipp")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-sf")
+        .arg(&file)
+        .args([
+            "-s",
+            "12345",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &common::serve::free_port().to_string(),
+        ])
+        .args(["-m", "1", "-nostdin"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sipp caller");
+    let url = format!("sqlite://{}", data.path().join("hotline.db").display());
+    let db = Db::open(&url, 1).await.expect("db");
+    let waiting = || async {
+        sqlx::query("SELECT kind, queue, joined_at FROM acd_waiting WHERE status = 'waiting'")
+            .fetch_all(db.pool())
+            .await
+            .expect("acd_waiting")
+            .iter()
+            .map(|r| {
+                (
+                    r.get::<String, _>(0),
+                    r.get::<String, _>(1),
+                    r.get::<i64, _>(2),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let until = Instant::now() + Duration::from_secs(30);
+    let before = loop {
+        let w = waiting().await;
+        if !w.is_empty() {
+            break w;
+        }
+        assert!(
+            Instant::now() < until,
+            "the caller never waited\n{}",
+            h.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(before[0].0, "live");
+    std::process::Command::new("kill")
+        .args(["-9", &h.pid().to_string()])
+        .status()
+        .unwrap();
+    let _ = h.wait_exit();
+    let _ = waiting_caller.kill();
+    let _ = waiting_caller.wait();
+
+    let h = Hotline::start(&env);
+    h.wait_for_log("will be called back", Duration::from_secs(20));
+    let after = waiting().await;
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(
+        (after[0].0.as_str(), after[0].1.as_str(), after[0].2),
+        ("callback", "operators", before[0].2),
+        "owed a callback at the same place"
+    );
+    let list = cli(&["agent", "list", "--json"], "");
+    assert!(
+        list.contains(r#""name":"ops1","state":"paused","reason":"meeting""#),
+        "{list}"
+    );
+    let kinds: Vec<String> = sqlx::query(
+        "SELECT e.kind FROM call_events e JOIN calls c ON c.id = e.call WHERE c.caller = '13800138106' ORDER BY e.id",
+    )
+    .fetch_all(db.pool())
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get(0))
+    .collect();
+    assert_eq!(kinds, ["queue_entered", "callback_requested"]);
+    db.close().await;
+}
