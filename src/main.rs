@@ -415,15 +415,19 @@ fn check(cfg: &Config, path: &std::path::Path) -> ExitCode {
         Err(e) => problems.push(e.to_string()),
     }
     let destinations: Vec<String> = cfg.sip.destinations.keys().cloned().collect();
-    match hotline::ivr::load_all(&cfg.ivr, None, &destinations, None) {
+    let queues = match hotline::acd::Queues::load(&cfg.acd.queues_file, &destinations) {
+        Ok(q) => {
+            let names: Vec<String> = q.queues.keys().cloned().collect();
+            println!("queues OK: {}", names.join(", "));
+            Some(names)
+        }
+        Err(ps) => {
+            problems.extend(ps.iter().map(|p| p.to_string()));
+            None
+        }
+    };
+    match hotline::ivr::load_all(&cfg.ivr, None, &destinations, queues.as_deref(), None) {
         Ok(plans) => println!("dialplans OK: {}", plans.names().join(", ")),
-        Err(ps) => problems.extend(ps.iter().map(|p| p.to_string())),
-    }
-    match hotline::acd::Queues::load(&cfg.acd.queues_file, &destinations) {
-        Ok(q) => println!(
-            "queues OK: {}",
-            q.queues.keys().cloned().collect::<Vec<_>>().join(", ")
-        ),
         Err(ps) => problems.extend(ps.iter().map(|p| p.to_string())),
     }
     for w in &warnings {

@@ -121,27 +121,6 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
         )
     });
 
-    // Voice menus and SIP: a broken dialplan stops the start with every problem listed.
-    let destinations: Vec<String> = cfg.sip.destinations.keys().cloned().collect();
-    let menus: Arc<dyn SpeechInput> = Arc::new(SpeechMenus(speech.clone()));
-    let engine = Engine::start(
-        cfg.ivr.clone(),
-        &cfg.data_dir,
-        tickets.clone(),
-        Calls::new(db.clone()),
-        destinations,
-        Some(menus),
-    )
-    .await
-    .map_err(|problems| {
-        let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
-        anyhow::anyhow!(
-            "the dialplans have problems; fix them and start again:\n{}",
-            list.join("\n")
-        )
-    })?;
-    tasks.spawn(engine.clone().watch(shutdown.clone()));
-
     // The call centre: queues of callers waiting for a person.
     let queues = acd::Queues::load(
         &cfg.acd.queues_file,
@@ -154,6 +133,28 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
             list.join("\n")
         )
     })?;
+    // Voice menus and SIP: a broken dialplan stops the start with every problem listed.
+    let destinations: Vec<String> = cfg.sip.destinations.keys().cloned().collect();
+    let menus: Arc<dyn SpeechInput> = Arc::new(SpeechMenus(speech.clone()));
+    let engine = Engine::start(
+        cfg.ivr.clone(),
+        &cfg.data_dir,
+        tickets.clone(),
+        Calls::new(db.clone()),
+        destinations,
+        Some(queues.queues.keys().cloned().collect()),
+        Some(menus),
+    )
+    .await
+    .map_err(|problems| {
+        let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        anyhow::anyhow!(
+            "the dialplans have problems; fix them and start again:\n{}",
+            list.join("\n")
+        )
+    })?;
+    tasks.spawn(engine.clone().watch(shutdown.clone()));
+
     let acd = acd::Acd::start(
         cfg.acd.clone(),
         crate::media::RecordLayout::for_operator_calls(&cfg.media),

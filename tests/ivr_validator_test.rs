@@ -19,6 +19,7 @@ fn context(dir: &std::path::Path) -> Context {
     Context {
         shared_prompts: cat.prompts,
         destinations: BTreeSet::from(["operators".to_string()]),
+        queues: Some(BTreeSet::from(["operators".to_string()])),
         prompt_dir: dir.to_path_buf(),
     }
 }

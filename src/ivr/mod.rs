@@ -95,6 +95,7 @@ pub fn load_all(
     cfg: &IvrConfig,
     tickets: Option<&Tickets>,
     destinations: &[String],
+    queues: Option<&[String]>,
     builder: Option<&PromptBuilder>,
 ) -> Result<Dialplans, Vec<Problem>> {
     let mut problems = Vec::new();
@@ -151,6 +152,7 @@ pub fn load_all(
     let ctx = Context {
         shared_prompts: shared.clone(),
         destinations: destinations.iter().cloned().collect(),
+        queues: queues.map(|q| q.iter().cloned().collect()),
         prompt_dir: cfg.dialplan_dir.clone(),
     };
 
@@ -267,6 +269,8 @@ pub struct Engine {
     tickets: Tickets,
     calls: Calls,
     destinations: Vec<String>,
+    /// Queue names `queue` nodes may use (`None`: not checked).
+    queues: Option<Vec<String>>,
     builder: Arc<PromptBuilder>,
     current: RwLock<Arc<Dialplans>>,
     recordings_dir: PathBuf,
@@ -286,6 +290,7 @@ impl Engine {
         tickets: Tickets,
         calls: Calls,
         destinations: Vec<String>,
+        queues: Option<Vec<String>>,
         speech: Option<Arc<dyn SpeechInput>>,
     ) -> Result<Arc<Engine>, Vec<Problem>> {
         let cache = if cfg.prompt_cache_dir.as_os_str().is_empty() {
@@ -303,21 +308,24 @@ impl Engine {
             cfg.tts.clone().into_iter().collect(),
         ));
         let plans = {
-            let (cfg, t, d, b) = (
+            let (cfg, t, d, q, b) = (
                 cfg.clone(),
                 tickets.clone(),
                 destinations.clone(),
+                queues.clone(),
                 builder.clone(),
             );
-            tokio::task::spawn_blocking(move || load_all(&cfg, Some(&t), &d, Some(&b)))
-                .await
-                .map_err(|e| {
-                    vec![Problem {
-                        file: PathBuf::new(),
-                        line: None,
-                        message: format!("loader crashed: {e}"),
-                    }]
-                })??
+            tokio::task::spawn_blocking(move || {
+                load_all(&cfg, Some(&t), &d, q.as_deref(), Some(&b))
+            })
+            .await
+            .map_err(|e| {
+                vec![Problem {
+                    file: PathBuf::new(),
+                    line: None,
+                    message: format!("loader crashed: {e}"),
+                }]
+            })??
         };
         tracing::info!(dialplans = ?plans.names(), "dialplans loaded");
         Ok(Arc::new(Engine {
@@ -325,6 +333,7 @@ impl Engine {
             tickets,
             calls,
             destinations,
+            queues,
             builder,
             current: RwLock::new(Arc::new(plans)),
             recordings_dir,
@@ -372,6 +381,7 @@ impl Engine {
                 &me.cfg,
                 Some(&me.tickets),
                 &me.destinations,
+                me.queues.as_deref(),
                 Some(&me.builder),
             )
         })

@@ -35,6 +35,8 @@ pub struct Context {
     pub shared_prompts: BTreeMap<String, PromptDef>,
     /// `[sip.destinations]` names.
     pub destinations: BTreeSet<String>,
+    /// Queue names (config/queues.toml); `None` when they are not known.
+    pub queues: Option<BTreeSet<String>>,
     /// Where prompt files are looked up.
     pub prompt_dir: PathBuf,
 }

@@ -234,8 +234,8 @@ impl Node {
             | Node::Record(_)
             | Node::TicketStatus(_)
             | Node::Set(_)
-            | Node::Queue(_)
             | Node::Hangup(_) => {}
+            Node::Queue(n) => n.check(name, ck),
             Node::Menu(n) => n.check(name, ck),
             Node::Gather(n) => n.check(name, ck),
             Node::GatherSpeech(n) => n.check(name, ck),

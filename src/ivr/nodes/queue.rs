@@ -25,6 +25,7 @@ use crate::sip::CallError;
 
 use super::super::call::CallControl;
 use super::super::run::{Run, Step};
+use super::super::validate::Checker;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,6 +42,21 @@ pub struct Queue {
 }
 
 impl Queue {
+    /// The queue must be one config/queues.toml defines (when the queues are known).
+    pub(super) fn check(&self, name: &str, ck: &mut Checker<'_>) {
+        let Some(queues) = &ck.ctx.queues else { return };
+        if !queues.contains(&self.queue) {
+            let node_key = format!("node.{name}");
+            ck.problem(
+                ck.at(&format!("{node_key}.queue")).or(ck.at(&node_key)),
+                format!(
+                    "node `{name}` waits in queue `{}`, which the queues file does not define",
+                    self.queue
+                ),
+            );
+        }
+    }
+
     pub(super) async fn run<C: CallControl>(self, r: &mut Run<'_, C>) -> Result<Step, CallError> {
         r.play(&self.prompts, false).await?;
         let (Some(acd), Some(call)) = (r.eng.acd(), r.call.sip_call()) else {
