@@ -94,20 +94,32 @@ fn wait_until(what: &str, h: &Hotline, mut ok: impl FnMut() -> bool) {
     }
 }
 
+/// Two operators with registered phones that do as told, made ready in this order (the
+/// first has then been idle longest); their phones.
+fn two_agents(
+    h: &Hotline,
+    first: (&str, Phone),
+    second: (&str, Phone),
+) -> (std::process::Child, std::process::Child) {
+    let mut phones = Vec::new();
+    for (name, does) in [first, second] {
+        operator(h, name);
+        let port = register_phone(h, name);
+        phones.push(phone(port, does, 1));
+    }
+    ready(h, first.0);
+    std::thread::sleep(Duration::from_millis(300));
+    ready(h, second.0);
+    let second_phone = phones.pop().expect("two phones");
+    (phones.pop().expect("two phones"), second_phone)
+}
+
 /// Two operators ready; the one idle longest (ready first) gets the call, answers, and the
 /// record says who answered, after how long, and that the caller hung up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_longest_idle_agent_answers() {
     let h = hotline("strategy = \"longest-idle\"\nring_secs = 10\nwrapup_secs = 1");
-    operator(&h, "ops1");
-    operator(&h, "ops2");
-    let p1 = register_phone(&h, "ops1");
-    let p2 = register_phone(&h, "ops2");
-    let phone1 = phone(p1, Phone::Answers, 1);
-    let phone2 = phone(p2, Phone::Answers, 1);
-    ready(&h, "ops2");
-    std::thread::sleep(Duration::from_millis(300));
-    ready(&h, "ops1");
+    let (phone2, phone1) = two_agents(&h, ("ops2", Phone::Answers), ("ops1", Phone::Answers));
 
     let (ok, out) = caller(&h, "13800138101", &[Step::Pause(6000), Step::Bye]);
     assert!(ok, "caller:\n{out}\n--- log ---\n{}", h.log());
@@ -161,15 +173,7 @@ async fn the_longest_idle_agent_answers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unanswered_agent_is_skipped_and_paused() {
     let h = hotline("strategy = \"longest-idle\"\nring_secs = 3\nauto_pause_after = 1");
-    operator(&h, "ops1");
-    operator(&h, "ops2");
-    let p1 = register_phone(&h, "ops1");
-    let p2 = register_phone(&h, "ops2");
-    let phone1 = phone(p1, Phone::NeverAnswers, 1);
-    let phone2 = phone(p2, Phone::Answers, 1);
-    ready(&h, "ops1");
-    std::thread::sleep(Duration::from_millis(300));
-    ready(&h, "ops2");
+    let (phone1, phone2) = two_agents(&h, ("ops1", Phone::NeverAnswers), ("ops2", Phone::Answers));
 
     let (ok, out) = caller(&h, "13800138102", &[Step::Pause(9000), Step::Bye]);
     assert!(ok, "caller:\n{out}\n--- log ---\n{}", h.log());

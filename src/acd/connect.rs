@@ -366,11 +366,7 @@ pub(crate) async fn conversation<P: Party>(
                 }
             },
             Ev::Control(Some(Control::StopMonitor)) => {
-                if let Some((supervisor, l, m)) = monitor.take() {
-                    drop(m);
-                    l.hangup().await;
-                    tracing::info!(%supervisor, "supervisor left the call");
-                }
+                end_monitor(&mut monitor).await;
             }
             Ev::CallerHungUp => break Connected::Ended(HangupSide::Caller),
             Ev::AgentHungUp => break Connected::Ended(HangupSide::Agent),
@@ -435,10 +431,7 @@ pub(crate) async fn conversation<P: Party>(
                         let talk_ms = talk_started.elapsed().as_millis() as u64;
                         end_agent(acd, queue, record, &agent, talk_ms, HangupSide::Agent).await;
                         acd.set_control(&agent, None);
-                        if let Some((_, l, m)) = monitor.take() {
-                            drop(m);
-                            l.hangup().await;
-                        }
+                        end_monitor(&mut monitor).await;
                         acd.finish_recording(record, recorder.take()).await;
                         leg.hangup().await;
                         leg = new_leg;
@@ -459,10 +452,7 @@ pub(crate) async fn conversation<P: Party>(
     };
     let talk_ms = talk_started.elapsed().as_millis() as u64;
     acd.set_control(&agent, None);
-    if let Some((_, l, m)) = monitor.take() {
-        drop(m);
-        l.hangup().await;
-    }
+    end_monitor(&mut monitor).await;
     acd.finish_recording(record, recorder.take()).await;
     leg.hangup().await;
     let side = match &outcome {
@@ -471,6 +461,15 @@ pub(crate) async fn conversation<P: Party>(
     };
     end_agent(acd, queue, record, &agent, talk_ms, side).await;
     outcome
+}
+
+/// The supervisor leaves: monitoring stops and their phone is hung up.
+async fn end_monitor(monitor: &mut Option<(String, OutboundLeg, media::Monitor)>) {
+    if let Some((supervisor, leg, m)) = monitor.take() {
+        drop(m);
+        leg.hangup().await;
+        tracing::info!(%supervisor, "supervisor left the call");
+    }
 }
 
 enum Ev {
