@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::record::{CallRecordId, Calls, CallsError};
+use super::record::{CallRecordId, Calls, CallsError, HangupSide};
 use crate::store::now_ms;
 
 /// How ringing one agent's phone ended.
@@ -17,42 +17,6 @@ pub enum RingResult {
     Failed,
     /// Another agent answered first (ring-all) or the caller left meanwhile.
     Cancelled,
-}
-
-/// Who ended a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum HangupSide {
-    Caller,
-    Agent,
-    System,
-}
-
-impl HangupSide {
-    /// The `hangup_side` column.
-    pub fn code(self) -> &'static str {
-        match self {
-            HangupSide::Caller => "caller",
-            HangupSide::Agent => "agent",
-            HangupSide::System => "system",
-        }
-    }
-
-    /// Chinese label for the console.
-    pub fn label_zh(self) -> &'static str {
-        match self {
-            HangupSide::Caller => "来电人挂机",
-            HangupSide::Agent => "话务员挂机",
-            HangupSide::System => "系统挂机",
-        }
-    }
-
-    /// The side a column value names; `None` for anything else (a newer version's value).
-    pub fn from_code(code: &str) -> Option<HangupSide> {
-        [HangupSide::Caller, HangupSide::Agent, HangupSide::System]
-            .into_iter()
-            .find(|s| s.code() == code)
-    }
 }
 
 /// One thing that happened in a call. Stored as `kind` plus the fields as JSON `detail`.

@@ -13,6 +13,8 @@ mod events;
 mod read;
 mod record;
 
-pub use events::{CallEvent, HangupSide, RingResult};
+pub use events::{CallEvent, RingResult};
 pub use read::{CallDetail, CallEventAt, CallFilter, CallSummary, Page, MAX_PAGE_SIZE};
-pub use record::{hangup_reason_zh, outcome_zh, CallEnd, CallRecordId, Calls, CallsError, NewCall};
+pub use record::{
+    hangup_reason_zh, outcome_zh, CallEnd, CallRecordId, Calls, CallsError, HangupSide, NewCall,
+};

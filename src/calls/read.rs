@@ -6,7 +6,8 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::events::{CallEvent, HangupSide};
+use super::events::CallEvent;
+use super::record::HangupSide;
 use super::record::{CallRecordId, Calls, CallsError};
 use crate::store::get_bool;
 

@@ -3,8 +3,45 @@
 //! and its end with what happened (nodes passed, prompts heard, keys pressed, the ticket it
 //! made, who hung up and why).
 
-use super::events::HangupSide;
+use serde::{Deserialize, Serialize};
+
 use crate::store::{now_ms, Db};
+
+/// Who ended a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HangupSide {
+    Caller,
+    Agent,
+    System,
+}
+
+impl HangupSide {
+    /// The `hangup_side` column.
+    pub fn code(self) -> &'static str {
+        match self {
+            HangupSide::Caller => "caller",
+            HangupSide::Agent => "agent",
+            HangupSide::System => "system",
+        }
+    }
+
+    /// Chinese label for the console.
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            HangupSide::Caller => "来电人挂机",
+            HangupSide::Agent => "话务员挂机",
+            HangupSide::System => "系统挂机",
+        }
+    }
+
+    /// The side a column value names; `None` for anything else (a newer version's value).
+    pub fn from_code(code: &str) -> Option<HangupSide> {
+        [HangupSide::Caller, HangupSide::Agent, HangupSide::System]
+            .into_iter()
+            .find(|s| s.code() == code)
+    }
+}
 
 /// The row of one call in the `calls` table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
