@@ -24,6 +24,11 @@ pub struct ServiceLevel {
 }
 
 impl ServiceLevel {
+    /// A queue nobody reached yet.
+    pub fn none(queue: &str) -> Self {
+        ServiceLevel::new(queue.to_string(), 0, 0, 0)
+    }
+
     fn new(queue: String, answered_in_target: i64, answered: i64, abandoned: i64) -> Self {
         let total = answered + abandoned;
         let percent = (total > 0).then(|| ((answered_in_target * 100 + total / 2) / total) as u32);
