@@ -22,8 +22,8 @@ use super::error::ApiError;
 use super::Ctx;
 use crate::acd::{Agent, AgentState, CallerView, EntryKind, PauseReason, QueueView};
 use crate::calls::{
-    ServiceLevel, CallDetail, CallEvent, CallEventAt, CallFilter, CallRecordId, CallSummary, HangupSide, Page,
-    RingResult,
+    CallDetail, CallEvent, CallEventAt, CallFilter, CallRecordId, CallSummary, HangupSide, Page,
+    RingResult, ServiceLevel,
 };
 use crate::tickets::stats::{Kpis, Period};
 use crate::tickets::{

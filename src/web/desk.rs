@@ -98,7 +98,10 @@ impl AskedState {
             AskedState::Ready => Ok(Request::Ready),
             AskedState::LoggedOut => Ok(Request::Logout),
             AskedState::Paused => {
-                let r = reason.map(str::trim).filter(|r| !r.is_empty()).unwrap_or("break");
+                let r = reason
+                    .map(str::trim)
+                    .filter(|r| !r.is_empty())
+                    .unwrap_or("break");
                 PauseReason::parse(r)
                     .filter(|r| PauseReason::CHOSEN.contains(r))
                     .map(Request::Pause)

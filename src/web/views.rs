@@ -27,7 +27,10 @@ pub fn environment() -> Environment<'static> {
         ("desk.html", include_str!("templates/desk.html")),
         ("pop.html", include_str!("templates/pop.html")),
         ("wallboard.html", include_str!("templates/wallboard.html")),
-        ("wallboard_body.html", include_str!("templates/wallboard_body.html")),
+        (
+            "wallboard_body.html",
+            include_str!("templates/wallboard_body.html"),
+        ),
     ];
     for (name, src) in templates {
         if let Err(e) = env.add_template(name, src) {

@@ -16,7 +16,7 @@ use minijinja::{context, Value};
 use serde::{Deserialize, Serialize};
 
 use super::*;
-use crate::acd::{Agent, AcdEvent, CallerView, PauseReason};
+use crate::acd::{AcdEvent, Agent, CallerView, PauseReason};
 use crate::calls::{outcome_zh, CallFilter, Page as CallsPage};
 use crate::tickets::similar::Probe;
 use crate::tickets::{Kind, PhoneNumber};
@@ -191,7 +191,11 @@ async fn screen_pop(ctx: &Ctx, s: &Session, c: &CallerView) -> Result<String, We
         .ivr
         .get("path")
         .and_then(|p| p.as_array())
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     let vars: Vec<_> = vars
         .as_object()
@@ -233,16 +237,12 @@ async fn screen_pop(ctx: &Ctx, s: &Session, c: &CallerView) -> Result<String, We
 
 /// The desk's live events: `agent` (my state changed: JSON) and `pop` (my phone rings:
 /// the screen pop's HTML).
-pub(super) async fn desk_stream(
-    State(ctx): State<Ctx>,
-    s: Session,
-) -> Result<Response, WebError> {
+pub(super) async fn desk_stream(State(ctx): State<Ctx>, s: Session) -> Result<Response, WebError> {
     s.require(Perm::Desk)?;
     let rx = desk::acd(&ctx)?.subscribe();
     let guard = ctx.stats.sse_open();
-    let stream = futures::stream::unfold(
-        (rx, ctx, s, guard),
-        |(mut rx, ctx, s, guard)| async move {
+    let stream =
+        futures::stream::unfold((rx, ctx, s, guard), |(mut rx, ctx, s, guard)| async move {
             loop {
                 let e = match rx.recv().await {
                     Ok(AcdEvent::Agent(a)) if a.name == s.account.name => {
@@ -264,8 +264,7 @@ pub(super) async fn desk_stream(
                 };
                 return Some((Ok::<_, Infallible>(e), (rx, ctx, s, guard)));
             }
-        },
-    );
+        });
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(20)))
         .into_response())
