@@ -403,7 +403,8 @@ async fn a_caller_on_hold_hears_music_until_taken_back() {
 }
 
 /// ops1 is ready on the desk page in headless Chromium; a caller presses 0 and ops1's
-/// phone rings (unanswered): the page shows the caller's number and their earlier ticket.
+/// phone rings (unanswered): the page shows the caller's number, their earlier ticket, and a
+/// neighbour's open ticket about the same matter as a merge suggestion.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_screen_pop_shows_the_caller_while_the_phone_rings() {
     let dir = common::repo().join("tests/browser");
@@ -433,6 +434,16 @@ async fn the_screen_pop_shows_the_caller_while_the_phone_rings() {
     )
     .await;
     assert_eq!(st, 201, "{earlier}");
+    // A neighbour reported the same matter: the pop suggests merging with it.
+    let (st, similar) = api(
+        &h,
+        &t1,
+        "POST",
+        "/api/v1/tickets",
+        Some(json!({"phone": "13900139001", "text": "幸福小区停水三天了"})),
+    )
+    .await;
+    assert_eq!(st, 201, "{similar}");
     let ringing = phone(p1, Phone::NeverAnswers, 1);
 
     let shots = common::repo().join("target/browser-screenshots");
@@ -445,6 +456,7 @@ async fn the_screen_pop_shows_the_caller_while_the_phone_rings() {
         .env("PASSWORD", "console-pw-123")
         .env("CALLER", number)
         .env("EARLIER_TICKET", earlier["number"].as_str().unwrap())
+        .env("SIMILAR_TICKET", similar["number"].as_str().unwrap())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -1,7 +1,8 @@
 // The agent desk's screen pop in headless Chromium. Started by tests/acd_desk_test.rs with
-//   BASE, SHOTS, AGENT, PASSWORD, CALLER, EARLIER_TICKET
+//   BASE, SHOTS, AGENT, PASSWORD, CALLER, EARLIER_TICKET, SIMILAR_TICKET
 // Prints "ready" once the agent is ready on the desk page (the test then calls in), and
-// "ok screen_pop" when the pop shows the caller and their earlier ticket (else "FAIL …").
+// "ok screen_pop" when the pop shows the caller, their earlier ticket and the similar open
+// ticket to merge with (else "FAIL …").
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
 
@@ -35,6 +36,7 @@ try {
   // The phone rings within seconds of the caller pressing 0.
   await page.locator("#pop-caller", { hasText: env("CALLER") }).waitFor({ timeout: 30000 });
   await page.locator("#pop-earlier", { hasText: env("EARLIER_TICKET") }).waitFor({ timeout: 5000 });
+  await page.locator("#pop-similar", { hasText: env("SIMILAR_TICKET") }).waitFor({ timeout: 5000 });
   const form = await page.locator('#pop input[name="phone"]').inputValue();
   if (form !== env("CALLER")) throw new Error(`new-ticket form has phone ${form}`);
   await page.screenshot({ path: `${SHOTS}/desk-screen-pop.png`, fullPage: true });

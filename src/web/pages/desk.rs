@@ -173,11 +173,22 @@ async fn screen_pop(ctx: &Ctx, s: &Session, c: &CallerView) -> Result<String, We
             }
         })
         .collect();
-    // Topic and place: what the caller said, else the summary of their latest open ticket.
-    let probe = Probe {
-        kind,
-        text: said.clone(),
-        address: address.clone(),
+    // Topic and place: what the caller said, else their latest open ticket (a caller
+    // chasing a matter others reported too).
+    let latest_open = earlier
+        .iter()
+        .find(|t| crate::tickets::state::is_open(t.state));
+    let probe = match latest_open {
+        Some(t) if said.is_empty() && address.is_none() => Probe {
+            kind: Some(t.kind),
+            text: format!("{} {}", t.summary, t.text),
+            address: t.address.clone(),
+        },
+        _ => Probe {
+            kind,
+            text: said.clone(),
+            address: address.clone(),
+        },
     };
     let similar: Vec<_> = tk
         .similar_open(&probe, 5)
