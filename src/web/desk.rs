@@ -15,6 +15,39 @@ use crate::acd::{
 use crate::calls::ServiceLevel;
 use crate::tickets::permission::may_steer_agent;
 
+/// The caller each agent's phone rang for last, so a desk page opened (or reloaded) during
+/// the call shows the screen pop again.
+#[derive(Default)]
+pub struct Offers(std::sync::Mutex<std::collections::HashMap<String, CallerView>>);
+
+impl Offers {
+    /// Keeps the latest offer per agent for as long as the call centre runs.
+    pub fn follow(self: &std::sync::Arc<Self>, acd: &Acd) {
+        let (me, mut rx) = (self.clone(), acd.subscribe());
+        tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(crate::acd::AcdEvent::Offered { agent, caller }) => {
+                        me.0.lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(agent, caller);
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+
+    pub fn last(&self, agent: &str) -> Option<CallerView> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(agent)
+            .cloned()
+    }
+}
+
 /// Why a desk command was refused.
 #[derive(Debug)]
 pub enum DeskError {

@@ -94,6 +94,8 @@ pub struct Inner {
     pub calls: Option<Arc<dyn ActiveCalls>>,
     pub acd: Option<Acd>,
     pub destinations: Vec<String>,
+    /// The caller each agent was offered last (the desk's screen pop after a reload).
+    pub offers: Arc<desk::Offers>,
     /// The call records (话单), on the tickets' database.
     pub records: Calls,
     pub tpl: minijinja::Environment<'static>,
@@ -132,12 +134,17 @@ pub fn router_with(state: AppState, extras: WebExtras) -> Router {
     // The web's counters and gauges need the recorder before the first request.
     crate::telemetry::install();
     let records = Calls::new(state.tickets.db().clone());
+    let offers = Arc::new(desk::Offers::default());
+    if let Some(acd) = &extras.acd {
+        offers.follow(acd);
+    }
     let ctx = Ctx(Arc::new(Inner {
         app: state,
         cfg: extras.config,
         calls: extras.calls,
         acd: extras.acd,
         destinations: extras.destinations,
+        offers,
         records,
         tpl: views::environment(),
         login_failures: auth::Window::default(),

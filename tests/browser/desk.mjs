@@ -2,7 +2,7 @@
 //   BASE, SHOTS, AGENT, PASSWORD, CALLER, EARLIER_TICKET, SIMILAR_TICKET
 // Prints "ready" once the agent is ready on the desk page (the test then calls in), and
 // "ok screen_pop" when the pop shows the caller, their earlier ticket and the similar open
-// ticket to merge with (else "FAIL …").
+// ticket to merge with, also after a reload during the call (else "FAIL …").
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
 
@@ -40,6 +40,9 @@ try {
   const form = await page.locator('#pop input[name="phone"]').inputValue();
   if (form !== env("CALLER")) throw new Error(`new-ticket form has phone ${form}`);
   await page.screenshot({ path: `${SHOTS}/desk-screen-pop.png`, fullPage: true });
+  // Opened again while the phone still rings, the desk shows the same caller.
+  await page.reload();
+  await page.locator("#pop-caller", { hasText: env("CALLER") }).waitFor({ timeout: 5000 });
   console.log("ok screen_pop");
 } catch (e) {
   code = 1;

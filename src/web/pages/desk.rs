@@ -65,11 +65,17 @@ pub(super) async fn desk_page(State(ctx): State<Ctx>, s: Session) -> Page {
     let me = acd
         .agent(&s.account.name)
         .unwrap_or_else(|| Agent::new(&s.account.name, crate::store::now_ms()));
+    // Opened during a call: the pop of the caller this phone rang for.
+    let pop = match ctx.offers.last(&me.name) {
+        Some(c) if me.state.in_call() => Some(screen_pop(&ctx, &s, &c).await?),
+        _ => None,
+    };
     render(
         &ctx,
         Some(&s),
         "desk.html",
         context! {
+            pop => pop,
             me => Value::from(Serde(agent_row(&me))),
             reasons => PauseReason::CHOSEN.iter().map(|r| context! { code => r.as_str(), label => r.label_zh() }).collect::<Vec<_>>(),
         },
@@ -212,6 +218,7 @@ async fn screen_pop(ctx: &Ctx, s: &Session, c: &CallerView) -> Result<String, We
         .as_object()
         .map(|o| {
             o.iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "caller" | "called"))
                 .map(|(k, v)| context! { name => k, value => v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()) })
                 .collect()
         })
