@@ -191,9 +191,9 @@ async fn every_page_route_for_every_role() {
         ("GET", "/console/desk".into(), vec![], vec![Operator]),
         (
             "POST",
-            "/console/desk/state".into(),
+            "/console/agents/m_op/state".into(),
             vec![("state", "ready")],
-            vec![Operator],
+            vec![Operator, Supervisor, Admin],
         ),
         (
             "GET",
@@ -205,6 +205,13 @@ async fn every_page_route_for_every_role() {
             "GET",
             "/console/wallboard/live".into(),
             vec![],
+            vec![Supervisor, Admin],
+        ),
+        // Someone else's state: supervisors and administrators only.
+        (
+            "POST",
+            "/console/agents/m_spare/state".into(),
+            vec![("state", "paused"), ("reason", "break")],
             vec![Supervisor, Admin],
         ),
         // m_op is an agent now (ready above) but in no call: allowed answers 409.

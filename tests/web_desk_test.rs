@@ -32,7 +32,7 @@ async fn the_desk_changes_state_and_links_the_ticket_to_the_call() {
 
     let r = op
         .submit(
-            "/console/desk/state",
+            "/console/agents/d_op/state",
             &[("state", "paused"), ("reason", "meal")],
         )
         .await;
@@ -42,13 +42,13 @@ async fn the_desk_changes_state_and_links_the_ticket_to_the_call() {
     // hotline's own reason is not a person's to choose.
     let r = op
         .submit(
-            "/console/desk/state",
+            "/console/agents/d_op/state",
             &[("state", "paused"), ("reason", "no_answer")],
         )
         .await;
     assert_eq!(r.status, 400);
     let r = op
-        .submit("/console/desk/state", &[("state", "ready")])
+        .submit("/console/agents/d_op/state", &[("state", "ready")])
         .await;
     assert_eq!(r.status, 303);
     assert!(read(&op.get("/console/desk").await.body).contains("当前状态：就绪"));
@@ -104,7 +104,7 @@ async fn the_wallboard_shows_queues_service_level_and_agents() {
     site.add_user("w_op", Role::Operator, None).await;
     site.add_user("w_sup", Role::Supervisor, None).await;
     let mut op = site.login("w_op").await;
-    op.submit("/console/desk/state", &[("state", "ready")])
+    op.submit("/console/agents/w_op/state", &[("state", "ready")])
         .await;
     // Today: one caller answered after 5 s, one after 40 s, one gave up.
     let calls = Calls::new(site.tickets.db().clone());
@@ -162,6 +162,22 @@ async fn the_wallboard_shows_queues_service_level_and_agents() {
     let live = sup.get("/console/wallboard/live").await;
     assert_eq!(live.status, 200);
     assert!(read(&live.body).contains("33%（1/3）"));
+    // A supervisor pauses an agent from the wallboard; an operator may not touch others.
+    let r = sup
+        .submit(
+            "/console/agents/w_op/state",
+            &[("state", "paused"), ("reason", "meeting")],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.location.as_deref()),
+        (303, Some("/console/wallboard"))
+    );
+    assert!(read(&sup.get("/console/wallboard").await.body).contains("w_op示忙会议"));
+    let r = op
+        .submit("/console/agents/w_sup/state", &[("state", "logged_out")])
+        .await;
+    assert_eq!(r.status, 403);
     // The operator has no wallboard.
     assert_eq!(op.get("/console/wallboard").await.status, 403);
 }

@@ -16,7 +16,7 @@ use minijinja::{context, Value};
 use serde::{Deserialize, Serialize};
 
 use super::*;
-use crate::acd::{AcdEvent, Agent, CallerView, PauseReason};
+use crate::acd::{AcdEvent, Agent, AgentState, CallerView, PauseReason};
 use crate::calls::{outcome_zh, CallFilter, Page as CallsPage};
 use crate::tickets::similar::Probe;
 use crate::tickets::{Kind, PhoneNumber};
@@ -89,20 +89,31 @@ pub(super) struct StateForm {
     reason: Option<String>,
 }
 
-/// The desk's state buttons: the person's own state only.
-pub(super) async fn desk_state(
+/// Where a person's desk command returns them: operators to their desk, supervisors and
+/// administrators to the wallboard.
+fn back(s: &Session) -> Response {
+    let to = if allows(s.account.role, Perm::Desk) {
+        "/console/desk"
+    } else {
+        "/console/wallboard"
+    };
+    Redirect::to(to).into_response()
+}
+
+/// An agent's state from the desk (one's own) or the wallboard (anyone's, supervisors).
+pub(super) async fn agent_state(
     State(ctx): State<Ctx>,
     s: Session,
+    Path(agent): Path<String>,
     Form(f): Form<StateForm>,
 ) -> Page {
-    s.require(Perm::Desk)?;
     let asked = AskedState::parse(&f.state)
         .ok_or_else(|| WebError::BadRequest("没有这个坐席状态。".into()))?;
     let r = asked
         .request(f.reason.as_deref())
         .map_err(|_| WebError::BadRequest("请选择示忙原因。".into()))?;
-    desk::set_state(&ctx, &s.account, &s.account.name, r).await?;
-    Ok(Redirect::to("/console/desk").into_response())
+    desk::set_state(&ctx, &s.account, &agent, r).await?;
+    Ok(back(&s))
 }
 
 #[derive(Deserialize)]
@@ -122,12 +133,27 @@ pub(super) async fn agent_call(
     let action = CallAction::parse(&f.action)
         .ok_or_else(|| WebError::BadRequest("没有这个通话操作。".into()))?;
     desk::call(&ctx, &s.account, &agent, action, nonempty(&f.target))?;
-    let back = if allows(s.account.role, Perm::Desk) {
-        "/console/desk"
-    } else {
-        "/console/wallboard"
+    Ok(back(&s))
+}
+
+/// A voice-menu variable as the operator reads it; `None` for what the pop shows elsewhere
+/// (the numbers) or what means nothing to a person (a recording's path).
+fn var_zh(name: &str, value: &str) -> Option<(String, String)> {
+    let label = match name {
+        "caller" | "called" | "message" | "hung_up" => return None,
+        "kind" => {
+            let kind = value.parse::<Kind>().map(|k| k.label_zh()).unwrap_or(value);
+            return Some(("诉求类型".into(), kind.to_string()));
+        }
+        "language" => "语言",
+        "ahead" => "排队位置",
+        "wait_minutes" => "预计等待（分钟）",
+        "ticket_number" => "工单编号",
+        "number" => "输入的号码",
+        "last4" => "输入的尾号",
+        other => other,
     };
-    Ok(Redirect::to(back).into_response())
+    Some((label.to_string(), value.to_string()))
 }
 
 /// The screen pop for one caller, as HTML (sent whole in the event stream, so it shows
@@ -218,8 +244,13 @@ async fn screen_pop(ctx: &Ctx, s: &Session, c: &CallerView) -> Result<String, We
         .as_object()
         .map(|o| {
             o.iter()
-                .filter(|(k, _)| !matches!(k.as_str(), "caller" | "called"))
-                .map(|(k, v)| context! { name => k, value => v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()) })
+                .filter_map(|(k, v)| {
+                    let v = v
+                        .as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string());
+                    var_zh(k, &v).map(|(name, value)| context! { name => name, value => value })
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -248,7 +279,7 @@ async fn screen_pop(ctx: &Ctx, s: &Session, c: &CallerView) -> Result<String, We
         address => address.unwrap_or_default(),
         kinds => Kind::ALL.iter().map(|k| context! { code => k.code(), label => k.label_zh() }).collect::<Vec<_>>(),
         queues => acd.queues().queues.values().map(|q| context! { id => q.id.clone(), name => q.name.clone() }).collect::<Vec<_>>(),
-        agents => acd.agents().iter().filter(|a| a.name != s.account.name).map(|a| a.name.clone()).collect::<Vec<_>>(),
+        agents => acd.agents().iter().filter(|a| a.name != s.account.name && a.state != AgentState::LoggedOut).map(|a| a.name.clone()).collect::<Vec<_>>(),
         destinations => ctx.destinations.clone(),
     })?)
 }
@@ -286,4 +317,22 @@ pub(super) async fn desk_stream(State(ctx): State<Ctx>, s: Session) -> Result<Re
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(20)))
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn voice_menu_variables_read_in_chinese_and_paths_stay_hidden() {
+        assert_eq!(
+            var_zh("kind", "complaint"),
+            Some(("诉求类型".into(), "投诉".into()))
+        );
+        assert_eq!(var_zh("message", "/data/rec/1.wav"), None);
+        assert_eq!(var_zh("caller", "13800000000"), None);
+        assert_eq!(var_zh("area", "东城"), Some(("area".into(), "东城".into())));
+        assert_eq!(clock(65), "1:05");
+        assert_eq!(clock(3725), "1:02:05");
+    }
 }
