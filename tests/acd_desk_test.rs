@@ -404,7 +404,8 @@ async fn a_caller_on_hold_hears_music_until_taken_back() {
 
 /// ops1 is ready on the desk page in headless Chromium; a caller presses 0 and ops1's
 /// phone rings (unanswered): the page shows the caller's number, their earlier ticket, and a
-/// neighbour's open ticket about the same matter as a merge suggestion.
+/// neighbour's open ticket about the same matter as a merge suggestion; the supervisor's
+/// wallboard, open all along, shows the caller waiting and ops1's phone ringing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_screen_pop_shows_the_caller_while_the_phone_rings() {
     let dir = common::repo().join("tests/browser");
@@ -422,6 +423,7 @@ async fn the_screen_pop_shows_the_caller_while_the_phone_rings() {
     }
     let h = Arc::new(hotline("ring_secs = 12"));
     operator(&h, "ops1");
+    supervisor(&h, "sup1");
     let p1 = register_phone(&h, "ops1");
     let t1 = token(&h, "ops1").await;
     let number = "13800138204";
@@ -453,6 +455,7 @@ async fn the_screen_pop_shows_the_caller_while_the_phone_rings() {
         .env("BASE", format!("http://127.0.0.1:{}", h.http_port))
         .env("SHOTS", &shots)
         .env("AGENT", "ops1")
+        .env("SUPERVISOR", "sup1")
         .env("PASSWORD", "console-pw-123")
         .env("CALLER", number)
         .env("EARLIER_TICKET", earlier["number"].as_str().unwrap())

@@ -1,8 +1,9 @@
 // The agent desk's screen pop in headless Chromium. Started by tests/acd_desk_test.rs with
-//   BASE, SHOTS, AGENT, PASSWORD, CALLER, EARLIER_TICKET, SIMILAR_TICKET
+//   BASE, SHOTS, AGENT, PASSWORD, CALLER, EARLIER_TICKET, SIMILAR_TICKET, SUPERVISOR
 // Prints "ready" once the agent is ready on the desk page (the test then calls in), and
 // "ok screen_pop" when the pop shows the caller, their earlier ticket and the similar open
-// ticket to merge with, also after a reload during the call (else "FAIL …").
+// ticket to merge with, also after a reload during the call, and the supervisor's wallboard
+// (opened before the call) shows the caller waiting and the agent ringing (else "FAIL …").
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
 
@@ -20,13 +21,19 @@ const browser = await chromium.launch({
   args: ["--no-sandbox", "--disable-dev-shm-usage"],
 });
 let code = 0;
-try {
+async function login(name) {
   const ctx = await browser.newContext({ viewport: { width: 1366, height: 768 }, locale: "zh-CN" });
   const page = await ctx.newPage();
   await page.goto(`${BASE}/login`);
-  await page.fill('input[name="name"]', env("AGENT"));
+  await page.fill('input[name="name"]', name);
   await page.fill('input[name="password"]', env("PASSWORD"));
   await Promise.all([page.waitForNavigation(), page.click('button[type="submit"]')]);
+  return page;
+}
+try {
+  const board = await login(env("SUPERVISOR"));
+  await board.goto(`${BASE}/console/wallboard`);
+  const page = await login(env("AGENT"));
   await page.goto(`${BASE}/console/desk`);
   await page.locator("#live:not(.off)").waitFor({ timeout: 10000 });
   await page.click("#btn-ready");
@@ -43,6 +50,10 @@ try {
   // Opened again while the phone still rings, the desk shows the same caller.
   await page.reload();
   await page.locator("#pop-caller", { hasText: env("CALLER") }).waitFor({ timeout: 5000 });
+  // The wallboard refreshes by itself: the caller waits, the agent's phone rings.
+  await board.locator("#wb-waiting", { hasText: env("CALLER") }).waitFor({ timeout: 8000 });
+  await board.locator(`#wb-agents tr[data-agent="${env("AGENT")}"]`, { hasText: "振铃" }).waitFor({ timeout: 8000 });
+  await board.screenshot({ path: `${SHOTS}/wallboard-ringing.png`, fullPage: true });
   console.log("ok screen_pop");
 } catch (e) {
   code = 1;
