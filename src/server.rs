@@ -180,6 +180,8 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
         WebExtras {
             config: cfg.web.clone(),
             calls: Some(Arc::new(OperatorCalls(engine.clone()))),
+            acd: Some(acd.clone()),
+            destinations: cfg.sip.destinations.keys().cloned().collect(),
         },
     );
     let http_stop = shutdown.clone();

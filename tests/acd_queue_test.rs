@@ -7,92 +7,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::agents::{self, cli, operator, phone, phone_done, register_phone, Phone};
+use common::agents::{
+    self, caller, cli, events, hotline, kinds, listen, operator, phone, phone_done, ready,
+    register_phone, talking_phone, tone, tone_share, wait_until, Phone,
+};
 use common::pcap;
 use common::serve::{scenario, sipp, Hotline, Step};
 use hotline::store::Db;
 use sqlx::Row;
-
-/// `hotline serve` with the queues file `extra` configures; phones are not pinged (SIPp's
-/// answering scenarios take only INVITEs).
-fn hotline(extra: &str) -> Hotline {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let q = agents::queues_file(dir.path(), extra);
-    let h = Hotline::start(&[
-        ("HOTLINE__ACD__QUEUES_FILE", q.display().to_string()),
-        ("HOTLINE__SIP__REGISTRAR__KEEPALIVE_SECS", "3600".into()),
-    ]);
-    // The queues file must outlive the server's start only.
-    drop(dir);
-    h
-}
-
-/// A caller pressing 0 after the greeting, then `steps`.
-fn caller(h: &Hotline, number: &str, steps: &[Step]) -> (bool, String) {
-    let dir = h.dir.path();
-    let zero = dir.join(format!("zero-{number}.pcap"));
-    pcap::dtmf(&zero, "0", 120, 101);
-    let mut all = vec![Step::Pause(800), Step::Pcap(zero)];
-    all.extend_from_slice(steps);
-    let file = dir.join(format!("caller-{number}.xml"));
-    std::fs::write(&file, scenario(number, &all)).expect("scenario");
-    sipp(h, &file, "12345", &[])
-}
-
-/// The events of the last call from `number`, once it has ended: (kind, detail).
-async fn events(h: &Hotline, number: &str) -> Vec<(String, serde_json::Value)> {
-    let db = Db::open(&h.db_url(), 1).await.expect("db");
-    let until = Instant::now() + Duration::from_secs(20);
-    let id: i64 = loop {
-        let row = sqlx::query(
-            "SELECT id FROM calls WHERE caller = $1 AND ended_at IS NOT NULL ORDER BY id DESC LIMIT 1",
-        )
-        .bind(number)
-        .fetch_optional(db.pool())
-        .await
-        .expect("calls");
-        if let Some(r) = row {
-            break r.get(0);
-        }
-        assert!(
-            Instant::now() < until,
-            "no finished call from {number}\n{}",
-            h.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    let rows = sqlx::query("SELECT kind, detail FROM call_events WHERE call = $1 ORDER BY id")
-        .bind(id)
-        .fetch_all(db.pool())
-        .await
-        .expect("events");
-    db.close().await;
-    rows.iter()
-        .map(|r| {
-            (
-                r.get::<String, _>(0),
-                serde_json::from_str(&r.get::<String, _>(1)).expect("detail json"),
-            )
-        })
-        .collect()
-}
-
-fn kinds(ev: &[(String, serde_json::Value)]) -> Vec<&str> {
-    ev.iter().map(|(k, _)| k.as_str()).collect()
-}
-
-fn ready(h: &Hotline, name: &str) {
-    let out = cli(h, &["agent", "ready", name], "");
-    assert!(out.contains("ready"), "{out}");
-}
-
-fn wait_until(what: &str, h: &Hotline, mut ok: impl FnMut() -> bool) {
-    let until = Instant::now() + Duration::from_secs(30);
-    while !ok() {
-        assert!(Instant::now() < until, "{what}\n{}", h.log());
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 /// Two operators with registered phones that do as told, made ready in this order (the
 /// first has then been idle longest); their phones.
@@ -210,48 +132,6 @@ async fn an_unanswered_agent_is_skipped_and_paused() {
         ("paused".into(), Some("no_answer".into()), 0),
         "{states:?}"
     );
-}
-
-/// What a caller whose SDP points at `sock` hears: the μ-law payloads of the RTP that
-/// arrives within `secs`, decoded.
-fn listen(sock: std::net::UdpSocket, secs: u64) -> std::thread::JoinHandle<Vec<i16>> {
-    std::thread::spawn(move || {
-        sock.set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        let until = Instant::now() + Duration::from_secs(secs);
-        let mut pcm = Vec::new();
-        let mut buf = [0u8; 1500];
-        while Instant::now() < until {
-            if let Ok(n) = sock.recv(&mut buf) {
-                // RTP with PCMU (payload type 0): 12-byte header, no CSRC or extension.
-                if n > 12 && buf[1] & 0x7f == 0 {
-                    pcm.extend(
-                        buf[12..n]
-                            .iter()
-                            .map(|b| hotline::media::g711::ulaw_to_linear(*b)),
-                    );
-                }
-            }
-        }
-        pcm
-    })
-}
-
-/// Power of `f` Hz in a block of 8 kHz samples (Goertzel), relative to the block's energy.
-fn tone_share(block: &[i16], f: f64) -> f64 {
-    let w = 2.0 * std::f64::consts::PI * f / 8000.0;
-    let (mut s1, mut s2) = (0.0f64, 0.0f64);
-    for &x in block {
-        let s0 = x as f64 + 2.0 * w.cos() * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    let power = s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2;
-    let energy: f64 = block.iter().map(|&x| (x as f64) * (x as f64)).sum();
-    if energy < 1e3 {
-        return 0.0;
-    }
-    power / (energy * block.len() as f64 / 2.0)
 }
 
 /// Everyone logged in is busy (paused): the caller waits, hears the hold music (its notes
@@ -393,68 +273,6 @@ async fn a_callback_rings_the_agent_then_the_resident() {
         (&"ops1".into(), &true.into())
     );
     drop(dir);
-}
-
-fn tone(f: f64, secs: f64) -> Vec<i16> {
-    (0..(secs * 8000.0) as usize)
-        .map(|i| ((i as f64 * 2.0 * std::f64::consts::PI * f / 8000.0).sin() * 8000.0) as i16)
-        .collect()
-}
-
-/// A desk phone (SIPp UAS on `port`) that answers and then says `pcap`, then waits for BYE.
-fn talking_phone(dir: &std::path::Path, port: u16, pcap: &std::path::Path) -> std::process::Child {
-    let xml = format!(
-        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="agent talks">
-  <recv request="INVITE"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]A[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:phone@[local_ip]:[local_port]>
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=phone 1 1 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-]]></send>
-  <recv request="ACK"/>
-  <nop><action><exec play_pcap_audio="{}"/></action></nop>
-  <recv request="BYE"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-</scenario>
-"#,
-        pcap.display()
-    );
-    let file = dir.join(format!("talking-{port}.xml"));
-    std::fs::write(&file, xml).unwrap();
-    std::process::Command::new("sipp")
-        .arg("-sf")
-        .arg(&file)
-        .args(["-i", "127.0.0.1", "-p", &port.to_string()])
-        .args(["-mp", &common::serve::free_port().to_string()])
-        .args(["-m", "1", "-nostdin", "-timeout", "90s"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("sipp UAS")
 }
 
 /// The conversation with the operator is recorded, one stereo file per call: the caller's

@@ -122,4 +122,22 @@ async fn records_events_and_filters_work_on_postgres() {
     let all = calls.list(&CallFilter::default(), page).await.unwrap();
     assert_eq!(all.len(), 2);
     assert_eq!(all[0].id, abandoned.get(), "newest first");
+
+    // The wallboard's service level: answered after 12 s (within 15 s), one abandoned.
+    let levels = calls.service_levels(0, 15_000).await.unwrap();
+    assert_eq!(levels.len(), 1);
+    assert_eq!(
+        (
+            levels[0].queue.as_str(),
+            levels[0].answered_in_target,
+            levels[0].answered,
+            levels[0].abandoned,
+            levels[0].percent
+        ),
+        ("general", 1, 1, 1, Some(50))
+    );
+    // The ticket made during the call stays linked after the call ended.
+    assert!(calls.link_ticket(answered, "202401010009").await.unwrap());
+    let d = calls.get(answered).await.unwrap().expect("the record");
+    assert_eq!(d.call.ticket_number.as_deref(), Some("202401010009"));
 }

@@ -188,6 +188,45 @@ async fn every_page_route_for_every_role() {
             vec![Operator],
         ),
         ("GET", "/board".into(), vec![], vec![Supervisor]),
+        ("GET", "/console/desk".into(), vec![], vec![Operator]),
+        (
+            "POST",
+            "/console/agents/m_op/state".into(),
+            vec![("state", "ready")],
+            vec![Operator, Supervisor, Admin],
+        ),
+        (
+            "GET",
+            "/console/wallboard".into(),
+            vec![],
+            vec![Supervisor, Admin],
+        ),
+        (
+            "GET",
+            "/console/wallboard/live".into(),
+            vec![],
+            vec![Supervisor, Admin],
+        ),
+        // Someone else's state: supervisors and administrators only.
+        (
+            "POST",
+            "/console/agents/m_spare/state".into(),
+            vec![("state", "paused"), ("reason", "break")],
+            vec![Supervisor, Admin],
+        ),
+        // m_op is an agent now (ready above) but in no call: allowed answers 409.
+        (
+            "POST",
+            "/console/agents/m_op/call".into(),
+            vec![("action", "hold")],
+            vec![Operator, Supervisor, Admin],
+        ),
+        (
+            "POST",
+            "/console/agents/m_op/call".into(),
+            vec![("action", "listen")],
+            vec![Supervisor],
+        ),
         (
             "GET",
             "/console/calls".into(),
@@ -367,6 +406,44 @@ async fn every_api_route_for_every_role() {
             format!("/api/v1/tickets/{id}/transitions"),
             Some(json!({"action": "supervise", "text": "督办"})),
             vec![Supervisor],
+        ),
+        (
+            "GET",
+            "/api/v1/agents".into(),
+            None,
+            vec![Operator, Supervisor, Admin],
+        ),
+        (
+            "POST",
+            "/api/v1/agents/a_op/state".into(),
+            Some(json!({"state": "ready"})),
+            vec![Operator, Supervisor, Admin],
+        ),
+        // Operators change only their own state.
+        (
+            "POST",
+            "/api/v1/agents/a_sup/state".into(),
+            Some(json!({"state": "paused", "reason": "meal"})),
+            vec![Supervisor, Admin],
+        ),
+        // a_op is an agent now but in no call: allowed answers 409.
+        (
+            "POST",
+            "/api/v1/agents/a_op/call".into(),
+            Some(json!({"action": "hold"})),
+            vec![Operator, Supervisor, Admin],
+        ),
+        (
+            "POST",
+            "/api/v1/agents/a_op/call".into(),
+            Some(json!({"action": "barge"})),
+            vec![Supervisor],
+        ),
+        (
+            "GET",
+            "/api/v1/queues".into(),
+            None,
+            vec![Operator, Supervisor, Admin],
         ),
     ];
     let c = client();

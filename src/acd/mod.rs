@@ -21,6 +21,8 @@ mod store;
 mod strategy;
 mod waiting;
 
+/// How a supervisor joins a call (`Control::Monitor`), so the desk needs only `acd`.
+pub use crate::media::MonitorMode;
 pub use agent::{Agent, AgentState, CallStep, PauseReason, Request};
 pub use config::{AcdConfig, Exit, Member, Queue, QueueProblem, Queues, Strategy};
 pub use connect::{Connected, Control, TransferTarget};

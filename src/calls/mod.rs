@@ -10,10 +10,12 @@
 //! same transaction (`events.rs`), so lists and reports read one row per call.
 
 mod events;
+mod level;
 mod read;
 mod record;
 
 pub use events::{CallEvent, RingResult};
+pub use level::ServiceLevel;
 pub use read::{CallDetail, CallEventAt, CallFilter, CallSummary, Page, MAX_PAGE_SIZE};
 pub use record::{
     hangup_reason_zh, outcome_zh, CallEnd, CallRecordId, Calls, CallsError, HangupSide, NewCall,

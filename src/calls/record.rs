@@ -168,7 +168,7 @@ impl Calls {
     /// replaces what the last agent leg said, because the call may have gone on after it.
     pub async fn end(&self, id: CallRecordId, end: &CallEnd<'_>) -> Result<(), CallsError> {
         sqlx::query(
-            "UPDATE calls SET ended_at = $1, outcome = $2, nodes = $3, prompts = $4, digits = $5, ticket_number = $6,
+            "UPDATE calls SET ended_at = $1, outcome = $2, nodes = $3, prompts = $4, digits = $5, ticket_number = COALESCE($6, ticket_number),
              recording_path = $7, hangup_side = $9, hangup_reason = $10 WHERE id = $8",
         )
         .bind(now_ms())

@@ -19,6 +19,7 @@ mod model;
 pub mod permission;
 pub mod routing;
 mod service;
+pub mod similar;
 pub mod state;
 pub mod stats;
 pub mod supervision;

@@ -100,6 +100,15 @@ pub enum Perm {
     /// 通话记录 (话单): who called, the voice-menu path, queues and agents. Not department
     /// staff, whose work is their tickets.
     ViewCalls,
+    /// 坐席: take calls, change one's own agent state, hold and transfer one's own call.
+    Desk,
+    /// See the call centre's agents, queues and callers waiting (transfer targets, the
+    /// wallboard's figures).
+    ViewAgents,
+    /// 班长: change any agent's state and steer any agent's call (the wallboard).
+    ManageAgents,
+    /// 监听、耳语、强插 on an agent's call, from one's own phone.
+    Monitor,
 }
 
 pub fn allows(role: Role, perm: Perm) -> bool {
@@ -114,7 +123,17 @@ pub fn allows(role: Role, perm: Perm) -> bool {
         Note => matches!(role, Operator | Department | Supervisor),
         ManageAccounts => role == Admin,
         ViewCalls => matches!(role, Operator | Supervisor | Admin),
+        Desk => role == Operator,
+        ViewAgents => matches!(role, Operator | Supervisor | Admin),
+        ManageAgents => matches!(role, Supervisor | Admin),
+        Monitor => role == Supervisor,
     }
+}
+
+/// May `me` (in `role`) change agent `agent`'s state or steer their call (hold, transfer,
+/// hang up)? Operators only their own; supervisors and administrators anyone's.
+pub fn may_steer_agent(role: Role, me: &str, agent: &str) -> bool {
+    allows(role, Perm::ManageAgents) || (allows(role, Perm::Desk) && me == agent)
 }
 
 /// May a person in `role` (of `department`, for department staff) see this ticket?
@@ -137,6 +156,20 @@ mod tests {
         assert!(allows(Role::Admin, Perm::ManageAccounts));
         assert!(!allows(Role::Admin, Perm::ViewTickets));
         assert!(!allows(Role::Operator, Perm::ManageAccounts));
+    }
+
+    #[test]
+    fn operators_steer_only_themselves_and_only_supervisors_monitor() {
+        assert!(may_steer_agent(Role::Operator, "ops1", "ops1"));
+        assert!(!may_steer_agent(Role::Operator, "ops1", "ops2"));
+        assert!(may_steer_agent(Role::Supervisor, "sup", "ops2"));
+        assert!(may_steer_agent(Role::Admin, "root", "ops2"));
+        assert!(!may_steer_agent(Role::Department, "ops1", "ops1"));
+        assert!(allows(Role::Supervisor, Perm::Monitor));
+        assert!(!allows(Role::Admin, Perm::Monitor));
+        assert!(!allows(Role::Operator, Perm::Monitor));
+        assert!(allows(Role::Operator, Perm::ViewAgents));
+        assert!(!allows(Role::Department, Perm::ViewAgents));
     }
 
     #[test]

@@ -17,11 +17,13 @@ use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
 use super::accounts::{self, Account, Role};
 use super::authz::{allows, call_detail_for, call_for, can_see, Perm};
+use super::desk::{self, AskedState, Board, CallAction, QueueOut};
 use super::error::ApiError;
 use super::Ctx;
+use crate::acd::{Agent, AgentState, CallerView, EntryKind, PauseReason, QueueView};
 use crate::calls::{
     CallDetail, CallEvent, CallEventAt, CallFilter, CallRecordId, CallSummary, HangupSide, Page,
-    RingResult,
+    RingResult, ServiceLevel,
 };
 use crate::tickets::stats::{Kpis, Period};
 use crate::tickets::{
@@ -40,15 +42,20 @@ pub fn routes() -> Router<Ctx> {
         .route("/stats", get(stats))
         .route("/calls", get(list_calls))
         .route("/calls/{id}", get(get_call))
+        .route("/agents", get(list_agents))
+        .route("/agents/{name}/state", post(agent_state))
+        .route("/agents/{name}/call", post(agent_call))
+        .route("/queues", get(queues))
         .fallback(|| async { ApiError::not_found() })
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "hotline 12345 API", version = "1", description = "Tickets, transitions, departments, statistics and call records of the 12345 hotline. Authenticate with `Authorization: Bearer <API token>` (tokens are issued by an administrator)."),
-    paths(list_tickets, create_ticket, get_ticket, ticket_audit, transition, departments, stats, list_calls, get_call),
+    paths(list_tickets, create_ticket, get_ticket, ticket_audit, transition, departments, stats, list_calls, get_call, list_agents, agent_state, agent_call, queues),
     components(schemas(StateCode, KindCode, ChannelCode, TicketOut, TicketPage, NewTicketIn, TransitionIn, ApiAction, AuditOut, DepartmentOut, Kpis, Period, ErrorBody, ErrorDetail,
-        CallPage, CallSummary, CallDetail, CallEventAt, CallEvent, HangupSide, RingResult)),
+        CallPage, CallSummary, CallDetail, CallEventAt, CallEvent, HangupSide, RingResult,
+        Agent, AgentState, PauseReason, AgentStateIn, AskedState, AgentCallIn, CallAction, AgentCallOut, Board, QueueOut, QueueView, ServiceLevel, CallerView, EntryKind)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]
@@ -692,4 +699,79 @@ async fn get_call(
         Some(d) => Ok(Json(call_detail_for(u.0.role, d))),
         None => Err(ApiError::not_found()),
     }
+}
+
+/// The call centre's agents and their states (operators, supervisors, administrators).
+#[utoipa::path(get, path = "/api/v1/agents",
+    responses((status = 200, body = [Agent]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn list_agents(State(ctx): State<Ctx>, u: ApiUser) -> Result<Json<Vec<Agent>>, ApiError> {
+    u.require(Perm::ViewAgents)?;
+    Ok(Json(desk::acd(&ctx)?.agents()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentStateIn {
+    pub state: AskedState,
+    /// paused: break, meal, meeting, training or paperwork (break when left out).
+    pub reason: Option<String>,
+}
+
+/// Change an agent's state (就绪 / 示忙 / 签出). Operators only their own; supervisors and
+/// administrators anyone's. Asked during a call, it applies when the call ends.
+#[utoipa::path(post, path = "/api/v1/agents/{name}/state", params(("name" = String, Path, description = "agent (account) name")), request_body = AgentStateIn,
+    responses((status = 200, body = Agent), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn agent_state(
+    State(ctx): State<Ctx>,
+    u: ApiUser,
+    Path(name): Path<String>,
+    body: Result<Json<AgentStateIn>, JsonRejection>,
+) -> Result<Json<Agent>, ApiError> {
+    let Json(b) = body.map_err(|e| ApiError::bad(e.body_text()))?;
+    let r = b.state.request(b.reason.as_deref())?;
+    Ok(Json(desk::set_state(&ctx, &u.0, &name, r).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentCallIn {
+    pub action: CallAction,
+    /// transfer: `queue:<id>`, `agent:<name>` or `destination:<name>`.
+    pub target: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AgentCallOut {
+    pub agent: String,
+    pub action: CallAction,
+}
+
+/// Steer an agent's call: hold, unhold, hang up, blind transfer (operators their own call,
+/// supervisors and administrators any); listen, whisper, barge in and stop (supervisors,
+/// from their own registered phone, which rings now).
+#[utoipa::path(post, path = "/api/v1/agents/{name}/call", params(("name" = String, Path, description = "agent (account) name")), request_body = AgentCallIn,
+    responses((status = 202, body = AgentCallOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn agent_call(
+    State(ctx): State<Ctx>,
+    u: ApiUser,
+    Path(name): Path<String>,
+    body: Result<Json<AgentCallIn>, JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Json(b) = body.map_err(|e| ApiError::bad(e.body_text()))?;
+    desk::call(&ctx, &u.0, &name, b.action, b.target.as_deref())?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(AgentCallOut {
+            agent: name,
+            action: b.action,
+        }),
+    ))
+}
+
+/// The wallboard: per queue figures (waiting, callbacks owed, longest wait, agents ready,
+/// busy, logged in, today's service level) and the callers waiting.
+#[utoipa::path(get, path = "/api/v1/queues",
+    responses((status = 200, body = Board), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn queues(State(ctx): State<Ctx>, u: ApiUser) -> Result<Json<Board>, ApiError> {
+    Ok(Json(desk::board(&ctx, &u.0).await?))
 }

@@ -16,6 +16,7 @@ mod api;
 pub mod auth;
 pub mod authz;
 mod config;
+mod desk;
 mod error;
 mod metrics;
 mod notices;
@@ -36,6 +37,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
+use crate::acd::Acd;
 use crate::calls::Calls;
 use crate::store::Db;
 use crate::tickets::Tickets;
@@ -75,6 +77,11 @@ impl<F: Fn() -> Vec<String> + Send + Sync> ActiveCalls for F {
 pub struct WebExtras {
     pub config: WebConfig,
     pub calls: Option<Arc<dyn ActiveCalls>>,
+    /// The call centre, for the agent desk and the wallboard (`None`: those pages and the
+    /// agent routes say it is not running).
+    pub acd: Option<Acd>,
+    /// `[sip.destinations]` names an agent may transfer a caller to.
+    pub destinations: Vec<String>,
 }
 
 /// Shared state of every handler.
@@ -85,6 +92,10 @@ pub struct Inner {
     pub app: AppState,
     pub cfg: WebConfig,
     pub calls: Option<Arc<dyn ActiveCalls>>,
+    pub acd: Option<Acd>,
+    pub destinations: Vec<String>,
+    /// The caller each agent was offered last (the desk's screen pop after a reload).
+    pub offers: Arc<desk::Offers>,
     /// The call records (话单), on the tickets' database.
     pub records: Calls,
     pub tpl: minijinja::Environment<'static>,
@@ -123,10 +134,17 @@ pub fn router_with(state: AppState, extras: WebExtras) -> Router {
     // The web's counters and gauges need the recorder before the first request.
     crate::telemetry::install();
     let records = Calls::new(state.tickets.db().clone());
+    let offers = Arc::new(desk::Offers::default());
+    if let Some(acd) = &extras.acd {
+        offers.follow(acd);
+    }
     let ctx = Ctx(Arc::new(Inner {
         app: state,
         cfg: extras.config,
         calls: extras.calls,
+        acd: extras.acd,
+        destinations: extras.destinations,
+        offers,
         records,
         tpl: views::environment(),
         login_failures: auth::Window::default(),

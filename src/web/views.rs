@@ -24,6 +24,13 @@ pub fn environment() -> Environment<'static> {
         ("call.html", include_str!("templates/call.html")),
         ("accounts.html", include_str!("templates/accounts.html")),
         ("status.html", include_str!("templates/status.html")),
+        ("desk.html", include_str!("templates/desk.html")),
+        ("pop.html", include_str!("templates/pop.html")),
+        ("wallboard.html", include_str!("templates/wallboard.html")),
+        (
+            "wallboard_body.html",
+            include_str!("templates/wallboard_body.html"),
+        ),
     ];
     for (name, src) in templates {
         if let Err(e) = env.add_template(name, src) {
@@ -75,6 +82,8 @@ pub struct Can {
     pub board: bool,
     pub accounts: bool,
     pub calls: bool,
+    pub desk: bool,
+    pub wallboard: bool,
 }
 
 pub fn can(a: Option<&Account>) -> Can {
@@ -95,6 +104,8 @@ pub fn can(a: Option<&Account>) -> Can {
         board: p(Perm::Board),
         accounts: p(Perm::ManageAccounts),
         calls: p(Perm::ViewCalls),
+        desk: p(Perm::Desk),
+        wallboard: p(Perm::ManageAgents),
     }
 }
 
@@ -282,6 +293,10 @@ mod tests {
             "board.html",
             "accounts.html",
             "status.html",
+            "desk.html",
+            "pop.html",
+            "wallboard.html",
+            "wallboard_body.html",
         ] {
             assert!(env.get_template(name).is_ok(), "{name}");
         }

@@ -6,8 +6,14 @@
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use std::time::{Duration, Instant};
+
+use hotline::store::Db;
+use sqlx::Row;
+
 use super::net::free_port;
-use super::serve::Hotline;
+use super::pcap;
+use super::serve::{scenario, sipp, Hotline, Step};
 use super::{hotline_bin, repo};
 
 /// The SIP password every test operator's phone uses.
@@ -144,4 +150,205 @@ pub fn queues_file(dir: &Path, extra: &str) -> PathBuf {
     )
     .expect("write queues file");
     f
+}
+
+/// `hotline serve` with the queues file `extra` configures; phones are not pinged (SIPp's
+/// answering scenarios take only INVITEs).
+pub fn hotline(extra: &str) -> Hotline {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let q = queues_file(dir.path(), extra);
+    let h = Hotline::start(&[
+        ("HOTLINE__ACD__QUEUES_FILE", q.display().to_string()),
+        ("HOTLINE__SIP__REGISTRAR__KEEPALIVE_SECS", "3600".into()),
+    ]);
+    // The queues file must outlive the server's start only.
+    drop(dir);
+    h
+}
+
+/// A caller pressing 0 after the greeting, then `steps`.
+pub fn caller(h: &Hotline, number: &str, steps: &[Step]) -> (bool, String) {
+    let dir = h.dir.path();
+    let zero = dir.join(format!("zero-{number}.pcap"));
+    pcap::dtmf(&zero, "0", 120, 101);
+    let mut all = vec![Step::Pause(800), Step::Pcap(zero)];
+    all.extend_from_slice(steps);
+    let file = dir.join(format!("caller-{number}.xml"));
+    std::fs::write(&file, scenario(number, &all)).expect("scenario");
+    sipp(h, &file, "12345", &[])
+}
+
+/// The events of the last call from `number`, once it has ended: (kind, detail).
+pub async fn events(h: &Hotline, number: &str) -> Vec<(String, serde_json::Value)> {
+    let db = Db::open(&h.db_url(), 1).await.expect("db");
+    let until = Instant::now() + Duration::from_secs(20);
+    let id: i64 = loop {
+        let row = sqlx::query(
+            "SELECT id FROM calls WHERE caller = $1 AND ended_at IS NOT NULL ORDER BY id DESC LIMIT 1",
+        )
+        .bind(number)
+        .fetch_optional(db.pool())
+        .await
+        .expect("calls");
+        if let Some(r) = row {
+            break r.get(0);
+        }
+        assert!(
+            Instant::now() < until,
+            "no finished call from {number}\n{}",
+            h.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let rows = sqlx::query("SELECT kind, detail FROM call_events WHERE call = $1 ORDER BY id")
+        .bind(id)
+        .fetch_all(db.pool())
+        .await
+        .expect("events");
+    db.close().await;
+    rows.iter()
+        .map(|r| {
+            (
+                r.get::<String, _>(0),
+                serde_json::from_str(&r.get::<String, _>(1)).expect("detail json"),
+            )
+        })
+        .collect()
+}
+
+pub fn kinds(ev: &[(String, serde_json::Value)]) -> Vec<&str> {
+    ev.iter().map(|(k, _)| k.as_str()).collect()
+}
+
+pub fn ready(h: &Hotline, name: &str) {
+    let out = cli(h, &["agent", "ready", name], "");
+    assert!(out.contains("ready"), "{out}");
+}
+
+pub fn wait_until(what: &str, h: &Hotline, mut ok: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(30);
+    while !ok() {
+        assert!(Instant::now() < until, "{what}\n{}", h.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// What a caller whose SDP points at `sock` hears: the μ-law payloads of the RTP that
+/// arrives within `secs`, decoded.
+pub fn listen(sock: std::net::UdpSocket, secs: u64) -> std::thread::JoinHandle<Vec<i16>> {
+    std::thread::spawn(move || {
+        sock.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let until = Instant::now() + Duration::from_secs(secs);
+        let mut pcm = Vec::new();
+        let mut buf = [0u8; 1500];
+        while Instant::now() < until {
+            if let Ok(n) = sock.recv(&mut buf) {
+                // RTP with PCMU (payload type 0): 12-byte header, no CSRC or extension.
+                if n > 12 && buf[1] & 0x7f == 0 {
+                    pcm.extend(
+                        buf[12..n]
+                            .iter()
+                            .map(|b| hotline::media::g711::ulaw_to_linear(*b)),
+                    );
+                }
+            }
+        }
+        pcm
+    })
+}
+
+/// Power of `f` Hz in a block of 8 kHz samples (Goertzel), relative to the block's energy.
+pub fn tone_share(block: &[i16], f: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * f / 8000.0;
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &x in block {
+        let s0 = x as f64 + 2.0 * w.cos() * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    let power = s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2;
+    let energy: f64 = block.iter().map(|&x| (x as f64) * (x as f64)).sum();
+    if energy < 1e3 {
+        return 0.0;
+    }
+    power / (energy * block.len() as f64 / 2.0)
+}
+
+pub fn tone(f: f64, secs: f64) -> Vec<i16> {
+    (0..(secs * 8000.0) as usize)
+        .map(|i| ((i as f64 * 2.0 * std::f64::consts::PI * f / 8000.0).sin() * 8000.0) as i16)
+        .collect()
+}
+
+/// A desk phone (SIPp UAS on `port`) that answers and then says `pcap`, then waits for BYE.
+pub fn talking_phone(dir: &Path, port: u16, pcap: &Path) -> Child {
+    answering_phone(dir, port, Some(pcap), None)
+}
+
+/// A desk phone (SIPp UAS on `port`) that answers, says `say` if given, and waits for BYE.
+/// With `media_to`, its SDP names that local UDP port instead of its own, so a test's
+/// socket receives all the RTP hotline sends to this phone (see [`listen`]).
+pub fn answering_phone(dir: &Path, port: u16, say: Option<&Path>, media_to: Option<u16>) -> Child {
+    let media = media_to
+        .map(|p| p.to_string())
+        .unwrap_or_else(|| "[media_port]".into());
+    let say = say
+        .map(|p| {
+            format!(
+                "  <nop><action><exec play_pcap_audio=\"{}\"/></action></nop>\n",
+                p.display()
+            )
+        })
+        .unwrap_or_default();
+    let xml = format!(
+        r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="agent talks">
+  <recv request="INVITE"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]A[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:phone@[local_ip]:[local_port]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=phone 1 1 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio {media} RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+]]></send>
+  <recv request="ACK"/>
+{say}  <recv request="BYE"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+</scenario>
+"#
+    );
+    let file = dir.join(format!("answering-{port}.xml"));
+    std::fs::write(&file, xml).unwrap();
+    Command::new("sipp")
+        .arg("-sf")
+        .arg(&file)
+        .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-mp", &free_port().to_string()])
+        .args(["-m", "1", "-nostdin", "-timeout", "90s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sipp UAS")
 }

@@ -36,7 +36,12 @@ pub async fn start_at(url: &str, cfg: WebConfig, calls: Option<Arc<dyn web::Acti
             tickets: tickets.clone(),
             readiness,
         },
-        WebExtras { config: cfg, calls },
+        WebExtras {
+            config: cfg,
+            calls,
+            acd: Some(call_centre(&tickets).await),
+            destinations: vec!["water".into()],
+        },
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -262,4 +267,49 @@ pub fn visible_text(html: &str) -> String {
         }
     }
     out
+}
+
+/// The console's accounts as the call centre's roster (as `hotline serve` wires it).
+struct Roster(hotline::store::Db);
+
+#[async_trait::async_trait]
+impl hotline::acd::Roster for Roster {
+    async fn with_role(&self, role: &str) -> Vec<String> {
+        accounts::list(&self.0)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|a| a.active && a.role.code() == role)
+            .map(|a| a.name)
+            .collect()
+    }
+    async fn exists(&self, name: &str) -> bool {
+        accounts::list(&self.0)
+            .await
+            .unwrap_or_default()
+            .iter()
+            .any(|a| a.active && a.name == name)
+    }
+}
+
+/// A call centre with one queue of every operator and no phones (no SIP stack): agent
+/// states and the wallboard work, calls never arrive.
+async fn call_centre(tickets: &Tickets) -> hotline::acd::Acd {
+    let queues = hotline::acd::Queues::parse(
+        "[queue.operators]\nname = \"人工服务\"\nmembers = [\"role:operator\"]\n",
+        std::path::Path::new("queues.toml"),
+        &["water".to_string()],
+    )
+    .expect("queues");
+    hotline::acd::Acd::start(
+        hotline::acd::AcdConfig::default(),
+        None,
+        queues,
+        tickets.db().clone(),
+        Arc::new(Roster(tickets.db().clone())),
+        &std::env::temp_dir(),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .await
+    .expect("call centre")
 }

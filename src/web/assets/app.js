@@ -74,4 +74,57 @@
     es.onopen = function () { if (live) { live.textContent = "实时更新"; live.classList.remove("off"); } };
     es.onerror = function () { if (live) { live.textContent = "实时更新已断开，正在重连…"; live.classList.add("off"); } };
   }
+
+  // Desk and wallboard buttons: post the form in the background and say how it went.
+  var msg = function (text, bad) {
+    var m = document.getElementById("desk-msg");
+    if (m) { m.textContent = text; m.className = bad ? "error" : "ok"; }
+  };
+  document.addEventListener("submit", function (e) {
+    var f = e.target;
+    if (!f.hasAttribute || !f.hasAttribute("data-async")) return;
+    e.preventDefault();
+    fetch(f.action, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams(new FormData(f)).toString()
+    }).then(function (r) {
+      if (r.ok) { msg("已提交。", false); if (board) setTimeout(refreshBoard, 200); return; }
+      return r.text().then(function (html) {
+        var d = document.createElement("div"); d.innerHTML = html;
+        var p = d.querySelector(".error");
+        msg(p ? p.textContent : "操作失败（" + r.status + "）", true);
+      });
+    }).catch(function () { msg("网络错误，请重试。", true); });
+  });
+
+  // Agent desk: my state and the screen pop arrive as server-sent events.
+  var desk = document.getElementById("desk");
+  if (desk && desk.dataset.live && window.EventSource) {
+    var dlive = document.getElementById("live");
+    var des = new EventSource(desk.dataset.live);
+    des.addEventListener("agent", function (ev) {
+      var a = JSON.parse(ev.data);
+      var st = document.getElementById("my-state");
+      if (st) { st.textContent = a.state; st.dataset.state = a.state_code; }
+      var rs = document.getElementById("my-reason");
+      if (rs) rs.textContent = a.reason;
+    });
+    des.addEventListener("pop", function (ev) {
+      var pop = document.getElementById("pop");
+      if (pop) { pop.innerHTML = ev.data; pop.classList.add("fresh"); }
+    });
+    des.onopen = function () { if (dlive) { dlive.textContent = "实时更新"; dlive.classList.remove("off"); } };
+    des.onerror = function () { if (dlive) { dlive.textContent = "实时更新已断开，正在重连…"; dlive.classList.add("off"); } };
+  }
+
+  // Wallboard: the figures again every 2 s.
+  var board = document.getElementById("wallboard");
+  var refreshBoard = function () {
+    fetch(board.dataset.live, { credentials: "same-origin" }).then(function (r) {
+      if (!r.ok) throw new Error(r.status);
+      return r.text();
+    }).then(function (html) { board.innerHTML = html; }).catch(function () {});
+  };
+  if (board && board.dataset.live) setInterval(refreshBoard, 2000);
 })();

@@ -1,16 +1,19 @@
 //! The pages people work in, one file per screen: `login.rs`, `console.rs` (the live
 //! ticket list), `ticket.rs` (one ticket and its actions), `new_ticket.rs`, `board.rs`
-//! (supervisors), `calls.rs` (call records), `admin.rs` (accounts and API tokens) and
+//! (supervisors), `desk.rs` (the agent desk and its screen pop), `wallboard.rs` (queues and
+//! agents live, monitoring), `calls.rs` (call records), `admin.rs` (accounts and API tokens) and
 //! `status.rs` (the public status lookup). Here: the routes and what every page shares.
 
 mod admin;
 mod board;
 mod calls;
 mod console;
+mod desk;
 mod login;
 mod new_ticket;
 mod status;
 mod ticket;
+mod wallboard;
 
 use axum::http::{header, HeaderMap};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -34,6 +37,12 @@ pub fn routes() -> Router<Ctx> {
         .route("/console", get(console::console))
         .route("/console/rows", get(console::console_rows))
         .route("/console/stream", get(console::console_stream))
+        .route("/console/desk", get(desk::desk_page))
+        .route("/console/desk/stream", get(desk::desk_stream))
+        .route("/console/agents/{name}/state", post(desk::agent_state))
+        .route("/console/agents/{name}/call", post(desk::agent_call))
+        .route("/console/wallboard", get(wallboard::wallboard))
+        .route("/console/wallboard/live", get(wallboard::wallboard_live))
         .route("/console/calls", get(calls::calls_page))
         .route("/console/calls/{id}", get(calls::call_page))
         .route(

@@ -7,6 +7,7 @@ use minijinja::context;
 use serde::Deserialize;
 
 use super::*;
+use crate::calls::CallRecordId;
 use crate::tickets::{Channel, Kind, NewTicket, PhoneNumber};
 use crate::web::auth::Session;
 use crate::web::authz::Perm;
@@ -52,6 +53,9 @@ pub(super) struct NewTicketForm {
     text: String,
     #[serde(default)]
     address: Option<String>,
+    /// The call record of the call the ticket is taken in (from the desk's screen pop).
+    #[serde(default)]
+    call: Option<String>,
 }
 
 pub(super) async fn create_ticket(
@@ -87,5 +91,20 @@ pub(super) async fn create_ticket(
             &s.account.actor(),
         )
         .await?;
+    if let Some(call) = nonempty(&f.call) {
+        let id = call
+            .parse::<i64>()
+            .ok()
+            .filter(|i| *i > 0)
+            .map(CallRecordId::from_raw);
+        match id {
+            Some(id) => {
+                if !ctx.records().link_ticket(id, t.number.as_str()).await? {
+                    tracing::warn!(call, ticket = %t.number, "ticket made for a call record that does not exist");
+                }
+            }
+            None => tracing::warn!(call, "new ticket form sent a malformed call record id"),
+        }
+    }
     Ok(Redirect::to(&format!("/tickets/{}?done=create", t.id.0)).into_response())
 }
