@@ -96,6 +96,14 @@ async fn the_desk_changes_state_and_links_the_ticket_to_the_call() {
         .unwrap();
     let record = calls.get(call).await.unwrap().expect("the call's record");
     assert_eq!(record.call.ticket_number, Some(t.number.to_string()));
+    // The ticket's page lists the call, which leads to its record and recordings.
+    let page = op.get(&format!("/tickets/{ticket_id}")).await;
+    assert!(page.body.contains("相关通话"), "{}", page.body);
+    assert!(
+        page.body.contains(&format!("/console/calls/{id}")),
+        "{}",
+        page.body
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

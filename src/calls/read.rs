@@ -29,6 +29,8 @@ pub struct CallFilter {
     /// The agent who answered.
     pub agent: Option<String>,
     pub abandoned: Option<bool>,
+    /// The ticket the call made or was linked to (its number).
+    pub ticket: Option<String>,
 }
 
 /// Which page of a list: `number` from 1, `size` capped at [`MAX_PAGE_SIZE`].
@@ -186,6 +188,9 @@ fn where_sql(f: &CallFilter) -> (String, Vec<Bind>) {
     }
     if let Some(a) = f.abandoned {
         push("abandoned = ?", Bind::Bool(a));
+    }
+    if let Some(t) = &f.ticket {
+        push("ticket_number = ?", Bind::Text(t.clone()));
     }
     let sql = if clauses.is_empty() {
         String::new()

@@ -611,6 +611,8 @@ pub struct CallQuery {
     pub agent: Option<String>,
     /// Only calls abandoned in a queue (true) or only the others (false).
     pub abandoned: Option<bool>,
+    /// The number of the ticket the call made or was linked to.
+    pub ticket: Option<String>,
     /// From 1.
     #[param(minimum = 1)]
     pub page: Option<i64>,
@@ -657,6 +659,7 @@ async fn list_calls(
         queue: text_filter(q.queue),
         agent: text_filter(q.agent),
         abandoned: q.abandoned,
+        ticket: text_filter(q.ticket),
     };
     let total = ctx.records().count(&f).await?;
     let items = ctx

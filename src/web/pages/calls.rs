@@ -141,6 +141,7 @@ fn filter(tk: &Tickets, q: &CallsQuery) -> Result<CallFilter, WebError> {
         queue: text(&q.queue),
         agent: text(&q.agent),
         abandoned: nonempty(&q.abandoned).map(|_| true),
+        ticket: None,
     })
 }
 

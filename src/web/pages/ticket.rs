@@ -21,6 +21,10 @@ use crate::web::views::{self, actor_zh, can, note_zh, ticket_view, when, when_ms
 use crate::web::Ctx;
 use crate::web::{act, notices};
 
+fn c_calls(s: &Session) -> bool {
+    can(Some(&s.account)).calls
+}
+
 /// A ticket this person may see, or 404 (never 403: other departments' tickets do not exist
 /// for them).
 pub(super) async fn visible(ctx: &Ctx, s: &Session, id: i64) -> Result<Ticket, WebError> {
@@ -81,6 +85,36 @@ pub(super) async fn ticket_page(
             .map(|n| context! { at => when_ms(tk, n.at), body => n.body, state => views::sms_state_zh(&n.state) })
             .collect()
     };
+    // The ticket's calls (the voice message, a conversation with an operator), each with
+    // its record and recordings on the calls page.
+    let calls: Vec<_> = if c_calls(&s) {
+        let f = crate::calls::CallFilter {
+            ticket: Some(t.number.to_string()),
+            ..Default::default()
+        };
+        ctx.records()
+            .list(
+                &f,
+                crate::calls::Page {
+                    number: 1,
+                    size: 20,
+                },
+            )
+            .await?
+            .into_iter()
+            .map(|c| {
+                context! {
+                    id => c.id,
+                    at => when(tk, c.started_at),
+                    agent => c.agent.unwrap_or_default(),
+                    talk_secs => c.talk_ms.map(|m| m / 1000),
+                    recorded => c.has_recording,
+                }
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let merged_into = match t.merged_into {
         Some(m) => tk
             .get(m)
@@ -115,6 +149,7 @@ pub(super) async fn ticket_page(
             audit => audit,
             earlier => Value::from(Serde(&earlier)),
             sms => sms,
+            calls => calls,
             show => show,
             done => done,
             merged_into => merged_into,
