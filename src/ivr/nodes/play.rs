@@ -21,6 +21,7 @@ impl Play {
     pub(super) async fn run<C: CallControl>(self, r: &mut Run<'_, C>) -> Result<Step, CallError> {
         if let Some(d) = r.play(&self.prompts, self.barge_in).await? {
             if let Some(s) = r.operator(d) {
+                r.trace.digits.push(d);
                 return Ok(s);
             }
             r.pending.push_back(d);

@@ -35,6 +35,7 @@ impl Record {
         for _take in 0..3 {
             if let Some(d) = r.play(&self.prompts, true).await? {
                 if let Some(s) = r.operator(d) {
+                    r.trace.digits.push(d);
                     return Ok(s);
                 }
             }
