@@ -67,6 +67,20 @@ impl Dialer {
         ring_timeout: Duration,
         cancel: &CancellationToken,
     ) -> Result<OutboundLeg, BridgeOutcome> {
+        self.ring_noting(target, from_user, ring_timeout, cancel, || {})
+            .await
+    }
+
+    /// [`ring`](Self::ring), calling `invite_sent` the moment the INVITE has left: the
+    /// call centre measures from a free agent to their phone ringing.
+    pub async fn ring_noting(
+        &self,
+        target: &str,
+        from_user: &str,
+        ring_timeout: Duration,
+        cancel: &CancellationToken,
+        invite_sent: impl FnOnce() + Send,
+    ) -> Result<OutboundLeg, BridgeOutcome> {
         let Some((uri, via)) = resolve(&self.sh, target).await else {
             info!(%target, "no registered phone to ring");
             return Err(BridgeOutcome::Failed);
@@ -89,6 +103,7 @@ impl Dialer {
             media.clone(),
             ring_timeout,
             cancel,
+            invite_sent,
         )
         .await
         {

@@ -116,6 +116,7 @@ pub(crate) async fn place_call(
     media: Arc<MediaHandle>,
     ring_timeout: Duration,
     caller_ended: &CancellationToken,
+    invite_sent: impl FnOnce() + Send,
 ) -> Result<Leg, BridgeOutcome> {
     let uri = Uri::try_from(target).map_err(|e| {
         warn!(%target, error = %e, "bad destination URI");
@@ -184,6 +185,7 @@ pub(crate) async fn place_call(
         sh.dialogs.unregister(&key);
         return Err(BridgeOutcome::Failed);
     }
+    invite_sent();
     let mut pump = spawn_pump(tx);
     info!(%target, leg_call_id = %call_id, "ringing bridge target");
 
