@@ -112,7 +112,10 @@ async fn metrics_carry_every_family_and_count_a_real_call() {
         .any(|(l, _)| l.get("le_us").map(String::as_str) == Some("inf")));
     // The call centre's levels (the demo has queues, nobody logged in).
     assert_eq!(value(&m, "hotline_acd_waiting", &[]), 0.0);
-    assert_eq!(value(&m, "hotline_acd_agents", &[("state", "talking")]), 0.0);
+    assert_eq!(
+        value(&m, "hotline_acd_agents", &[("state", "talking")]),
+        0.0
+    );
     for family in [
         "hotline_rtp_packets_lost_total",
         "hotline_rtp_packets_late_total",

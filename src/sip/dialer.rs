@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn, Instrument};
 
-use super::dialog_uac::{place_call, resolve, BridgeOutcome, Leg};
+use super::dialog_uac::{place_call, resolve, BridgeOutcome, Leg, Ringing};
 use super::endpoint::Shared;
 use super::media_leg::MediaHandle;
 use crate::media::{MediaSession, MediaStats};
@@ -101,9 +101,11 @@ impl Dialer {
             via,
             from_user,
             media.clone(),
-            ring_timeout,
-            cancel,
-            invite_sent,
+            Ringing {
+                timeout: ring_timeout,
+                stop: cancel,
+                invite_sent,
+            },
         )
         .await
         {
