@@ -19,16 +19,18 @@ RATE=${ACD_BENCH_RATE:-40}           # callers arriving per second
 PORT=${ACD_BENCH_PORT:-5190}         # our SIP port
 PHONES=$((PORT + 1))                 # the operators' phones (SIPp UAS)
 HTTP=${ACD_BENCH_HTTP:-8190}
+MP=${ACD_BENCH_MEDIA_PORT:-46000}     # SIPp's echo ports: phones here, callers at +100
 PHONE_PW=desk-phone-pw-1
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+# ACD_BENCH_KEEP=DIR keeps the logs and scrapes there.
+trap 'kill $(jobs -p) 2>/dev/null || true; [ -z "${ACD_BENCH_KEEP:-}" ] || cp -r "$work" "$ACD_BENCH_KEEP"; rm -rf "$work"' EXIT
 ulimit -n "$(ulimit -Hn)"
 
 cargo build --release --bin hotline 2>&1 | tail -1
 BIN=target/release/hotline
 hz=$(getconf CLK_TCK)
 
-export HOTLINE__DATA_DIR="$work/data" NO_COLOR=1
+export HOTLINE__DATA_DIR="$work/data" NO_COLOR=1 RUST_LOG=warn
 mkdir -p "$HOTLINE__DATA_DIR"
 
 # --- operator accounts: one CLI loop (each account: a console password, a SIP password)
@@ -51,7 +53,7 @@ wrapup_secs = 10
 max_wait_secs = 3600
 max_callers = $((CALLS + 100))
 announce_every_secs = 30
-hold_music = "sounds/hold"
+hold_music = "$PWD/sounds/hold"
 when_no_agents = "voicemail"
 when_max_wait = "voicemail"
 EOF
@@ -68,6 +70,7 @@ RUST_LOG=warn HOTLINE__ACD__QUEUES_FILE="$work/queues.toml" \
   "$BIN" serve > "$work/serve.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 100); do curl -sf "127.0.0.1:$HTTP/metrics" > /dev/null && break; sleep 0.2; done
+kill -0 "$SERVER" 2>/dev/null || { echo "hotline serve did not start:"; tail -5 "$work/serve.log"; exit 1; }
 
 metrics() { curl -sf "127.0.0.1:$HTTP/metrics"; }
 # Sum of a family's samples whose label text matches a regex (default: all).
@@ -88,9 +91,11 @@ sed -e 's/\[service\]/[field0]/g' -e 's/\[authentication\]/[field1]/' \
 (cd "$work" && sipp "127.0.0.1:$PORT" -sf register.xml -inf phones.csv -i 127.0.0.1 -p "$PHONES" \
    -m "$AGENTS" -r 100 -l 100 -nostdin -timeout 60s > register.out 2>&1) || true
 echo "phones   : $(sipp_stat "$work/register.out" "Successful call") of $AGENTS registered"
-(cd "$work" && exec sipp -sn uas -i 127.0.0.1 -p "$PHONES" -mp 6000 -rtp_echo -nostdin \
+(cd "$work" && exec sipp -sn uas -i 127.0.0.1 -p "$PHONES" -mp "$MP" -rtp_echo -nostdin \
    -timeout $((SECS * 4 + 600))s > phones.out 2>&1) &
 UAS=$!
+sleep 1
+kill -0 "$UAS" 2>/dev/null || { echo "the phones' SIPp did not start:"; head -3 "$work/phones.out"; exit 1; }
 
 # One agent logged in (paused) so callers may queue; everyone is made ready later.
 HOTLINE_PASSWORD="" "$BIN" agent pause op001 --reason break > /dev/null
@@ -171,7 +176,7 @@ EOF
 sed -i "s/HOLD_MS/$((HOLD * 1000))/" "$work/caller.xml"
 metrics > "$work/m0"
 cpu_base=$(cpu_of $SERVER); rss_base=$(rss_of $SERVER)
-(cd "$work" && exec sipp "127.0.0.1:$PORT" -sf caller.xml -s 12345 -i 127.0.0.1 -p 0 -mp 7000 \
+(cd "$work" && exec sipp "127.0.0.1:$PORT" -sf caller.xml -s 12345 -i 127.0.0.1 -p 0 -mp $((MP + 100)) \
    -rtp_echo -r "$RATE" -m "$CALLS" -l "$CALLS" -nostdin -timeout $((HOLD + RAMP + 120))s \
    > callers.out 2>&1) &
 UAC=$!
@@ -232,4 +237,3 @@ awk 'function pct(q,  i) {for (i = 1; i <= k; i++) if (C[i] >= q * tot) return B
   END {if (tot > 0) printf "offer    : %d offers, free agent → INVITE p50 ≤ %s s, p99 ≤ %s s (bucket bounds), mean %.1f ms\n", tot, pct(0.5), pct(0.99), sum/tot*1000;
        else print "offer    : no offers recorded"}' "$work/mend"
 kill "$SERVER" "$UAS" 2>/dev/null || true
-if [ -n "${ACD_BENCH_KEEP:-}" ]; then cp -r "$work" "$ACD_BENCH_KEEP"; fi
