@@ -102,7 +102,9 @@ HOTLINE_PASSWORD="" "$BIN" agent pause op001 --reason break > /dev/null
 
 # --- callers: press 0 by INFO after the greeting, stay on the line, hang up.
 RAMP=$(( (CALLS + RATE - 1) / RATE ))
-HOLD=$(( RAMP + AGENTS / 10 + 20 + SECS ))
+# Every caller stays until the window is over: ramp, agents made ready (about 0.2 s each
+# on a busy machine), settling, the window, a margin.
+HOLD=$(( RAMP + 5 + AGENTS / 5 + 5 + SECS + 15 ))
 cat > "$work/caller.xml" <<'EOF'
 <?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="resident waiting for an operator">
@@ -186,18 +188,20 @@ echo "callers  : $(msum hotline_calls_active . "$work/m1") calls up, $(msum hotl
 
 # --- operators become free while everybody waits: each ready → their phone rings.
 t0=$(date +%s.%N)
-seq -f "op%03g" 1 "$AGENTS" | HOTLINE_PASSWORD="" xargs -P 2 -n 1 "$BIN" agent ready > /dev/null
+seq -f "op%03g" 1 "$AGENTS" | HOTLINE_PASSWORD="" xargs -P 4 -n 1 "$BIN" agent ready > /dev/null
 t1=$(date +%s.%N)
 echo "ready    : $AGENTS × hotline agent ready in $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s"
 sleep 5
 
 # --- the measured window
 metrics > "$work/ma"
+load_a=$(cut -d' ' -f1 /proc/loadavg)
 ca=$(cpu_of $SERVER); ua=$(cpu_of $UAC); pa=$(cpu_of $UAS); ta=$(date +%s.%N)
 sleep $((SECS / 2))
 metrics > "$work/mpeak"; rss_peak=$(rss_of $SERVER)
 sleep $((SECS - SECS / 2))
 metrics > "$work/mb"
+load_b=$(cut -d' ' -f1 /proc/loadavg)
 cb=$(cpu_of $SERVER); ub=$(cpu_of $UAC); pb=$(cpu_of $UAS); tb=$(date +%s.%N)
 wait "$UAC" || true
 sleep 2
@@ -206,6 +210,8 @@ metrics > "$work/mend"
 waiting=$(msum hotline_acd_waiting . "$work/mpeak")
 talking=$(msum hotline_acd_agents 'state="talking"' "$work/mpeak")
 active=$(msum hotline_calls_active . "$work/mpeak")
+echo "machine  : load average $load_a at the window's start, $load_b at its end ($(nproc) cores; other processes count too)"
+echo "window   : $(msum hotline_acd_waiting . "$work/mb") waiting, $(msum hotline_acd_agents 'state="talking"' "$work/mb") talking at its end"
 echo "peak     : $active calls in, $waiting callers waiting, $talking agents talking (mid-window /metrics)"
 echo "sipp     : callers successful=$(sipp_stat "$work/callers.out" "Successful call") failed=$(sipp_stat "$work/callers.out" "Failed call")"
 
@@ -230,10 +236,14 @@ awk -v c="$ca" -v d="$cb" -v u1="$ua" -v u2="$ub" -v p1="$pa" -v p2="$pb" -v a="
   printf "memory   : RSS %.0f MiB at peak (%.0f MiB before the calls): %.1f KiB per call\n", r1/1024, r0/1024, (r1-r0)/n}'
 
 # Offer latency from the histogram's cumulative buckets: the first bound holding q of all.
-awk 'function pct(q,  i) {for (i = 1; i <= k; i++) if (C[i] >= q * tot) return B[i]; return "?"}
-  /^hotline_acd_offer_seconds_bucket/ {match($1, /le="[^"]+"/); k++; B[k] = substr($1, RSTART+4, RLENGTH-5); C[k] = $2}
-  /^hotline_acd_offer_seconds_count/ {tot = $2}
-  /^hotline_acd_offer_seconds_sum/ {sum = $2}
-  END {if (tot > 0) printf "offer    : %d offers, free agent → INVITE p50 ≤ %s s, p99 ≤ %s s (bucket bounds), mean %.1f ms\n", tot, pct(0.5), pct(0.99), sum/tot*1000;
-       else print "offer    : no offers recorded"}' "$work/mend"
+offers() { # scrape label
+  awk -v what="$2" 'function pct(q,  i) {for (i = 1; i <= k; i++) if (C[i] >= q * tot) return B[i]; return "?"}
+    /^hotline_acd_offer_seconds_bucket/ {match($1, /le="[^"]+"/); k++; B[k] = substr($1, RSTART+4, RLENGTH-5); C[k] = $2}
+    /^hotline_acd_offer_seconds_count/ {tot = $2}
+    /^hotline_acd_offer_seconds_sum/ {sum = $2}
+    END {if (tot > 0) printf "offer    : %s: %d offers, free agent → INVITE p50 ≤ %s s, p99 ≤ %s s (bucket bounds), mean %.1f ms\n", what, tot, pct(0.5), pct(0.99), sum/tot*1000;
+         else print "offer    : no offers recorded"}' "$1"
+}
+offers "$work/ma" "agents made ready while everyone waits"
+offers "$work/mend" "all, with agents back from wrap-up as callers leave"
 kill "$SERVER" "$UAS" 2>/dev/null || true
