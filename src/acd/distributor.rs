@@ -99,6 +99,9 @@ async fn apply_requests(acd: &Acd) {
                 Err(e) => format!("error: {e}"),
             },
         };
+        // An agent made ready rings now, not after the rest of the batch is written: a
+        // supervisor readying a whole shift at once left the first ones idle for seconds.
+        distribute(acd);
         if let Err(e) = acd.inner.store.close_request(r.id, &result).await {
             tracing::warn!(error = %e, "closing an agent request failed");
         }
