@@ -25,6 +25,14 @@ pub fn install() -> &'static PrometheusHandle {
                 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
             ])
             .expect("static bucket list is not empty")
+            // Offers are matched in memory: most take milliseconds, the poll is one second.
+            .set_buckets_for_metric(
+                metrics_exporter_prometheus::Matcher::Full("hotline_acd_offer_seconds".into()),
+                &[
+                    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
+                ],
+            )
+            .expect("static bucket list is not empty")
             .build_recorder();
         let handle = recorder.handle();
         if metrics::set_global_recorder(recorder).is_err() {
@@ -69,9 +77,27 @@ fn describe() {
         "RTP packets sent later than their 20 ms slot allows."
     );
     describe_counter!(
+        "hotline_rtp_send_lateness_total",
+        "RTP frames by how late the sender woke for their 20 ms slot; le_us is the bucket's \
+         upper bound in microseconds (not cumulative), \"inf\" also counts frames skipped \
+         after a stall."
+    );
+    describe_counter!(
         "hotline_dtmf_digits_total",
         "DTMF digits detected, by source (rfc4733, inband, info)."
     );
+    // Call centre (src/acd).
+    describe_histogram!(
+        "hotline_acd_offer_seconds",
+        Unit::Seconds,
+        "From the moment a caller could be offered to a free agent (the later of the caller \
+         joining and the agent becoming free) until the INVITE to the agent's phone left."
+    );
+    describe_gauge!(
+        "hotline_acd_waiting",
+        "Callers waiting in the queues on the line (callbacks owed not counted)."
+    );
+    describe_gauge!("hotline_acd_agents", "Known agents by state.");
     // Notices (src/notify, src/sms, src/mail).
     describe_counter!(
         "hotline_sms_submitted_total",

@@ -1,6 +1,6 @@
 //! `/metrics` of the real `hotline serve` after a real SIPp call: every family an operator
 //! scrapes is there (SIP by method and code, calls, RTP, DTMF, SMS, mail, speech, events
-//! lag, web), and the call's own traffic shows in the counters.
+//! lag, web, call centre), and the call's own traffic shows in the counters.
 
 mod common;
 
@@ -105,6 +105,17 @@ async fn metrics_carry_every_family_and_count_a_real_call() {
     assert!(value(&m, "hotline_rtp_packets_total", &[("direction", "out")]) > 50.0);
     assert!(value(&m, "hotline_rtp_packets_total", &[("direction", "in")]) > 0.0);
     assert!(value(&m, "hotline_dtmf_digits_total", &[("source", "rfc4733")]) >= 1.0);
+    // Every frame the call's menu sent was timed; a frame belongs to one lateness bucket.
+    assert!(value(&m, "hotline_rtp_send_lateness_total", &[]) > 50.0);
+    assert!(m["hotline_rtp_send_lateness_total"]
+        .iter()
+        .any(|(l, _)| l.get("le_us").map(String::as_str) == Some("inf")));
+    // The call centre's levels (the demo has queues, nobody logged in).
+    assert_eq!(value(&m, "hotline_acd_waiting", &[]), 0.0);
+    assert_eq!(
+        value(&m, "hotline_acd_agents", &[("state", "talking")]),
+        0.0
+    );
     for family in [
         "hotline_rtp_packets_lost_total",
         "hotline_rtp_packets_late_total",

@@ -17,6 +17,16 @@ pub enum AgentState {
 }
 
 impl AgentState {
+    /// Every state, for figures that list each one (also at zero).
+    pub const ALL: [AgentState; 6] = [
+        AgentState::LoggedOut,
+        AgentState::Ready,
+        AgentState::Paused,
+        AgentState::Ringing,
+        AgentState::Talking,
+        AgentState::WrapUp,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             AgentState::LoggedOut => "logged_out",

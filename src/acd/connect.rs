@@ -183,12 +183,20 @@ pub(crate) async fn ring_agents(
     let mut rings: FuturesUnordered<_> = offer
         .agents
         .iter()
-        .map(|agent| {
+        .enumerate()
+        .map(|(i, agent)| {
             let (dialer, stop, agent) = (dialer.clone(), stop.child_token(), agent.clone());
             let from = from.to_string();
+            let free_at = offer.free_at.get(i).copied();
             async move {
                 let r = dialer
-                    .ring(&format!("account:{agent}"), &from, ring, &stop)
+                    .ring_noting(&format!("account:{agent}"), &from, ring, &stop, || {
+                        if let Some(t) = free_at {
+                            let ms = (crate::store::now_ms() - t).max(0);
+                            metrics::histogram!("hotline_acd_offer_seconds")
+                                .record(ms as f64 / 1000.0);
+                        }
+                    })
                     .await;
                 (agent, r)
             }

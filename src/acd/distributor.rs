@@ -28,6 +28,31 @@ pub(super) async fn run(acd: Acd, shutdown: CancellationToken) {
         }
         wrap_ups_over(&acd);
         distribute(&acd);
+        publish_gauges(&acd);
+    }
+}
+
+/// `hotline_acd_waiting` and `hotline_acd_agents{state}`, once per round (not per change:
+/// a scrape needs the level, and a round is at most a second old).
+fn publish_gauges(acd: &Acd) {
+    let (waiting, by_state) = {
+        let st = acd.lock();
+        let waiting = st
+            .entries
+            .values()
+            .filter(|e| e.kind == EntryKind::Live)
+            .count();
+        let mut by_state = [0usize; AgentState::ALL.len()];
+        for a in st.agents.values() {
+            if let Some(i) = AgentState::ALL.iter().position(|s| *s == a.state) {
+                by_state[i] += 1;
+            }
+        }
+        (waiting, by_state)
+    };
+    metrics::gauge!("hotline_acd_waiting").set(waiting as f64);
+    for (state, n) in AgentState::ALL.iter().zip(by_state) {
+        metrics::gauge!("hotline_acd_agents", "state" => state.as_str()).set(n as f64);
     }
 }
 
@@ -74,6 +99,9 @@ async fn apply_requests(acd: &Acd) {
                 Err(e) => format!("error: {e}"),
             },
         };
+        // An agent made ready rings now, not after the rest of the batch is written: a
+        // supervisor readying a whole shift at once left the first ones idle for seconds.
+        distribute(acd);
         if let Err(e) = acd.inner.store.close_request(r.id, &result).await {
             tracing::warn!(error = %e, "closing an agent request failed");
         }
@@ -132,14 +160,19 @@ pub(super) fn distribute(acd: &Acd) {
                 .filter_map(|m| st.agents.get(m))
                 .filter(|a| a.state == AgentState::Ready && st.registered.contains(&a.name))
                 .collect();
-            let chosen: Vec<String> = super::strategy::choose(
+            let picked = super::strategy::choose(
                 queue,
                 &free,
                 st.rr_last.get(&queue.id).map(|s| s.as_str()),
-            )
-            .into_iter()
-            .map(|a| a.name.clone())
-            .collect();
+            );
+            // A callback could be offered once its retry time came, a live caller once joined.
+            let ready_at = if entry.kind == EntryKind::Callback {
+                entry.joined_at.max(entry.next_try_at)
+            } else {
+                entry.joined_at
+            };
+            let free_at: Vec<i64> = picked.iter().map(|a| a.since.max(ready_at)).collect();
+            let chosen: Vec<String> = picked.into_iter().map(|a| a.name.clone()).collect();
             if chosen.is_empty() {
                 continue;
             }
@@ -161,6 +194,7 @@ pub(super) fn distribute(acd: &Acd) {
                     queue: queue.id.clone(),
                     agents: chosen,
                     ring_secs: queue.ring_secs,
+                    free_at,
                 },
             ));
         }

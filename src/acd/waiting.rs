@@ -16,6 +16,10 @@ pub struct Offer {
     pub queue: String,
     pub agents: Vec<String>,
     pub ring_secs: u64,
+    /// For each of `agents`, when this caller could first have been offered to them (unix
+    /// ms): the later of the caller joining and the agent becoming free. The offer latency
+    /// histogram runs from here to the INVITE leaving.
+    pub free_at: Vec<i64>,
 }
 
 /// Why a caller could not join a queue.

@@ -9,6 +9,7 @@ use std::time::Duration;
 use chrono::Timelike;
 
 use crate::calls::HangupSide;
+use crate::media::Prompt;
 use crate::sip::CallError;
 
 use super::call::CallControl;
@@ -196,11 +197,23 @@ impl<'a, C: CallControl> Run<'a, C> {
         names: &[String],
         barge_in: bool,
     ) -> Result<Option<char>, CallError> {
+        for prompt in self.prompts(names) {
+            if let Some(d) = self.call.play(&prompt, barge_in).await? {
+                return Ok(Some(d));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The audio of a list of prompts and run-time pieces in the caller's language, for a
+    /// node that plays them itself (the queue, between offers); each is traced as played.
+    pub(super) fn prompts(&mut self, names: &[String]) -> Vec<Arc<Prompt>> {
         let lang = self
             .vars
             .get("language")
             .cloned()
             .unwrap_or_else(|| "zh".into());
+        let mut out = Vec::new();
         for name in self.expand_pieces(names) {
             let Some(prompt) = self.plan.prompt(&name, &lang) else {
                 tracing::warn!(prompt = %name, "no audio for prompt; skipped");
@@ -208,11 +221,9 @@ impl<'a, C: CallControl> Run<'a, C> {
             };
             tracing::info!(prompt = %name, "ivr prompt");
             self.trace.prompts.push(name.clone());
-            if let Some(d) = self.call.play(&prompt, barge_in).await? {
-                return Ok(Some(d));
-            }
+            out.push(prompt);
         }
-        Ok(None)
+        out
     }
 
     pub(super) async fn digit(&mut self, timeout: Duration) -> Result<Option<char>, CallError> {

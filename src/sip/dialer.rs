@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn, Instrument};
 
-use super::dialog_uac::{place_call, resolve, BridgeOutcome, Leg};
+use super::dialog_uac::{place_call, resolve, BridgeOutcome, Leg, Ringing};
 use super::endpoint::Shared;
 use super::media_leg::MediaHandle;
 use crate::media::{MediaSession, MediaStats};
@@ -67,6 +67,20 @@ impl Dialer {
         ring_timeout: Duration,
         cancel: &CancellationToken,
     ) -> Result<OutboundLeg, BridgeOutcome> {
+        self.ring_noting(target, from_user, ring_timeout, cancel, || {})
+            .await
+    }
+
+    /// [`ring`](Self::ring), calling `invite_sent` the moment the INVITE has left: the
+    /// call centre measures from a free agent to their phone ringing.
+    pub async fn ring_noting(
+        &self,
+        target: &str,
+        from_user: &str,
+        ring_timeout: Duration,
+        cancel: &CancellationToken,
+        invite_sent: impl FnOnce() + Send,
+    ) -> Result<OutboundLeg, BridgeOutcome> {
         let Some((uri, via)) = resolve(&self.sh, target).await else {
             info!(%target, "no registered phone to ring");
             return Err(BridgeOutcome::Failed);
@@ -87,8 +101,11 @@ impl Dialer {
             via,
             from_user,
             media.clone(),
-            ring_timeout,
-            cancel,
+            Ringing {
+                timeout: ring_timeout,
+                stop: cancel,
+                invite_sent,
+            },
         )
         .await
         {

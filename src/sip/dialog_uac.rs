@@ -106,17 +106,30 @@ pub(crate) async fn resolve(sh: &Shared, value: &str) -> Option<(String, Option<
     Some((b.contact, via))
 }
 
+/// How an outbound INVITE rings: at most `timeout`, until `stop` fires (the caller left,
+/// someone else answered). `invite_sent` is called once the INVITE has left: the call
+/// centre times its offers with it.
+pub(crate) struct Ringing<'a, F> {
+    pub timeout: Duration,
+    pub stop: &'a CancellationToken,
+    pub invite_sent: F,
+}
+
 /// Ring `target` (a SIP URI; sent to `via` when given, else where the URI resolves) and
 /// bridge it to the caller's media when it answers.
-pub(crate) async fn place_call(
+pub(crate) async fn place_call<F: FnOnce() + Send>(
     sh: &Arc<Shared>,
     target: &str,
     via_addr: Option<SipAddr>,
     caller: &str,
     media: Arc<MediaHandle>,
-    ring_timeout: Duration,
-    caller_ended: &CancellationToken,
+    ringing: Ringing<'_, F>,
 ) -> Result<Leg, BridgeOutcome> {
+    let Ringing {
+        timeout: ring_timeout,
+        stop: caller_ended,
+        invite_sent,
+    } = ringing;
     let uri = Uri::try_from(target).map_err(|e| {
         warn!(%target, error = %e, "bad destination URI");
         BridgeOutcome::Failed
@@ -184,6 +197,7 @@ pub(crate) async fn place_call(
         sh.dialogs.unregister(&key);
         return Err(BridgeOutcome::Failed);
     }
+    invite_sent();
     let mut pump = spawn_pump(tx);
     info!(%target, leg_call_id = %call_id, "ringing bridge target");
 

@@ -16,11 +16,14 @@
 //! next = "survey"                      # after the conversation, if the caller is still on
 //! ```
 
+use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::acd::{Connected, Exit, JoinRefused};
+use crate::media::Prompt;
 use crate::sip::CallError;
 
 use super::super::call::CallControl;
@@ -118,18 +121,29 @@ impl Queue {
             let give_up_at = tokio::time::Instant::now()
                 + Duration::from_secs(q.max_wait_secs)
                     .saturating_sub(Duration::from_millis(w.waited_ms()));
+            // The position announcement plays in the music's place, so an offer cuts it
+            // short: an agent freed meanwhile rings at once, not when the announcement ends.
+            let mut announcement: VecDeque<Arc<Prompt>> = VecDeque::new();
             let leave = loop {
+                // What it played: the announcement's next piece (true) or the music.
                 let music_now = async {
+                    if let Some(p) = announcement.front() {
+                        let _ = r.call.play(p, false).await;
+                        return true;
+                    }
                     if music.is_empty() {
                         std::future::pending::<()>().await;
                     }
                     let _ = r.call.play(&music[music_at % music.len()], false).await;
+                    false
                 };
                 tokio::select! {
                     offer = w.offer() => {
                         // The console's new-ticket form offers the number of a caller
                         // connected to an operator.
                         r.eng.set_bridged(r.call.id(), r.call.caller(), true);
+                        // Ringback replaced it; a position said after it would be stale.
+                        announcement.clear();
                         let connected = w.connect(offer, call).await;
                         r.eng.set_bridged(r.call.id(), r.call.caller(), false);
                         match connected {
@@ -152,9 +166,17 @@ impl Queue {
                             }
                         }
                     }
-                    _ = music_now => { music_at = music_at.wrapping_add(1); }
+                    announced = music_now => {
+                        if announced {
+                            announcement.pop_front();
+                        } else {
+                            music_at = music_at.wrapping_add(1);
+                        }
+                    }
                     d = r.call.next_digit(Duration::from_secs(3600)) => {
                         if let Some(d) = d? {
+                            // A key cuts the announcement short (barge-in).
+                            announcement.clear();
                             r.trace.digits.push(d);
                             if let Some(exit) = q.keys.get(&d) {
                                 break (exit.clone(), "key");
@@ -166,12 +188,7 @@ impl Queue {
                         let (ahead, wait_secs) = w.position();
                         r.vars.insert("ahead".into(), ahead.to_string());
                         r.vars.insert("wait_minutes".into(), wait_secs.div_ceil(60).max(1).to_string());
-                        if let Some(d) = r.play(&self.announce, true).await? {
-                            r.trace.digits.push(d);
-                            if let Some(exit) = q.keys.get(&d) {
-                                break (exit.clone(), "key");
-                            }
-                        }
+                        announcement = r.prompts(&self.announce).into();
                     }
                     _ = tokio::time::sleep_until(give_up_at) => {
                         break (q.when_max_wait.clone(), "max_wait");

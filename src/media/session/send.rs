@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::receive::{drain, on_rtcp, on_rtp, on_tick, RX_PER_ROUND, TIMER_ROUNDS};
 use super::state::{Shared, Source, State};
-use super::stats::record_lateness;
+use super::stats::{record_lateness, record_skipped};
 use super::MAX_FRAME;
 use crate::media::g711::Codec;
 use crate::media::rtcp;
@@ -127,7 +127,7 @@ pub(super) async fn run_loop(sh: Arc<Shared>) {
         {
             let mut guard = sh.lock();
             let st = &mut *guard;
-            record_lateness(&mut st.stats, late);
+            record_lateness(&mut st.stats, &sh.metrics, late);
             let params = st.params;
             let samples = params.map(|p| p.frame_samples()).unwrap_or(160);
             let want = Duration::from_millis(samples as u64 / 8);
@@ -143,7 +143,7 @@ pub(super) async fn run_loop(sh: Arc<Shared>) {
                 skip = (late.as_micros() / ptime.as_micros()) as u32;
                 n += skip;
                 st.ts = st.ts.wrapping_add(skip * samples as u32);
-                st.stats.skipped_frames += skip as u64;
+                record_skipped(&mut st.stats, &sh.metrics, skip as u64);
             }
             if let Some(tap) = st.conversation.as_mut() {
                 // Skipped frames count too: the recording follows the clock, not the packets.

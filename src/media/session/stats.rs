@@ -47,7 +47,9 @@ pub struct MediaStats {
 pub const LATENESS_BUCKETS_US: [u64; 10] =
     [100, 250, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000];
 
-pub(super) fn record_lateness(stats: &mut MediaStats, late: Duration) {
+/// Counts one sender wake-up in the session's histogram and the process-wide family
+/// (`hotline_rtp_send_lateness_total{le_us}`, what the call-centre benchmark reads).
+pub(super) fn record_lateness(stats: &mut MediaStats, metrics: &Metrics, late: Duration) {
     let us = late.as_micros() as u64;
     let idx = LATENESS_BUCKETS_US
         .iter()
@@ -55,6 +57,13 @@ pub(super) fn record_lateness(stats: &mut MediaStats, late: Duration) {
         .unwrap_or(LATENESS_BUCKETS_US.len());
     stats.lateness_histogram[idx] += 1;
     stats.max_lateness_us = stats.max_lateness_us.max(us);
+    metrics.lateness[idx].increment(1);
+}
+
+/// Frames never sent because the sender stalled: the worst lateness there is.
+pub(super) fn record_skipped(stats: &mut MediaStats, metrics: &Metrics, frames: u64) {
+    stats.skipped_frames += frames;
+    metrics.lateness[LATENESS_BUCKETS_US.len()].increment(frames);
 }
 
 /// The session's handles on the process-wide counters.
@@ -63,6 +72,8 @@ pub(super) struct Metrics {
     pub(super) packets_out: Counter,
     pub(super) packets_lost: Counter,
     pub(super) packets_late: Counter,
+    /// One per `LATENESS_BUCKETS_US` bucket, and "inf".
+    lateness: [Counter; LATENESS_BUCKETS_US.len() + 1],
     digits_rfc4733: Counter,
     digits_inband: Counter,
     digits_info: Counter,
@@ -75,6 +86,12 @@ impl Metrics {
             packets_out: counter!("hotline_rtp_packets_total", "direction" => "out"),
             packets_lost: counter!("hotline_rtp_packets_lost_total"),
             packets_late: counter!("hotline_rtp_packets_late_total"),
+            lateness: std::array::from_fn(|i| {
+                let le = LATENESS_BUCKETS_US
+                    .get(i)
+                    .map_or_else(|| "inf".to_string(), |b| b.to_string());
+                counter!("hotline_rtp_send_lateness_total", "le_us" => le)
+            }),
             digits_rfc4733: counter!("hotline_dtmf_digits_total", "source" => "rfc4733"),
             digits_inband: counter!("hotline_dtmf_digits_total", "source" => "inband"),
             digits_info: counter!("hotline_dtmf_digits_total", "source" => "info"),
