@@ -50,10 +50,7 @@ pub(super) async fn run(acd: Acd, offer: Offer) {
     )
     .await;
     let Some((agent, agent_leg)) = winner else {
-        if let Some(e) = acd.lock().entries.get_mut(&offer.entry) {
-            e.ringing.clear();
-        }
-        acd.inner.wake.notify_one();
+        acd.ringing_over(offer.entry);
         return;
     };
     let target = resident_uri(&via, &number);

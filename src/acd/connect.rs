@@ -137,10 +137,7 @@ impl Waiting {
         .await;
         let Some((agent, leg)) = winner else {
             call.media().stop_audio();
-            if let Some(e) = acd.lock().entries.get_mut(&offer.entry) {
-                e.ringing.clear();
-            }
-            acd.inner.wake.notify_one();
+            acd.ringing_over(offer.entry);
             return if caller_gone || call.is_ended() {
                 Connected::CallerGone
             } else {

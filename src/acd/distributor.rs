@@ -58,12 +58,20 @@ fn publish_gauges(acd: &Acd) {
 
 async fn refresh_members(acd: &Acd) {
     let mut resolved = std::collections::HashMap::new();
+    // Queues usually share a role (every operator): each role is looked up once a round.
+    let mut by_role: std::collections::HashMap<String, Vec<String>> = Default::default();
     for q in acd.inner.queues.queues.values() {
         let mut names = Vec::new();
         for m in &q.members {
             match m {
                 super::Member::Account(a) => names.push(a.clone()),
-                super::Member::Role(r) => names.extend(acd.inner.roster.with_role(r).await),
+                super::Member::Role(r) => {
+                    if !by_role.contains_key(r) {
+                        let found = acd.inner.roster.with_role(r).await;
+                        by_role.insert(r.clone(), found);
+                    }
+                    names.extend(by_role[r].iter().cloned());
+                }
             }
         }
         names.sort();
@@ -242,9 +250,7 @@ impl Acd {
     /// Ringing for an entry stopped without anyone's fault: its agents are free again and
     /// it waits at its old place.
     pub(crate) fn release(&self, entry: i64, agents: &[String]) {
-        if let Some(e) = self.lock().entries.get_mut(&entry) {
-            e.ringing.clear();
-        }
+        self.ringing_over(entry);
         let queue = self
             .lock()
             .entries
@@ -252,6 +258,13 @@ impl Acd {
             .and_then(|e| self.inner.queues.get(&e.queue).cloned());
         for a in agents {
             self.step(a, CallStep::Released, queue.as_ref());
+        }
+    }
+
+    /// Nobody rings for an entry any more: it waits at its old place for the next offer.
+    pub(crate) fn ringing_over(&self, entry: i64) {
+        if let Some(e) = self.lock().entries.get_mut(&entry) {
+            e.ringing.clear();
         }
         self.inner.wake.notify_one();
     }
