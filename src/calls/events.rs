@@ -46,6 +46,9 @@ pub enum CallEvent {
     },
     /// The caller hung up while waiting in a queue (呼损).
     Abandoned { queue: String, wait_ms: u64 },
+    /// The caller hung up in the voice menus before saying anything or being served (no
+    /// ticket): a call to return (回拨). `node` is where they left.
+    LeftMenu { node: String },
     /// The caller left the queue for something else: `to` is a node, a queue or
     /// `voicemail` / `callback`; `reason` says why (key, max_wait, no_agents, full).
     QueueLeft {
@@ -81,6 +84,7 @@ impl CallEvent {
             CallEvent::AgentAnswered { .. } => "agent_answered",
             CallEvent::AgentCallEnded { .. } => "agent_call_ended",
             CallEvent::Abandoned { .. } => "abandoned",
+            CallEvent::LeftMenu { .. } => "left_menu",
             CallEvent::QueueLeft { .. } => "queue_left",
             CallEvent::CallbackRequested { .. } => "callback_requested",
             CallEvent::CallbackPlaced { .. } => "callback_placed",
@@ -101,6 +105,7 @@ impl CallEvent {
             CallEvent::AgentAnswered { .. } => "话务员接听",
             CallEvent::AgentCallEnded { .. } => "通话结束",
             CallEvent::Abandoned { .. } => "排队中放弃",
+            CallEvent::LeftMenu { .. } => "未留言挂机",
             CallEvent::QueueLeft { .. } => "离开队列",
             CallEvent::CallbackRequested { .. } => "预约回拨",
             CallEvent::CallbackPlaced { .. } => "已回拨",
@@ -139,6 +144,7 @@ impl CallEvent {
             CallEvent::Abandoned { queue, wait_ms } => {
                 format!("在队列 {queue} 等待 {} 后挂机", secs(wait_ms))
             }
+            CallEvent::LeftMenu { node } => format!("在语音菜单 {node} 未留言即挂机"),
             CallEvent::QueueLeft {
                 queue,
                 wait_ms,
@@ -229,6 +235,7 @@ fn summary_update(ev: &CallEvent, at: i64) -> Option<(&'static str, Vec<SummaryB
              wait_ms = CASE WHEN agent IS NULL THEN $4 ELSE wait_ms END",
             vec![Bool(true), Text(queue.clone()), wait(*wait_ms)],
         )),
+        CallEvent::LeftMenu { .. } => Some(("abandoned = $2", vec![Bool(true)])),
         CallEvent::QueueLeft { queue, wait_ms, .. } => Some((
             "queue = COALESCE(queue, $2), wait_ms = CASE WHEN agent IS NULL THEN $3 ELSE wait_ms END",
             vec![Text(queue.clone()), wait(*wait_ms)],

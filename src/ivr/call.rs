@@ -6,8 +6,24 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::media::{Prompt, RecordOptions, Recording};
+use crate::media::{Heard, ListenOptions, Prompt, RecordOptions, Recording, Utterance};
 use crate::sip::{self, BridgeOutcome, CallError};
+
+/// What interrupted a prompt or a wait: a key, or the caller starting to speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    Key(char),
+    Speech,
+}
+
+impl From<Heard> for Input {
+    fn from(h: Heard) -> Input {
+        match h {
+            Heard::Key(d) => Input::Key(d.as_char()),
+            Heard::Speech => Input::Speech,
+        }
+    }
+}
 
 /// One answered (or about to be answered) call, as the voice menus drive it.
 #[async_trait::async_trait]
@@ -43,6 +59,38 @@ pub trait CallControl: Send + Sync {
     fn sip_call(&self) -> Option<&sip::Call> {
         None
     }
+
+    // Speak first: the caller's words are kept from the answer on (see `media`'s tape).
+
+    /// Starts keeping what the caller says (no effect when already listening).
+    fn listen(&self, _opts: ListenOptions) {}
+    /// Stops listening and forgets what was kept (the caller now talks to a person).
+    fn stop_listening(&self) {}
+    /// Plays a prompt that yields to a key or to the caller speaking.
+    async fn play_listening(&self, prompt: &Arc<Prompt>) -> Result<Option<Input>, CallError> {
+        Ok(self.play(prompt, true).await?.map(Input::Key))
+    }
+    /// The next key, or the caller starting to speak, within `timeout`.
+    async fn next_input(&self, timeout: Duration) -> Result<Option<Input>, CallError> {
+        Ok(self.next_digit(timeout).await?.map(Input::Key))
+    }
+    /// The words since the caller started, up to a pause of `pause` or `max` of speaking.
+    async fn utterance(&self, _pause: Duration, _max: Duration) -> Utterance {
+        Utterance {
+            pcm: Vec::new(),
+            ended_by: crate::media::UtteranceEnd::Pause,
+        }
+    }
+    /// Lets the caller finish; the whole message from its first syllable.
+    async fn finish_speech(&self, _opts: RecordOptions) -> Option<Recording> {
+        None
+    }
+    /// What the caller said and nobody acted on (kept when they hang up mid-sentence).
+    fn take_speech(&self) -> Option<Recording> {
+        None
+    }
+    /// Forgets what the caller said (it was a command, already acted on).
+    fn discard_speech(&self) {}
 }
 
 #[async_trait::async_trait]
@@ -82,5 +130,33 @@ impl CallControl for sip::Call {
     }
     fn sip_call(&self) -> Option<&sip::Call> {
         Some(self)
+    }
+    fn listen(&self, opts: ListenOptions) {
+        self.media().listen(opts)
+    }
+    fn stop_listening(&self) {
+        self.media().stop_listening()
+    }
+    async fn play_listening(&self, prompt: &Arc<Prompt>) -> Result<Option<Input>, CallError> {
+        Ok(sip::Call::play_listening(self, prompt)
+            .await?
+            .map(Input::from))
+    }
+    async fn next_input(&self, timeout: Duration) -> Result<Option<Input>, CallError> {
+        Ok(sip::Call::next_key_or_speech(self, timeout)
+            .await?
+            .map(Input::from))
+    }
+    async fn utterance(&self, pause: Duration, max: Duration) -> Utterance {
+        self.media().utterance(pause, max).await
+    }
+    async fn finish_speech(&self, opts: RecordOptions) -> Option<Recording> {
+        self.media().finish_speech(opts).await
+    }
+    fn take_speech(&self) -> Option<Recording> {
+        self.media().take_speech()
+    }
+    fn discard_speech(&self) {
+        self.media().discard_speech()
     }
 }

@@ -59,8 +59,19 @@ pub struct Header {
     pub operator_key: Option<String>,
     #[serde(default)]
     pub operator_node: Option<String>,
+    /// Speak first: the caller's words are kept from the answer on, and a caller who starts
+    /// speaking at any prompt that takes keys goes to this `listen` node, which hears them.
+    #[serde(default)]
+    pub speech_node: Option<String>,
+    /// Voiced speech shorter than this is no message (a "喂？" before hanging up).
+    #[serde(default = "default_min_message_ms")]
+    pub min_message_ms: u64,
     #[serde(default = "default_languages")]
     pub languages: Vec<String>,
+}
+
+fn default_min_message_ms() -> u64 {
+    800
 }
 
 fn default_languages() -> Vec<String> {

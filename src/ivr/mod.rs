@@ -25,14 +25,14 @@ use std::time::{Duration, SystemTime};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
-pub use call::CallControl;
+pub use call::{CallControl, Input};
 pub use config::IvrConfig;
 use format::{DialplanFile, PromptDef};
 use prompts::PromptBuilder;
 pub use run::Trace;
 use validate::{Context, Problem};
 
-use crate::calls::{CallEnd, CallRecordId, Calls, HangupSide, NewCall};
+use crate::calls::{CallEnd, CallEvent, CallRecordId, Calls, HangupSide, NewCall};
 use crate::media::Prompt;
 use crate::sip::{Call, CallError, CallHandler};
 use crate::tickets::Tickets;
@@ -43,6 +43,22 @@ pub trait SpeechInput: Send + Sync + 'static {
     fn available(&self) -> bool;
     /// Which phrase (index) a short utterance (8 kHz PCM) says, if any.
     async fn choose(&self, pcm: Vec<i16>, phrases: Vec<String>) -> Option<usize>;
+    /// What a caller's first words say: their language, and the phrase they match if any.
+    async fn understand(&self, pcm: Vec<i16>, phrases: Vec<String>) -> Understood {
+        Understood {
+            language: None,
+            choice: self.choose(pcm, phrases).await,
+        }
+    }
+}
+
+/// What `SpeechInput::understand` made of a caller's first words.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Understood {
+    /// ISO 639-1 code of the language spoken, when it could be told.
+    pub language: Option<String>,
+    /// Index of the phrase they said.
+    pub choice: Option<usize>,
 }
 
 /// A validated dialplan with its audio ready.
@@ -570,6 +586,16 @@ impl Engine {
             HangupSide::Caller | HangupSide::Agent => "bye",
             HangupSide::System => trace.outcome.as_str(),
         };
+        // A caller who hung up in the menus without leaving a word or being served is owed
+        // a call back; the console lists them.
+        if side == HangupSide::Caller && trace.ticket_number.is_none() && !trace.served {
+            if let Some(id) = row {
+                let node = trace.nodes.last().cloned().unwrap_or_default();
+                if let Err(e) = self.calls.event(id, &CallEvent::LeftMenu { node }).await {
+                    tracing::warn!(error = %e, "could not record the abandoned call");
+                }
+            }
+        }
         self.record_end(row, &trace, side, reason).await;
         call.hangup().await;
         Some(trace)

@@ -9,17 +9,34 @@ use std::time::Duration;
 use chrono::Timelike;
 
 use crate::calls::HangupSide;
-use crate::media::Prompt;
+use crate::media::{Prompt, Recording};
 use crate::sip::CallError;
 
-use super::call::CallControl;
+use super::call::{CallControl, Input};
 use super::format::Condition;
+use super::nodes::Listening;
 use super::{Dialplan, Engine};
 
 /// Where the call goes after a node.
 pub(super) enum Step {
     Goto(String),
     End(&'static str),
+}
+
+/// Why a node stopped before choosing where to go.
+#[derive(Debug)]
+pub(super) enum Stop {
+    /// The call failed or the caller hung up.
+    Call(CallError),
+    /// The caller started speaking during a prompt: the dialplan's `speech_node` takes
+    /// their words.
+    Speech,
+}
+
+impl From<CallError> for Stop {
+    fn from(e: CallError) -> Stop {
+        Stop::Call(e)
+    }
 }
 
 /// What happened in a call, for the log and the `calls` table.
@@ -34,6 +51,9 @@ pub struct Trace {
     /// Who ended the call, when a node knows better than the engine (the caller's hang-up
     /// seen mid-node, an agent ending a bridged call the dialplan ends with).
     pub hangup: Option<HangupSide>,
+    /// The caller got an answer (a ticket's status) or reached a queue, whose records say
+    /// how they left; a caller who hangs up otherwise, leaving no ticket, gave up.
+    pub served: bool,
 }
 
 pub(super) struct Run<'a, C: CallControl> {
@@ -48,6 +68,8 @@ pub(super) struct Run<'a, C: CallControl> {
     pub(super) pending: VecDeque<char>,
     /// The call's record, for the events nodes add to it.
     pub(super) record: Option<crate::calls::CallRecordId>,
+    /// The caller began speaking during a prompt and `speech_node` is to hear it.
+    pub(super) speaking: bool,
 }
 
 impl<'a, C: CallControl> Run<'a, C> {
@@ -72,7 +94,13 @@ impl<'a, C: CallControl> Run<'a, C> {
             recordings: 0,
             pending: Default::default(),
             record: None,
+            speaking: false,
         }
+    }
+
+    /// Whether the dialplan listens all the time (it names a `speech_node`).
+    pub(super) fn listens(&self) -> bool {
+        self.plan.def.dialplan.speech_node.is_some()
     }
 
     /// Runs from the start node until the call ends or the dialplan hangs up.
@@ -87,12 +115,26 @@ impl<'a, C: CallControl> Run<'a, C> {
                     self.trace.outcome = why.into();
                     return;
                 }
-                Err(CallError::Hungup) => {
+                Err(Stop::Speech) => match self.plan.def.dialplan.speech_node.clone() {
+                    Some(n) => {
+                        tracing::info!("the caller spoke first");
+                        self.speaking = true;
+                        node = n;
+                    }
+                    // Listening is on only with a speech node; nothing else can yield to
+                    // speech.
+                    None => {
+                        self.trace.outcome = "error".into();
+                        return;
+                    }
+                },
+                Err(Stop::Call(CallError::Hungup)) => {
                     self.trace.outcome = "caller_hung_up".into();
                     self.trace.hangup = Some(HangupSide::Caller);
+                    self.keep_what_was_said().await;
                     return;
                 }
-                Err(e) => {
+                Err(Stop::Call(e)) => {
                     tracing::warn!(error = %e, "call failed in the dialplan");
                     self.trace.outcome = "error".into();
                     return;
@@ -103,12 +145,130 @@ impl<'a, C: CallControl> Run<'a, C> {
         self.trace.outcome = "step_limit".into();
     }
 
-    async fn step(&mut self, name: &str) -> Result<Step, CallError> {
+    /// A caller who hung up after saying something has left a message: it becomes a
+    /// ticket with the recording, whatever node the call was at.
+    async fn keep_what_was_said(&mut self) {
+        if self.trace.ticket_number.is_some() {
+            return;
+        }
+        let Some(rec) = self.call.take_speech() else {
+            return;
+        };
+        if rec.voiced < self.min_message() {
+            tracing::info!(
+                voiced_ms = rec.voiced.as_millis() as u64,
+                "the caller hung up after a few sounds; not a message"
+            );
+            return;
+        }
+        let path = match self.save_recording(&rec) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "could not keep what the caller said");
+                return;
+            }
+        };
+        tracing::info!(file = %path, secs = rec.duration().as_secs_f32(), "the caller hung up after speaking: their words become a ticket");
+        self.trace.recording_path = Some(path.clone());
+        let kind = self.vars.get("kind").cloned();
+        if let Err(e) = self
+            .create_ticket(kind.as_deref(), Some(path), String::new())
+            .await
+        {
+            tracing::error!(error = %e, "could not create the ticket of a caller who hung up");
+        } else {
+            self.trace.outcome = "message_on_hangup".into();
+        }
+    }
+
+    /// Voiced speech shorter than this is not a message ("喂？").
+    pub(super) fn min_message(&self) -> Duration {
+        Duration::from_millis(self.plan.def.dialplan.min_message_ms)
+    }
+
+    async fn step(&mut self, name: &str) -> Result<Step, Stop> {
         let Some(node) = self.plan.def.node.get(name).cloned() else {
             // The validator makes this impossible; a reload cannot change a running call.
             return Ok(Step::End("missing_node"));
         };
+        // The tape listens where the caller may speak to the menus; where they type digits
+        // or talk to a person it is off.
+        if self.listens() {
+            match node.listening() {
+                Listening::On => self.call.listen(crate::media::ListenOptions::default()),
+                Listening::Keep => {}
+                Listening::Off => self.call.stop_listening(),
+            }
+        }
         node.run(self).await
+    }
+
+    /// Writes a message under `recordings/<local day>/<call id>-<n>.wav`; returns its path.
+    pub(super) fn save_recording(&mut self, rec: &Recording) -> Result<String, CallError> {
+        self.recordings += 1;
+        let day = chrono::Utc::now()
+            .with_timezone(&self.eng.tickets.tz())
+            .format("%Y%m%d")
+            .to_string();
+        let dir = self.eng.recordings_dir.join(day);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| CallError::Media(format!("recordings directory: {e}")))?;
+        let safe: String = self
+            .call
+            .id()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let path = dir.join(format!(
+            "{}-{}.wav",
+            safe.chars().take(48).collect::<String>(),
+            self.recordings
+        ));
+        rec.write_wav(&path)
+            .map_err(|e| CallError::Media(e.to_string()))?;
+        let abs = std::fs::canonicalize(&path).unwrap_or(path);
+        Ok(abs.display().to_string())
+    }
+
+    /// Creates the ticket of what the caller gave (a kind, a voice message, a text) from
+    /// their number; remembers its number for the read-back and the call record.
+    pub(super) async fn create_ticket(
+        &mut self,
+        kind: Option<&str>,
+        recording_path: Option<String>,
+        text: String,
+    ) -> Result<String, crate::tickets::TicketsError> {
+        use crate::tickets::{Actor, Channel, Kind, NewTicket, PhoneNumber};
+        let kind: Option<Kind> = kind
+            .map(|k| self.expand(k))
+            .filter(|k| !k.is_empty())
+            .and_then(|k| k.parse().ok());
+        // Anonymous callers (no digits) get a placeholder number; they get no SMS.
+        let phone: PhoneNumber = self
+            .caller_digits()
+            .parse()
+            .unwrap_or_else(|_| PhoneNumber::anonymous());
+        let new = NewTicket {
+            channel: Channel::Call,
+            kind,
+            phone,
+            text,
+            address: None,
+            area: None,
+            recording_path,
+        };
+        let t = self.eng.tickets.create(new, &Actor::System).await?;
+        tracing::info!(ticket = %t.number, "ticket created from call");
+        let number = t.number.to_string();
+        self.vars.insert("ticket_number".into(), number.clone());
+        self.trace.ticket_number = Some(number.clone());
+        Ok(number)
     }
 
     /// Where the operator key leads, when `digit` is it.
@@ -205,6 +365,50 @@ impl<'a, C: CallControl> Run<'a, C> {
         Ok(None)
     }
 
+    /// Plays prompts that yield to a key or, when the dialplan listens, to the caller
+    /// speaking; returns what interrupted them.
+    pub(super) async fn play_heard(
+        &mut self,
+        names: &[String],
+    ) -> Result<Option<Input>, CallError> {
+        if !self.listens() {
+            return Ok(self.play(names, true).await?.map(Input::Key));
+        }
+        for prompt in self.prompts(names) {
+            if let Some(i) = self.call.play_listening(&prompt).await? {
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
+    }
+
+    /// `play` with barge-in for a node that takes keys: a caller who starts speaking
+    /// instead goes to the dialplan's `speech_node` (`Stop::Speech`).
+    pub(super) async fn play_keys(&mut self, names: &[String]) -> Result<Option<char>, Stop> {
+        match self.play_heard(names).await? {
+            Some(Input::Key(d)) => Ok(Some(d)),
+            Some(Input::Speech) => Err(Stop::Speech),
+            None => Ok(None),
+        }
+    }
+
+    /// A key within `timeout`, or the caller starting to speak when the dialplan listens.
+    pub(super) async fn input(&mut self, timeout: Duration) -> Result<Option<Input>, CallError> {
+        if !self.listens() {
+            return Ok(self.call.next_digit(timeout).await?.map(Input::Key));
+        }
+        self.call.next_input(timeout).await
+    }
+
+    /// `digit` for a node that takes keys; speech goes to `speech_node` (`Stop::Speech`).
+    pub(super) async fn key(&mut self, timeout: Duration) -> Result<Option<char>, Stop> {
+        match self.input(timeout).await? {
+            Some(Input::Key(d)) => Ok(Some(d)),
+            Some(Input::Speech) => Err(Stop::Speech),
+            None => Ok(None),
+        }
+    }
+
     /// The audio of a list of prompts and run-time pieces in the caller's language, for a
     /// node that plays them itself (the queue, between offers); each is traced as played.
     pub(super) fn prompts(&mut self, names: &[String]) -> Vec<Arc<Prompt>> {
@@ -213,9 +417,15 @@ impl<'a, C: CallControl> Run<'a, C> {
             .get("language")
             .cloned()
             .unwrap_or_else(|| "zh".into());
+        let first = self.plan.def.dialplan.languages.first().cloned();
         let mut out = Vec::new();
         for name in self.expand_pieces(names) {
-            let Some(prompt) = self.plan.prompt(&name, &lang) else {
+            // A prompt not yet written in the caller's language is played in the first.
+            let audio = self
+                .plan
+                .prompt(&name, &lang)
+                .or_else(|| first.as_deref().and_then(|f| self.plan.prompt(&name, f)));
+            let Some(prompt) = audio else {
                 tracing::warn!(prompt = %name, "no audio for prompt; skipped");
                 continue;
             };

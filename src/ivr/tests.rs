@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::*;
-use crate::media::{RecordEnd, RecordOptions, Recording};
+use crate::media::{RecordEnd, RecordOptions, Recording, Utterance, UtteranceEnd};
 use crate::sip::{BridgeOutcome, CallError};
 use crate::store::Db;
 use crate::tickets::{Actor, Channel, Kind, NewTicket, TicketsConfig};
@@ -23,6 +23,10 @@ enum Act {
     Wait,
     /// Speaks when recorded.
     Speak,
+    /// Starts telling their story at whatever prompt or wait listens (speak first).
+    Talk,
+    /// Starts speaking, then hangs up mid-sentence.
+    TalkThenHangUp,
     /// Hangs up at whatever the call does next.
     HangUp,
 }
@@ -46,6 +50,15 @@ struct ScriptedCall {
     ended: AtomicBool,
     bridge: BridgeOutcome,
     log: Arc<Mutex<Log>>,
+    /// What the caller is saying now (a `Talk` act taken), for the tape.
+    talking: Mutex<Option<Act>>,
+}
+
+/// One second of a loud 400 Hz square wave stands in for a voice.
+fn voice(secs: usize) -> Vec<i16> {
+    (0..8000 * secs)
+        .map(|i| if (i / 10) % 2 == 0 { 8000 } else { -8000 })
+        .collect()
 }
 
 impl ScriptedCall {
@@ -58,6 +71,7 @@ impl ScriptedCall {
             ended: AtomicBool::new(false),
             bridge: BridgeOutcome::NoAnswer,
             log: log.clone(),
+            talking: Mutex::new(None),
         };
         (call, log)
     }
@@ -121,22 +135,75 @@ impl CallControl for ScriptedCall {
             _ => Ok(None),
         }
     }
+    async fn play_listening(&self, _: &Arc<Prompt>) -> Result<Option<Input>, CallError> {
+        self.log.lock().unwrap().played += 1;
+        match self.next_if(|a| matches!(a, Act::Barge(_) | Act::Talk | Act::TalkThenHangUp))? {
+            Some(Act::Barge(d)) => Ok(Some(Input::Key(d))),
+            Some(a) => {
+                *self.talking.lock().unwrap() = Some(a);
+                Ok(Some(Input::Speech))
+            }
+            None => Ok(None),
+        }
+    }
+    async fn next_input(&self, _: Duration) -> Result<Option<Input>, CallError> {
+        let take = |a| {
+            matches!(
+                a,
+                Act::Key(_) | Act::Barge(_) | Act::Wait | Act::Talk | Act::TalkThenHangUp
+            )
+        };
+        match self.next_if(take)? {
+            Some(Act::Key(d) | Act::Barge(d)) => Ok(Some(Input::Key(d))),
+            Some(a @ (Act::Talk | Act::TalkThenHangUp)) => {
+                *self.talking.lock().unwrap() = Some(a);
+                Ok(Some(Input::Speech))
+            }
+            _ => Ok(None),
+        }
+    }
+    async fn utterance(&self, _: Duration, _: Duration) -> Utterance {
+        let talking = *self.talking.lock().unwrap();
+        let ended_by = match talking {
+            Some(Act::TalkThenHangUp) => {
+                self.ended.store(true, Ordering::SeqCst);
+                UtteranceEnd::SessionEnded
+            }
+            _ => UtteranceEnd::StillSpeaking,
+        };
+        Utterance {
+            pcm: voice(4),
+            ended_by,
+        }
+    }
+    async fn finish_speech(&self, _: RecordOptions) -> Option<Recording> {
+        self.take_speech()
+    }
+    fn take_speech(&self) -> Option<Recording> {
+        self.talking.lock().unwrap().take().map(|_| Recording {
+            pcm: voice(6),
+            ended_by: RecordEnd::Silence,
+            heard_voice: true,
+            voiced: Duration::from_secs(6),
+        })
+    }
+    fn discard_speech(&self) {
+        self.talking.lock().unwrap().take();
+    }
     async fn record(&self, _: RecordOptions) -> Result<Recording, CallError> {
         let spoke = matches!(
             self.next_if(|a| matches!(a, Act::Speak | Act::Wait))?,
             Some(Act::Speak)
         );
         let pcm = match spoke {
-            // One second of a loud 400 Hz square wave stands in for a voice.
-            true => (0..8000)
-                .map(|i| if (i / 10) % 2 == 0 { 8000 } else { -8000 })
-                .collect(),
+            true => voice(1),
             false => vec![0; 8000],
         };
         Ok(Recording {
             pcm,
             ended_by: RecordEnd::Silence,
             heard_voice: spoke,
+            voiced: Duration::from_secs(u64::from(spoke)),
         })
     }
     async fn bridge_to(&self, destination: &str, _: Duration) -> BridgeOutcome {
@@ -159,13 +226,11 @@ async fn fixture() -> Fixture {
         .expect("database");
     let tickets = Tickets::from_config(db.clone(), &TicketsConfig::default()).expect("tickets");
     let beep = std::fs::canonicalize("dialplans/tones/beep.wav").expect("beep");
+    let copy = format!("cp '{}' \"$HOTLINE_TTS_OUT\"", beep.display());
     let cfg = IvrConfig {
-        tts: [(
-            "zh".to_string(),
-            format!("cp '{}' \"$HOTLINE_TTS_OUT\"", beep.display()),
-        )]
-        .into_iter()
-        .collect(),
+        tts: [("zh".to_string(), copy.clone()), ("en".to_string(), copy)]
+            .into_iter()
+            .collect(),
         prompt_cache_dir: dir.path().join("prompts"),
         recordings_dir: dir.path().join("recordings"),
         ..IvrConfig::default()
@@ -189,12 +254,15 @@ async fn fixture() -> Fixture {
     }
 }
 
-/// The nodes a call passed, without the after-hours notice (which depends on the clock).
+/// The nodes a call passed, the open question by day or after hours (which depends on the
+/// clock) named alike.
 fn nodes(t: &Trace) -> Vec<&str> {
     t.nodes
         .iter()
-        .map(String::as_str)
-        .filter(|n| *n != "after_hours")
+        .map(|n| match n.as_str() {
+            "open_after_hours" => "open",
+            n => n,
+        })
         .collect()
 }
 
@@ -203,34 +271,24 @@ fn count(t: &Trace, prompt: &str) -> usize {
 }
 
 #[tokio::test]
-async fn a_voice_message_becomes_a_ticket() {
+async fn a_caller_who_speaks_during_the_greeting_leaves_their_message() {
     let f = fixture().await;
-    let (call, log) = ScriptedCall::new("13800001111", &[Act::Key('2'), Act::Key('2'), Act::Speak]);
+    let (call, log) = ScriptedCall::new("13800001111", &[Act::Talk]);
     let t = f.engine.serve(call).await.expect("a dialplan answers");
     assert_eq!(t.outcome, "completed");
+    // The greeting yields to the words; the open question hears them as the message, and
+    // nobody asks the kind or for the message again.
     assert_eq!(
         nodes(&t),
-        [
-            "screen",
-            "welcome",
-            "hours",
-            "menu",
-            "kind",
-            "kind_complaint",
-            "message",
-            "create",
-            "read_number",
-            "end"
-        ]
+        ["screen", "welcome", "open", "create", "read_number", "end"]
     );
-    assert_eq!(t.digits, "22");
+    assert_eq!(count(&t, "open"), 0, "the open question was not played");
     let number = t.ticket_number.clone().expect("a ticket");
     let ticket = f
         .tickets
         .by_number(&number.parse().expect("ticket number"))
         .await
         .expect("the ticket exists");
-    assert_eq!(ticket.kind, Kind::Complaint);
     assert_eq!(ticket.phone.as_str(), "13800001111");
     let recording = ticket.recording_path.expect("the message is kept");
     assert!(std::path::Path::new(&recording).exists());
@@ -244,7 +302,49 @@ async fn a_voice_message_becomes_a_ticket() {
     assert_eq!(read, number);
     let log = log.lock().unwrap();
     assert!(log.answered && log.hung_up);
-    assert_eq!(log.played, t.prompts.len());
+}
+
+#[tokio::test]
+async fn a_caller_who_hangs_up_mid_sentence_still_leaves_a_ticket() {
+    let f = fixture().await;
+    let (call, _log) = ScriptedCall::new("13800001112", &[Act::Wait, Act::TalkThenHangUp]);
+    let t = f.engine.serve(call).await.expect("a dialplan answers");
+    assert_eq!(t.outcome, "message_on_hangup");
+    let number = t
+        .ticket_number
+        .clone()
+        .expect("their words became a ticket");
+    let ticket = f
+        .tickets
+        .by_number(&number.parse().expect("ticket number"))
+        .await
+        .expect("the ticket exists");
+    assert!(ticket.recording_path.is_some());
+    let r = records(&f).await;
+    assert_eq!(r[0].ticket_number.as_deref(), Some(number.as_str()));
+    assert!(
+        !r[0].abandoned,
+        "a caller who left a message did not give up"
+    );
+}
+
+#[tokio::test]
+async fn a_silent_caller_hears_the_question_twice_and_is_recorded_as_abandoned_on_hang_up() {
+    let f = fixture().await;
+    let (call, _log) = ScriptedCall::new("13800001113", &[Act::Wait, Act::Wait]);
+    let t = f.engine.serve(call).await.expect("a dialplan answers");
+    assert_eq!(nodes(&t), ["screen", "welcome", "hours", "open", "silent"]);
+    assert!(t.ticket_number.is_none());
+    // Hung up by the system after the goodbye: not abandoned.
+    assert!(!records(&f).await[0].abandoned);
+
+    let (call, _log) = ScriptedCall::new("13800001114", &[Act::Wait, Act::HangUp]);
+    let t = f.engine.serve(call).await.expect("a dialplan answers");
+    assert_eq!(t.outcome, "caller_hung_up");
+    let r = records(&f).await;
+    let c = r.iter().find(|c| c.caller == "13800001114").unwrap();
+    assert!(c.abandoned, "hung up without a word: a call to return");
+    assert!(c.ticket_number.is_none());
 }
 
 #[tokio::test]
@@ -280,7 +380,7 @@ async fn the_owner_hears_the_status_of_a_ticket() {
             "screen",
             "welcome",
             "hours",
-            "menu",
+            "open",
             "status_number",
             "status_lookup",
             "status_read"
@@ -370,22 +470,26 @@ async fn a_blocked_caller_is_hung_up_by_the_system() {
 }
 
 #[tokio::test]
-async fn wrong_keys_are_asked_again_then_lead_on() {
+async fn wrong_keys_are_asked_again_then_lead_to_a_person() {
     let f = fixture().await;
-    let (call, _log) = ScriptedCall::new(
-        "13800004444",
-        &[Act::Key('7'), Act::Key('8'), Act::Key('9')],
-    );
+    let (call, _log) = ScriptedCall::new("13800004444", &[Act::Key('7'), Act::Key('8')]);
     let t = f.engine.serve(call).await.expect("a dialplan answers");
-    assert_eq!(t.digits, "789");
-    // Two retries after a wrong key: the menu is heard three times, "wrong key" twice.
-    assert_eq!(count(&t, "menu"), 3);
-    assert_eq!(count(&t, "invalid"), 2);
-    // Then on_invalid: the kind question, which times out into the message, where the
-    // caller says nothing.
+    assert_eq!(t.digits, "78");
+    // One retry after a wrong key: the question is heard twice, "not caught" once.
+    assert_eq!(count(&t, "open") + count(&t, "open_after_hours"), 2);
+    assert_eq!(count(&t, "invalid"), 1);
+    // Then on_invalid: a person (no call centre here, so the voice message, where the
+    // caller says nothing).
     assert_eq!(
         nodes(&t)[3..],
-        ["menu", "kind", "message", "no_message", "goodbye"]
+        [
+            "open",
+            "operator",
+            "operators_busy",
+            "message",
+            "no_message",
+            "goodbye"
+        ]
     );
     assert_eq!(t.outcome, "completed");
     assert!(t.ticket_number.is_none());

@@ -130,6 +130,23 @@ pub fn check(file: &Path, text: &str, ctx: &Context) -> Result<DialplanFile, Vec
         _ => {}
     }
 
+    if let Some(n) = &plan.dialplan.speech_node {
+        match nodes.get(n) {
+            Some(Node::Listen(_)) => {}
+            Some(other) => ck.problem(
+                ck.at("dialplan.speech_node"),
+                format!(
+                    "the speech node `{n}` is a `{}` node; it must be a `listen` node to hear what the caller says",
+                    other.kind()
+                ),
+            ),
+            None => ck.problem(
+                ck.at("dialplan.speech_node"),
+                format!("the speech node `{n}` does not exist"),
+            ),
+        }
+    }
+
     // Prompts: each needs a file or a text in every language.
     for (name, p) in &plan.prompts {
         let line = ck.at(&format!("prompts.{name}"));
@@ -180,6 +197,7 @@ pub fn check(file: &Path, text: &str, ctx: &Context) -> Result<DialplanFile, Vec
     let mut seen = HashSet::new();
     let mut todo: Vec<String> = vec![plan.dialplan.start.clone()];
     todo.extend(plan.dialplan.operator_node.clone());
+    todo.extend(plan.dialplan.speech_node.clone());
     while let Some(n) = todo.pop() {
         if !seen.insert(n.clone()) {
             continue;

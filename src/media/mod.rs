@@ -68,6 +68,7 @@ pub use g711::Codec;
 pub use prompt::{Prompt, PromptCatalog, PromptError};
 pub use session::{
     bridge, monitor, BridgeEnd, ConversationEnd, ConversationRecorder, ConversationRecording,
-    Direction, EndReason, MediaError, MediaSession, MediaStats, Monitor, MonitorMode, PlayOutcome,
-    PortPool, RecordEnd, RecordLayout, RecordOptions, Recording, StreamParams, LATENESS_BUCKETS_US,
+    Direction, EndReason, Heard, ListenOptions, MediaError, MediaSession, MediaStats, Monitor,
+    MonitorMode, PlayOutcome, PortPool, RecordEnd, RecordLayout, RecordOptions, Recording,
+    StreamParams, Utterance, UtteranceEnd, LATENESS_BUCKETS_US,
 };

@@ -14,7 +14,7 @@ use super::dialog_uas::Cmd;
 use super::dialog_uas_accept::NewCall;
 use super::endpoint::Shared;
 use super::media_leg::MediaHandle;
-use crate::media::{self, MediaSession, PlayOutcome, Prompt, RecordOptions, Recording};
+use crate::media::{self, Heard, MediaSession, PlayOutcome, Prompt, RecordOptions, Recording};
 
 pub use super::dialog_uac::BridgeOutcome;
 pub use super::error::CallError;
@@ -139,8 +139,34 @@ impl Call {
             out = self.media.session.play(prompt, barge_in) => match out {
                 PlayOutcome::Finished => Ok(None),
                 PlayOutcome::Interrupted(d) => Ok(Some(d.as_char())),
+                PlayOutcome::Speech => Ok(None),
                 PlayOutcome::Ended => if self.is_ended() { Err(CallError::Hungup) } else { Ok(None) },
             },
+            _ = self.ended.cancelled() => Err(CallError::Hungup),
+        }
+    }
+
+    /// Play a prompt that yields to a key or to the caller starting to speak (the media
+    /// session must be listening, see `MediaSession::listen`).
+    pub async fn play_listening(&self, prompt: &Arc<Prompt>) -> Result<Option<Heard>, CallError> {
+        if self.is_ended() {
+            return Err(CallError::Hungup);
+        }
+        tokio::select! {
+            out = self.media.session.play_listening(prompt) => match out {
+                PlayOutcome::Finished => Ok(None),
+                PlayOutcome::Interrupted(d) => Ok(Some(Heard::Key(d))),
+                PlayOutcome::Speech => Ok(Some(Heard::Speech)),
+                PlayOutcome::Ended => if self.is_ended() { Err(CallError::Hungup) } else { Ok(None) },
+            },
+            _ = self.ended.cancelled() => Err(CallError::Hungup),
+        }
+    }
+
+    /// The next key press, or the caller starting to speak, within `timeout`.
+    pub async fn next_key_or_speech(&self, timeout: Duration) -> Result<Option<Heard>, CallError> {
+        tokio::select! {
+            h = self.media.session.next_key_or_speech(timeout) => Ok(h),
             _ = self.ended.cancelled() => Err(CallError::Hungup),
         }
     }

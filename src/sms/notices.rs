@@ -73,8 +73,12 @@ pub fn notice_for(cfg: &SmsConfig, ev: &TicketEvent) -> Option<Notice> {
     let kind = ev.kind.code();
     let template = template_for(&cfg.templates, &kind)?;
     let p = &ev.payload;
+    // A landline or an anonymous caller cannot read a text message.
     let phone = p.phone.trim();
-    if phone.len() < 5 || !phone.bytes().all(|b| b.is_ascii_digit()) {
+    if !phone
+        .parse::<crate::tickets::PhoneNumber>()
+        .is_ok_and(|n| n.is_mobile())
+    {
         return None;
     }
     let deadline = p.deadline.as_deref().map(deadline_text).unwrap_or_default();

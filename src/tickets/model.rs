@@ -70,6 +70,15 @@ impl PhoneNumber {
     pub fn last4(&self) -> &str {
         &self.0[self.0.len().saturating_sub(4)..]
     }
+    /// The number of a caller who sent none (anonymous or withheld).
+    pub fn anonymous() -> PhoneNumber {
+        PhoneNumber("0000".into())
+    }
+    /// A mainland mobile number (11 digits, 13x–19x): only these can receive an SMS.
+    pub fn is_mobile(&self) -> bool {
+        let b = self.0.as_bytes();
+        b.len() == 11 && b[0] == b'1' && (b'3'..=b'9').contains(&b[1])
+    }
     /// The number with its middle hidden, for logs and department mail.
     pub fn masked(&self) -> String {
         let n = self.0.len();

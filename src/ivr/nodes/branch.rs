@@ -2,11 +2,9 @@
 
 use serde::Deserialize;
 
-use crate::sip::CallError;
-
 use super::super::call::CallControl;
 use super::super::format::Condition;
-use super::super::run::{Run, Step};
+use super::super::run::{Run, Step, Stop};
 use super::super::validate::Checker;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -46,7 +44,7 @@ impl Branch {
         }
     }
 
-    pub(super) fn run<C: CallControl>(self, r: &mut Run<'_, C>) -> Result<Step, CallError> {
+    pub(super) fn run<C: CallControl>(self, r: &mut Run<'_, C>) -> Result<Step, Stop> {
         let yes = r.test(&self.when);
         Ok(Step::Goto(if yes { self.then } else { self.otherwise }))
     }

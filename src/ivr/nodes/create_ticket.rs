@@ -4,10 +4,10 @@
 use serde::Deserialize;
 
 use crate::sip::CallError;
-use crate::tickets::{Actor, Channel, Kind, NewTicket, PhoneNumber};
+use crate::tickets::Kind;
 
 use super::super::call::CallControl;
-use super::super::run::{Run, Step};
+use super::super::run::{Run, Step, Stop};
 use super::super::validate::Checker;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -37,39 +37,19 @@ impl CreateTicket {
         }
     }
 
-    pub(super) async fn run<C: CallControl>(self, r: &mut Run<'_, C>) -> Result<Step, CallError> {
-        let kind: Option<Kind> = self
-            .kind
-            .map(|k| r.expand(&k))
-            .filter(|k| !k.is_empty())
-            .and_then(|k| k.parse().ok());
+    pub(super) async fn run<C: CallControl>(self, r: &mut Run<'_, C>) -> Result<Step, Stop> {
         let recording_path = self.recording.and_then(|v| r.vars.get(&v).cloned());
         let text = self
             .text
             .and_then(|v| r.vars.get(&v).cloned())
             .unwrap_or_default();
-        let phone: PhoneNumber = match r.caller_digits().parse() {
-            Ok(p) => p,
-            Err(_) => "0000"
-                .parse()
-                .map_err(|_| CallError::Media("phone".into()))?,
-        };
-        let new = NewTicket {
-            channel: Channel::Call,
-            kind,
-            phone,
-            text,
-            address: None,
-            area: None,
-            recording_path,
-        };
-        match r.eng.tickets.create(new, &Actor::System).await {
-            Ok(t) => {
-                tracing::info!(ticket = %t.number, "ticket created from call");
-                r.vars.insert("ticket_number".into(), t.number.to_string());
-                r.trace.ticket_number = Some(t.number.to_string());
+        match r
+            .create_ticket(self.kind.as_deref(), recording_path, text)
+            .await
+        {
+            Ok(_) => {
                 if r.call.is_ended() {
-                    return Err(CallError::Hungup);
+                    return Err(CallError::Hungup.into());
                 }
                 Ok(Step::Goto(self.next))
             }

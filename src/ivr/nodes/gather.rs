@@ -5,10 +5,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::sip::CallError;
-
 use super::super::call::CallControl;
-use super::super::run::{Run, Step};
+use super::super::run::{Run, Step, Stop};
 use super::super::validate::{is_key, Checker};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -59,7 +57,7 @@ impl Gather {
         }
     }
 
-    pub(super) async fn run<C: CallControl>(self, r: &mut Run<'_, C>) -> Result<Step, CallError> {
+    pub(super) async fn run<C: CallControl>(self, r: &mut Run<'_, C>) -> Result<Step, Stop> {
         let (op_key, op_node) = match self.operator {
             true => (
                 r.plan.def.dialplan.operator_key.clone(),

@@ -7,10 +7,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::media::RecordOptions;
-use crate::sip::CallError;
 
 use super::super::call::CallControl;
-use super::super::run::{Run, Step};
+use super::super::run::{Run, Step, Stop};
 use super::super::validate::Checker;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -53,7 +52,7 @@ impl GatherSpeech {
         super::check_choices(name, &self.choices, ck);
     }
 
-    pub(super) async fn run<C: CallControl>(self, r: &mut Run<'_, C>) -> Result<Step, CallError> {
+    pub(super) async fn run<C: CallControl>(self, r: &mut Run<'_, C>) -> Result<Step, Stop> {
         let speech = r.eng.speech.clone().filter(|s| s.available());
         let phrase_list: Vec<String> = self.phrases.keys().cloned().collect();
         let (mut wrong, mut silent) = (0, 0);
@@ -61,7 +60,7 @@ impl GatherSpeech {
         loop {
             let key = match next_key.take() {
                 Some(d) => Some(d),
-                None => r.play(&self.prompts, true).await?,
+                None => r.play_keys(&self.prompts).await?,
             };
             // A key always works; without a speech model only keys do.
             let answer = match (key, &speech) {
@@ -74,6 +73,8 @@ impl GatherSpeech {
                         stop_on_hash: true,
                     };
                     let rec = r.call.record(opts).await?;
+                    // The answer is handled here; the tape must not offer it again.
+                    r.call.discard_speech();
                     if !rec.heard_voice {
                         Answer::Nothing
                     } else {
@@ -120,7 +121,7 @@ impl GatherSpeech {
             if wrong > self.retries {
                 return Ok(r.after_retries(true, self.on_timeout, self.on_invalid));
             }
-            next_key = r.play(&self.invalid_prompts, true).await?;
+            next_key = r.play_keys(&self.invalid_prompts).await?;
         }
     }
 }

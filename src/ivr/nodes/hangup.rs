@@ -2,10 +2,8 @@
 
 use serde::Deserialize;
 
-use crate::sip::CallError;
-
 use super::super::call::CallControl;
-use super::super::run::{Run, Step};
+use super::super::run::{Run, Step, Stop};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -15,7 +13,7 @@ pub struct Hangup {
 }
 
 impl Hangup {
-    pub(super) async fn run<C: CallControl>(self, r: &mut Run<'_, C>) -> Result<Step, CallError> {
+    pub(super) async fn run<C: CallControl>(self, r: &mut Run<'_, C>) -> Result<Step, Stop> {
         r.play(&self.prompts, false).await?;
         Ok(Step::End("completed"))
     }

@@ -5,10 +5,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::sip::CallError;
-
 use super::super::call::CallControl;
-use super::super::run::{Run, Step};
+use super::super::run::{Run, Step, Stop};
 use super::super::validate::Checker;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -39,15 +37,15 @@ impl Menu {
         super::check_choices(name, &self.choices, ck);
     }
 
-    pub(super) async fn run<C: CallControl>(self, r: &mut Run<'_, C>) -> Result<Step, CallError> {
+    pub(super) async fn run<C: CallControl>(self, r: &mut Run<'_, C>) -> Result<Step, Stop> {
         let (mut wrong, mut silent) = (0, 0);
         let mut next_key = r.pending.pop_front();
         loop {
             let pressed = match next_key.take() {
                 Some(d) => Some(d),
-                None => match r.play(&self.prompts, true).await? {
+                None => match r.play_keys(&self.prompts).await? {
                     Some(d) => Some(d),
-                    None => r.digit(Duration::from_secs(self.timeout_secs)).await?,
+                    None => r.key(Duration::from_secs(self.timeout_secs)).await?,
                 },
             };
             let Some(d) = pressed else {
@@ -68,7 +66,7 @@ impl Menu {
             if wrong > self.retries {
                 return Ok(r.after_retries(true, self.on_timeout, self.on_invalid));
             }
-            next_key = r.play(&self.invalid_prompts, true).await?;
+            next_key = r.play_keys(&self.invalid_prompts).await?;
         }
     }
 }

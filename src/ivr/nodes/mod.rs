@@ -7,6 +7,7 @@ mod create_ticket;
 mod gather;
 mod gather_speech;
 mod hangup;
+mod listen;
 mod menu;
 mod play;
 mod queue;
@@ -17,10 +18,8 @@ mod transfer;
 
 use serde::Deserialize;
 
-use crate::sip::CallError;
-
 use super::call::CallControl;
-use super::run::{Run, Step};
+use super::run::{Run, Step, Stop};
 use super::validate::Checker;
 
 pub use branch::Branch;
@@ -28,6 +27,7 @@ pub use create_ticket::CreateTicket;
 pub use gather::Gather;
 pub use gather_speech::GatherSpeech;
 pub use hangup::Hangup;
+pub use listen::Listen;
 pub use menu::Menu;
 pub use play::Play;
 pub use queue::Queue;
@@ -35,6 +35,17 @@ pub use record::Record;
 pub use set::Set;
 pub use ticket_status::TicketStatus;
 pub use transfer::Transfer;
+
+/// Whether the tape keeps the caller's words at a node (speak-first dialplans only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listening {
+    /// Listening, and speech interrupts prompts.
+    On,
+    /// As the node before (nodes that take no time, or play without interruption).
+    Keep,
+    /// Off, what was kept is dropped.
+    Off,
+}
 
 /// One step of a call, chosen by `do = "..."`.
 #[derive(Debug, Clone, Deserialize)]
@@ -44,6 +55,7 @@ pub enum Node {
     Menu(Menu),
     Gather(Gather),
     GatherSpeech(GatherSpeech),
+    Listen(Listen),
     Record(Record),
     Transfer(Transfer),
     Queue(Queue),
@@ -61,6 +73,7 @@ impl Node {
             Node::Menu(_) => "menu",
             Node::Gather(_) => "gather",
             Node::GatherSpeech(_) => "gather_speech",
+            Node::Listen(_) => "listen",
             Node::Record(_) => "record",
             Node::Transfer(_) => "transfer",
             Node::Queue(_) => "queue",
@@ -120,6 +133,24 @@ impl Node {
                     add(&format!("choices.{k}"), Some(v));
                 }
                 add("on_timeout", on_timeout.as_ref());
+                add("on_invalid", on_invalid.as_ref());
+            }
+            Node::Listen(Listen {
+                phrases,
+                choices,
+                next,
+                on_timeout,
+                on_invalid,
+                ..
+            }) => {
+                for (k, v) in phrases {
+                    add(&format!("phrases.{k}"), Some(v));
+                }
+                for (k, v) in choices {
+                    add(&format!("choices.{k}"), Some(v));
+                }
+                add("next", Some(next));
+                add("on_timeout", Some(on_timeout));
                 add("on_invalid", on_invalid.as_ref());
             }
             Node::Record(Record { next, on_empty, .. }) => {
@@ -192,6 +223,11 @@ impl Node {
                 prompts,
                 invalid_prompts,
                 ..
+            })
+            | Node::Listen(Listen {
+                prompts,
+                invalid_prompts,
+                ..
             }) => vec![prompts, invalid_prompts],
             Node::Play(Play { prompts, .. })
             | Node::Transfer(Transfer { prompts, .. })
@@ -214,7 +250,11 @@ impl Node {
     /// Nodes where the caller can act (keys or voice), and so can always reach the operator.
     pub fn waits_for_caller(&self) -> bool {
         match self {
-            Node::Menu(_) | Node::Gather(_) | Node::GatherSpeech(_) | Node::Record(_) => true,
+            Node::Menu(_)
+            | Node::Gather(_)
+            | Node::GatherSpeech(_)
+            | Node::Listen(_)
+            | Node::Record(_) => true,
             Node::Play(_)
             | Node::Transfer(_)
             | Node::Queue(_)
@@ -223,6 +263,26 @@ impl Node {
             | Node::Branch(_)
             | Node::Set(_)
             | Node::Hangup(_) => false,
+        }
+    }
+
+    /// Whether the caller's words are kept here (see `Run::step`): where they may speak to
+    /// the menus the tape listens; where they type digits or talk to a person it is off.
+    pub fn listening(&self) -> Listening {
+        match self {
+            Node::Play(Play { barge_in: true, .. })
+            | Node::Menu(_)
+            | Node::GatherSpeech(_)
+            | Node::Listen(_)
+            | Node::Record(_) => Listening::On,
+            Node::Play(_)
+            | Node::CreateTicket(_)
+            | Node::TicketStatus(_)
+            | Node::Branch(_)
+            | Node::Set(_) => Listening::Keep,
+            Node::Gather(_) | Node::Queue(_) | Node::Transfer(_) | Node::Hangup(_) => {
+                Listening::Off
+            }
         }
     }
 
@@ -239,6 +299,7 @@ impl Node {
             Node::Menu(n) => n.check(name, ck),
             Node::Gather(n) => n.check(name, ck),
             Node::GatherSpeech(n) => n.check(name, ck),
+            Node::Listen(n) => n.check(name, ck),
             Node::Transfer(n) => n.check(name, ck),
             Node::CreateTicket(n) => n.check(name, ck),
             Node::Branch(n) => n.check(name, ck),
@@ -246,12 +307,13 @@ impl Node {
     }
 
     /// What the call does at this node, and where it goes next.
-    pub(super) async fn run<C: CallControl>(self, r: &mut Run<'_, C>) -> Result<Step, CallError> {
+    pub(super) async fn run<C: CallControl>(self, r: &mut Run<'_, C>) -> Result<Step, Stop> {
         match self {
             Node::Play(n) => n.run(r).await,
             Node::Menu(n) => n.run(r).await,
             Node::Gather(n) => n.run(r).await,
             Node::GatherSpeech(n) => n.run(r).await,
+            Node::Listen(n) => n.run(r).await,
             Node::Record(n) => n.run(r).await,
             Node::Transfer(n) => n.run(r).await,
             Node::Queue(n) => n.run(r).await,

@@ -3,10 +3,8 @@
 
 use serde::Deserialize;
 
-use crate::sip::CallError;
-
 use super::super::call::CallControl;
-use super::super::run::{Run, Step};
+use super::super::run::{Run, Step, Stop};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -18,8 +16,12 @@ pub struct Play {
 }
 
 impl Play {
-    pub(super) async fn run<C: CallControl>(self, r: &mut Run<'_, C>) -> Result<Step, CallError> {
-        if let Some(d) = r.play(&self.prompts, self.barge_in).await? {
+    pub(super) async fn run<C: CallControl>(self, r: &mut Run<'_, C>) -> Result<Step, Stop> {
+        let key = match self.barge_in {
+            true => r.play_keys(&self.prompts).await?,
+            false => r.play(&self.prompts, false).await?,
+        };
+        if let Some(d) = key {
             if let Some(s) = r.operator(d) {
                 r.trace.digits.push(d);
                 return Ok(s);

@@ -27,7 +27,7 @@ use crate::media::Prompt;
 use crate::sip::CallError;
 
 use super::super::call::CallControl;
-use super::super::run::{Run, Step};
+use super::super::run::{Run, Step, Stop};
 use super::super::validate::Checker;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -60,12 +60,14 @@ impl Queue {
         }
     }
 
-    pub(super) async fn run<C: CallControl>(self, r: &mut Run<'_, C>) -> Result<Step, CallError> {
+    pub(super) async fn run<C: CallControl>(self, r: &mut Run<'_, C>) -> Result<Step, Stop> {
         r.play(&self.prompts, false).await?;
         let (Some(acd), Some(call)) = (r.eng.acd(), r.call.sip_call()) else {
             tracing::warn!(queue = %self.queue, "no call centre for this call");
             return Ok(Step::Goto(self.on_failed));
         };
+        // From here the call centre records how the caller left (answered, abandoned …).
+        r.trace.served = true;
         let info = serde_json::json!({
             "path": r.trace.nodes,
             "keys": r.trace.digits,
@@ -148,7 +150,7 @@ impl Queue {
                         r.eng.set_bridged(r.call.id(), r.call.caller(), false);
                         match connected {
                             Connected::NotAnswered => continue,
-                            Connected::CallerGone => return Err(CallError::Hungup),
+                            Connected::CallerGone => return Err(CallError::Hungup.into()),
                             Connected::Ended(side) => {
                                 return Ok(match (&self.next, r.call.is_ended()) {
                                     (Some(n), false) => Step::Goto(n.clone()),

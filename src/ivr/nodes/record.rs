@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::media::{RecordOptions, Recording};
+use crate::media::RecordOptions;
 use crate::sip::CallError;
 
 use super::super::call::CallControl;
-use super::super::run::{Run, Step};
+use super::super::run::{Run, Step, Stop};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,9 +31,9 @@ pub struct Record {
 }
 
 impl Record {
-    pub(super) async fn run<C: CallControl>(self, r: &mut Run<'_, C>) -> Result<Step, CallError> {
+    pub(super) async fn run<C: CallControl>(self, r: &mut Run<'_, C>) -> Result<Step, Stop> {
         for _take in 0..3 {
-            if let Some(d) = r.play(&self.prompts, true).await? {
+            if let Some(d) = r.play_keys(&self.prompts).await? {
                 if let Some(s) = r.operator(d) {
                     r.trace.digits.push(d);
                     return Ok(s);
@@ -46,17 +46,19 @@ impl Record {
                 stop_on_hash: true,
             };
             let rec = r.call.record(opts).await?;
+            // The message is this recording; the tape must not keep it a second time.
+            r.call.discard_speech();
             let hung_up = r.call.is_ended();
             if !rec.heard_voice {
                 if hung_up {
-                    return Err(CallError::Hungup);
+                    return Err(CallError::Hungup.into());
                 }
                 return Ok(match self.on_empty {
                     Some(n) => Step::Goto(n),
                     None => Step::Goto(self.next),
                 });
             }
-            let path = save(r, &rec)?;
+            let path = r.save_recording(&rec)?;
             tracing::info!(file = %path, secs = rec.duration().as_secs_f32(), ended_by = ?rec.ended_by, "voice message recorded");
             r.vars.insert(self.into.clone(), path.clone());
             r.vars.insert(
@@ -82,37 +84,4 @@ impl Record {
         }
         Ok(Step::Goto(self.next))
     }
-}
-
-/// Writes a message under `recordings/<local day>/<call id>-<n>.wav`; returns its path.
-fn save<C: CallControl>(r: &mut Run<'_, C>, rec: &Recording) -> Result<String, CallError> {
-    r.recordings += 1;
-    let day = chrono::Utc::now()
-        .with_timezone(&r.eng.tickets.tz())
-        .format("%Y%m%d")
-        .to_string();
-    let dir = r.eng.recordings_dir.join(day);
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| CallError::Media(format!("recordings directory: {e}")))?;
-    let safe: String = r
-        .call
-        .id()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let path = dir.join(format!(
-        "{}-{}.wav",
-        safe.chars().take(48).collect::<String>(),
-        r.recordings
-    ));
-    rec.write_wav(&path)
-        .map_err(|e| CallError::Media(e.to_string()))?;
-    let abs = std::fs::canonicalize(&path).unwrap_or(path);
-    Ok(abs.display().to_string())
 }

@@ -2,10 +2,8 @@
 
 use serde::Deserialize;
 
-use crate::sip::CallError;
-
 use super::super::call::CallControl;
-use super::super::run::{Run, Step};
+use super::super::run::{Run, Step, Stop};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -16,7 +14,7 @@ pub struct Set {
 }
 
 impl Set {
-    pub(super) fn run<C: CallControl>(self, r: &mut Run<'_, C>) -> Result<Step, CallError> {
+    pub(super) fn run<C: CallControl>(self, r: &mut Run<'_, C>) -> Result<Step, Stop> {
         let v = r.expand(&self.value);
         r.vars.insert(self.variable, v);
         Ok(Step::Goto(self.next))

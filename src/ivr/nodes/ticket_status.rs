@@ -4,11 +4,10 @@
 
 use serde::Deserialize;
 
-use crate::sip::CallError;
 use crate::tickets::TicketNumber;
 
 use super::super::call::CallControl;
-use super::super::run::{Run, Step};
+use super::super::run::{Run, Step, Stop};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,7 +24,7 @@ pub struct TicketStatus {
 }
 
 impl TicketStatus {
-    pub(super) async fn run<C: CallControl>(self, r: &mut Run<'_, C>) -> Result<Step, CallError> {
+    pub(super) async fn run<C: CallControl>(self, r: &mut Run<'_, C>) -> Result<Step, Stop> {
         let entered = r.vars.get(&self.number).cloned().unwrap_or_default();
         let Ok(no) = entered.parse::<TicketNumber>() else {
             return Ok(Step::Goto(self.on_not_found));
@@ -42,6 +41,7 @@ impl TicketStatus {
             return Ok(Step::Goto(self.on_mismatch));
         }
         let tz = r.eng.tickets.tz();
+        r.trace.served = true;
         r.vars.insert("ticket_state".into(), t.state.code().into());
         r.vars.insert(
             "ticket_department".into(),

@@ -6,10 +6,10 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::calls::HangupSide;
-use crate::sip::{BridgeOutcome, CallError};
+use crate::sip::BridgeOutcome;
 
 use super::super::call::CallControl;
-use super::super::run::{Run, Step};
+use super::super::run::{Run, Step, Stop};
 use super::super::validate::Checker;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -43,7 +43,7 @@ impl Transfer {
         }
     }
 
-    pub(super) async fn run<C: CallControl>(self, r: &mut Run<'_, C>) -> Result<Step, CallError> {
+    pub(super) async fn run<C: CallControl>(self, r: &mut Run<'_, C>) -> Result<Step, Stop> {
         r.play(&self.prompts, false).await?;
         let ring = Duration::from_secs(self.ring_secs.unwrap_or(r.eng.cfg.ring_secs));
         r.eng.set_bridged(r.call.id(), r.call.caller(), true);

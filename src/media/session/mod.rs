@@ -19,7 +19,8 @@
 //! pool), `state` (what the call's task and the session's task share), `send` (the paced
 //! sender, which also mixes a supervisor in and counts frames into a conversation
 //! recording), `receive` (RTP/RTCP in: latching, digits, recording, bridged and monitored
-//! audio), `play`, `digits`, `record` and `bridge` (the operations a call runs),
+//! audio), `play`, `digits`, `record` and `bridge` (the operations a call runs), `tape`
+//! (listening all the time, so a caller can speak first and nothing they say is lost),
 //! `conversation` (both parties of a staffed call into one WAV, stereo or mixed, written
 //! off the session's task), `monitor` (a supervisor listens, whispers to the agent or
 //! barges in), `stats` (counters and the Prometheus families).
@@ -35,6 +36,7 @@ mod record;
 mod send;
 mod state;
 mod stats;
+mod tape;
 mod types;
 
 pub use bridge::{bridge, BridgeEnd};
@@ -46,6 +48,7 @@ pub use play::PlayOutcome;
 pub use ports::PortPool;
 pub use record::{RecordEnd, RecordOptions, Recording};
 pub use stats::{MediaStats, LATENESS_BUCKETS_US};
+pub use tape::{Heard, ListenOptions, Utterance, UtteranceEnd};
 pub use types::{Direction, EndReason, MediaError, StreamParams};
 
 use std::collections::VecDeque;
@@ -116,6 +119,7 @@ impl MediaSession {
             bridge_rx: VecDeque::new(),
             conversation: None,
             monitor: None,
+            tape: None,
             stats: MediaStats::default(),
         };
         let (ended, _) = watch::channel(None);

@@ -14,6 +14,8 @@ pub enum PlayOutcome {
     Finished,
     /// The caller pressed a key (barge-in); the digit is consumed and returned here.
     Interrupted(Digit),
+    /// The caller started speaking while the tape listens (`play_listening`).
+    Speech,
     /// The session ended (hang-up, RTP timeout) or the prompt was replaced by another
     /// play, ringback, bridge or `stop_audio`.
     Ended,
@@ -24,6 +26,18 @@ impl MediaSession {
     /// digit arrives (if `barge_in`; a digit already queued interrupts at once), or when the
     /// session ends. Digits pressed during a prompt without barge-in stay queued.
     pub async fn play(&self, prompt: &Arc<Prompt>, barge_in: bool) -> PlayOutcome {
+        self.play_until(prompt, barge_in, false).await
+    }
+
+    /// Like `play` with barge-in, and the prompt also yields when the caller starts
+    /// speaking (the tape must be listening; the words stay on it).
+    pub async fn play_listening(&self, prompt: &Arc<Prompt>) -> PlayOutcome {
+        self.play_until(prompt, true, true).await
+    }
+
+    async fn play_until(&self, prompt: &Arc<Prompt>, barge_in: bool, speech: bool) -> PlayOutcome {
+        let spoke =
+            |st: &super::state::State| speech && st.tape.as_ref().is_some_and(|t| t.pending());
         let gen = {
             let mut st = self.sh.lock();
             if self.sh.end_reason().is_some() {
@@ -33,6 +47,9 @@ impl MediaSession {
                 if let Some(d) = st.digits.pop_front() {
                     return PlayOutcome::Interrupted(d);
                 }
+            }
+            if spoke(&st) {
+                return PlayOutcome::Speech;
             }
             st.play_gen += 1;
             let gen = st.play_gen;
@@ -65,6 +82,10 @@ impl MediaSession {
                         st.source = Source::Silence;
                         return PlayOutcome::Interrupted(d);
                     }
+                }
+                if spoke(&st) {
+                    st.source = Source::Silence;
+                    return PlayOutcome::Speech;
                 }
             }
             notified.await;

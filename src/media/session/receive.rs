@@ -195,6 +195,7 @@ pub(super) fn on_rtp(sh: &Shared, data: &[u8], from: SocketAddr) {
     });
     if st.tones.is_none()
         && st.recording.is_none()
+        && st.tape.is_none()
         && st.conversation.is_none()
         && peer.is_none()
         && forward.is_none()
@@ -221,6 +222,9 @@ pub(super) fn on_rtp(sh: &Shared, data: &[u8], from: SocketAddr) {
             sh.queue_digit(st, d, DigitSource::Inband);
         }
     }
+    if let Some(tape) = st.tape.as_deref_mut() {
+        super::tape::feed(sh, tape, pcm, now);
+    }
     if let Some(sink) = st.recording.as_mut() {
         for frame in pcm.chunks(160) {
             let ms: f64 =
@@ -228,6 +232,7 @@ pub(super) fn on_rtp(sh: &Shared, data: &[u8], from: SocketAddr) {
             sink.pcm.extend_from_slice(frame);
             if ms > sink.threshold_ms {
                 sink.heard_voice = true;
+                sink.voiced_samples += frame.len();
                 sink.last_voice = now;
                 sink.voice_end_sample = sink.pcm.len();
             }

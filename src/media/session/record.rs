@@ -51,6 +51,8 @@ pub struct Recording {
     pub ended_by: RecordEnd,
     /// Whether anything louder than the silence threshold was heard.
     pub heard_voice: bool,
+    /// How much of it was louder than the silence threshold (a "喂？" is not a message).
+    pub voiced: Duration,
 }
 
 impl Recording {
@@ -87,6 +89,7 @@ impl MediaSession {
                 heard_voice: false,
                 last_voice: started,
                 voice_end_sample: 0,
+                voiced_samples: 0,
             });
         }
         let guard = RecordGuard { sh: &self.sh };
@@ -133,6 +136,7 @@ impl MediaSession {
                 pcm: Vec::new(),
                 ended_by,
                 heard_voice: false,
+                voiced: Duration::ZERO,
             });
         };
         sink.pcm.truncate(sink.max_samples);
@@ -144,6 +148,7 @@ impl MediaSession {
             pcm: sink.pcm,
             ended_by,
             heard_voice: sink.heard_voice,
+            voiced: Duration::from_micros(sink.voiced_samples as u64 * 125),
         })
     }
 }

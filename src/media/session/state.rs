@@ -36,6 +36,7 @@ pub(super) struct RecordSink {
     pub(super) heard_voice: bool,
     pub(super) last_voice: Instant,
     pub(super) voice_end_sample: usize,
+    pub(super) voiced_samples: usize,
 }
 
 /// What a conversation recording takes from one session: the audio it receives, counted
@@ -110,6 +111,8 @@ pub(super) struct State {
     pub(super) bridge_rx: VecDeque<i16>,
     pub(super) conversation: Option<ConversationTap>,
     pub(super) monitor: Option<Box<MonitorLink>>,
+    /// Listening for the caller's words (speak first); `None` when nobody listens.
+    pub(super) tape: Option<Box<super::tape::Tape>>,
     pub(super) stats: MediaStats,
 }
 
