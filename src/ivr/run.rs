@@ -465,7 +465,14 @@ impl<'a, C: CallControl> Run<'a, C> {
                 "state" if !value.is_empty() => out.push(format!("state_{value}")),
                 "count" => {
                     if let Ok(n) = value.parse::<u32>() {
-                        out.extend(count_pieces(n));
+                        // The catalog's 十/百 make Mandarin numbers; English callers hear
+                        // the digits.
+                        match self.vars.get("language").map(String::as_str) {
+                            Some("en") => {
+                                out.extend(n.to_string().chars().map(|c| format!("digit_{c}")))
+                            }
+                            _ => out.extend(count_pieces(n)),
+                        }
                     }
                 }
                 "department" if !value.is_empty() => out.push(format!("dept_{value}")),
