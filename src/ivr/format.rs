@@ -5,7 +5,8 @@
 //! start = "welcome"          # first node
 //! operator_key = "0"         # pressed at any prompt or menu: go to `operator_node`
 //! operator_node = "operator"
-//! languages = ["zh"]         # every `say` prompt needs a text for each
+//! speech_node = "open"       # speak first: words said at any prompt go to this `listen` node
+//! languages = ["zh", "en"]   # every `say` prompt needs a text for each
 //!
 //! [prompts]                  # what the caller hears, by name
 //! welcome = { zh = "您好，欢迎致电12345政务服务便民热线。" }   # spoken by the TTS command
@@ -27,7 +28,11 @@
 //! ```
 //!
 //! Each node does one thing (`do`, one file per kind in `nodes/`) and names where the call
-//! goes next. Prompt lists may contain pieces built at run time: `digits:VAR` (each digit of
+//! goes next. With a `speech_node` the caller's words are kept from the answer on (the media
+//! session's tape, with a pre-roll): prompts and key waits yield to speech, the `listen`
+//! node tells a command from the message, and a caller who hangs up after speaking leaves a
+//! ticket. The caller's language (`language`, detected from their first words among
+//! `languages`) chooses the prompts' texts; a prompt lacking it plays in the first language. Prompt lists may contain pieces built at run time: `digits:VAR` (each digit of
 //! a variable), `date:VAR` (month and day), `state:VAR` (a ticket state), `department:VAR`.
 
 use std::collections::BTreeMap;
