@@ -49,6 +49,9 @@ pub enum CallEvent {
     /// The caller hung up in the voice menus before saying anything or being served (no
     /// ticket): a call to return (回拨). `node` is where they left.
     LeftMenu { node: String },
+    /// The language the caller spoke (ISO 639-1), told from their first words; the menus
+    /// went on in it.
+    Language { language: String },
     /// The caller left the queue for something else: `to` is a node, a queue or
     /// `voicemail` / `callback`; `reason` says why (key, max_wait, no_agents, full).
     QueueLeft {
@@ -85,6 +88,7 @@ impl CallEvent {
             CallEvent::AgentCallEnded { .. } => "agent_call_ended",
             CallEvent::Abandoned { .. } => "abandoned",
             CallEvent::LeftMenu { .. } => "left_menu",
+            CallEvent::Language { .. } => "language",
             CallEvent::QueueLeft { .. } => "queue_left",
             CallEvent::CallbackRequested { .. } => "callback_requested",
             CallEvent::CallbackPlaced { .. } => "callback_placed",
@@ -106,6 +110,7 @@ impl CallEvent {
             CallEvent::AgentCallEnded { .. } => "通话结束",
             CallEvent::Abandoned { .. } => "排队中放弃",
             CallEvent::LeftMenu { .. } => "未留言挂机",
+            CallEvent::Language { .. } => "来电语种",
             CallEvent::QueueLeft { .. } => "离开队列",
             CallEvent::CallbackRequested { .. } => "预约回拨",
             CallEvent::CallbackPlaced { .. } => "已回拨",
@@ -145,6 +150,7 @@ impl CallEvent {
                 format!("在队列 {queue} 等待 {} 后挂机", secs(wait_ms))
             }
             CallEvent::LeftMenu { node } => format!("在语音菜单 {node} 未留言即挂机"),
+            CallEvent::Language { language } => format!("来电语种：{language}"),
             CallEvent::QueueLeft {
                 queue,
                 wait_ms,
@@ -244,6 +250,7 @@ fn summary_update(ev: &CallEvent, at: i64) -> Option<(&'static str, Vec<SummaryB
             Some(("callback = $2", vec![Bool(true)]))
         }
         CallEvent::AgentRung { .. }
+        | CallEvent::Language { .. }
         | CallEvent::Transferred { .. }
         | CallEvent::Hold { .. }
         | CallEvent::Monitored { .. }

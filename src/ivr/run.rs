@@ -181,6 +181,14 @@ impl<'a, C: CallControl> Run<'a, C> {
         }
     }
 
+    /// Adds an event to the call's record; a failure is logged, the call goes on.
+    pub(super) async fn event(&self, ev: crate::calls::CallEvent) {
+        let Some(id) = self.record else { return };
+        if let Err(e) = self.eng.calls.event(id, &ev).await {
+            tracing::warn!(error = %e, "could not add to the call's record");
+        }
+    }
+
     /// Voiced speech shorter than this is not a message ("喂？").
     pub(super) fn min_message(&self) -> Duration {
         Duration::from_millis(self.plan.def.dialplan.min_message_ms)

@@ -161,6 +161,10 @@ impl Listen {
                 {
                     tracing::info!(language = %lang, "the caller's language");
                     r.vars.insert("language".into(), lang.clone());
+                    r.event(crate::calls::CallEvent::Language {
+                        language: lang.clone(),
+                    })
+                    .await;
                 }
             }
             if let Some(i) = heard.choice {
