@@ -181,6 +181,29 @@ impl<'a, C: CallControl> Run<'a, C> {
         }
     }
 
+    /// Keeps a voice message: its WAV path in `into` (and its length in `<into>_secs`) for
+    /// the node that makes the ticket, and in the call's record. When the caller hung up,
+    /// that node still runs (`hung_up` is set): the message is what they came for.
+    pub(super) fn keep_message(
+        &mut self,
+        into: &str,
+        rec: &Recording,
+        hung_up: bool,
+    ) -> Result<String, CallError> {
+        let path = self.save_recording(rec)?;
+        tracing::info!(file = %path, secs = rec.duration().as_secs_f32(), ended_by = ?rec.ended_by, "voice message kept");
+        self.vars.insert(into.to_string(), path.clone());
+        self.vars.insert(
+            format!("{into}_secs"),
+            format!("{:.1}", rec.duration().as_secs_f32()),
+        );
+        self.trace.recording_path = Some(path.clone());
+        if hung_up {
+            self.vars.insert("hung_up".into(), "1".into());
+        }
+        Ok(path)
+    }
+
     /// Adds an event to the call's record; a failure is logged, the call goes on.
     pub(super) async fn event(&self, ev: crate::calls::CallEvent) {
         let Some(id) = self.record else { return };

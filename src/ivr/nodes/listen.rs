@@ -194,19 +194,7 @@ impl Listen {
             }
             return Ok(None);
         }
-        let path = r.save_recording(&rec)?;
-        tracing::info!(file = %path, secs = rec.duration().as_secs_f32(), ended_by = ?rec.ended_by, "the caller's words kept as their message");
-        r.vars.insert(self.into.clone(), path.clone());
-        r.vars.insert(
-            format!("{}_secs", self.into),
-            format!("{:.1}", rec.duration().as_secs_f32()),
-        );
-        r.trace.recording_path = Some(path);
-        if hung_up {
-            // The next node (creating the ticket) still runs: the message is what the
-            // caller came for.
-            r.vars.insert("hung_up".into(), "1".into());
-        }
+        r.keep_message(&self.into, &rec, hung_up)?;
         Ok(Some(Step::Goto(self.next.clone())))
     }
 }

@@ -58,20 +58,8 @@ impl Record {
                     None => Step::Goto(self.next),
                 });
             }
-            let path = r.save_recording(&rec)?;
-            tracing::info!(file = %path, secs = rec.duration().as_secs_f32(), ended_by = ?rec.ended_by, "voice message recorded");
-            r.vars.insert(self.into.clone(), path.clone());
-            r.vars.insert(
-                format!("{}_secs", self.into),
-                format!("{:.1}", rec.duration().as_secs_f32()),
-            );
-            r.trace.recording_path = Some(path);
+            r.keep_message(&self.into, &rec, hung_up)?;
             if hung_up || self.confirm_prompts.is_empty() {
-                // Even when the caller hung up, the next node (creating the ticket)
-                // must run: the message is what the caller came for.
-                if hung_up {
-                    r.vars.insert("hung_up".into(), "1".into());
-                }
                 return Ok(Step::Goto(self.next));
             }
             let choice = match r.play(&self.confirm_prompts, true).await? {
