@@ -14,7 +14,6 @@ use crate::sip::CallError;
 
 use super::call::{CallControl, Input};
 use super::format::Condition;
-use super::nodes::Listening;
 use super::{Dialplan, Engine};
 
 /// Where the call goes after a node.
@@ -222,15 +221,6 @@ impl<'a, C: CallControl> Run<'a, C> {
             // The validator makes this impossible; a reload cannot change a running call.
             return Ok(Step::End("missing_node"));
         };
-        // The tape listens where the caller may speak to the menus; where they type digits
-        // or talk to a person it is off.
-        if self.listens() {
-            match node.listening() {
-                Listening::On => self.call.listen(crate::media::ListenOptions::default()),
-                Listening::Keep => {}
-                Listening::Off => self.call.stop_listening(),
-            }
-        }
         node.run(self).await
     }
 

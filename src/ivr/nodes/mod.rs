@@ -266,7 +266,7 @@ impl Node {
         }
     }
 
-    /// Whether the caller's words are kept here (see `Run::step`): where they may speak to
+    /// Whether the caller's words are kept here (speak-first dialplans): where they may speak to
     /// the menus the tape listens; where they type digits or talk to a person it is off.
     pub fn listening(&self) -> Listening {
         match self {
@@ -308,6 +308,13 @@ impl Node {
 
     /// What the call does at this node, and where it goes next.
     pub(super) async fn run<C: CallControl>(self, r: &mut Run<'_, C>) -> Result<Step, Stop> {
+        if r.listens() {
+            match self.listening() {
+                Listening::On => r.call.listen(crate::media::ListenOptions::default()),
+                Listening::Keep => {}
+                Listening::Off => r.call.stop_listening(),
+            }
+        }
         match self {
             Node::Play(n) => n.run(r).await,
             Node::Menu(n) => n.run(r).await,

@@ -20,7 +20,8 @@
 //! sender, which also mixes a supervisor in and counts frames into a conversation
 //! recording), `receive` (RTP/RTCP in: latching, digits, recording, bridged and monitored
 //! audio), `play`, `digits`, `record` and `bridge` (the operations a call runs), `tape`
-//! (listening all the time, so a caller can speak first and nothing they say is lost),
+//! and `listen` (listening all the time, so a caller can speak first and nothing they say is
+//! lost),
 //! `conversation` (both parties of a staffed call into one WAV, stereo or mixed, written
 //! off the session's task), `monitor` (a supervisor listens, whispers to the agent or
 //! barges in), `stats` (counters and the Prometheus families).
@@ -28,6 +29,7 @@
 mod bridge;
 mod conversation;
 mod digits;
+mod listen;
 mod monitor;
 mod play;
 mod ports;
@@ -43,12 +45,13 @@ pub use bridge::{bridge, BridgeEnd};
 pub use conversation::{
     ConversationEnd, ConversationRecorder, ConversationRecording, RecordLayout,
 };
+pub use listen::{Heard, Utterance, UtteranceEnd};
 pub use monitor::{monitor, Monitor, MonitorMode};
 pub use play::PlayOutcome;
 pub use ports::PortPool;
 pub use record::{RecordEnd, RecordOptions, Recording};
 pub use stats::{MediaStats, LATENESS_BUCKETS_US};
-pub use tape::{Heard, ListenOptions, Utterance, UtteranceEnd};
+pub use tape::ListenOptions;
 pub use types::{Direction, EndReason, MediaError, StreamParams};
 
 use std::collections::VecDeque;

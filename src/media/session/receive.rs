@@ -223,7 +223,10 @@ pub(super) fn on_rtp(sh: &Shared, data: &[u8], from: SocketAddr) {
         }
     }
     if let Some(tape) = st.tape.as_deref_mut() {
-        super::tape::feed(sh, tape, pcm, now);
+        if tape.feed(pcm, now) {
+            tracing::debug!(local = %sh.local, "caller started speaking");
+            sh.notify.notify_waiters();
+        }
     }
     if let Some(sink) = st.recording.as_mut() {
         for frame in pcm.chunks(160) {
