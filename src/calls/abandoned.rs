@@ -65,9 +65,7 @@ impl CallBackStatus {
     /// Whether the entry is on the to-do list (and may be called back).
     pub fn is_todo(self) -> bool {
         match self {
-            CallBackStatus::Todo | CallBackStatus::CallingBack | CallBackStatus::NotReached => {
-                true
-            }
+            CallBackStatus::Todo | CallBackStatus::CallingBack | CallBackStatus::NotReached => true,
             CallBackStatus::CalledBack | CallBackStatus::CalledAgain => false,
         }
     }
@@ -176,10 +174,7 @@ fn entry(r: &AnyRow, now: i64) -> Result<AbandonedCall, sqlx::Error> {
             None
         },
         queue,
-        waited_ms: wait
-            .or(ended.map(|e| e - started))
-            .unwrap_or(0)
-            .max(0),
+        waited_ms: wait.or(ended.map(|e| e - started)).unwrap_or(0).max(0),
         called_again_at: time(again_at),
         called_again_call: r.try_get("again_id")?,
         calling_back,
@@ -350,7 +345,13 @@ mod tests {
     }
 
     /// A finished call from `caller`; `how` sets what happened in it.
-    async fn call(c: &Calls, caller: &str, nodes: &[&str], events: &[CallEvent], ticket: Option<&str>) -> CallRecordId {
+    async fn call(
+        c: &Calls,
+        caller: &str,
+        nodes: &[&str],
+        events: &[CallEvent],
+        ticket: Option<&str>,
+    ) -> CallRecordId {
         let id = c
             .start(&NewCall {
                 call_id: &format!("{caller}-{}@test", rand_suffix()),
@@ -415,12 +416,40 @@ mod tests {
     #[tokio::test]
     async fn a_later_answered_call_takes_the_entry_off_the_to_do_list() {
         let (_d, c) = calls().await;
-        let first = call(&c, "13800000001", &["welcome", "operator"], &[gave_up("operators", 42_000)], None).await;
-        let other = call(&c, "13800000002", &["welcome", "operator"], &[gave_up("operators", 5_000)], None).await;
+        let first = call(
+            &c,
+            "13800000001",
+            &["welcome", "operator"],
+            &[gave_up("operators", 42_000)],
+            None,
+        )
+        .await;
+        let other = call(
+            &c,
+            "13800000002",
+            &["welcome", "operator"],
+            &[gave_up("operators", 5_000)],
+            None,
+        )
+        .await;
         // Abandoned but left a ticket: not on the list at all.
-        call(&c, "13800000003", &["welcome"], &[gave_up("operators", 1_000)], Some("202401010001")).await;
+        call(
+            &c,
+            "13800000003",
+            &["welcome"],
+            &[gave_up("operators", 1_000)],
+            Some("202401010001"),
+        )
+        .await;
         // 13800000002 called again and gave up again: still to do.
-        call(&c, "13800000002", &["welcome"], &[gave_up("operators", 2_000)], None).await;
+        call(
+            &c,
+            "13800000002",
+            &["welcome"],
+            &[gave_up("operators", 2_000)],
+            None,
+        )
+        .await;
         // 13800000001 called again and a person answered.
         let again = call(
             &c,
@@ -439,14 +468,23 @@ mod tests {
         let e = all.iter().find(|e| e.id == first.get()).expect("first");
         assert_eq!(e.status, CallBackStatus::CalledAgain);
         assert_eq!(e.called_again_call, Some(again.get()));
-        assert_eq!((e.queue.as_deref(), e.waited_ms), (Some("operators"), 42_000));
+        assert_eq!(
+            (e.queue.as_deref(), e.waited_ms),
+            (Some("operators"), 42_000)
+        );
         let todo: Vec<i64> = list(&c, true).await.iter().map(|e| e.id).collect();
-        assert!(!todo.contains(&first.get()) && todo.contains(&other.get()), "{todo:?}");
+        assert!(
+            !todo.contains(&first.get()) && todo.contains(&other.get()),
+            "{todo:?}"
+        );
         assert_eq!(todo.len(), 2);
         assert_eq!(
-            c.count_abandoned(&AbandonedFilter { todo_only: true, ..Default::default() })
-                .await
-                .expect("count"),
+            c.count_abandoned(&AbandonedFilter {
+                todo_only: true,
+                ..Default::default()
+            })
+            .await
+            .expect("count"),
             2
         );
         assert!(matches!(
@@ -467,29 +505,60 @@ mod tests {
             .await
             .expect("mark");
         let e = &list(&c, true).await[0];
-        assert_eq!((e.ivr_node.as_deref(), e.queue.as_deref()), (Some("menu"), None));
+        assert_eq!(
+            (e.ivr_node.as_deref(), e.queue.as_deref()),
+            (Some("menu"), None)
+        );
         assert!(e.waited_ms >= 0);
 
-        c.claim_call_back(id, "ops1").await.expect("first click wins");
+        c.claim_call_back(id, "ops1")
+            .await
+            .expect("first click wins");
         match c.claim_call_back(id, "ops2").await {
             Err(CallBackRefused::InProgress(who)) => assert_eq!(who, "ops1"),
             other => panic!("second click: {other:?}"),
         }
         assert_eq!(list(&c, true).await[0].status, CallBackStatus::CallingBack);
-        c.event(id, &CallEvent::CalledBack { by: "ops1".into(), answered: false })
-            .await
-            .expect("event");
+        c.event(
+            id,
+            &CallEvent::CalledBack {
+                by: "ops1".into(),
+                answered: false,
+            },
+        )
+        .await
+        .expect("event");
         let e = &list(&c, true).await[0];
-        assert_eq!((e.status, e.called_back_by.as_deref()), (CallBackStatus::NotReached, Some("ops1")));
-        c.claim_call_back(id, "ops2").await.expect("not reached: again");
-        c.release_call_back(id, "ops2").await.expect("release");
-        c.claim_call_back(id, "ops2").await.expect("released: again");
-        c.event(id, &CallEvent::CalledBack { by: "ops2".into(), answered: true })
+        assert_eq!(
+            (e.status, e.called_back_by.as_deref()),
+            (CallBackStatus::NotReached, Some("ops1"))
+        );
+        c.claim_call_back(id, "ops2")
             .await
-            .expect("event");
+            .expect("not reached: again");
+        c.release_call_back(id, "ops2").await.expect("release");
+        c.claim_call_back(id, "ops2")
+            .await
+            .expect("released: again");
+        c.event(
+            id,
+            &CallEvent::CalledBack {
+                by: "ops2".into(),
+                answered: true,
+            },
+        )
+        .await
+        .expect("event");
         assert!(list(&c, true).await.is_empty());
         let e = &list(&c, false).await[0];
-        assert_eq!((e.status, e.called_back_by.as_deref(), e.called_back_answered), (CallBackStatus::CalledBack, Some("ops2"), true));
+        assert_eq!(
+            (
+                e.status,
+                e.called_back_by.as_deref(),
+                e.called_back_answered
+            ),
+            (CallBackStatus::CalledBack, Some("ops2"), true)
+        );
         assert!(matches!(
             c.claim_call_back(id, "ops1").await,
             Err(CallBackRefused::AlreadyReached)
@@ -500,7 +569,8 @@ mod tests {
             Err(CallBackRefused::NotAbandoned)
         ));
         assert!(matches!(
-            c.claim_call_back(CallRecordId::from_raw(9999), "ops1").await,
+            c.claim_call_back(CallRecordId::from_raw(9999), "ops1")
+                .await,
             Err(CallBackRefused::NotFound)
         ));
     }

@@ -184,10 +184,9 @@ impl CallEvent {
                 format!("{supervisor} {mode}")
             }
             CallEvent::Recorded { .. } => "通话已录音".into(),
-            CallEvent::CalledBack { by, answered } => format!(
-                "{by} 回拨，{}",
-                if *answered { "已接通" } else { "未接通" }
-            ),
+            CallEvent::CalledBack { by, answered } => {
+                format!("{by} 回拨，{}", if *answered { "已接通" } else { "未接通" })
+            }
         }
     }
 }
