@@ -199,7 +199,11 @@ async fn the_abandoned_list_and_a_transcript_that_plays_from_each_segment() {
         .iter()
         .map(|e| e["id"].as_i64().unwrap())
         .collect();
-    assert_eq!(ids, [silent.get(), queued.get()], "today's to-do, newest first: {todo}");
+    assert_eq!(
+        ids,
+        [silent.get(), queued.get()],
+        "today's to-do, newest first: {todo}"
+    );
     assert_eq!(todo["items"][0]["ivr_node"], "menu", "{todo}");
     assert_eq!(todo["items"][1]["queue"], "operators", "{todo}");
     assert_eq!(todo["items"][1]["waited_ms"], 42_000, "{todo}");
@@ -216,7 +220,10 @@ async fn the_abandoned_list_and_a_transcript_that_plays_from_each_segment() {
     assert_eq!(all["total"], 3, "{all}");
     assert_eq!(all["items"][0]["status"], "called_again", "{all}");
     let bad = c
-        .get(format!("{}/api/v1/calls/abandoned?date=yesterday", site.base))
+        .get(format!(
+            "{}/api/v1/calls/abandoned?date=yesterday",
+            site.base
+        ))
         .bearer_auth(&op_token)
         .send()
         .await
@@ -243,7 +250,10 @@ async fn the_abandoned_list_and_a_transcript_that_plays_from_each_segment() {
         .await
         .unwrap();
     for p in ["/api/v1/calls/abandoned", "/api/v1/calls/{id}/call-back"] {
-        assert!(openapi["paths"][p].is_object(), "{p} in the OpenAPI document");
+        assert!(
+            openapi["paths"][p].is_object(),
+            "{p} in the OpenAPI document"
+        );
     }
 
     let mut admin = site.login("ab_admin").await;
@@ -256,7 +266,10 @@ async fn the_abandoned_list_and_a_transcript_that_plays_from_each_segment() {
     let mut water = site.login("ab_water").await;
     assert_eq!(water.get("/console/abandoned").await.status, 403);
     let r = water
-        .submit(&format!("/console/abandoned/{}/call-back", queued.get()), &[])
+        .submit(
+            &format!("/console/abandoned/{}/call-back", queued.get()),
+            &[],
+        )
         .await;
     assert_eq!(r.status, 403, "department staff do not call back");
 

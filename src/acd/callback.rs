@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use super::agent::{CallStep, Request};
+use super::agent::CallStep;
 use super::connect::{conversation, ring_agents, Resident};
 use super::waiting::{callable, Offer};
 use super::{Acd, AcdEvent, Queue};
@@ -216,7 +216,7 @@ impl Acd {
         if !dialer.is_registered(by).await {
             return Err(CallBackError::NoPhone(by.to_string()));
         }
-        if !self.take_for_own_call(by, &queue) {
+        if !self.take_for_own_call(by) {
             return Err(CallBackError::Busy(by.to_string()));
         }
         if let Err(e) = self.inner.calls.claim_call_back(record, by).await {
@@ -252,24 +252,19 @@ impl Acd {
             .cloned()
     }
 
-    /// Takes `agent` for a call they place themselves; false while a call holds them. A
-    /// ready agent (or one in wrap-up) rings now, so no queue call is offered meanwhile; a
-    /// paused one stays paused.
-    fn take_for_own_call(&self, agent: &str, queue: &Queue) -> bool {
-        let now = now_ms();
-        let changed = {
+    /// Takes `agent` for a call they place themselves; false while a call holds them. Their
+    /// state rings now (so no queue call is offered meanwhile, and the wallboard shows them
+    /// busy); a pause comes back after the call (`Agent::own_call`).
+    fn take_for_own_call(&self, agent: &str) -> bool {
+        let taken = {
             let mut st = self.lock();
             let Some(a) = st.agents.get_mut(agent) else {
                 // Not an agent (a supervisor): nothing to keep apart.
                 return true;
             };
-            if a.state.in_call() {
+            if !a.own_call(now_ms()) {
                 return false;
             }
-            if a.state == super::AgentState::WrapUp {
-                a.request(Request::Ready, now);
-            }
-            a.step(CallStep::Offered, queue.auto_pause_after, now);
             let a = a.clone();
             st.wrapup_until.remove(agent);
             a
@@ -277,8 +272,8 @@ impl Acd {
         let _ = self
             .inner
             .persist
-            .send((changed.clone(), Some("call".into())));
-        self.emit(AcdEvent::Agent(changed));
+            .send((taken.clone(), Some("call".into())));
+        self.emit(AcdEvent::Agent(taken));
         true
     }
 
