@@ -245,7 +245,11 @@ async fn abandoned_calls_and_one_call_back_at_a_time_on_postgres() {
         .await
         .unwrap()[1];
     assert_eq!(
-        (e.status, e.called_back_by.as_deref(), e.calling_back.as_deref()),
+        (
+            e.status,
+            e.called_back_by.as_deref(),
+            e.calling_back.as_deref()
+        ),
         (CallBackStatus::CalledBack, Some(by), None)
     );
 }

@@ -189,7 +189,6 @@ impl Acd {
     /// with a `called_back` event on the record. Refused while another call-back of it runs,
     /// once the resident was reached or called again, and while `by` is in a call.
     pub async fn call_back(&self, record: CallRecordId, by: &str) -> Result<(), CallBackError> {
-        let dialer = self.dialer().cloned().ok_or(CallBackError::NoDialer)?;
         let call = self
             .inner
             .calls
@@ -203,6 +202,7 @@ impl Acd {
         if !callable(&call.caller) {
             return Err(CallBackError::NotCallable(call.caller));
         }
+        let dialer = self.dialer().cloned().ok_or(CallBackError::NoDialer)?;
         let waited_in = call.queue.as_deref().and_then(|q| self.inner.queues.get(q));
         let via = waited_in
             .and_then(|q| q.callback_via.clone())
