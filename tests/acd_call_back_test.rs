@@ -15,7 +15,7 @@ use common::agents::{
     queues_file, register_phone, talking_phone, token, tone, tone_share, until_state,
 };
 use common::pcap;
-use common::serve::{free_port, Hotline, Step};
+use common::serve::{free_port, scenario, sipp, Hotline, Step};
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -174,4 +174,56 @@ async fn an_operator_calls_back_a_caller_who_gave_up_waiting() {
         "{body}"
     );
     drop(dir);
+}
+
+/// A caller who hangs up in the voice menus without saying anything is listed for call-back
+/// with the node they left in; an operator whose phone is not registered is told so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_who_hangs_up_in_the_menus_is_listed_for_call_back() {
+    let h = common::agents::hotline("");
+    operator(&h, "ops1");
+    let out = cli(&h, &["agent", "pause", "ops1", "--reason", "paperwork"], "");
+    assert!(out.contains("paused"), "{out}");
+    let number = "13800138302";
+    let file = h.dir.path().join("silent.xml");
+    std::fs::write(&file, scenario(number, &[Step::Pause(3000), Step::Bye])).unwrap();
+    let (ok, out) = sipp(&h, &file, "12345", &[]);
+    assert!(ok, "caller:\n{out}\n--- log ---\n{}", h.log());
+    let t1 = token(&h, "ops1").await;
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    let entry = loop {
+        let (st, list) = api(&h, &t1, "GET", "/api/v1/calls/abandoned", None).await;
+        assert_eq!(st, 200, "{list}");
+        if let Some(e) = list["items"]
+            .as_array()
+            .and_then(|l| l.iter().find(|e| e["caller"] == number))
+        {
+            break e.clone();
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "the silent caller is to call back: {list}\n{}",
+            h.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(entry["queue"], Value::Null, "{entry}");
+    assert!(
+        entry["ivr_node"].as_str().is_some_and(|n| !n.is_empty()),
+        "where they hung up: {entry}"
+    );
+    assert_eq!(entry["status"], "todo", "{entry}");
+    let (st, body) = api(
+        &h,
+        &t1,
+        "POST",
+        &format!("/api/v1/calls/{}/call-back", entry["id"]),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (st, &body["error"]["code"]),
+        (409, &json!("no_phone")),
+        "{body}"
+    );
 }

@@ -96,7 +96,7 @@ async fn the_abandoned_list_and_a_transcript_that_plays_from_each_segment() {
         .await;
     let calls = Calls::new(site.tickets.db().clone());
     // Gave up after 42 s in the queue; hung up in the voice menus without a word (marked
-    // abandoned the way the voice menus do); gave up, then called again and was answered.
+    // LeftMenu); gave up, then called again and was answered.
     let queued = call(
         &calls,
         "13800001111",
@@ -112,13 +112,15 @@ async fn the_abandoned_list_and_a_transcript_that_plays_from_each_segment() {
         ],
     )
     .await;
-    let silent = call(&calls, "13800002222", &["welcome", "menu"], &[]).await;
-    sqlx::query("UPDATE calls SET abandoned = $1 WHERE id = $2")
-        .bind(true)
-        .bind(silent.get())
-        .execute(site.tickets.db().pool())
-        .await
-        .expect("mark abandoned");
+    let silent = call(
+        &calls,
+        "13800002222",
+        &["welcome", "menu"],
+        &[CallEvent::LeftMenu {
+            node: "menu".into(),
+        }],
+    )
+    .await;
     call(
         &calls,
         "13800003333",

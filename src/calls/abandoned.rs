@@ -496,14 +496,17 @@ mod tests {
     #[tokio::test]
     async fn one_call_back_at_a_time_and_none_once_reached() {
         let (_d, c) = calls().await;
-        let id = call(&c, "13800000004", &["welcome", "menu"], &[], None).await;
-        // The voice menus mark a silent hang-up abandoned the same way.
-        sqlx::query("UPDATE calls SET abandoned = $1 WHERE id = $2")
-            .bind(true)
-            .bind(id.get())
-            .execute(c.db().pool())
-            .await
-            .expect("mark");
+        // Hung up in the voice menus without a word.
+        let id = call(
+            &c,
+            "13800000004",
+            &["welcome", "menu"],
+            &[CallEvent::LeftMenu {
+                node: "menu".into(),
+            }],
+            None,
+        )
+        .await;
         let e = &list(&c, true).await[0];
         assert_eq!(
             (e.ivr_node.as_deref(), e.queue.as_deref()),
