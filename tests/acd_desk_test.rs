@@ -9,77 +9,15 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::agents::{
-    answering_phone, caller, cli, events, hotline, listen, operator, phone, phone_done,
-    register_phone, tone, tone_share, Phone, PHONE_PASSWORD,
+    answering_phone, api, caller, cli, events, hotline, listen, operator, phone, phone_done,
+    register_phone, token, tone, tone_share, until_state, Phone, PHONE_PASSWORD,
 };
 use common::pcap;
 use common::serve::{scenario, sipp, Hotline, Step};
-use hotline::store::Db;
 use serde_json::{json, Value};
-
-/// An API token for `name` (issued as an administrator would).
-async fn token(h: &Hotline, name: &str) -> String {
-    let db = Db::open(&h.db_url(), 1).await.expect("db");
-    let id = hotline::web::accounts::list(&db)
-        .await
-        .expect("accounts")
-        .into_iter()
-        .find(|a| a.name == name)
-        .expect("account")
-        .id;
-    let t = hotline::web::accounts::create_api_token(&db, id, "desk test")
-        .await
-        .expect("token");
-    db.close().await;
-    t
-}
-
-/// One JSON API request; the status and the body.
-async fn api(
-    h: &Hotline,
-    token: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let url = format!("http://127.0.0.1:{}{path}", h.http_port);
-    let c = reqwest::Client::new();
-    let mut rq = match method {
-        "GET" => c.get(url),
-        _ => c.post(url),
-    }
-    .bearer_auth(token);
-    if let Some(b) = body {
-        rq = rq.json(&b);
-    }
-    let r = rq.send().await.expect("API answers");
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
-/// Waits until the API says `agent` is in `state`.
-async fn until_state(h: &Hotline, token: &str, agent: &str, state: &str) {
-    let until = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, list) = api(h, token, "GET", "/api/v1/agents", None).await;
-        let now = list
-            .as_array()
-            .and_then(|l| l.iter().find(|a| a["name"] == agent))
-            .map(|a| a["state"].clone());
-        if now == Some(json!(state)) {
-            return;
-        }
-        assert!(
-            Instant::now() < until,
-            "{agent} never became {state} (now {now:?})\n{}",
-            h.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 fn supervisor(h: &Hotline, name: &str) {
     cli(

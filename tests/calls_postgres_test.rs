@@ -141,3 +141,115 @@ async fn records_events_and_filters_work_on_postgres() {
     let d = calls.get(answered).await.unwrap().expect("the record");
     assert_eq!(d.call.ticket_number.as_deref(), Some("202401010009"));
 }
+
+/// The abandoned list and the call-back claim on PostgreSQL: two operators clicking at the
+/// same moment (two connections) get one call-back; a later answered call from the number
+/// takes another entry off the to-do list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_calls_and_one_call_back_at_a_time_on_postgres() {
+    use hotline::calls::{AbandonedFilter, CallBackRefused, CallBackStatus};
+    let url = common::fresh_pg().await;
+    let calls = Calls::new(Db::connect_url(&url).await.expect("connect and migrate"));
+    let mut ids = Vec::new();
+    for (n, (caller, ev)) in [
+        (
+            "13800000011",
+            CallEvent::Abandoned {
+                queue: "general".into(),
+                wait_ms: 30_000,
+            },
+        ),
+        (
+            "13800000012",
+            CallEvent::Abandoned {
+                queue: "general".into(),
+                wait_ms: 8_000,
+            },
+        ),
+        (
+            "13800000012",
+            CallEvent::AgentAnswered {
+                queue: "general".into(),
+                agent: "li".into(),
+                wait_ms: 3_000,
+            },
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = calls
+            .start(&NewCall {
+                call_id: &format!("pg-ab{n}@test"),
+                caller,
+                called: "12345",
+                dialplan: "12345",
+            })
+            .await
+            .unwrap();
+        calls.event(id, &ev).await.unwrap();
+        ids.push(id);
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let page = Page {
+        number: 1,
+        size: 10,
+    };
+    let todo = calls
+        .abandoned(
+            &AbandonedFilter {
+                todo_only: true,
+                ..Default::default()
+            },
+            page,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        todo.iter().map(|e| e.id).collect::<Vec<_>>(),
+        [ids[0].get()],
+        "{todo:?}"
+    );
+    let all = calls
+        .abandoned(&AbandonedFilter::default(), page)
+        .await
+        .unwrap();
+    assert_eq!(all[0].status, CallBackStatus::CalledAgain, "{all:?}");
+    assert_eq!(all[0].called_again_call, Some(ids[2].get()));
+
+    let other = Calls::new(Db::connect_url(&url).await.expect("second connection"));
+    let (a, b) = tokio::join!(
+        calls.claim_call_back(ids[0], "ops1"),
+        other.claim_call_back(ids[0], "ops2")
+    );
+    let won = [a.is_ok(), b.is_ok()];
+    assert_eq!(won.iter().filter(|w| **w).count(), 1, "{a:?} {b:?}");
+    let refused = if a.is_ok() { b } else { a };
+    assert!(
+        matches!(refused, Err(CallBackRefused::InProgress(_))),
+        "{refused:?}"
+    );
+    let by = if won[0] { "ops1" } else { "ops2" };
+    calls
+        .event(
+            ids[0],
+            &CallEvent::CalledBack {
+                by: by.into(),
+                answered: true,
+            },
+        )
+        .await
+        .unwrap();
+    let e = &calls
+        .abandoned(&AbandonedFilter::default(), page)
+        .await
+        .unwrap()[1];
+    assert_eq!(
+        (
+            e.status,
+            e.called_back_by.as_deref(),
+            e.calling_back.as_deref()
+        ),
+        (CallBackStatus::CalledBack, Some(by), None)
+    );
+}

@@ -246,6 +246,19 @@ async fn every_page_route_for_every_role() {
             vec![],
             vec![],
         ),
+        (
+            "GET",
+            "/console/abandoned".into(),
+            vec![],
+            vec![Operator, Supervisor, Admin],
+        ),
+        // Not an abandoned call (and no SIP stack here): allowed answers 409.
+        (
+            "POST",
+            format!("/console/abandoned/{cid}/call-back"),
+            vec![],
+            vec![Operator, Supervisor],
+        ),
         ("GET", "/admin/accounts".into(), vec![], vec![Admin]),
         (
             "POST",
@@ -388,6 +401,19 @@ async fn every_api_route_for_every_role() {
             format!("/api/v1/calls/{cid}"),
             None,
             vec![Operator, Supervisor, Admin],
+        ),
+        (
+            "GET",
+            "/api/v1/calls/abandoned".into(),
+            None,
+            vec![Operator, Supervisor, Admin],
+        ),
+        // Not an abandoned call (and no SIP stack here): allowed answers 409 or 503.
+        (
+            "POST",
+            format!("/api/v1/calls/{cid}/call-back"),
+            None,
+            vec![Operator, Supervisor],
         ),
         (
             "POST",

@@ -262,6 +262,24 @@ impl Agent {
         before != (self.state, self.reason)
     }
 
+    /// The agent places a call themselves (calling a resident back): their phone rings now
+    /// whatever they were doing between calls, and a pause or a sign-out is kept for after
+    /// the call, as if asked during it. False while a call holds them already.
+    pub fn own_call(&mut self, now: i64) -> bool {
+        match self.state {
+            AgentState::Ringing | AgentState::Talking => return false,
+            AgentState::Paused => {
+                if self.pending.is_none() {
+                    self.pending = self.reason.map(Request::Pause);
+                }
+            }
+            AgentState::LoggedOut => self.pending = Some(Request::Logout),
+            AgentState::Ready | AgentState::WrapUp => {}
+        }
+        self.go(AgentState::Ringing, None, now);
+        true
+    }
+
     /// Where an agent goes after ringing or talking: what they asked meanwhile, else `next`.
     fn after_call(&mut self, next: AgentState, now: i64) {
         match self.pending.take() {
@@ -330,6 +348,27 @@ mod tests {
         // A stale wrap-up timer does not make a paused agent ready.
         assert!(!a.step(CallStep::WrapUpOver, 3, 5));
         assert_eq!(a.state, AgentState::Paused);
+    }
+
+    #[test]
+    fn a_paused_agent_calling_back_is_busy_during_the_call_and_paused_after() {
+        let mut a = Agent::new("ops1", 0);
+        a.request(Request::Pause(PauseReason::Paperwork), 0);
+        assert!(a.own_call(1));
+        assert_eq!(a.state, AgentState::Ringing);
+        assert!(!a.own_call(2), "one call at a time");
+        a.step(CallStep::Answered, 3, 3);
+        assert_eq!(a.state, AgentState::Talking);
+        a.step(CallStep::Ended, 3, 4);
+        assert_eq!(
+            (a.state, a.reason),
+            (AgentState::Paused, Some(PauseReason::Paperwork))
+        );
+        // A ready agent whose own phone did not answer is ready again, not penalised.
+        a.request(Request::Ready, 5);
+        assert!(a.own_call(6));
+        a.step(CallStep::Released, 3, 7);
+        assert_eq!((a.state, a.missed_in_row), (AgentState::Ready, 0));
     }
 
     #[test]

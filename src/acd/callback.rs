@@ -1,15 +1,23 @@
-//! Calling a resident back (virtual hold, 虚拟排队): when a callback owed reaches the front of
-//! its queue, hotline rings the agent first, then the resident through the queue's trunk
-//! (`callback_via`), and bridges the two. A resident who does not answer is tried again
-//! later, up to [`ATTEMPTS`] times.
+//! Calling a resident back, agent first, then the resident through a trunk, then the two
+//! bridged — in two ways that share the placing ([`ring_resident`], [`talk`]):
+//!
+//! - virtual hold (虚拟排队): when a callback owed reaches the front of its queue, the
+//!   queue's agents are rung and the resident is called through the queue's trunk
+//!   (`callback_via`). A resident who does not answer is tried again later, up to
+//!   [`ATTEMPTS`] times.
+//! - an abandoned call (放弃来电回拨): an operator clicks 回拨 and [`Acd::call_back`] rings
+//!   their own phone, then the resident through the queue's trunk or `[acd] callback_via`.
+//!   The call's record gets a `called_back` event; one call-back at a time
+//!   (`Calls::claim_call_back`).
 
 use std::time::Duration;
 
 use super::agent::CallStep;
 use super::connect::{conversation, ring_agents, Resident};
-use super::waiting::Offer;
-use super::{Acd, AcdEvent};
-use crate::calls::CallEvent;
+use super::waiting::{callable, Offer};
+use super::{Acd, AcdEvent, Queue};
+use crate::calls::{CallBackRefused, CallEvent, CallRecordId, CallsError};
+use crate::sip::{Dialer, OutboundLeg};
 use crate::store::now_ms;
 
 /// Tries before a callback is given up (and left for an operator to see).
@@ -53,15 +61,8 @@ pub(super) async fn run(acd: Acd, offer: Offer) {
         acd.ringing_over(offer.entry);
         return;
     };
-    let target = resident_uri(&via, &number);
     tracing::info!(%agent, entry = offer.entry, "calling the resident back");
-    let cancel = tokio_util::sync::CancellationToken::new();
-    agent_leg.media().start_ringback();
-    let resident = tokio::select! {
-        r = dialer.ring(&target, &agent, Duration::from_secs(30), &cancel) => r.ok(),
-        _ = agent_leg.ended() => { cancel.cancel(); None }
-    };
-    agent_leg.media().stop_audio();
+    let resident = ring_resident(&dialer, &via, &number, &agent, &agent_leg).await;
     if let Some(r) = record {
         acd.record(
             r,
@@ -109,14 +110,223 @@ pub(super) async fn run(acd: Acd, offer: Offer) {
     };
     acd.remove(offer.entry, "done").await;
     acd.emit(AcdEvent::Waiting);
+    talk(&acd, &queue, record, agent, agent_leg, resident, &number).await;
+}
+
+/// Rings the resident at `number` through the trunk URI `via` while the agent, who has
+/// answered on `agent_leg`, hears ringback; the agent hanging up meanwhile cancels it. The
+/// resident's leg once they answer.
+async fn ring_resident(
+    dialer: &Dialer,
+    via: &str,
+    number: &str,
+    agent: &str,
+    agent_leg: &OutboundLeg,
+) -> Option<OutboundLeg> {
+    let target = resident_uri(via, number);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    agent_leg.media().start_ringback();
+    let resident = tokio::select! {
+        r = dialer.ring(&target, agent, Duration::from_secs(30), &cancel) => r.ok(),
+        _ = agent_leg.ended() => { cancel.cancel(); None }
+    };
+    agent_leg.media().stop_audio();
+    resident
+}
+
+/// The agent and the resident they reached talk until one hangs up (the agent's leg plays
+/// "the agent" in the conversation, the resident's that of the caller); then both legs
+/// are hung up.
+async fn talk(
+    acd: &Acd,
+    queue: &Queue,
+    record: Option<CallRecordId>,
+    agent: String,
+    agent_leg: OutboundLeg,
+    resident: OutboundLeg,
+    number: &str,
+) {
     let party = Resident {
         leg: &resident,
-        number: &number,
+        number,
     };
-    // The agent's leg plays the part of "the agent" in the conversation; the resident's
-    // leg that of the caller.
-    let _ = conversation(&acd, &queue, record, &party, agent, agent_leg).await;
+    let _ = conversation(acd, queue, record, &party, agent, agent_leg).await;
     resident.hangup().await;
+}
+
+/// Why an operator's call-back of an abandoned call was not started.
+#[derive(Debug, thiserror::Error)]
+pub enum CallBackError {
+    #[error(transparent)]
+    Refused(#[from] CallBackRefused),
+    #[error("the SIP stack is not running")]
+    NoDialer,
+    #[error("the call centre has no queue")]
+    NoQueue,
+    #[error(
+        "no trunk to call residents through: set the queue's callback_via or [acd] callback_via"
+    )]
+    NoTrunk,
+    #[error("the number `{0}` cannot be called back")]
+    NotCallable(String),
+    #[error("{0} has no phone registered")]
+    NoPhone(String),
+    #[error("{0} is in a call")]
+    Busy(String),
+}
+
+impl From<CallsError> for CallBackError {
+    fn from(e: CallsError) -> Self {
+        CallBackError::Refused(e.into())
+    }
+}
+
+impl Acd {
+    /// `by` calls back the resident of the abandoned call `record` (回拨): their own phone
+    /// rings first, then, once they answer, the resident through the trunk of the queue the
+    /// call waited in, else `[acd] callback_via`; the two are bridged like any call with an
+    /// agent (hold, transfer, recording). Returns once the call-back has started; it ends
+    /// with a `called_back` event on the record. Refused while another call-back of it runs,
+    /// once the resident was reached or called again, and while `by` is in a call.
+    pub async fn call_back(&self, record: CallRecordId, by: &str) -> Result<(), CallBackError> {
+        let call = self
+            .inner
+            .calls
+            .get(record)
+            .await?
+            .ok_or(CallBackRefused::NotFound)?
+            .call;
+        if !call.abandoned || call.ticket_number.is_some() {
+            return Err(CallBackRefused::NotAbandoned.into());
+        }
+        if !callable(&call.caller) {
+            return Err(CallBackError::NotCallable(call.caller));
+        }
+        let dialer = self.dialer().cloned().ok_or(CallBackError::NoDialer)?;
+        let waited_in = call.queue.as_deref().and_then(|q| self.inner.queues.get(q));
+        let via = waited_in
+            .and_then(|q| q.callback_via.clone())
+            .or_else(|| self.inner.callback_via.clone())
+            .and_then(|v| dialer.destination(&v))
+            .ok_or(CallBackError::NoTrunk)?;
+        let queue = match waited_in {
+            Some(q) => q.clone(),
+            None => self.queue_of(by).ok_or(CallBackError::NoQueue)?,
+        };
+        if !dialer.is_registered(by).await {
+            return Err(CallBackError::NoPhone(by.to_string()));
+        }
+        if !self.take_for_own_call(by) {
+            return Err(CallBackError::Busy(by.to_string()));
+        }
+        if let Err(e) = self.inner.calls.claim_call_back(record, by).await {
+            self.step(by, CallStep::Released, Some(&queue));
+            return Err(e.into());
+        }
+        tracing::info!(
+            agent = by,
+            call = record.get(),
+            "calling an abandoned call back"
+        );
+        let (acd, by) = (self.clone(), by.to_string());
+        tokio::spawn(async move {
+            acd.place_call_back(record, by, call.caller, queue, via, dialer)
+                .await
+        });
+        Ok(())
+    }
+
+    /// The queue whose rules (wrap-up, hold music) a call-back by `agent` follows when the
+    /// call waited in none: the first they are a member of, else the first.
+    fn queue_of(&self, agent: &str) -> Option<Queue> {
+        let st = self.lock();
+        let queues = &self.inner.queues.queues;
+        queues
+            .values()
+            .find(|q| {
+                st.members
+                    .get(&q.id)
+                    .is_some_and(|m| m.iter().any(|a| a == agent))
+            })
+            .or_else(|| queues.values().next())
+            .cloned()
+    }
+
+    /// Takes `agent` for a call they place themselves; false while a call holds them. Their
+    /// state rings now (so no queue call is offered meanwhile, and the wallboard shows them
+    /// busy); a pause comes back after the call (`Agent::own_call`).
+    fn take_for_own_call(&self, agent: &str) -> bool {
+        let taken = {
+            let mut st = self.lock();
+            let Some(a) = st.agents.get_mut(agent) else {
+                // Not an agent (a supervisor): nothing to keep apart.
+                return true;
+            };
+            if !a.own_call(now_ms()) {
+                return false;
+            }
+            let a = a.clone();
+            st.wrapup_until.remove(agent);
+            a
+        };
+        let _ = self
+            .inner
+            .persist
+            .send((taken.clone(), Some("call".into())));
+        self.emit(AcdEvent::Agent(taken));
+        true
+    }
+
+    /// Rings `by`'s phone showing the resident's number; when they answer, the resident.
+    async fn place_call_back(
+        &self,
+        record: CallRecordId,
+        by: String,
+        number: String,
+        queue: Queue,
+        via: String,
+        dialer: Dialer,
+    ) {
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let ring = Duration::from_secs(queue.ring_secs.max(20));
+        let agent_leg = match dialer
+            .ring(&format!("account:{by}"), &number, ring, &cancel)
+            .await
+        {
+            Ok(leg) => leg,
+            Err(outcome) => {
+                // Their own phone did not answer: nothing happened to the resident, and
+                // anyone may try again at once.
+                tracing::info!(agent = %by, ?outcome, "the operator's phone did not answer the call-back");
+                self.step(&by, CallStep::Released, Some(&queue));
+                if let Err(e) = self.inner.calls.release_call_back(record, &by).await {
+                    tracing::warn!(error = %e, "call-back claim not released");
+                }
+                return;
+            }
+        };
+        self.step(&by, CallStep::Answered, Some(&queue));
+        let resident = ring_resident(&dialer, &via, &number, &by, &agent_leg).await;
+        self.record(
+            record,
+            CallEvent::CalledBack {
+                by: by.clone(),
+                answered: resident.is_some(),
+            },
+        )
+        .await;
+        match resident {
+            Some(resident) => {
+                tracing::info!(agent = %by, call = record.get(), "the resident answered the call-back");
+                talk(self, &queue, Some(record), by, agent_leg, resident, &number).await;
+            }
+            None => {
+                tracing::info!(agent = %by, call = record.get(), "the resident did not answer the call-back");
+                self.step(&by, CallStep::Ended, Some(&queue));
+                agent_leg.hangup().await;
+            }
+        }
+    }
 }
 
 /// The URI that reaches `number` through a trunk destination: `{number}` replaced, or the

@@ -36,6 +36,10 @@ pub struct AcdConfig {
     pub recordings_dir: PathBuf,
     /// What agents dial from their desk phones to change state.
     pub feature_codes: super::FeatureCodes,
+    /// The `[sip.destinations]` entry operators call residents back through when the
+    /// abandoned call waited in no queue with its own `callback_via` (a caller who hung up
+    /// in the voice menus). Empty: only queues' trunks.
+    pub callback_via: String,
 }
 
 impl Default for AcdConfig {
@@ -44,6 +48,7 @@ impl Default for AcdConfig {
             queues_file: "config/queues.toml".into(),
             recordings_dir: PathBuf::new(),
             feature_codes: Default::default(),
+            callback_via: String::new(),
         }
     }
 }

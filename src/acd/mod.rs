@@ -9,7 +9,7 @@
 //! from desk phones), `distributor` (the one task that
 //! matches waiting callers with free agents), `waiting` (a caller's place in a queue),
 //! `connect` (ringing agents and the conversation: hold, transfer), `callback` (calling
-//! residents back).
+//! residents back: callbacks owed, and operators calling back abandoned calls).
 
 mod agent;
 mod callback;
@@ -24,6 +24,7 @@ mod waiting;
 /// How a supervisor joins a call (`Control::Monitor`), so the desk needs only `acd`.
 pub use crate::media::MonitorMode;
 pub use agent::{Agent, AgentState, CallStep, PauseReason, Request};
+pub use callback::CallBackError;
 pub use config::{AcdConfig, Exit, Member, Queue, QueueProblem, Queues, Strategy};
 pub use connect::{Connected, Control, TransferTarget};
 pub use feature::FeatureCodes;
@@ -172,6 +173,8 @@ pub(crate) struct Inner {
     pub stopping: std::sync::atomic::AtomicBool,
     /// Each queue's hold music, loaded once.
     music: HashMap<String, Vec<Arc<crate::media::Prompt>>>,
+    /// `[acd] callback_via`: the trunk for call-backs of calls that waited in no queue.
+    pub callback_via: Option<String>,
 }
 
 /// The call centre; cheap to clone.
@@ -222,6 +225,7 @@ impl Acd {
         }
         let inner = Arc::new(Inner {
             feature_codes: cfg.feature_codes.clone(),
+            callback_via: Some(cfg.callback_via.trim().to_string()).filter(|v| !v.is_empty()),
             record_layout,
             stopping: Default::default(),
             music,

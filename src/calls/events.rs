@@ -76,6 +76,9 @@ pub enum CallEvent {
     Monitored { supervisor: String, mode: String },
     /// The call's recording of the conversation with an agent.
     Recorded { path: String },
+    /// An operator called this abandoned call back from their own phone (回拨): `by`'s
+    /// phone rang first, then the resident's; `answered` says whether the resident did.
+    CalledBack { by: String, answered: bool },
 }
 
 impl CallEvent {
@@ -96,6 +99,7 @@ impl CallEvent {
             CallEvent::Hold { .. } => "hold",
             CallEvent::Monitored { .. } => "monitored",
             CallEvent::Recorded { .. } => "recorded",
+            CallEvent::CalledBack { .. } => "called_back",
         }
     }
 }
@@ -118,6 +122,7 @@ impl CallEvent {
             CallEvent::Hold { .. } => "保持",
             CallEvent::Monitored { .. } => "班长监听",
             CallEvent::Recorded { .. } => "通话录音",
+            CallEvent::CalledBack { .. } => "放弃来电回拨",
         }
     }
 
@@ -185,6 +190,9 @@ impl CallEvent {
                 format!("{supervisor} {mode}")
             }
             CallEvent::Recorded { .. } => "通话已录音".into(),
+            CallEvent::CalledBack { by, answered } => {
+                format!("{by} 回拨，{}", if *answered { "已接通" } else { "未接通" })
+            }
         }
     }
 }
@@ -249,6 +257,12 @@ fn summary_update(ev: &CallEvent, at: i64) -> Option<(&'static str, Vec<SummaryB
         CallEvent::CallbackRequested { .. } | CallEvent::CallbackPlaced { .. } => {
             Some(("callback = $2", vec![Bool(true)]))
         }
+        // The call-back is over: its result stands and the claim on the call is released.
+        CallEvent::CalledBack { by, answered } => Some((
+            "called_back_by = $2, called_back_at = $3, called_back_answered = $4,
+             call_back_claim = NULL, call_back_claim_at = NULL",
+            vec![Text(by.clone()), Int(at), Bool(*answered)],
+        )),
         CallEvent::AgentRung { .. }
         | CallEvent::Language { .. }
         | CallEvent::Transferred { .. }

@@ -7,13 +7,18 @@
 //! the record's `nodes` (written at the end with the prompts and keys); everything around
 //! people (queues, agents, transfers, callbacks, recordings) is an event, and the summary
 //! columns (`queue`, `agent`, `wait_ms`, `talk_ms`, `abandoned`, …) follow the events in the
-//! same transaction (`events.rs`), so lists and reports read one row per call.
+//! same transaction (`events.rs`), so lists and reports read one row per call. Abandoned
+//! calls and calling them back: `abandoned.rs`.
 
+mod abandoned;
 mod events;
 mod level;
 mod read;
 mod record;
 
+pub use abandoned::{
+    AbandonedCall, AbandonedFilter, CallBackRefused, CallBackStatus, CLAIM_STALE_MS,
+};
 pub use events::{CallEvent, RingResult};
 pub use level::ServiceLevel;
 pub use read::{CallDetail, CallEventAt, CallFilter, CallSummary, Page, MAX_PAGE_SIZE};

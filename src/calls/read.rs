@@ -41,7 +41,7 @@ pub struct Page {
 }
 
 impl Page {
-    fn limit_offset(self) -> (i64, i64) {
+    pub(super) fn limit_offset(self) -> (i64, i64) {
         let size = self.size.clamp(1, MAX_PAGE_SIZE);
         let number = self.number.max(1);
         (i64::from(size), i64::from(number - 1) * i64::from(size))

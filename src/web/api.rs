@@ -16,14 +16,14 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
 use super::accounts::{self, Account, Role};
-use super::authz::{allows, call_detail_for, call_for, can_see, Perm};
+use super::authz::{allows, call_detail_for, call_for, can_see, sees_caller_number, Perm};
 use super::desk::{self, AskedState, Board, CallAction, QueueOut};
 use super::error::ApiError;
 use super::Ctx;
 use crate::acd::{Agent, AgentState, CallerView, EntryKind, PauseReason, QueueView};
 use crate::calls::{
-    CallDetail, CallEvent, CallEventAt, CallFilter, CallRecordId, CallSummary, HangupSide, Page,
-    RingResult, ServiceLevel,
+    AbandonedCall, AbandonedFilter, CallBackStatus, CallDetail, CallEvent, CallEventAt, CallFilter,
+    CallRecordId, CallSummary, HangupSide, Page, RingResult, ServiceLevel,
 };
 use crate::tickets::stats::{Kpis, Period};
 use crate::tickets::{
@@ -41,7 +41,9 @@ pub fn routes() -> Router<Ctx> {
         .route("/departments", get(departments))
         .route("/stats", get(stats))
         .route("/calls", get(list_calls))
+        .route("/calls/abandoned", get(list_abandoned))
         .route("/calls/{id}", get(get_call))
+        .route("/calls/{id}/call-back", post(call_back))
         .route("/agents", get(list_agents))
         .route("/agents/{name}/state", post(agent_state))
         .route("/agents/{name}/call", post(agent_call))
@@ -52,9 +54,10 @@ pub fn routes() -> Router<Ctx> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "hotline 12345 API", version = "1", description = "Tickets, transitions, departments, statistics and call records of the 12345 hotline. Authenticate with `Authorization: Bearer <API token>` (tokens are issued by an administrator)."),
-    paths(list_tickets, create_ticket, get_ticket, ticket_audit, transition, departments, stats, list_calls, get_call, list_agents, agent_state, agent_call, queues),
+    paths(list_tickets, create_ticket, get_ticket, ticket_audit, transition, departments, stats, list_calls, list_abandoned, get_call, call_back, list_agents, agent_state, agent_call, queues),
     components(schemas(StateCode, KindCode, ChannelCode, TicketOut, TicketPage, NewTicketIn, TransitionIn, ApiAction, AuditOut, DepartmentOut, Kpis, Period, ErrorBody, ErrorDetail,
         CallPage, CallSummary, CallDetail, CallEventAt, CallEvent, HangupSide, RingResult,
+        AbandonedPage, AbandonedCall, CallBackStatus, CallBackOut,
         Agent, AgentState, PauseReason, AgentStateIn, AskedState, AgentCallIn, CallAction, AgentCallOut, Board, QueueOut, QueueView, ServiceLevel, CallerView, EntryKind)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
@@ -681,6 +684,128 @@ async fn list_calls(
         per_page,
         total,
     }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AbandonedPage {
+    pub items: Vec<AbandonedCall>,
+    /// The day listed (YYYY-MM-DD, the hotline's time zone).
+    pub date: String,
+    pub page: i64,
+    pub per_page: i64,
+    pub total: i64,
+}
+
+#[derive(Debug, Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
+pub struct AbandonedQuery {
+    /// The day, YYYY-MM-DD in the hotline's time zone; today when left out.
+    #[param(format = Date)]
+    pub date: Option<String>,
+    /// `todo` (the default): only calls still to call back; `all`: also those called back
+    /// and those whose caller called again.
+    pub status: Option<String>,
+    /// From 1.
+    #[param(minimum = 1)]
+    pub page: Option<i64>,
+    #[param(minimum = 1, maximum = 200)]
+    pub per_page: Option<i64>,
+}
+
+/// Abandoned calls (放弃来电) of one day, newest first: callers who hung up in a queue or
+/// in the voice menus and left no ticket, with where they hung up, how long they waited,
+/// whether they called again and the call-back (operators, supervisors, administrators).
+#[utoipa::path(get, path = "/api/v1/calls/abandoned", params(AbandonedQuery),
+    responses((status = 200, body = AbandonedPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn list_abandoned(
+    State(ctx): State<Ctx>,
+    u: ApiUser,
+    RawQuery(q): RawQuery,
+) -> Result<Json<AbandonedPage>, ApiError> {
+    u.require(Perm::ViewCalls)?;
+    let q: AbandonedQuery = parse_query(q)?;
+    let (page, per_page) = paging(&ctx, q.page, q.per_page)?;
+    let tk = ctx.tickets();
+    let date = text_filter(q.date).unwrap_or_else(|| super::views::today(tk));
+    let todo_only = match text_filter(q.status).as_deref() {
+        None | Some("todo") => true,
+        Some("all") => false,
+        Some(other) => {
+            return Err(ApiError::bad(format!(
+                "unknown status `{other}`: expected todo or all"
+            )))
+        }
+    };
+    let day = |n| {
+        super::views::day_start(tk, "date", &date, n)
+            .map_err(|_| ApiError::bad("date must be YYYY-MM-DD, e.g. 2024-05-01"))
+    };
+    let f = AbandonedFilter {
+        from: Some(day(0)?),
+        to: Some(day(1)?),
+        todo_only,
+    };
+    let total = ctx.records().count_abandoned(&f).await?;
+    let mut items = ctx
+        .records()
+        .abandoned(
+            &f,
+            Page {
+                number: u32::try_from(page).unwrap_or(u32::MAX),
+                size: u32::try_from(per_page).unwrap_or(1),
+            },
+        )
+        .await?;
+    if !sees_caller_number(u.0.role) {
+        for e in &mut items {
+            e.caller = crate::privacy::mask(&e.caller);
+        }
+    }
+    Ok(Json(AbandonedPage {
+        items,
+        date,
+        page,
+        per_page,
+        total,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CallBackOut {
+    /// The abandoned call's record.
+    pub call: i64,
+    /// Whose phone rings first.
+    pub by: String,
+}
+
+/// Call an abandoned call back (回拨) from one's own registered phone: it rings now, and
+/// once answered hotline calls the resident through the trunk and bridges the two; the
+/// call's record gets a `called_back` event. Operators signed in as agents, and
+/// supervisors. 409 while someone else calls it back, once the resident was reached or
+/// called again, when one's phone is not registered or one is in a call.
+#[utoipa::path(post, path = "/api/v1/calls/{id}/call-back", params(("id" = i64, Path, description = "call record id")),
+    responses((status = 202, body = CallBackOut), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)))]
+async fn call_back(
+    State(ctx): State<Ctx>,
+    u: ApiUser,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    if !super::authz::may_call_back(u.0.role) {
+        return Err(ApiError::forbidden());
+    }
+    let id = id
+        .parse::<i64>()
+        .ok()
+        .filter(|i| *i > 0)
+        .ok_or_else(ApiError::not_found)?;
+    desk::call_back(&ctx, &u.0, id).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(CallBackOut {
+            call: id,
+            by: u.0.name.clone(),
+        }),
+    ))
 }
 
 /// One call record with its events, oldest first.

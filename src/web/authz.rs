@@ -43,6 +43,13 @@ pub fn call_detail_for(role: Role, mut d: CallDetail) -> CallDetail {
     d
 }
 
+/// Who may call a resident back from their own phone (回拨 of an abandoned call): the
+/// roles that take calls on a phone of their own — operators at the desk and supervisors,
+/// who listen in from theirs. Not department staff, not administrators.
+pub fn may_call_back(role: Role) -> bool {
+    allows(role, Perm::Desk) || allows(role, Perm::Monitor)
+}
+
 /// Where a person lands after login.
 pub fn home(role: Role) -> &'static str {
     match role {

@@ -5,14 +5,14 @@
 use serde::{Deserialize, Serialize};
 
 use super::accounts::Account;
-use super::authz::{allows, sees_caller_number, Perm};
+use super::authz::{allows, may_call_back, sees_caller_number, Perm};
 use super::error::{ApiError, WebError};
 use super::Ctx;
 use crate::acd::{
-    Acd, AcdError, Agent, CallerView, Control, MonitorMode, PauseReason, QueueView, Request,
-    TransferTarget,
+    Acd, AcdError, Agent, AgentState, CallBackError, CallerView, Control, MonitorMode, PauseReason,
+    QueueView, Request, TransferTarget,
 };
-use crate::calls::ServiceLevel;
+use crate::calls::{CallBackRefused, CallRecordId, ServiceLevel};
 use crate::tickets::permission::may_steer_agent;
 
 /// The caller each agent's phone rang for last, so a desk page opened (or reloaded) during
@@ -55,7 +55,16 @@ pub enum DeskError {
     NoCallCentre,
     Forbidden,
     UnknownAgent,
+    NoSuchCall,
     NotInCall,
+    /// A call-back refused for the state of things (someone else calls back, the phone is
+    /// not registered, …): the Chinese message for people, a code for machines.
+    Refused {
+        code: &'static str,
+        message: String,
+    },
+    /// A call-back the set-up cannot place (no trunk, no SIP stack).
+    Unavailable(String),
     Bad(String),
     Internal(String),
 }
@@ -75,8 +84,11 @@ impl From<DeskError> for WebError {
         match e {
             DeskError::NoCallCentre => WebError::Conflict("话务队列未启用。".into()),
             DeskError::Forbidden => WebError::Forbidden,
-            DeskError::UnknownAgent => WebError::NotFound,
+            DeskError::UnknownAgent | DeskError::NoSuchCall => WebError::NotFound,
             DeskError::NotInCall => WebError::Conflict("该坐席当前不在通话中。".into()),
+            DeskError::Refused { message, .. } | DeskError::Unavailable(message) => {
+                WebError::Conflict(message)
+            }
             DeskError::Bad(m) => WebError::BadRequest(m),
             DeskError::Internal(m) => WebError::Internal(m),
         }
@@ -93,12 +105,18 @@ impl From<DeskError> for ApiError {
                 "the call centre is not running",
             ),
             DeskError::Forbidden => ApiError::forbidden(),
-            DeskError::UnknownAgent => ApiError::not_found(),
+            DeskError::UnknownAgent | DeskError::NoSuchCall => ApiError::not_found(),
             DeskError::NotInCall => ApiError::new(
                 StatusCode::CONFLICT,
                 "not_in_call",
                 "the agent is not in a call",
             ),
+            DeskError::Refused { code, message } => {
+                ApiError::new(StatusCode::CONFLICT, code, message)
+            }
+            DeskError::Unavailable(m) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "call_back_unavailable", m)
+            }
             DeskError::Bad(m) => ApiError::bad(m),
             DeskError::Internal(m) => WebError::Internal(m).into(),
         }
@@ -267,6 +285,69 @@ pub fn call(
     };
     tracing::info!(by = %who.name, agent, action = ?action, "desk command");
     acd.control(agent, c)?;
+    Ok(())
+}
+
+impl From<CallBackError> for DeskError {
+    fn from(e: CallBackError) -> Self {
+        let refused = |code, message: &str| DeskError::Refused {
+            code,
+            message: message.to_string(),
+        };
+        match e {
+            CallBackError::Refused(r) => match r {
+                CallBackRefused::NotFound => DeskError::NoSuchCall,
+                CallBackRefused::NotAbandoned => refused(
+                    "not_abandoned",
+                    "这通来电不是未留工单的放弃来电，无需回拨。",
+                ),
+                CallBackRefused::InProgress(who) => DeskError::Refused {
+                    code: "call_back_in_progress",
+                    message: format!("{who} 正在回拨这通来电。"),
+                },
+                CallBackRefused::AlreadyReached => {
+                    refused("already_called_back", "已回拨并接通，无需再次回拨。")
+                }
+                CallBackRefused::CalledAgain => {
+                    refused("called_again", "来电人已再次来电，无需回拨。")
+                }
+                CallBackRefused::Calls(e) => DeskError::Internal(e.to_string()),
+            },
+            CallBackError::NotCallable(_) => {
+                refused("not_callable", "该号码无法回拨（号码不完整或为隐藏号码）。")
+            }
+            CallBackError::NoPhone(_) => {
+                refused("no_phone", "您的话机未注册，无法回拨。请先在话机上登录。")
+            }
+            CallBackError::Busy(_) => refused("busy", "您正在通话中，请结束后再回拨。"),
+            CallBackError::NoDialer | CallBackError::NoQueue | CallBackError::NoTrunk => {
+                tracing::warn!(error = %e, "call-back not possible");
+                DeskError::Unavailable("未配置回拨线路，无法回拨。请联系系统管理员。".into())
+            }
+        }
+    }
+}
+
+/// `who` calls back the abandoned call `record` from their own phone (回拨): operators
+/// signed in at the desk, and supervisors. It rings their phone now; the resident follows
+/// once they answer.
+pub async fn call_back(ctx: &Ctx, who: &Account, record: i64) -> Result<(), DeskError> {
+    if !may_call_back(who.role) {
+        return Err(DeskError::Forbidden);
+    }
+    let acd = acd(ctx)?;
+    let signed_in = acd
+        .agent(&who.name)
+        .is_some_and(|a| a.state != AgentState::LoggedOut);
+    if allows(who.role, Perm::Desk) && !signed_in {
+        return Err(DeskError::Refused {
+            code: "not_signed_in",
+            message: "请先在坐席工作台签入（就绪或示忙），再回拨。".into(),
+        });
+    }
+    acd.call_back(CallRecordId::from_raw(record), &who.name)
+        .await?;
+    tracing::info!(by = %who.name, call = record, "call-back started");
     Ok(())
 }
 

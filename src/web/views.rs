@@ -21,6 +21,7 @@ pub fn environment() -> Environment<'static> {
         ("new_ticket.html", include_str!("templates/new_ticket.html")),
         ("board.html", include_str!("templates/board.html")),
         ("calls.html", include_str!("templates/calls.html")),
+        ("abandoned.html", include_str!("templates/abandoned.html")),
         ("call.html", include_str!("templates/call.html")),
         ("accounts.html", include_str!("templates/accounts.html")),
         ("status.html", include_str!("templates/status.html")),
@@ -45,6 +46,35 @@ pub fn environment() -> Environment<'static> {
 pub fn when(tickets: &Tickets, t: DateTime<Utc>) -> String {
     t.with_timezone(&tickets.tz())
         .format("%Y-%m-%d %H:%M")
+        .to_string()
+}
+
+/// Midnight starting `date` (YYYY-MM-DD) in the hotline's time zone, `days` later.
+pub fn day_start(
+    tk: &Tickets,
+    what: &str,
+    date: &str,
+    days: u64,
+) -> Result<DateTime<Utc>, super::error::WebError> {
+    let bad = || super::error::WebError::BadRequest(format!("{what}应为日期，例如 2024-05-01。"));
+    let d = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").map_err(|_| bad())?;
+    let d = d
+        .checked_add_days(chrono::Days::new(days))
+        .ok_or_else(bad)?;
+    let midnight = d.and_hms_opt(0, 0, 0).ok_or_else(bad)?;
+    use chrono::TimeZone;
+    tk.tz()
+        .from_local_datetime(&midnight)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(bad)
+}
+
+/// Today in the hotline's time zone, YYYY-MM-DD (a day filter's default).
+pub fn today(tk: &Tickets) -> String {
+    Utc::now()
+        .with_timezone(&tk.tz())
+        .format("%Y-%m-%d")
         .to_string()
 }
 

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hotline::store::Db;
+use serde_json::{json, Value};
 use sqlx::Row;
 
 use super::net::free_port;
@@ -290,6 +291,36 @@ pub fn talking_phone(dir: &Path, port: u16, pcap: &Path) -> Child {
 /// With `media_to`, its SDP names that local UDP port instead of its own, so a test's
 /// socket receives all the RTP hotline sends to this phone (see [`listen`]).
 pub fn answering_phone(dir: &Path, port: u16, say: Option<&Path>, media_to: Option<u16>) -> Child {
+    answering_phone_after(dir, port, 0, say, media_to)
+}
+
+/// [`answering_phone`] that rings (180) for `ring_ms` before it answers, as a person
+/// picking up does.
+pub fn answering_phone_after(
+    dir: &Path,
+    port: u16,
+    ring_ms: u64,
+    say: Option<&Path>,
+    media_to: Option<u16>,
+) -> Child {
+    let ring = if ring_ms == 0 {
+        String::new()
+    } else {
+        format!(
+            r#"  <send><![CDATA[
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]A[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+  <pause milliseconds="{ring_ms}"/>
+"#
+        )
+    };
     let media = media_to
         .map(|p| p.to_string())
         .unwrap_or_else(|| "[media_port]".into());
@@ -305,7 +336,7 @@ pub fn answering_phone(dir: &Path, port: u16, say: Option<&Path>, media_to: Opti
         r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="agent talks">
   <recv request="INVITE"/>
-  <send><![CDATA[
+{ring}  <send><![CDATA[
 SIP/2.0 200 OK
 [last_Via:]
 [last_From:]
@@ -351,4 +382,65 @@ Content-Length: 0
         .stderr(Stdio::null())
         .spawn()
         .expect("sipp UAS")
+}
+
+/// An API token for `name` (issued as an administrator would).
+pub async fn token(h: &Hotline, name: &str) -> String {
+    let db = Db::open(&h.db_url(), 1).await.expect("db");
+    let id = hotline::web::accounts::list(&db)
+        .await
+        .expect("accounts")
+        .into_iter()
+        .find(|a| a.name == name)
+        .expect("account")
+        .id;
+    let t = hotline::web::accounts::create_api_token(&db, id, "desk test")
+        .await
+        .expect("token");
+    db.close().await;
+    t
+}
+
+/// One JSON API request; the status and the body.
+pub async fn api(
+    h: &Hotline,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let url = format!("http://127.0.0.1:{}{path}", h.http_port);
+    let c = reqwest::Client::new();
+    let mut rq = match method {
+        "GET" => c.get(url),
+        _ => c.post(url),
+    }
+    .bearer_auth(token);
+    if let Some(b) = body {
+        rq = rq.json(&b);
+    }
+    let r = rq.send().await.expect("API answers");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Waits until the API says `agent` is in `state`.
+pub async fn until_state(h: &Hotline, token: &str, agent: &str, state: &str) {
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, list) = api(h, token, "GET", "/api/v1/agents", None).await;
+        let now = list
+            .as_array()
+            .and_then(|l| l.iter().find(|a| a["name"] == agent))
+            .map(|a| a["state"].clone());
+        if now == Some(json!(state)) {
+            return;
+        }
+        assert!(
+            Instant::now() < until,
+            "{agent} never became {state} (now {now:?})\n{}",
+            h.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -89,7 +89,7 @@
       headers: { "Content-Type": "application/x-www-form-urlencoded" },
       body: new URLSearchParams(new FormData(f)).toString()
     }).then(function (r) {
-      if (r.ok) { msg("已提交。", false); if (board) setTimeout(refreshBoard, 200); return; }
+      if (r.ok) { msg(f.dataset.ok || "已提交。", false); if (board) setTimeout(refreshBoard, 200); return; }
       return r.text().then(function (html) {
         var d = document.createElement("div"); d.innerHTML = html;
         var p = d.querySelector(".error");
@@ -117,6 +117,26 @@
     des.onopen = function () { if (dlive) { dlive.textContent = "实时更新"; dlive.classList.remove("off"); } };
     des.onerror = function () { if (dlive) { dlive.textContent = "实时更新已断开，正在重连…"; dlive.classList.add("off"); } };
   }
+
+  // A ticket's transcript: clicking a segment plays the recording from the segment's start.
+  document.addEventListener("click", function (e) {
+    var seg = e.target.closest && e.target.closest("[data-seek]");
+    if (!seg) return;
+    var audio = document.getElementById(seg.dataset.audio || "recording");
+    if (!audio) return;
+    e.preventDefault();
+    var at = parseFloat(seg.dataset.seek) || 0;
+    var go = function () {
+      audio.currentTime = at;
+      var p = audio.play();
+      if (p && p.catch) p.catch(function () {});
+    };
+    // Seeking needs the length of the file: wait for it when not known yet.
+    if (audio.readyState >= 1) go();
+    else { audio.addEventListener("loadedmetadata", go, { once: true }); audio.load(); }
+    Array.prototype.forEach.call(document.querySelectorAll("[data-seek].playing"), function (x) { x.classList.remove("playing"); });
+    seg.classList.add("playing");
+  });
 
   // Wallboard: the figures again every 2 s.
   var board = document.getElementById("wallboard");

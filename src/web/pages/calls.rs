@@ -4,7 +4,7 @@
 //! tickets (`authz::sees_caller_number`), and only they may listen.
 
 use axum::extract::{Path, Query, Request, State};
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use minijinja::value::Serde;
 use minijinja::{context, Value};
 use serde::{Deserialize, Serialize};
@@ -15,7 +15,7 @@ use crate::calls::{
 };
 use crate::tickets::{TicketNumber, Tickets};
 use crate::web::authz::{allows, call_detail_for, call_for, sees_caller_number, Perm};
-use crate::web::views::when_ms;
+use crate::web::views::{day_start, when_ms};
 
 /// The list's filters as the form sends them; every field is optional and checked here.
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
@@ -58,7 +58,7 @@ struct CallRow {
 }
 
 /// Seconds, or minutes and seconds, of a duration in ms.
-fn duration(ms: Option<i64>) -> String {
+pub(super) fn duration(ms: Option<i64>) -> String {
     match ms {
         None => String::new(),
         Some(ms) => {
@@ -78,7 +78,7 @@ fn at(tk: &Tickets, t: Option<DateTime<Utc>>) -> String {
 }
 
 /// To the second, for the steps of one call.
-fn at_secs(tk: &Tickets, t: DateTime<Utc>) -> String {
+pub(super) fn at_secs(tk: &Tickets, t: DateTime<Utc>) -> String {
     t.with_timezone(&tk.tz())
         .format("%Y-%m-%d %H:%M:%S")
         .to_string()
@@ -109,21 +109,6 @@ fn row(tk: &Tickets, c: &CallSummary) -> CallRow {
         callback: c.callback,
         ticket_number: c.ticket_number.clone().unwrap_or_default(),
     }
-}
-
-/// Midnight starting `date` (YYYY-MM-DD) in the hotline's time zone, `days` later.
-fn day_start(tk: &Tickets, what: &str, date: &str, days: u64) -> Result<DateTime<Utc>, WebError> {
-    let bad = || WebError::BadRequest(format!("{what}应为日期，例如 2024-05-01。"));
-    let d = NaiveDate::parse_from_str(date, "%Y-%m-%d").map_err(|_| bad())?;
-    let d = d
-        .checked_add_days(chrono::Days::new(days))
-        .ok_or_else(bad)?;
-    let midnight = d.and_hms_opt(0, 0, 0).ok_or_else(bad)?;
-    tk.tz()
-        .from_local_datetime(&midnight)
-        .earliest()
-        .map(|t| t.with_timezone(&Utc))
-        .ok_or_else(bad)
 }
 
 fn filter(tk: &Tickets, q: &CallsQuery) -> Result<CallFilter, WebError> {

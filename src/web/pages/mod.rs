@@ -1,9 +1,11 @@
 //! The pages people work in, one file per screen: `login.rs`, `console.rs` (the live
 //! ticket list), `ticket.rs` (one ticket and its actions), `new_ticket.rs`, `board.rs`
 //! (supervisors), `desk.rs` (the agent desk and its screen pop), `wallboard.rs` (queues and
-//! agents live, monitoring), `calls.rs` (call records), `admin.rs` (accounts and API tokens) and
+//! agents live, monitoring), `calls.rs` (call records), `abandoned.rs` (abandoned calls to
+//! call back), `admin.rs` (accounts and API tokens) and
 //! `status.rs` (the public status lookup). Here: the routes and what every page shares.
 
+mod abandoned;
 mod admin;
 mod board;
 mod calls;
@@ -44,6 +46,11 @@ pub fn routes() -> Router<Ctx> {
         .route("/console/wallboard", get(wallboard::wallboard))
         .route("/console/wallboard/live", get(wallboard::wallboard_live))
         .route("/console/calls", get(calls::calls_page))
+        .route("/console/abandoned", get(abandoned::abandoned_page))
+        .route(
+            "/console/abandoned/{id}/call-back",
+            post(abandoned::call_back),
+        )
         .route("/console/calls/{id}", get(calls::call_page))
         .route(
             "/console/calls/{id}/recordings/{n}",

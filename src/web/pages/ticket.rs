@@ -1,5 +1,6 @@
-//! One ticket: its page (audit trail, earlier tickets of the caller, texts sent), its
-//! recording, and every action on it (`POST /tickets/{id}/{action}`), each parsed into a
+//! One ticket: its page (audit trail, earlier tickets of the caller, texts sent, the voice
+//! message's transcript segment by segment, each playing the recording from its start), its
+//! recording (served with HTTP ranges, so the player can seek), and every action on it (`POST /tickets/{id}/{action}`), each parsed into a
 //! `tickets::Command`.
 
 use axum::extract::{Path, Query, Request, State};
@@ -7,7 +8,7 @@ use axum::response::{IntoResponse, Redirect};
 use axum::Form;
 use minijinja::value::Serde;
 use minijinja::{context, Value};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::*;
 use crate::tickets::state::{is_open, next_state};
@@ -115,6 +116,11 @@ pub(super) async fn ticket_page(
     } else {
         Vec::new()
     };
+    let segments = if t.recording_path.is_some() {
+        transcript_segments(&ctx, t.id).await
+    } else {
+        Vec::new()
+    };
     let merged_into = match t.merged_into {
         Some(m) => tk
             .get(m)
@@ -150,6 +156,7 @@ pub(super) async fn ticket_page(
             earlier => Value::from(Serde(&earlier)),
             sms => sms,
             calls => calls,
+            segments => Value::from(Serde(&segments)),
             show => show,
             done => done,
             merged_into => merged_into,
@@ -159,6 +166,48 @@ pub(super) async fn ticket_page(
                 .map(|d| context! { code => d.id.to_string(), label => d.name.clone() }).collect::<Vec<_>>(),
         },
     )
+}
+
+/// One piece of a transcript as the page shows it: where it starts in the recording
+/// (seconds, for the player; mm:ss, for people) and what was said.
+#[derive(Debug, Serialize)]
+struct SegmentView {
+    seek: f64,
+    at: String,
+    text: String,
+}
+
+/// The voice message's transcript, piece by piece as whisper cut it (a sentence or a
+/// phrase, not single words), each with its start in the recording. None yet (or
+/// unreadable, which is logged): the page shows the ticket's text alone.
+async fn transcript_segments(ctx: &Ctx, id: TicketId) -> Vec<SegmentView> {
+    let stored = match crate::speech::queue::transcript_of(ctx.db(), id).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return Vec::new(),
+        Err(e) => {
+            tracing::warn!(ticket = id.0, error = %e, "transcript not read");
+            return Vec::new();
+        }
+    };
+    match serde_json::from_str::<Vec<crate::speech::Segment>>(&stored.segments) {
+        Ok(segs) => segs
+            .into_iter()
+            .filter(|s| !s.text.trim().is_empty())
+            .map(|s| {
+                let start = s.start_ms.max(0);
+                let secs = start / 1000;
+                SegmentView {
+                    seek: start as f64 / 1000.0,
+                    at: format!("{:02}:{:02}", secs / 60, secs % 60),
+                    text: s.text.trim().to_string(),
+                }
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(ticket = id.0, error = %e, "transcript segments not readable");
+            Vec::new()
+        }
+    }
 }
 
 pub(super) async fn recording(
