@@ -123,7 +123,6 @@ fn loadavg() -> String {
         .unwrap_or_default()
 }
 
-
 /// The `[speech]` section of the shipped configuration (hot words, languages).
 fn shipped_speech() -> SpeechConfig {
     let text = std::fs::read_to_string(repo().join("config/hotline.toml")).unwrap();
@@ -282,6 +281,7 @@ fn main() {
     };
     let data_dir = repo().join("target/speech-test-data");
     let shipped = shipped_speech();
+    let nice: i32 = arg("--nice").and_then(|s| s.parse().ok()).unwrap_or(10);
     let beam: usize = arg("--beam")
         .and_then(|s| s.parse().ok())
         .unwrap_or(shipped.beam_size);
@@ -291,14 +291,16 @@ fn main() {
         shipped.hot_words.clone()
     };
     if let Some(list) = arg("--models") {
-        println!("# held-out set (tests/fixtures/speech-heldout): load average {}", loadavg());
         println!(
-            "beam {beam} | hot words {} | languages {:?} | workers {} x {} threads, nice {}",
+            "# held-out set (tests/fixtures/speech-heldout): load average {}",
+            loadavg()
+        );
+        println!(
+            "beam {beam} | hot words {} | languages {:?} | workers {} x {} threads, nice {nice}",
             hot_words.len(),
             shipped.languages,
             shipped.effective_workers(),
             shipped.threads_per_job,
-            shipped.worker_nice
         );
         let mut table = Vec::new();
         for name in list.split(',') {
@@ -309,6 +311,7 @@ fn main() {
                 beam_size: beam,
                 hot_words: hot_words.clone(),
                 job_timeout_secs: 600,
+                worker_nice: nice,
                 ..shipped.clone()
             };
             let path = hotline::speech::model::fetch(&cfg, &data_dir).unwrap();
@@ -327,7 +330,6 @@ fn main() {
     });
     let quick = args.iter().any(|a| a == "--quick");
     let prompt = arg("--prompt");
-    let nice: i32 = arg("--nice").and_then(|s| s.parse().ok()).unwrap_or(10);
     let rtp_secs: u64 = arg("--rtp-secs").and_then(|s| s.parse().ok()).unwrap_or(10);
     let cfg = SpeechConfig {
         model_path: Some(model.clone()),
@@ -378,7 +380,9 @@ fn main() {
     let lengths: &[f64] = if quick { &[] } else { &[5.0, 30.0, 60.0] };
     for &secs in lengths {
         let pcm = message(secs, &tel);
-        let t = engine.transcribe_blocking(pcm, Lane::Message, None).unwrap();
+        let t = engine
+            .transcribe_blocking(pcm, Lane::Message, None)
+            .unwrap();
         println!(
             "{:>4.0} s message: {:.2} s  RTF {:.3}  ({} chars)",
             secs,
@@ -411,7 +415,9 @@ fn main() {
             (0, 0, 0, 0, 0u64, 0.0);
         for it in &set {
             let (pcm, _) = audio::load_for_whisper(&dirp.join(format!("{}.wav", it.id))).unwrap();
-            let t = engine.transcribe_blocking(pcm, Lane::Message, None).unwrap();
+            let t = engine
+                .transcribe_blocking(pcm, Lane::Message, None)
+                .unwrap();
             let (d, len) = hotline::speech::cer::score(&it.text, &t.text);
             e += d;
             n += len;
@@ -484,7 +490,9 @@ fn main() {
     let en = Transcriber::start(&en_cfg, &model).expect("model loads");
     let (file, words) = ("en_01.wav", "street light");
     let (pcm, _) = audio::load_for_whisper(&fixtures.join(file)).unwrap();
-    let t = en.transcribe_blocking(pcm, Lane::Message, Some("en")).unwrap();
+    let t = en
+        .transcribe_blocking(pcm, Lane::Message, Some("en"))
+        .unwrap();
     println!(
         "{file}: {:?} (language {}, conf {:.2}) → contains {words:?}: {}",
         t.text,

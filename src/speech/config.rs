@@ -150,7 +150,11 @@ impl SpeechConfig {
             return self.initial_prompt.clone();
         }
         // whisper keeps the last 224 prompt tokens: the names go last so they survive.
-        format!("{}本市地名和单位有{}。", self.initial_prompt, words.join("、"))
+        format!(
+            "{}本市地名和单位有{}。",
+            self.initial_prompt,
+            words.join("、")
+        )
     }
 }
 

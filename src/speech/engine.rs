@@ -398,8 +398,8 @@ mod backend {
         if opts.languages.len() == 1 {
             return Ok((opts.languages[0].clone(), None));
         }
-        let n = ((opts.detect_secs * super::super::audio::WHISPER_RATE as f32) as usize)
-            .min(pcm.len());
+        let n =
+            ((opts.detect_secs * super::super::audio::WHISPER_RATE as f32) as usize).min(pcm.len());
         state
             .pcm_to_mel(&pcm[..n], opts.threads)
             .map_err(|e| SpeechError::Engine(format!("mel: {e}")))?;

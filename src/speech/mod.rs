@@ -27,9 +27,9 @@ pub mod service;
 
 pub use config::SpeechConfig;
 pub use engine::{Lane, Segment, Transcriber, Transcript};
+pub use model::ModelName;
 pub use queue::QueueStats;
 pub use routing::{SpeechRoute, SpeechRouter};
-pub use model::ModelName;
 pub use service::{Heard, SpeechService};
 
 /// Everything speech can fail with. Each is answered (job retried or failed, menu no-match);

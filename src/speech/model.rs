@@ -398,7 +398,9 @@ pub fn quantize_file(src: &Path, dst: &Path, to: Quant) -> Result<(), SpeechErro
             _ => return Err(bad("truncated tensor header".into())),
         };
         if !(1..=4).contains(&n_dims) || !(0..=1).contains(&ttype) {
-            return Err(bad(format!("unexpected tensor (dims {n_dims}, type {ttype})")));
+            return Err(bad(format!(
+                "unexpected tensor (dims {n_dims}, type {ttype})"
+            )));
         }
         let mut dims = Vec::new();
         for _ in 0..n_dims {
