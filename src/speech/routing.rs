@@ -606,9 +606,9 @@ mod tests {
         );
         assert_eq!(got.route.department.unwrap().as_str(), "water");
         assert!(got.repairs.is_empty());
-        let got = r.route_text_in("The Street Light on Jiefang Road is broken.", 0.8, "en");
+        let got = r.route_text_in("The Street Light is broken. Please fix it.", 0.8, "en");
         assert_eq!(got.route.department.unwrap().as_str(), "urban_management");
-        assert_eq!(got.summary, "The Street Light on Jiefang Road is broken");
+        assert_eq!(got.summary, "The Street Light is broken");
         let got = r.route_text_in("I would like to say hello to the mayor.", 0.9, "en");
         assert!(got.needs_review());
         assert_eq!(
