@@ -7,11 +7,16 @@
 //! - RTP send lateness (p50/p99/max) of a real media session, idle and while the whisper
 //!   pool is saturated.
 //!
-//! Usage: speech_bench [--model PATH] [--set16 DIR] [--rtp-secs N]
+//! - for each supported model (`--models`): RTF and CER on the held-out set
+//!   (tests/fixtures/speech-heldout, never used for tuning), language detection, and the CPU
+//!   a call's thread still gets while whisper transcribes.
+//!
+//! Usage: speech_bench [--model PATH] [--models base,base-q8_0,...] [--heldout-only]
+//!        [--beam N] [--no-hot-words] [--set16 DIR] [--rtp-secs N]
 
 use hotline::media::{MediaConfig, MediaSession, PortPool};
 use hotline::speech::audio::{self, Audio};
-use hotline::speech::{Lane, SpeechConfig, SpeechRouter, Transcriber};
+use hotline::speech::{Lane, ModelName, SpeechConfig, SpeechRouter, Transcriber};
 use hotline::tickets::departments::Directory;
 use hotline::tickets::routing::RoutingRules;
 use std::path::PathBuf;
@@ -42,40 +47,6 @@ fn test_set() -> Vec<Item> {
             })
         })
         .collect()
-}
-
-/// Traditional → simplified (speech's table), digits → Chinese numerals, punctuation and
-/// spaces dropped: both sides of the CER compare like with like.
-fn normalise(s: &str) -> String {
-    const DIGITS: [char; 10] = ['零', '一', '二', '三', '四', '五', '六', '七', '八', '九'];
-    s.chars()
-        .filter(|c| {
-            !c.is_whitespace()
-                && !c.is_ascii_punctuation()
-                && !"，。？！、：；“”‘’…（）".contains(*c)
-        })
-        .map(|c| {
-            if let Some(d) = c.to_digit(10) {
-                return DIGITS[d as usize];
-            }
-            hotline::speech::hanzi::simplify_char(c)
-        })
-        .collect()
-}
-
-/// Levenshtein distance over characters.
-fn edits(a: &[char], b: &[char]) -> usize {
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 fn percentile(v: &mut [f64], p: f64) -> f64 {
@@ -152,6 +123,148 @@ fn loadavg() -> String {
         .unwrap_or_default()
 }
 
+/// The `[speech]` section of the shipped configuration (hot words, languages).
+fn shipped_speech() -> SpeechConfig {
+    let text = std::fs::read_to_string(repo().join("config/hotline.toml")).unwrap();
+    let v: toml::Value = toml::from_str(&text).unwrap();
+    v.get("speech")
+        .cloned()
+        .map(|s| s.try_into().unwrap())
+        .unwrap_or_default()
+}
+
+struct HeldOut {
+    id: String,
+    voice: String,
+    text: String,
+}
+
+fn heldout_set() -> Vec<HeldOut> {
+    let tsv =
+        std::fs::read_to_string(repo().join("tests/fixtures/speech-heldout/set.tsv")).unwrap();
+    tsv.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f.len() == 5).then(|| HeldOut {
+                id: f[0].into(),
+                voice: f[1].into(),
+                text: f[4].into(),
+            })
+        })
+        .collect()
+}
+
+/// Iterations of a plain busy loop in `secs` on a normal-priority thread: what a call's
+/// media thread could do.
+fn probe(secs: f64) -> u64 {
+    let end = Instant::now() + Duration::from_secs_f64(secs);
+    let mut n: u64 = 0;
+    let mut x: u64 = 1;
+    while Instant::now() < end {
+        for _ in 0..10_000 {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+        n += 1;
+    }
+    n
+}
+
+/// One model on the held-out set: CER (all, per voice), RTF, language detection, and the
+/// share of a core a normal-priority thread keeps while the message workers run.
+fn heldout_run(cfg: &SpeechConfig, model: &std::path::Path, label: &str) {
+    let engine = Transcriber::start(cfg, model).expect("model loads");
+    let set = heldout_set();
+    let dir = repo().join("tests/fixtures/speech-heldout");
+    let clips: Vec<(HeldOut, Vec<f32>)> = set
+        .into_iter()
+        .map(|it| {
+            let pcm = audio::load_for_whisper(&dir.join(format!("{}.wav", it.id)))
+                .unwrap()
+                .0;
+            (it, pcm)
+        })
+        .collect();
+    let _ = engine.transcribe_blocking(clips[0].1.clone(), Lane::Message, None);
+    let mut per_voice: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+    let (mut e, mut n, mut ms, mut secs, mut lang_ok, mut lang_n) = (0, 0, 0u64, 0.0, 0, 0);
+    for (it, pcm) in &clips {
+        let t = engine
+            .transcribe_blocking(pcm.clone(), Lane::Message, None)
+            .unwrap();
+        if it.id.starts_with("unsure_") {
+            // Stands in for dialect: must be unsure enough for operator review.
+            println!(
+                "  {} [{}] conf {:.2} (review below {:.2}) {}",
+                it.id, it.voice, t.confidence, cfg.min_confidence, t.text
+            );
+            continue;
+        }
+        let want = if it.id.starts_with("en_") { "en" } else { "zh" };
+        lang_n += 1;
+        lang_ok += usize::from(t.language == want);
+        if want == "en" {
+            println!(
+                "  {} [{}] {:?} (language {}, p {:.2})",
+                it.id,
+                it.voice,
+                t.text,
+                t.language,
+                t.language_probability.unwrap_or(1.0)
+            );
+            continue;
+        }
+        let (d, len) = hotline::speech::cer::score(&it.text, &t.text);
+        e += d;
+        n += len;
+        ms += t.elapsed_ms;
+        secs += t.audio_secs;
+        let v = per_voice.entry(it.voice.clone()).or_default();
+        v.0 += d;
+        v.1 += len;
+        println!(
+            "  {} [{}] CER {:>5.1}%  conf {:.2}  {}",
+            it.id,
+            it.voice,
+            100.0 * d as f64 / len.max(1) as f64,
+            t.confidence,
+            t.text
+        );
+    }
+    // CPU left for calls: a normal-priority busy thread, idle versus with every message
+    // worker transcribing.
+    let idle = probe(3.0);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for w in 0..cfg.effective_workers() {
+        let engine = engine.clone();
+        let stop = stop.clone();
+        let pcm = clips[w % clips.len()].1.clone();
+        load.push(std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let _ = engine.transcribe_blocking(pcm.clone(), Lane::Message, None);
+            }
+        }));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let busy = probe(3.0);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    for h in load {
+        let _ = h.join();
+    }
+    let voices: Vec<String> = per_voice
+        .iter()
+        .map(|(v, (d, l))| format!("{v} {:.1}%", 100.0 * *d as f64 / (*l).max(1) as f64))
+        .collect();
+    println!(
+        "| {label} | {:.3} | **{:.1} %** ({e}/{n}) | {} | {lang_ok}/{lang_n} | {:.0} % |",
+        ms as f64 / 1000.0 / secs.max(0.1),
+        100.0 * e as f64 / n.max(1) as f64,
+        voices.join(", "),
+        100.0 * busy as f64 / idle.max(1) as f64
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     // `cargo bench` passes --bench; `cargo test --all-targets` runs this binary without it,
@@ -167,12 +280,56 @@ fn main() {
             .cloned()
     };
     let data_dir = repo().join("target/speech-test-data");
+    let shipped = shipped_speech();
+    let nice: i32 = arg("--nice").and_then(|s| s.parse().ok()).unwrap_or(10);
+    let beam: usize = arg("--beam")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(shipped.beam_size);
+    let hot_words = if args.iter().any(|a| a == "--no-hot-words") {
+        Vec::new()
+    } else {
+        shipped.hot_words.clone()
+    };
+    if let Some(list) = arg("--models") {
+        println!(
+            "# held-out set (tests/fixtures/speech-heldout): load average {}",
+            loadavg()
+        );
+        println!(
+            "beam {beam} | hot words {} | languages {:?} | workers {} x {} threads, nice {nice}",
+            hot_words.len(),
+            shipped.languages,
+            shipped.effective_workers(),
+            shipped.threads_per_job,
+        );
+        let mut table = Vec::new();
+        for name in list.split(',') {
+            let name: ModelName = name.trim().parse().unwrap();
+            let cfg = SpeechConfig {
+                model: name,
+                model_path: None,
+                beam_size: beam,
+                hot_words: hot_words.clone(),
+                job_timeout_secs: 600,
+                worker_nice: nice,
+                ..shipped.clone()
+            };
+            let path = hotline::speech::model::fetch(&cfg, &data_dir).unwrap();
+            println!("\n## {name}");
+            table.push(name);
+            heldout_run(&cfg, &path, name.as_str());
+        }
+        println!("(table rows: | model | RTF | CER | CER per voice | language right | CPU left for a call's thread |)");
+        println!("load average at end: {}", loadavg());
+        if args.iter().any(|a| a == "--heldout-only") {
+            return;
+        }
+    }
     let model = arg("--model").map(PathBuf::from).unwrap_or_else(|| {
         hotline::speech::model::fetch(&SpeechConfig::default(), &data_dir).unwrap()
     });
     let quick = args.iter().any(|a| a == "--quick");
     let prompt = arg("--prompt");
-    let nice: i32 = arg("--nice").and_then(|s| s.parse().ok()).unwrap_or(10);
     let rtp_secs: u64 = arg("--rtp-secs").and_then(|s| s.parse().ok()).unwrap_or(10);
     let cfg = SpeechConfig {
         model_path: Some(model.clone()),
@@ -217,13 +374,15 @@ fn main() {
         })
         .collect();
     // Warm-up (first run allocates buffers).
-    let _ = engine.transcribe_blocking(tel[0].clone(), Lane::Message);
+    let _ = engine.transcribe_blocking(tel[0].clone(), Lane::Message, None);
 
     println!("\n## real-time factor (voice messages, telephone audio)");
     let lengths: &[f64] = if quick { &[] } else { &[5.0, 30.0, 60.0] };
     for &secs in lengths {
         let pcm = message(secs, &tel);
-        let t = engine.transcribe_blocking(pcm, Lane::Message).unwrap();
+        let t = engine
+            .transcribe_blocking(pcm, Lane::Message, None)
+            .unwrap();
         println!(
             "{:>4.0} s message: {:.2} s  RTF {:.3}  ({} chars)",
             secs,
@@ -256,12 +415,12 @@ fn main() {
             (0, 0, 0, 0, 0u64, 0.0);
         for it in &set {
             let (pcm, _) = audio::load_for_whisper(&dirp.join(format!("{}.wav", it.id))).unwrap();
-            let t = engine.transcribe_blocking(pcm, Lane::Message).unwrap();
-            let r: Vec<char> = normalise(&it.text).chars().collect();
-            let h: Vec<char> = normalise(&t.text).chars().collect();
-            let d = edits(&r, &h);
+            let t = engine
+                .transcribe_blocking(pcm, Lane::Message, None)
+                .unwrap();
+            let (d, len) = hotline::speech::cer::score(&it.text, &t.text);
             e += d;
-            n += r.len();
+            n += len;
             total_ms += t.elapsed_ms;
             audio_s += t.audio_secs;
             let route = router.route(&t);
@@ -276,7 +435,7 @@ fn main() {
             println!(
                 "{}  CER {:>5.1}%  conf {:.2}  {:<20} {} | {}",
                 it.id,
-                100.0 * d as f64 / r.len().max(1) as f64,
+                100.0 * d as f64 / len.max(1) as f64,
                 t.confidence,
                 if got == it.department {
                     got.to_string()
@@ -308,7 +467,7 @@ fn main() {
         let a: Audio = audio::read_wav(&fixtures.join(format!("{id}.wav"))).unwrap();
         let pcm = audio::to_whisper(&a).unwrap();
         let t0 = Instant::now();
-        let t = engine.transcribe_blocking(pcm, Lane::Menu).unwrap();
+        let t = engine.transcribe_blocking(pcm, Lane::Menu, None).unwrap();
         let m = hotline::speech::menu::match_phrases(
             &t.text,
             &["查询进度", "人工服务", "投诉举报"],
@@ -325,14 +484,15 @@ fn main() {
 
     println!("\n## English sanity check (language en, no Mandarin prompt)");
     let en_cfg = SpeechConfig {
-        language: "en".into(),
-        initial_prompt: String::new(),
+        languages: vec!["zh".into(), "en".into()],
         ..cfg.clone()
     };
     let en = Transcriber::start(&en_cfg, &model).expect("model loads");
     let (file, words) = ("en_01.wav", "street light");
     let (pcm, _) = audio::load_for_whisper(&fixtures.join(file)).unwrap();
-    let t = en.transcribe_blocking(pcm, Lane::Message).unwrap();
+    let t = en
+        .transcribe_blocking(pcm, Lane::Message, Some("en"))
+        .unwrap();
     println!(
         "{file}: {:?} (language {}, conf {:.2}) → contains {words:?}: {}",
         t.text,
@@ -361,7 +521,7 @@ fn main() {
         load.push(std::thread::spawn(move || {
             let mut runs = 0;
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
-                let _ = engine.transcribe_blocking(pcm.clone(), Lane::Message);
+                let _ = engine.transcribe_blocking(pcm.clone(), Lane::Message, None);
                 runs += 1;
             }
             runs

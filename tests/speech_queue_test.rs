@@ -99,6 +99,7 @@ async fn scenario(url: String) {
         avg_logprob: -0.2,
         confidence: 0.82,
         language: "zh".into(),
+        language_probability: None,
         audio_secs: 4.2,
         elapsed_ms: 900,
     };

@@ -1,5 +1,6 @@
 //! `[speech]` section of the configuration (documented key by key in docs/speech-config.md).
 
+use super::model::ModelName;
 use std::path::{Path, PathBuf};
 
 /// Speech settings. Defaults give a working whisper base set-up on a 2-core machine.
@@ -8,15 +9,27 @@ use std::path::{Path, PathBuf};
 pub struct SpeechConfig {
     /// Turn transcription off entirely (calls, menus and tickets keep working).
     pub enabled: bool,
-    /// A ggml whisper model the city prefers (small, medium, large-v3 …). Empty: the base
-    /// model that `hotline model fetch` puts at `<data_dir>/models/ggml-base.bin`.
+    /// Which of the supported models `hotline model fetch` makes and the hotline loads
+    /// (name, file and checksum in [`super::model::MODELS`]). Ignored when `model_path` is set.
+    pub model: ModelName,
+    /// A ggml whisper model of the city's own (small, medium, large-v3 …). Empty: the
+    /// supported model named by `model`, at `<data_dir>/models/<its file>`.
     pub model_path: Option<PathBuf>,
     /// Optional sha256 of `model_path`, checked at start when set.
     pub model_sha256: Option<String>,
-    /// Language given to whisper (ISO 639-1).
-    pub language: String,
-    /// Initial prompt: steers whisper toward simplified Mandarin and hotline vocabulary.
+    /// Languages callers speak (ISO 639-1, whisper's codes), the city's own first. With more
+    /// than one, whisper's language detection on the first `detect_secs` of the audio picks
+    /// the most probable of these (never any other), and the message is transcribed in it.
+    pub languages: Vec<String>,
+    /// Audio whisper's language detection looks at, seconds from the start.
+    pub detect_secs: f32,
+    /// Initial prompt for the first language: steers whisper toward simplified Mandarin and
+    /// hotline vocabulary.
     pub initial_prompt: String,
+    /// Names whisper should spell right: the city's streets, communities, townships and
+    /// departments. Appended to the initial prompt of the first language (whisper.cpp has no
+    /// true vocabulary biasing; a prompt is the one way in).
+    pub hot_words: Vec<String>,
     /// Worker threads running whisper for voice messages. 0 = cores − 1 (at least 1), which
     /// leaves a core for media.
     pub workers: usize,
@@ -60,15 +73,18 @@ impl Default for SpeechConfig {
     fn default() -> Self {
         Self {
             enabled: true,
+            model: ModelName::Base,
             model_path: None,
             model_sha256: None,
-            language: "zh".into(),
+            languages: vec!["zh".into()],
+            detect_secs: 5.0,
             // Common 12345 topics (from the routing rules, not from the test set): whisper
             // spells the words it was primed with better.
             initial_prompt: "以下是普通话的句子，是市民拨打12345政务服务热线的留言，常见问题有停水、停电、燃气、\
                              路灯、井盖、红绿灯、违章停车、公交、垃圾清运、占道经营、违章搭建、物业、电梯、\
                              拖欠工资、社保、医保、户口、低保、学校、医院、食品安全、噪音、污水、油烟。"
                 .into(),
+            hot_words: Vec::new(),
             workers: 0,
             threads_per_job: 2,
             worker_nice: 10,
@@ -102,17 +118,47 @@ impl SpeechConfig {
         cores.saturating_sub(1).max(1)
     }
 
-    /// Where the model is: `model_path`, else the fetched base model in the data directory.
+    /// Where the model is: `model_path`, else the supported model `model` in the data
+    /// directory.
     pub fn resolved_model_path(&self, data_dir: &std::path::Path) -> PathBuf {
         match &self.model_path {
             Some(p) if p.is_absolute() => p.clone(),
             Some(p) => data_dir.join(p),
-            None => default_model_path(data_dir),
+            None => default_model_path(data_dir, self.model),
         }
+    }
+
+    /// The city's own language: the first of `languages` (`zh` when the list is empty).
+    pub fn primary_language(&self) -> &str {
+        self.languages.first().map(String::as_str).unwrap_or("zh")
+    }
+
+    /// The prompt given to whisper for `language`: the initial prompt and the hot words for
+    /// the city's own language, nothing for the others (a Mandarin prompt pulls English
+    /// speech toward Chinese text).
+    pub fn prompt_for(&self, language: &str) -> String {
+        if language != self.primary_language() {
+            return String::new();
+        }
+        let words: Vec<&str> = self
+            .hot_words
+            .iter()
+            .map(|w| w.trim())
+            .filter(|w| !w.is_empty())
+            .collect();
+        if words.is_empty() {
+            return self.initial_prompt.clone();
+        }
+        // whisper keeps the last 224 prompt tokens: the names go last so they survive.
+        format!(
+            "{}本市地名和单位有{}。",
+            self.initial_prompt,
+            words.join("、")
+        )
     }
 }
 
-/// `<data_dir>/models/ggml-base.bin`.
-pub fn default_model_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("models").join("ggml-base.bin")
+/// `<data_dir>/models/<file of model>`.
+pub fn default_model_path(data_dir: &Path, model: ModelName) -> PathBuf {
+    data_dir.join("models").join(model.spec().file)
 }

@@ -33,6 +33,9 @@ pub struct Transcript {
     /// exp(avg_logprob), in 0..1: what routing compares with `min_confidence`.
     pub confidence: f64,
     pub language: String,
+    /// How sure whisper's language detection was of `language` (0..1); `None` when the
+    /// language was given (a hint, or the only configured one) rather than detected.
+    pub language_probability: Option<f64>,
     /// Length of the audio, seconds.
     pub audio_secs: f64,
     /// Wall time of the whisper run, milliseconds.
@@ -49,6 +52,8 @@ pub enum Lane {
 struct Request {
     pcm: Vec<f32>,
     lane: Lane,
+    /// A language already known (the IVR heard it during the call): no detection.
+    language: Option<String>,
     deadline: Duration,
     reply: oneshot::Sender<Result<Transcript, SpeechError>>,
 }
@@ -56,10 +61,24 @@ struct Request {
 /// Options of one whisper run, taken from the config.
 #[derive(Debug, Clone)]
 struct RunOptions {
-    language: String,
-    prompt: String,
+    /// Configured languages, the city's own first; detection picks among these only.
+    languages: Vec<String>,
+    /// Prompt per language (initial prompt and hot words for the city's own).
+    prompts: Vec<String>,
+    detect_secs: f32,
     threads: usize,
     beam: usize,
+}
+
+impl RunOptions {
+    fn prompt(&self, language: &str) -> &str {
+        self.languages
+            .iter()
+            .position(|l| l == language)
+            .and_then(|i| self.prompts.get(i))
+            .map(String::as_str)
+            .unwrap_or("")
+    }
 }
 
 /// Handle to the loaded model and its worker threads. Cheap to clone; threads stop when the
@@ -87,14 +106,38 @@ impl Transcriber {
     /// Load the model and start the threads. Blocking (≈0.1–1 s): call from `spawn_blocking`
     /// or before the runtime is busy.
     pub fn start(cfg: &SpeechConfig, model: &Path) -> Result<Self, SpeechError> {
+        let mut languages: Vec<String> = Vec::new();
+        for l in &cfg.languages {
+            let l = l.trim().to_ascii_lowercase();
+            if !backend::known_language(&l) {
+                return Err(SpeechError::Model(format!(
+                    "speech.languages: `{l}` is not a language whisper knows (ISO 639-1, e.g. zh, en)"
+                )));
+            }
+            if !languages.contains(&l) {
+                languages.push(l);
+            }
+        }
+        if languages.is_empty() {
+            languages.push(cfg.primary_language().to_string());
+        }
         let ctx = backend::load(model)?;
         let workers = cfg.effective_workers();
         let opts = RunOptions {
-            language: cfg.language.clone(),
-            prompt: cfg.initial_prompt.clone(),
+            prompts: languages.iter().map(|l| cfg.prompt_for(l)).collect(),
+            languages,
+            detect_secs: cfg.detect_secs.clamp(1.0, 30.0),
             threads: cfg.threads_per_job.max(1),
             beam: cfg.beam_size.max(1),
         };
+        let prompt_tokens = backend::count_tokens(&ctx, &opts.prompts[0]);
+        if prompt_tokens > PROMPT_TOKENS {
+            tracing::warn!(
+                tokens = prompt_tokens,
+                kept = PROMPT_TOKENS,
+                "speech: initial prompt and hot words exceed what whisper reads; the start of the prompt is dropped"
+            );
+        }
         // Queue depth = workers: the durable job queue in the database is the real backlog.
         let (msg_tx, msg_rx) = mpsc::sync_channel::<Request>(workers);
         let (menu_tx, menu_rx) = mpsc::sync_channel::<Request>(2);
@@ -155,6 +198,11 @@ impl Transcriber {
         &self.model
     }
 
+    /// The city's own language (the first configured).
+    pub fn primary_language(&self) -> &str {
+        self.cfg.primary_language()
+    }
+
     /// Number of message workers.
     pub fn workers(&self) -> usize {
         self.workers
@@ -173,13 +221,20 @@ impl Transcriber {
         Duration::from_secs_f64((self.cfg.job_timeout_secs.max(1) as f64).max(scaled))
     }
 
-    /// Transcribe a voice message (16 kHz mono). Waits for a free worker.
-    pub async fn transcribe_message(&self, pcm: Vec<f32>) -> Result<Transcript, SpeechError> {
+    /// Transcribe a voice message (16 kHz mono). Waits for a free worker. `language`: the
+    /// caller's language when already known (skips detection); it must be one of the
+    /// configured `languages`, otherwise it is ignored and detection runs.
+    pub async fn transcribe_message(
+        &self,
+        pcm: Vec<f32>,
+        language: Option<&str>,
+    ) -> Result<Transcript, SpeechError> {
         let deadline = self.message_deadline(pcm.len());
         let (reply, rx) = oneshot::channel();
         let req = Request {
             pcm,
             lane: Lane::Message,
+            language: language.map(str::to_string),
             deadline,
             reply,
         };
@@ -194,14 +249,20 @@ impl Transcriber {
     }
 
     /// Transcribe a short speech-menu utterance (16 kHz mono), cut to `menu_max_secs`.
-    /// Answers `Busy` at once rather than queueing behind other callers.
-    pub async fn transcribe_utterance(&self, mut pcm: Vec<f32>) -> Result<Transcript, SpeechError> {
+    /// Answers `Busy` at once rather than queueing behind other callers. `language`: as for
+    /// [`Self::transcribe_message`]; `None` detects it among the configured languages.
+    pub async fn transcribe_utterance(
+        &self,
+        mut pcm: Vec<f32>,
+        language: Option<&str>,
+    ) -> Result<Transcript, SpeechError> {
         let max = (self.cfg.menu_max_secs.max(0.5) * super::audio::WHISPER_RATE as f32) as usize;
         pcm.truncate(max);
         let (reply, rx) = oneshot::channel();
         let req = Request {
             pcm,
             lane: Lane::Menu,
+            language: language.map(str::to_string),
             deadline: Duration::from_millis(self.cfg.menu_timeout_ms.max(100)),
             reply,
         };
@@ -215,11 +276,13 @@ impl Transcriber {
             .map_err(|_| SpeechError::Engine("speech worker dropped the utterance".into()))?
     }
 
-    /// Blocking transcription on the calling thread (benchmarks and tools).
+    /// Blocking transcription on the calling thread (benchmarks and tools); `language` as
+    /// for [`Self::transcribe_message`].
     pub fn transcribe_blocking(
         &self,
         pcm: Vec<f32>,
         lane: Lane,
+        language: Option<&str>,
     ) -> Result<Transcript, SpeechError> {
         let (reply, rx) = oneshot::channel();
         let deadline = match lane {
@@ -229,6 +292,7 @@ impl Transcriber {
         let req = Request {
             pcm,
             lane,
+            language: language.map(str::to_string),
             deadline,
             reply,
         };
@@ -243,6 +307,9 @@ impl Transcriber {
     }
 }
 
+/// Prompt tokens whisper reads (half its text context); older ones are dropped.
+const PROMPT_TOKENS: usize = 224;
+
 type Reply = oneshot::Sender<Result<Transcript, SpeechError>>;
 
 fn serve(
@@ -254,7 +321,14 @@ fn serve(
     let audio_secs = req.pcm.len() as f64 / super::audio::WHISPER_RATE as f64;
     // A panic inside the FFI wrapper must not kill the worker (and lose every later job).
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        backend::run(ctx, opts, &req.pcm, req.lane, started + req.deadline)
+        backend::run(
+            ctx,
+            opts,
+            &req.pcm,
+            req.lane,
+            req.language.as_deref(),
+            started + req.deadline,
+        )
     }))
     .unwrap_or_else(|_| Err(SpeechError::Engine("whisper panicked".into())));
     let result = result.map(|mut t| {
@@ -298,16 +372,87 @@ mod backend {
             .map_err(|e| SpeechError::Model(format!("{}: {e}", model.display())))
     }
 
+    pub fn known_language(code: &str) -> bool {
+        !code.is_empty() && !code.contains('\0') && whisper_rs::get_lang_id(code).is_some()
+    }
+
+    pub fn count_tokens(ctx: &Ctx, text: &str) -> usize {
+        if text.is_empty() {
+            return 0;
+        }
+        ctx.tokenize(text, 4096).map(|t| t.len()).unwrap_or(0)
+    }
+
+    /// The language to transcribe in: the hint when it is configured, the only configured
+    /// language, or the most probable configured language by whisper's detection on the
+    /// first `detect_secs` (one extra encoder pass).
+    fn choose_language(
+        state: &mut whisper_rs::WhisperState,
+        opts: &RunOptions,
+        pcm: &[f32],
+        hint: Option<&str>,
+    ) -> Result<(String, Option<f64>), SpeechError> {
+        if let Some(h) = hint.filter(|h| opts.languages.iter().any(|l| l == h)) {
+            return Ok((h.to_string(), None));
+        }
+        if opts.languages.len() == 1 {
+            return Ok((opts.languages[0].clone(), None));
+        }
+        let n =
+            ((opts.detect_secs * super::super::audio::WHISPER_RATE as f32) as usize).min(pcm.len());
+        state
+            .pcm_to_mel(&pcm[..n], opts.threads)
+            .map_err(|e| SpeechError::Engine(format!("mel: {e}")))?;
+        let (_, probs) = state
+            .lang_detect(0, opts.threads)
+            .map_err(|e| SpeechError::Engine(format!("language detection: {e}")))?;
+        let scored: Vec<(&String, f64)> = opts
+            .languages
+            .iter()
+            .map(|l| {
+                let p = whisper_rs::get_lang_id(l)
+                    .and_then(|id| probs.get(id as usize))
+                    .copied()
+                    .unwrap_or(0.0);
+                (l, p as f64)
+            })
+            .collect();
+        let total: f64 = scored.iter().map(|(_, p)| p).sum();
+        let (best, p) = scored
+            .iter()
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(l, p)| ((*l).clone(), *p))
+            .unwrap_or_else(|| (opts.languages[0].clone(), 0.0));
+        // Probability among the configured languages: what the choice was between.
+        let share = if total > 0.0 { p / total } else { 0.0 };
+        Ok((best, Some(share)))
+    }
+
     pub fn run(
         ctx: &Ctx,
         opts: &RunOptions,
         pcm: &[f32],
         lane: Lane,
+        hint: Option<&str>,
         deadline: Instant,
     ) -> Result<Transcript, SpeechError> {
         let mut state = ctx
             .create_state()
             .map_err(|e| SpeechError::Engine(e.to_string()))?;
+        // whisper needs at least 1 s of audio; pad short utterances with silence.
+        let padded: Vec<f32>;
+        let input = if pcm.len() < 16_800 {
+            let mut v = pcm.to_vec();
+            v.resize(16_800, 0.0);
+            padded = v;
+            &padded[..]
+        } else {
+            pcm
+        };
+        let (language, language_probability) = choose_language(&mut state, opts, input, hint)?;
+        if Instant::now() > deadline {
+            return Err(SpeechError::Timeout);
+        }
         let strategy = if opts.beam > 1 {
             SamplingStrategy::BeamSearch {
                 beam_size: opts.beam as i32,
@@ -317,8 +462,11 @@ mod backend {
             SamplingStrategy::Greedy { best_of: 1 }
         };
         let mut p = FullParams::new(strategy);
-        p.set_language(Some(&opts.language));
-        p.set_initial_prompt(&opts.prompt);
+        p.set_language(Some(&language));
+        let prompt = opts.prompt(&language);
+        if !prompt.is_empty() {
+            p.set_initial_prompt(prompt);
+        }
         p.set_n_threads(opts.threads as i32);
         p.set_print_progress(false);
         p.set_print_realtime(false);
@@ -338,16 +486,6 @@ mod backend {
             p.set_temperature_inc(0.0);
         }
         p.set_abort_callback_safe(move || Instant::now() > deadline);
-        // whisper needs at least 1 s of audio; pad short utterances with silence.
-        let padded: Vec<f32>;
-        let input = if pcm.len() < 16_800 {
-            let mut v = pcm.to_vec();
-            v.resize(16_800, 0.0);
-            padded = v;
-            &padded[..]
-        } else {
-            pcm
-        };
         let res = state.full(p, input);
         if Instant::now() > deadline {
             return Err(SpeechError::Timeout);
@@ -385,15 +523,13 @@ mod backend {
         } else {
             lp_sum / lp_n as f64
         };
-        let language = whisper_rs::get_lang_str(state.full_lang_id_from_state())
-            .unwrap_or(&opts.language)
-            .to_string();
         Ok(Transcript {
             text,
             segments,
             avg_logprob,
             confidence: avg_logprob.exp().clamp(0.0, 1.0),
             language,
+            language_probability,
             audio_secs: 0.0,
             elapsed_ms: 0,
         })
@@ -411,11 +547,20 @@ mod backend {
         Err(SpeechError::NotBuilt)
     }
 
+    pub fn known_language(_: &str) -> bool {
+        true
+    }
+
+    pub fn count_tokens(_: &Ctx, _: &str) -> usize {
+        0
+    }
+
     pub fn run(
         _: &Ctx,
         _: &RunOptions,
         _: &[f32],
         _: Lane,
+        _: Option<&str>,
         _: Instant,
     ) -> Result<Transcript, SpeechError> {
         Err(SpeechError::NotBuilt)

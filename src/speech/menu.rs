@@ -80,7 +80,10 @@ pub async fn gather_speech(
     min_score: f32,
 ) -> Result<Option<MenuMatch>, SpeechError> {
     let pcm = audio::to_whisper(utterance)?;
-    let t = engine.transcribe_utterance(pcm).await?;
+    // Menu phrases are in the city's language: no detection pass in the caller's wait.
+    let t = engine
+        .transcribe_utterance(pcm, Some(engine.primary_language()))
+        .await?;
     Ok(match_phrases(&t.text, phrases, min_score))
 }
 

@@ -14,6 +14,7 @@
 //! - [`menu`]: gather-speech matching for dialplans.
 
 pub mod audio;
+pub mod cer;
 pub mod config;
 pub mod engine;
 pub mod hanzi;
@@ -26,9 +27,10 @@ pub mod service;
 
 pub use config::SpeechConfig;
 pub use engine::{Lane, Segment, Transcriber, Transcript};
+pub use model::ModelName;
 pub use queue::QueueStats;
 pub use routing::{SpeechRoute, SpeechRouter};
-pub use service::SpeechService;
+pub use service::{Heard, SpeechService};
 
 /// Everything speech can fail with. Each is answered (job retried or failed, menu no-match);
 /// none stops calls, menus or tickets.

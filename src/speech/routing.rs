@@ -134,6 +134,8 @@ impl SpeechRouter {
         if let Some(u) = &rules.urgent {
             vocabulary.extend(u.keywords.iter().cloned());
         }
+        // Pinyin repairs are for Chinese words; the rules' English keywords match as written.
+        vocabulary.retain(|w| w.chars().any(is_han));
         vocabulary.sort();
         vocabulary.dedup();
         let mut places: Vec<String> = directory
@@ -153,7 +155,49 @@ impl SpeechRouter {
         }
     }
 
-    /// Route a transcript. Text and confidence only; pure, so it is tested on a table.
+    /// Route a transcript in the given language: Chinese through the pinyin repairs, any
+    /// other language by the rules' keywords as written (lower case), e.g. the English
+    /// keywords of routing.toml. Pure, so it is tested on a table.
+    pub fn route_text_in(&self, raw: &str, confidence: f64, language: &str) -> SpeechRoute {
+        if language == "zh" {
+            return self.route_text(raw, confidence);
+        }
+        let text = clean(raw);
+        let lower = text.to_lowercase();
+        let mut route = self.rules.route(&self.directory, &lower, None, None);
+        let review_reason = self.review_reason(&text, confidence, &route);
+        if review_reason.is_some() && route.department.is_some() {
+            route.reason = format!("review(was {})", route.reason);
+            route.department = None;
+            route.score = 0;
+        }
+        let summary = self.summary(&text);
+        SpeechRoute {
+            text,
+            repairs: Vec::new(),
+            route,
+            summary,
+            review_reason,
+        }
+    }
+
+    /// Why a routed transcript still goes to an operator, if it does.
+    fn review_reason(&self, text: &str, confidence: f64, route: &Route) -> Option<String> {
+        if text.chars().filter(|c| !c.is_ascii_punctuation()).count() < 2 {
+            Some("empty transcript".to_string())
+        } else if confidence < self.min_confidence {
+            Some(format!(
+                "low recognition confidence {confidence:.2} < {:.2}",
+                self.min_confidence
+            ))
+        } else if route.department.is_none() {
+            Some("no routing rule matched".to_string())
+        } else {
+            None
+        }
+    }
+
+    /// Route a Chinese transcript. Text and confidence only; pure, so it is tested on a table.
     pub fn route_text(&self, raw: &str, confidence: f64) -> SpeechRoute {
         let cleaned = clean(raw);
         // Place names first and strictly (a wrong place sends a ticket to a wrong town).
@@ -171,17 +215,7 @@ impl SpeechRouter {
             text.clone()
         };
         let mut route = self.rules.route(&self.directory, &routed_text, None, None);
-        let mut review_reason = None;
-        if text.chars().filter(|c| !c.is_ascii_punctuation()).count() < 2 {
-            review_reason = Some("empty transcript".to_string());
-        } else if confidence < self.min_confidence {
-            review_reason = Some(format!(
-                "low recognition confidence {confidence:.2} < {:.2}",
-                self.min_confidence
-            ));
-        } else if route.department.is_none() {
-            review_reason = Some("no routing rule matched".to_string());
-        }
+        let review_reason = self.review_reason(&text, confidence, &route);
         if review_reason.is_some() && route.department.is_some() {
             route.reason = format!("review(was {})", route.reason);
             route.department = None;
@@ -197,9 +231,9 @@ impl SpeechRouter {
         }
     }
 
-    /// Route what whisper produced.
+    /// Route what whisper produced, in the language it was transcribed in.
     pub fn route(&self, t: &Transcript) -> SpeechRoute {
-        self.route_text(&t.text, t.confidence)
+        self.route_text_in(&t.text, t.confidence, &t.language)
     }
 
     /// One line for the SMS and the console: the first sentence, cut to `summary_chars`.
@@ -215,6 +249,10 @@ impl SpeechRouter {
         }
         out
     }
+}
+
+fn is_han(c: char) -> bool {
+    ('\u{4e00}'..='\u{9fff}').contains(&c)
 }
 
 /// Whisper's text as a ticket should show it: full-width punctuation for Chinese, no stray
@@ -556,6 +594,30 @@ mod tests {
         assert!(got.review_reason.unwrap().contains("confidence"));
         let got = r.route_text("人民路上的路灯坏了", 0.9);
         assert_eq!(got.route.department.unwrap().as_str(), "urban_management");
+    }
+
+    #[test]
+    fn english_transcripts_route_by_the_rules_english_keywords_or_go_to_review() {
+        let r = router();
+        let got = r.route_text_in(
+            "There has been no water in our building since yesterday.",
+            0.8,
+            "en",
+        );
+        assert_eq!(got.route.department.unwrap().as_str(), "water");
+        assert!(got.repairs.is_empty());
+        let got = r.route_text_in("The Street Light is broken. Please fix it.", 0.8, "en");
+        assert_eq!(got.route.department.unwrap().as_str(), "urban_management");
+        assert_eq!(got.summary, "The Street Light is broken");
+        let got = r.route_text_in("I would like to say hello to the mayor.", 0.9, "en");
+        assert!(got.needs_review());
+        assert_eq!(
+            got.review_reason.as_deref(),
+            Some("no routing rule matched")
+        );
+        // Unsure English goes to review like unsure Chinese.
+        let got = r.route_text_in("No water since yesterday.", 0.2, "en");
+        assert!(got.review_reason.unwrap().contains("confidence"));
     }
 
     #[test]

@@ -17,6 +17,28 @@ use std::time::Duration;
 use tokio::sync::{Notify, RwLock, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+/// What [`SpeechService::hear`] made of a caller's words.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Heard {
+    /// Whisper's text, in `language`.
+    pub text: String,
+    /// ISO 639-1 code of the language spoken (one of the configured `languages`).
+    pub language: String,
+    /// How sure detection was among the configured languages (0..1); `None` when only one
+    /// language is configured.
+    pub language_probability: Option<f64>,
+    /// exp(mean token log-probability) of the text, 0..1.
+    pub confidence: f64,
+}
+
+impl Heard {
+    /// Which of a speech menu's phrases the words say, if any (as [`SpeechService::choose_phrase`]).
+    pub fn choose(&self, phrases: &[&str]) -> Option<usize> {
+        super::menu::match_phrases(&self.text, phrases, super::menu::DEFAULT_MIN_SCORE)
+            .map(|m| m.index)
+    }
+}
+
 /// Speech as the server runs it: the model (once it is there), the worker pool and the queue.
 pub struct SpeechService {
     cfg: SpeechConfig,
@@ -100,6 +122,41 @@ impl SpeechService {
             Ok(None) => None,
             Err(e) => {
                 tracing::info!(error = %e, "speech menu: no answer");
+                None
+            }
+        }
+    }
+
+    /// What a caller said in a short utterance (8 kHz 16-bit PCM from the call), in which of
+    /// the configured languages: for the IVR, which answers an English caller in English.
+    /// Runs on the menu lane, bounded by `menu_timeout_ms` like [`Self::choose_phrase`];
+    /// `None` when no model is loaded, the lane is busy, the limit passed or nothing was said.
+    pub async fn hear(&self, pcm8k: Vec<i16>) -> Option<Heard> {
+        let engine = self.transcriber().await?;
+        let audio = audio::Audio {
+            rate: 8000,
+            samples: pcm8k.iter().map(|&s| s as f32 / 32768.0).collect(),
+        };
+        let pcm = match audio::to_whisper(&audio) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::info!(error = %e, "speech: cannot hear this utterance");
+                return None;
+            }
+        };
+        match engine.transcribe_utterance(pcm, None).await {
+            Ok(t) if !t.text.trim().is_empty() => {
+                tracing::debug!(text = %t.text, language = %t.language, "speech: heard");
+                Some(Heard {
+                    text: t.text,
+                    language: t.language,
+                    language_probability: t.language_probability,
+                    confidence: t.confidence,
+                })
+            }
+            Ok(_) => None,
+            Err(e) => {
+                tracing::info!(error = %e, "speech: nothing heard");
                 None
             }
         }
@@ -251,7 +308,10 @@ impl SpeechService {
     async fn attempt(&self, job: &Job) -> Result<SpeechRoute, SpeechError> {
         // Already transcribed before a crash: only the ticket update is left.
         let route = match transcript_of(&self.db, TicketId(job.ticket_id)).await? {
-            Some(stored) => self.router.route_text(&stored.raw_text, stored.confidence),
+            Some(stored) => {
+                self.router
+                    .route_text_in(&stored.raw_text, stored.confidence, &stored.language)
+            }
             None => {
                 let engine = self
                     .transcriber()
@@ -261,7 +321,9 @@ impl SpeechService {
                 let (pcm, _) = tokio::task::spawn_blocking(move || audio::load_for_whisper(&path))
                     .await
                     .map_err(|e| SpeechError::Engine(e.to_string()))??;
-                let t = engine.transcribe_message(pcm).await?;
+                let t = engine
+                    .transcribe_message(pcm, job.language.as_deref())
+                    .await?;
                 metrics::histogram!("hotline_speech_rtf")
                     .record(t.elapsed_ms as f64 / 1000.0 / t.audio_secs.max(0.1));
                 let route = self.router.route(&t);
