@@ -11,12 +11,13 @@ use std::sync::atomic::Ordering;
 use crate::acd;
 use crate::calls::Calls;
 use crate::config::Config;
-use crate::ivr::{Engine, SpeechInput};
+use crate::ivr::{Engine, SpeechInput, Understood};
 use crate::notify::consumer;
 use crate::notify::speech_jobs::SpeechJobs;
 use crate::sip::auth_digest::StoredHa1;
 use crate::sip::registrar_uas::Directory;
 use crate::sip::{CallHandler, Server as SipServer};
+use crate::speech::menu::{match_in, DEFAULT_MIN_SCORE};
 use crate::speech::SpeechService;
 use crate::store::{redact, Db};
 use crate::tickets::{supervision, Actor, NewTicket, TicketFilter, Tickets};
@@ -324,6 +325,18 @@ impl SpeechInput for SpeechMenus {
     }
     async fn choose(&self, pcm: Vec<i16>, phrases: Vec<String>) -> Option<usize> {
         self.0.choose_phrase(pcm, &phrases).await
+    }
+    async fn understand(&self, pcm: Vec<i16>, phrases: Vec<String>) -> Understood {
+        let Some(heard) = self.0.hear(pcm).await else {
+            return Understood::default();
+        };
+        let list: Vec<&str> = phrases.iter().map(String::as_str).collect();
+        let choice = match_in(&heard.text, &heard.language, &list, DEFAULT_MIN_SCORE);
+        tracing::debug!(heard = %heard.text, language = %heard.language, choice = ?choice.as_ref().map(|c| &c.phrase), "the caller's first words");
+        Understood {
+            language: Some(heard.language),
+            choice: choice.map(|c| c.index),
+        }
     }
 }
 

@@ -115,7 +115,10 @@ async fn real_calls_leave_records_read_over_the_api_and_the_cli() {
     assert_eq!(path(c)[..2], ["screen", "welcome"], "{c}");
     assert_eq!(c["outcome"], "caller_hung_up");
     assert_eq!(c["hangup_side"], "caller");
-    assert_eq!(c["abandoned"], false);
+    assert_eq!(
+        c["abandoned"], true,
+        "hung up in the menu without a word: a call to return"
+    );
 
     let b = by_caller(&items, "13000000000");
     assert_eq!(path(b), ["screen", "blocked"], "{b}");

@@ -445,12 +445,16 @@ impl<'a, C: CallControl> Run<'a, C> {
             let audio = self
                 .plan
                 .prompt(&name, &lang)
-                .or_else(|| first.as_deref().and_then(|f| self.plan.prompt(&name, f)));
-            let Some(prompt) = audio else {
+                .map(|p| (p, lang.as_str()))
+                .or_else(|| {
+                    let f = first.as_deref()?;
+                    Some((self.plan.prompt(&name, f)?, f))
+                });
+            let Some((prompt, spoken)) = audio else {
                 tracing::warn!(prompt = %name, "no audio for prompt; skipped");
                 continue;
             };
-            tracing::info!(prompt = %name, "ivr prompt");
+            tracing::info!(prompt = %name, lang = spoken, "ivr prompt");
             self.trace.prompts.push(name.clone());
             out.push(prompt);
         }

@@ -71,6 +71,47 @@ pub fn match_phrases(heard: &str, phrases: &[&str], min_score: f32) -> Option<Me
     best
 }
 
+/// Best phrase for words heard in `language`: Mandarin phrases match Mandarin at pinyin
+/// level, English phrases (plain ASCII) match English words in order, case aside ("I want
+/// an operator, please" says "operator").
+pub fn match_in(
+    heard: &str,
+    language: &str,
+    phrases: &[&str],
+    min_score: f32,
+) -> Option<MenuMatch> {
+    if language != "en" {
+        let own: Vec<&str> = phrases
+            .iter()
+            .map(|p| if p.is_ascii() { "" } else { p })
+            .collect();
+        return match_phrases(heard, &own, min_score);
+    }
+    let words = |s: &str| -> Vec<String> {
+        s.split(|c: char| !c.is_ascii_alphanumeric() && c != '\'')
+            .filter(|w| !w.is_empty())
+            .map(str::to_ascii_lowercase)
+            .collect()
+    };
+    let said = words(heard);
+    phrases
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.is_ascii())
+        .filter_map(|(index, p)| {
+            let want = words(p);
+            let found = !want.is_empty() && said.windows(want.len()).any(|w| w == want.as_slice());
+            found.then(|| MenuMatch {
+                index,
+                phrase: p.to_string(),
+                score: 1.0,
+                heard: heard.to_string(),
+            })
+        })
+        // The longest phrase said wins ("check my ticket" over "ticket").
+        .max_by_key(|m| m.phrase.len())
+}
+
 /// Transcribe an utterance (any rate; e.g. 8 kHz from the call) and match it.
 /// `Ok(None)`: heard something that matches no phrase; the dialplan's no-match branch.
 pub async fn gather_speech(
@@ -133,6 +174,19 @@ mod tests {
         );
         assert!(match_phrases("今天天气不错", MENU, DEFAULT_MIN_SCORE).is_none());
         assert!(match_phrases("", MENU, DEFAULT_MIN_SCORE).is_none());
+    }
+
+    #[test]
+    fn english_phrases_match_english_words_and_only_those() {
+        let menu = ["查询进度", "人工服务", "check my ticket", "operator"];
+        let m = |heard, lang| match_in(heard, lang, &menu, DEFAULT_MIN_SCORE).map(|m| m.index);
+        assert_eq!(m("I'd like an Operator, please.", "en"), Some(3));
+        assert_eq!(m("Can I check my ticket?", "en"), Some(2));
+        assert_eq!(m("The street light is broken.", "en"), None);
+        assert_eq!(m("转人工服务", "zh"), Some(1));
+        // English words heard as Mandarin do not pick an English phrase, and the reverse.
+        assert_eq!(m("operator", "zh"), None);
+        assert_eq!(m("人工服务", "en"), None);
     }
 
     #[test]

@@ -153,34 +153,38 @@ impl Listen {
         }
         let short = matches!(u.ended_by, UtteranceEnd::Pause | UtteranceEnd::Hash);
         let speech = r.eng.speech.clone().filter(|s| s.available());
-        if let (true, Some(speech)) = (short, speech) {
-            let heard = speech.understand(u.pcm, phrases.to_vec()).await;
-            if let Some(lang) = &heard.language {
-                if r.plan.def.dialplan.languages.contains(lang)
-                    && r.vars.get("language") != Some(lang)
-                {
-                    tracing::info!(language = %lang, "the caller's language");
-                    r.vars.insert("language".into(), lang.clone());
-                    r.event(crate::calls::CallEvent::Language {
-                        language: lang.clone(),
-                    })
-                    .await;
-                }
-            }
-            if let Some(i) = heard.choice {
-                let phrase = &phrases[i];
-                tracing::info!(phrase = %phrase, "speech command");
-                r.call.discard_speech();
-                return Ok(Some(Step::Goto(self.phrases[phrase].clone())));
-            }
-        }
-        // The message: let the caller finish, keeping it from the first syllable.
         let opts = RecordOptions {
             max: Duration::from_secs(self.max_secs.max(1)),
             silence_end: Some(Duration::from_secs(self.silence_secs.max(1))),
             stop_on_hash: true,
         };
-        let Some(rec) = r.call.finish_speech(opts).await else {
+        let rec = match (short, speech) {
+            // A few words: a command, or the start of the message.
+            (true, Some(speech)) => {
+                let heard = speech.understand(u.pcm, phrases.to_vec()).await;
+                set_language(r, heard.language).await;
+                if let Some(i) = heard.choice {
+                    let phrase = &phrases[i];
+                    tracing::info!(phrase = %phrase, "speech command");
+                    r.call.discard_speech();
+                    return Ok(Some(Step::Goto(self.phrases[phrase].clone())));
+                }
+                r.call.finish_speech(opts).await
+            }
+            // A story: no command, but its first seconds tell the language while the
+            // caller goes on (the rest of the call answers in it).
+            (false, Some(speech)) => {
+                let (heard, rec) = tokio::join!(
+                    speech.understand(u.pcm, Vec::new()),
+                    r.call.finish_speech(opts)
+                );
+                set_language(r, heard.language).await;
+                rec
+            }
+            (_, None) => r.call.finish_speech(opts).await,
+        };
+        // The message, kept from the first syllable.
+        let Some(rec) = rec else {
             return Ok(None);
         };
         let hung_up = rec.ended_by == RecordEnd::SessionEnded || r.call.is_ended();
@@ -197,4 +201,17 @@ impl Listen {
         r.keep_message(&self.into, &rec, hung_up)?;
         Ok(Some(Step::Goto(self.next.clone())))
     }
+}
+
+/// The caller's language, when it is one the dialplan speaks: the prompts from now on are
+/// in it, and the call's record says so.
+async fn set_language<C: CallControl>(r: &mut Run<'_, C>, lang: Option<String>) {
+    let Some(lang) = lang else { return };
+    if !r.plan.def.dialplan.languages.contains(&lang) || r.vars.get("language") == Some(&lang) {
+        return;
+    }
+    tracing::info!(language = %lang, "the caller's language");
+    r.vars.insert("language".into(), lang.clone());
+    r.event(crate::calls::CallEvent::Language { language: lang })
+        .await;
 }
