@@ -327,7 +327,19 @@ impl SpeechInput for SpeechMenus {
         self.0.choose_phrase(pcm, &phrases).await
     }
     async fn understand(&self, pcm: Vec<i16>, phrases: Vec<String>) -> Understood {
-        let Some(heard) = self.0.hear(pcm).await else {
+        // Most callers speak the city's language: hear them in it first (one whisper pass,
+        // what a command's answer time allows); only words that do not come out as Chinese
+        // pay for language detection. Without phrases (a story going on) detect at once.
+        let primary = self.0.primary_language().to_string();
+        let first = match phrases.is_empty() {
+            true => None,
+            false => self.0.hear_in(pcm.clone(), Some(&primary)).await,
+        };
+        let heard = match first {
+            Some(h) if h.language != "zh" || mostly_chinese(&h.text) => Some(h),
+            _ => self.0.hear(pcm).await,
+        };
+        let Some(heard) = heard else {
             return Understood::default();
         };
         let list: Vec<&str> = phrases.iter().map(String::as_str).collect();
@@ -338,6 +350,17 @@ impl SpeechInput for SpeechMenus {
             choice: choice.map(|c| c.index),
         }
     }
+}
+
+/// Whether most of the letters of `text` are Chinese characters (whisper held to Mandarin
+/// writes English speech in Latin letters or not at all).
+fn mostly_chinese(text: &str) -> bool {
+    let letters = text.chars().filter(|c| c.is_alphanumeric()).count();
+    let han = text
+        .chars()
+        .filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c))
+        .count();
+    letters > 0 && han * 2 > letters
 }
 
 /// Operator phones register with their console account's name and SIP password.

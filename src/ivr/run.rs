@@ -454,7 +454,7 @@ impl<'a, C: CallControl> Run<'a, C> {
                 tracing::warn!(prompt = %name, "no audio for prompt; skipped");
                 continue;
             };
-            tracing::info!(prompt = %name, lang = spoken, "ivr prompt");
+            tracing::info!(prompt = %name, lang = %spoken, "ivr prompt");
             self.trace.prompts.push(name.clone());
             out.push(prompt);
         }

@@ -484,6 +484,9 @@ mod backend {
             p.set_audio_ctx(ctx_frames.clamp(128, 1500));
             // One pass, no temperature fallback: the time budget is ~1.5 s.
             p.set_temperature_inc(0.0);
+            // A few seconds of speech are a few dozen tokens; a decoder caught repeating
+            // itself must not spend the caller's wait on it.
+            p.set_max_tokens(64);
         }
         p.set_abort_callback_safe(move || Instant::now() > deadline);
         let res = state.full(p, input);

@@ -132,6 +132,17 @@ impl SpeechService {
     /// Runs on the menu lane, bounded by `menu_timeout_ms` like [`Self::choose_phrase`];
     /// `None` when no model is loaded, the lane is busy, the limit passed or nothing was said.
     pub async fn hear(&self, pcm8k: Vec<i16>) -> Option<Heard> {
+        self.hear_in(pcm8k, None).await
+    }
+
+    /// The city's own language (the first configured).
+    pub fn primary_language(&self) -> &str {
+        self.cfg.primary_language()
+    }
+
+    /// `hear` in a language already known (no detection pass: about half the time), or with
+    /// detection among the configured languages when `None`.
+    pub async fn hear_in(&self, pcm8k: Vec<i16>, language: Option<&str>) -> Option<Heard> {
         let engine = self.transcriber().await?;
         let audio = audio::Audio {
             rate: 8000,
@@ -144,7 +155,7 @@ impl SpeechService {
                 return None;
             }
         };
-        match engine.transcribe_utterance(pcm, None).await {
+        match engine.transcribe_utterance(pcm, language).await {
             Ok(t) if !t.text.trim().is_empty() => {
                 tracing::debug!(text = %t.text, language = %t.language, "speech: heard");
                 Some(Heard {
