@@ -62,7 +62,7 @@ async fn a_reload_under_load_disturbs_no_call() {
             .replacen("prompts = [\"welcome\"]", "prompts = [\"welcome2\"]", 1)
             .replacen(
                 "[prompts]\n",
-                "[prompts]\nwelcome2 = { zh = \"您好，这里是12345热线。\" }\n",
+                "[prompts]\nwelcome2 = { zh = \"您好，这里是12345热线。\", en = \"Hello, 12345 hotline.\" }\n",
                 1,
             );
         assert_ne!(changed, text);
