@@ -230,10 +230,8 @@ pub(super) fn on_rtp(sh: &Shared, data: &[u8], from: SocketAddr) {
     }
     if let Some(sink) = st.recording.as_mut() {
         for frame in pcm.chunks(160) {
-            let ms: f64 =
-                frame.iter().map(|&s| (s as f64) * (s as f64)).sum::<f64>() / frame.len() as f64;
             sink.pcm.extend_from_slice(frame);
-            if ms > sink.threshold_ms {
+            if super::tape::frame_power(frame) > sink.threshold_ms {
                 sink.heard_voice = true;
                 sink.voiced_samples += frame.len();
                 sink.last_voice = now;

@@ -79,13 +79,12 @@ impl MediaSession {
             if st.recording.is_some() {
                 return Err(MediaError::AlreadyRecording);
             }
-            let amp = 32767.0 * 10f64.powf(self.sh.cfg.silence_threshold_dbfs as f64 / 20.0);
             st.recording = Some(RecordSink {
                 pcm: Vec::with_capacity(8000),
                 max_samples: usize::try_from(opts.max.as_millis())
                     .unwrap_or(usize::MAX)
                     .saturating_mul(8),
-                threshold_ms: amp * amp,
+                threshold_ms: super::tape::voice_power(self.sh.cfg.silence_threshold_dbfs),
                 heard_voice: false,
                 last_voice: started,
                 voice_end_sample: 0,

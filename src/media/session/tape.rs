@@ -12,6 +12,18 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+/// Mean square power (of linear 16-bit samples) above which a frame counts as voice, from
+/// the configured silence threshold in dBFS: what recordings and the tape both compare with.
+pub(super) fn voice_power(threshold_dbfs: f32) -> f64 {
+    let amp = 32767.0 * 10f64.powf(threshold_dbfs as f64 / 20.0);
+    amp * amp
+}
+
+/// Mean square power of one frame.
+pub(super) fn frame_power(frame: &[i16]) -> f64 {
+    frame.iter().map(|&s| (s as f64) * (s as f64)).sum::<f64>() / frame.len().max(1) as f64
+}
+
 /// How the tape listens.
 #[derive(Debug, Clone, Copy)]
 pub struct ListenOptions {
@@ -56,13 +68,12 @@ pub(super) struct Tape {
 
 impl Tape {
     pub(super) fn new(opts: ListenOptions, threshold_dbfs: f32) -> Tape {
-        let amp = 32767.0 * 10f64.powf(threshold_dbfs as f64 / 20.0);
         let samples = |d: Duration| usize::try_from(d.as_millis()).unwrap_or(usize::MAX) * 8;
         Tape {
             preroll: samples(opts.preroll),
             onset_frames: (opts.onset.as_millis() as u32).div_ceil(20).max(1),
             max_samples: samples(opts.max),
-            threshold_ms: amp * amp,
+            threshold_ms: voice_power(threshold_dbfs),
             ring: VecDeque::new(),
             kept: Vec::new(),
             voiced_run: 0,
@@ -78,9 +89,7 @@ impl Tape {
     pub(super) fn feed(&mut self, pcm: &[i16], now: Instant) -> bool {
         let mut onset = false;
         for frame in pcm.chunks(FRAME) {
-            let ms: f64 =
-                frame.iter().map(|&s| (s as f64) * (s as f64)).sum::<f64>() / frame.len() as f64;
-            let voiced = ms > self.threshold_ms;
+            let voiced = frame_power(frame) > self.threshold_ms;
             if self.speaking {
                 if self.kept.len() < self.max_samples {
                     self.kept.extend_from_slice(frame);
