@@ -210,7 +210,10 @@ async fn supervisor_grants_an_extension_the_department_asked_for() {
         board.body.contains(t.number.as_str()),
         "extension request on the board"
     );
-    assert!(board.body.contains("今日") && board.body.contains("满意率"));
+    assert!(
+        board.body.contains("考核指标") && board.body.contains("满意度") && board.body.contains("按时办结率"),
+        "the scorecard is on the board"
+    );
     let r = s.submit(&format!("/tickets/{}/grant", t.id), &[]).await;
     assert_eq!(r.status, 303, "{}", r.body);
     let after = site.tickets.get(t.id).await.unwrap();
