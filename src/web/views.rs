@@ -256,6 +256,7 @@ pub fn actor_zh(tickets: &Tickets, actor: &str) -> String {
         "supervisor" => format!("督办 {}", actor.split_once(':').map(|x| x.1).unwrap_or("")),
         "resident" => format!("市民 {a}"),
         "client" => format!("对接系统 {a}"),
+        "survey-call" => "回访电话".into(),
         _ => actor.to_string(),
     }
 }
