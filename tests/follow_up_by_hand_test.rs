@@ -119,7 +119,10 @@ async fn operators_rate_and_close_by_hand_departments_are_refused() {
     // A supervisor closes another answered ticket from its page, without a rating.
     let other = resolved(&site, "13800138602").await;
     let page = sup.get(&format!("/tickets/{}", other.id.0)).await;
-    assert!(page.body.contains("不经评价结案"), "the close button is shown");
+    assert!(
+        page.body.contains("不经评价结案"),
+        "the close button is shown"
+    );
     let r = sup
         .submit(&format!("/tickets/{}/close", other.id.0), &[])
         .await;

@@ -27,7 +27,9 @@ use super::{Dialplan, Engine};
 pub enum SurveySetupError {
     #[error("[tickets.follow_up.survey_call] trunk `{0}` is not in [sip.destinations]")]
     NoTrunk(String),
-    #[error("[tickets.follow_up.survey_call] dialplan `{0}` has no file in the dialplan directory")]
+    #[error(
+        "[tickets.follow_up.survey_call] dialplan `{0}` has no file in the dialplan directory"
+    )]
     NoDialplan(String),
 }
 
@@ -135,7 +137,8 @@ async fn place(
             };
             let pressed = {
                 let mut r = Run::new(&call, plan, engine);
-                r.vars.insert("survey_ticket".into(), a.ticket.0.to_string());
+                r.vars
+                    .insert("survey_ticket".into(), a.ticket.0.to_string());
                 r.vars.insert("ticket_number".into(), a.number.clone());
                 if let Some(p) = answer {
                     r.spoken.insert("answer".into(), p);

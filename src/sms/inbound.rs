@@ -16,7 +16,10 @@ pub enum Command {
     QueryAll,
     Query(String),
     /// A rating, and the resident's reason when they gave one.
-    Rate { score: u8, reason: Option<String> },
+    Rate {
+        score: u8,
+        reason: Option<String>,
+    },
     OptOut,
     NewTicket(String),
     /// Looks like a command but is malformed, or is empty: answer with help.
@@ -82,7 +85,10 @@ fn rating_with_reason(t: &str) -> Option<Command> {
     let mut chars = t.chars();
     let score = chars.next().filter(|c| ('1'..='3').contains(c))?;
     let sep = chars.next()?;
-    if !matches!(sep, ' ' | ',' | '.' | ':' | ';' | '，' | '。' | '、' | '：' | '；') {
+    if !matches!(
+        sep,
+        ' ' | ',' | '.' | ':' | ';' | '，' | '。' | '、' | '：' | '；'
+    ) {
         return None;
     }
     let reason = chars

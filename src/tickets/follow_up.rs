@@ -66,7 +66,9 @@ pub async fn tick(tickets: &Tickets, cfg: &FollowUpConfig, now: i64) -> Result<P
         match step_once(tickets, id, &point, &Action::Close, &note, now).await {
             Ok(true) => pass.closed += 1,
             Ok(false) => {}
-            Err(e) => tracing::warn!(ticket = %id, error = %e, "unanswered follow-up not closed; will retry"),
+            Err(e) => {
+                tracing::warn!(ticket = %id, error = %e, "unanswered follow-up not closed; will retry")
+            }
         }
     }
     Ok(pass)
@@ -74,7 +76,10 @@ pub async fn tick(tickets: &Tickets, cfg: &FollowUpConfig, now: i64) -> Result<P
 
 /// Tickets waiting for a rating whose question went out at or before `before`, with when
 /// it went out (the last `follow_up` of the audit trail: the clock's or a person's).
-async fn asked_before(tickets: &Tickets, before: i64) -> Result<Vec<(TicketId, i64)>, TicketsError> {
+async fn asked_before(
+    tickets: &Tickets,
+    before: i64,
+) -> Result<Vec<(TicketId, i64)>, TicketsError> {
     let rows = sqlx::query(
         "SELECT t.id, MAX(a.at) FROM tickets t JOIN ticket_audit a ON a.ticket_id = t.id AND a.action = $1
          WHERE t.state = $2 GROUP BY t.id HAVING MAX(a.at) <= $3 ORDER BY 2",
@@ -293,16 +298,16 @@ pub async fn record_survey(
     result: SurveyResult,
     pressed: Option<char>,
 ) -> Result<(), TicketsError> {
-    sqlx::query("UPDATE follow_up_calls SET result = $1, pressed = $2, ended_at = $3 WHERE id = $4")
-        .bind(result.code())
-        .bind(pressed.map(|c| c.to_string()))
-        .bind(now_ms())
-        .bind(call.id)
-        .execute(tickets.db().pool())
-        .await?;
-    let key = pressed
-        .map(|k| format!("，按键{k}"))
-        .unwrap_or_default();
+    sqlx::query(
+        "UPDATE follow_up_calls SET result = $1, pressed = $2, ended_at = $3 WHERE id = $4",
+    )
+    .bind(result.code())
+    .bind(pressed.map(|c| c.to_string()))
+    .bind(now_ms())
+    .bind(call.id)
+    .execute(tickets.db().pool())
+    .await?;
+    let key = pressed.map(|k| format!("，按键{k}")).unwrap_or_default();
     let note = format!("第{}次回访电话：{}{key}", call.attempt, result.label_zh());
     tickets
         .audit_line(call.ticket, &Actor::SurveyCall, "survey_call", &note)
@@ -374,7 +379,15 @@ mod tests {
         }
         // Wednesday 10:00: called.
         assert_eq!(
-            survey_decision(&cfg(), 3600, &cal, asked, 0, None, at("2026-11-25T10:00:00+08:00")),
+            survey_decision(
+                &cfg(),
+                3600,
+                &cal,
+                asked,
+                0,
+                None,
+                at("2026-11-25T10:00:00+08:00")
+            ),
             SurveyDecision::Call { attempt: 1 }
         );
     }
@@ -386,17 +399,32 @@ mod tests {
         let d = |made, last: Option<&str>, now| {
             survey_decision(&cfg(), 3600, &cal, asked, made, last.map(at), at(now))
         };
-        assert_eq!(d(0, None, "2026-11-25T09:30:00+08:00"), SurveyDecision::Wait);
         assert_eq!(
-            d(1, Some("2026-11-25T10:00:00+08:00"), "2026-11-25T10:30:00+08:00"),
+            d(0, None, "2026-11-25T09:30:00+08:00"),
             SurveyDecision::Wait
         );
         assert_eq!(
-            d(1, Some("2026-11-25T10:00:00+08:00"), "2026-11-25T11:00:00+08:00"),
+            d(
+                1,
+                Some("2026-11-25T10:00:00+08:00"),
+                "2026-11-25T10:30:00+08:00"
+            ),
+            SurveyDecision::Wait
+        );
+        assert_eq!(
+            d(
+                1,
+                Some("2026-11-25T10:00:00+08:00"),
+                "2026-11-25T11:00:00+08:00"
+            ),
             SurveyDecision::Call { attempt: 2 }
         );
         assert_eq!(
-            d(2, Some("2026-11-25T11:00:00+08:00"), "2026-11-26T11:00:00+08:00"),
+            d(
+                2,
+                Some("2026-11-25T11:00:00+08:00"),
+                "2026-11-26T11:00:00+08:00"
+            ),
             SurveyDecision::Exhausted
         );
     }
