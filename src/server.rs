@@ -168,7 +168,7 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
     let follow_up = &cfg.tickets.follow_up;
     if follow_up.enabled && follow_up.survey_call.enabled {
         let dests: Vec<String> = cfg.sip.destinations.keys().cloned().collect();
-        crate::ivr::survey::check(&follow_up.survey_call, &dests, &engine)
+        crate::ivr::survey::check(&follow_up.survey_call, &dests, &engine.current())
             .context("the survey call cannot be placed; fix the config and start again")?;
         tasks.spawn(crate::ivr::survey::run(
             engine.clone(),

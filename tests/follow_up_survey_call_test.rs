@@ -266,3 +266,33 @@ async fn a_resident_who_does_not_text_back_is_called_and_presses_1() {
     let (status, log) = h.stop();
     assert!(status.success(), "{log}");
 }
+
+/// A survey call switched on with a trunk nobody configured is a mistake `hotline check`
+/// names (and `hotline serve` refuses), not a call that silently never happens.
+#[test]
+fn hotline_check_names_a_survey_trunk_that_is_not_a_destination() {
+    let check = |trunk: &str| {
+        Command::new(common::hotline_bin())
+            .arg("check")
+            .current_dir(common::repo())
+            .env("HOTLINE__TICKETS__FOLLOW_UP__SURVEY_CALL__ENABLED", "true")
+            .env("HOTLINE__TICKETS__FOLLOW_UP__SURVEY_CALL__TRUNK", trunk)
+            .output()
+            .unwrap()
+    };
+    let bad = check("carrier");
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains(
+            "[tickets.follow_up.survey_call] trunk `carrier` is not in [sip.destinations]"
+        ),
+        "{err}"
+    );
+    let ok = check("trunk");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+}

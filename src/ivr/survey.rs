@@ -20,7 +20,7 @@ use crate::tickets::{FollowUpConfig, SurveyCallConfig};
 use super::call::CallControl;
 use super::format::PromptDef;
 use super::run::Run;
-use super::{Dialplan, Engine};
+use super::{Dialplan, Dialplans, Engine};
 
 /// Why survey calls cannot be placed with this configuration.
 #[derive(Debug, thiserror::Error)]
@@ -33,16 +33,16 @@ pub enum SurveySetupError {
     NoDialplan(String),
 }
 
-/// Checks what the survey call needs before the hotline starts.
+/// Checks what the survey call needs, before the hotline starts and in `hotline check`.
 pub fn check(
     cfg: &SurveyCallConfig,
     destinations: &[String],
-    engine: &Engine,
+    plans: &Dialplans,
 ) -> Result<(), SurveySetupError> {
     if !destinations.contains(&cfg.trunk) {
         return Err(SurveySetupError::NoTrunk(cfg.trunk.clone()));
     }
-    if engine.current().named(&cfg.dialplan).is_none() {
+    if plans.named(&cfg.dialplan).is_none() {
         return Err(SurveySetupError::NoDialplan(cfg.dialplan.clone()));
     }
     Ok(())
