@@ -455,7 +455,15 @@ fn check(cfg: &Config, path: &std::path::Path) -> ExitCode {
         }
     };
     match hotline::ivr::load_all(&cfg.ivr, None, &destinations, queues.as_deref(), None) {
-        Ok(plans) => println!("dialplans OK: {}", plans.names().join(", ")),
+        Ok(plans) => {
+            println!("dialplans OK: {}", plans.names().join(", "));
+            let f = &cfg.tickets.follow_up;
+            if f.enabled && f.survey_call.enabled {
+                if let Err(e) = hotline::ivr::survey::check(&f.survey_call, &destinations, &plans) {
+                    problems.push(e.to_string());
+                }
+            }
+        }
         Err(ps) => problems.extend(ps.iter().map(|p| p.to_string())),
     }
     for w in &warnings {

@@ -20,7 +20,7 @@ use crate::sip::{CallHandler, Server as SipServer};
 use crate::speech::menu::{match_in, DEFAULT_MIN_SCORE};
 use crate::speech::SpeechService;
 use crate::store::{redact, Db};
-use crate::tickets::{supervision, Actor, NewTicket, TicketFilter, Tickets};
+use crate::tickets::{follow_up, supervision, Actor, NewTicket, TicketFilter, Tickets};
 use crate::web::{self, AppState, Readiness, WebExtras};
 use crate::{mail, sms};
 
@@ -60,6 +60,16 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
             shutdown.clone(),
         ));
         tracing::info!(every_secs = s.interval_secs, "supervision clock running");
+    }
+    if cfg.tickets.follow_up.enabled {
+        let f = &cfg.tickets.follow_up;
+        tasks.spawn(follow_up::run(tickets.clone(), f.clone(), shutdown.clone()));
+        tracing::info!(
+            every_secs = f.interval_secs,
+            delay_secs = f.delay_secs,
+            close_after_secs = f.close_after_secs,
+            "follow-up clock running"
+        );
     }
 
     // Speech: a missing model is reported, and calls, menus and tickets go on without it;
@@ -155,6 +165,18 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
         )
     })?;
     tasks.spawn(engine.clone().watch(shutdown.clone()));
+    let follow_up = &cfg.tickets.follow_up;
+    if follow_up.enabled && follow_up.survey_call.enabled {
+        let dests: Vec<String> = cfg.sip.destinations.keys().cloned().collect();
+        crate::ivr::survey::check(&follow_up.survey_call, &dests, &engine.current())
+            .context("the survey call cannot be placed; fix the config and start again")?;
+        tasks.spawn(crate::ivr::survey::run(
+            engine.clone(),
+            follow_up.clone(),
+            shutdown.clone(),
+        ));
+        tracing::info!(trunk = %follow_up.survey_call.trunk, dialplan = %follow_up.survey_call.dialplan, "survey calls on");
+    }
 
     let acd = acd::Acd::start(
         cfg.acd.clone(),

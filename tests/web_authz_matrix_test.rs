@@ -143,6 +143,16 @@ async fn every_page_route_for_every_role() {
             vec![("text", "请加快办理")],
             vec![Supervisor],
         ),
+        // The follow-up steps by hand: operators and supervisors, never departments (the
+        // ticket is not resolved, so the allowed ones get 409 from the lifecycle).
+        ("POST", tp("/follow-up"), vec![], vec![Operator, Supervisor]),
+        (
+            "POST",
+            tp("/rate"),
+            vec![("satisfaction", "satisfied")],
+            vec![Operator, Supervisor],
+        ),
+        ("POST", tp("/close"), vec![], vec![Operator, Supervisor]),
         ("POST", tp("/sign"), vec![], vec![Department]),
         (
             "POST",
@@ -432,6 +442,24 @@ async fn every_api_route_for_every_role() {
             format!("/api/v1/tickets/{id}/transitions"),
             Some(json!({"action": "supervise", "text": "督办"})),
             vec![Supervisor],
+        ),
+        (
+            "POST",
+            format!("/api/v1/tickets/{id}/transitions"),
+            Some(json!({"action": "follow_up"})),
+            vec![Operator, Supervisor],
+        ),
+        (
+            "POST",
+            format!("/api/v1/tickets/{id}/transitions"),
+            Some(json!({"action": "rate", "satisfaction": "unsatisfied", "reason": "还是不亮"})),
+            vec![Operator, Supervisor],
+        ),
+        (
+            "POST",
+            format!("/api/v1/tickets/{id}/transitions"),
+            Some(json!({"action": "close"})),
+            vec![Operator, Supervisor],
         ),
         (
             "GET",

@@ -330,8 +330,8 @@ impl Acd {
 }
 
 /// The URI that reaches `number` through a trunk destination: `{number}` replaced, or the
-/// number put as the URI's user part.
-fn resident_uri(via: &str, number: &str) -> String {
+/// number put as the URI's user part. Also the survey call's (`ivr::survey`).
+pub fn resident_uri(via: &str, number: &str) -> String {
     if via.contains("{number}") {
         return via.replace("{number}", number);
     }

@@ -24,7 +24,7 @@ mod waiting;
 /// How a supervisor joins a call (`Control::Monitor`), so the desk needs only `acd`.
 pub use crate::media::MonitorMode;
 pub use agent::{Agent, AgentState, CallStep, PauseReason, Request};
-pub use callback::CallBackError;
+pub use callback::{resident_uri, CallBackError};
 pub use config::{AcdConfig, Exit, Member, Queue, QueueProblem, Queues, Strategy};
 pub use connect::{Connected, Control, TransferTarget};
 pub use feature::FeatureCodes;

@@ -33,7 +33,8 @@
 //! node tells a command from the message, and a caller who hangs up after speaking leaves a
 //! ticket. The caller's language (`language`, detected from their first words among
 //! `languages`) chooses the prompts' texts; a prompt lacking it plays in the first language. Prompt lists may contain pieces built at run time: `digits:VAR` (each digit of
-//! a variable), `date:VAR` (month and day), `state:VAR` (a ticket state), `department:VAR`.
+//! a variable), `date:VAR` (month and day), `state:VAR` (a ticket state), `department:VAR`,
+//! `speak:VAR` (a text spoken for this call alone: the survey call's `speak:answer`).
 
 use std::collections::BTreeMap;
 

@@ -1,5 +1,6 @@
 //! Voice menus (IVR): the dialplan format (`format`), its validator (`validate`), prompt
-//! synthesis (`prompts`) and the engine that runs each call through a dialplan (`run`).
+//! synthesis (`prompts`) and the engine that runs each call through a dialplan (`run`);
+//! `survey` places the follow-up's survey calls and runs them through a dialplan too.
 //!
 //! Dialplans are files in `dialplans/`; which one answers is chosen by the called number.
 //! A reload (SIGHUP or a changed file) validates everything first and keeps the last good
@@ -12,6 +13,7 @@ pub mod format;
 pub mod nodes;
 pub mod prompts;
 mod run;
+pub mod survey;
 pub mod validate;
 
 #[cfg(test)]
@@ -89,6 +91,11 @@ pub struct Dialplans {
 impl Dialplans {
     pub fn for_number(&self, called: &str) -> Option<Arc<Dialplan>> {
         let name = self.numbers.get(called).unwrap_or(&self.default);
+        self.by_name.get(name).cloned()
+    }
+
+    /// A dialplan by its name (file stem), whatever number reaches it: the survey call's.
+    pub fn named(&self, name: &str) -> Option<Arc<Dialplan>> {
         self.by_name.get(name).cloned()
     }
 

@@ -69,6 +69,8 @@ pub(super) struct Run<'a, C: CallControl> {
     pub(super) record: Option<crate::calls::CallRecordId>,
     /// The caller began speaking during a prompt and `speech_node` is to hear it.
     pub(super) speaking: bool,
+    /// Texts spoken for this call alone (`speak:VAR`), by variable name.
+    pub(super) spoken: HashMap<String, Arc<Prompt>>,
 }
 
 impl<'a, C: CallControl> Run<'a, C> {
@@ -94,6 +96,7 @@ impl<'a, C: CallControl> Run<'a, C> {
             pending: Default::default(),
             record: None,
             speaking: false,
+            spoken: HashMap::new(),
         }
     }
 
@@ -441,6 +444,17 @@ impl<'a, C: CallControl> Run<'a, C> {
         let first = self.plan.def.dialplan.languages.first().cloned();
         let mut out = Vec::new();
         for name in self.expand_pieces(names) {
+            if let Some(var) = name.strip_prefix("speak:") {
+                match self.spoken.get(var) {
+                    Some(p) => {
+                        tracing::info!(prompt = %name, "ivr prompt");
+                        self.trace.prompts.push(name.clone());
+                        out.push(p.clone());
+                    }
+                    None => tracing::info!(prompt = %name, "nothing spoken for this call; skipped"),
+                }
+                continue;
+            }
             // A prompt not yet written in the caller's language is played in the first.
             let audio = self
                 .plan
@@ -501,6 +515,7 @@ impl<'a, C: CallControl> Run<'a, C> {
                     }
                 }
                 "department" if !value.is_empty() => out.push(format!("dept_{value}")),
+                "speak" => out.push(n.clone()),
                 _ => {}
             }
         }

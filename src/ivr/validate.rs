@@ -42,8 +42,9 @@ pub struct Context {
 }
 
 /// Pieces built at run time from a variable: `digits:VAR`, `date:VAR`, `state:VAR`,
-/// `department:VAR`, `count:VAR` (a number read as one: 十二).
-pub const PIECE_KINDS: &[&str] = &["digits", "date", "state", "department", "count"];
+/// `department:VAR`, `count:VAR` (a number read as one: 十二), `speak:VAR` (a text spoken
+/// for this call alone, such as a survey call's answer; skipped when nothing was spoken).
+pub const PIECE_KINDS: &[&str] = &["digits", "date", "state", "department", "count", "speak"];
 
 /// The shared catalog must hold every piece the run-time readers can ask for.
 pub fn required_pieces() -> Vec<String> {

@@ -64,8 +64,15 @@ pub trait TicketDesk: Send + Sync {
     async fn create_from_sms(&self, phone: &str, text: &str) -> Result<TicketInfo, DeskError>;
     async fn by_number(&self, number: &str) -> Result<Option<TicketInfo>, DeskError>;
     async fn list_by_phone(&self, phone: &str, limit: usize) -> Result<Vec<TicketInfo>, DeskError>;
-    /// score 1 满意, 2 基本满意, 3 不满意 (which reopens it as supervised).
-    async fn rate(&self, ticket_id: i64, score: u8, phone: &str) -> Result<TicketInfo, DeskError>;
+    /// score 1 满意, 2 基本满意, 3 不满意 (which reopens it as supervised); `reason` is the
+    /// resident's words, kept in the audit trail.
+    async fn rate(
+        &self,
+        ticket_id: i64,
+        score: u8,
+        phone: &str,
+        reason: Option<&str>,
+    ) -> Result<TicketInfo, DeskError>;
     async fn get(&self, ticket_id: i64) -> Result<Option<TicketInfo>, DeskError>;
     async fn mail_facts(
         &self,
@@ -78,8 +85,8 @@ mod for_tickets {
     //! The desk on the real ticket service.
     use super::*;
     use crate::tickets::{
-        Action, Actor, Channel, NewTicket, PhoneNumber, Satisfaction, State, Ticket, TicketId,
-        TicketNumber, Tickets,
+        Actor, Caller, Channel, Command, Input, NewTicket, PhoneNumber, State, Ticket, TicketId,
+        TicketNumber, Tickets, Verb,
     };
 
     fn info(t: &Tickets, k: &Ticket) -> TicketInfo {
@@ -152,19 +159,18 @@ mod for_tickets {
             ticket_id: i64,
             score: u8,
             phone_no: &str,
+            reason: Option<&str>,
         ) -> Result<TicketInfo, DeskError> {
-            let satisfaction = match score {
-                1 => Satisfaction::Satisfied,
-                2 => Satisfaction::BasicallySatisfied,
-                _ => Satisfaction::Unsatisfied,
+            // The resident's own step, through the command layer every channel uses.
+            let input = Input {
+                satisfaction: Some(score.clamp(1, 3).to_string()),
+                reason: reason.map(str::to_string),
+                ..Default::default()
             };
-            let k = self
-                .transition(
-                    TicketId(ticket_id),
-                    Action::Rate { satisfaction },
-                    &Actor::Resident(phone(phone_no)?),
-                )
-                .await?;
+            let cmd = Command::parse(Verb::Rate, &input, self)?;
+            let t = Tickets::get(self, TicketId(ticket_id)).await?;
+            let caller = Caller::Trusted(Actor::Resident(phone(phone_no)?));
+            let k = cmd.apply(self, &t, &caller).await?.ticket;
             Ok(info(self, &k))
         }
 

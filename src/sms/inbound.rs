@@ -2,7 +2,8 @@
 //!
 //! Commands (full-width forms and lower case accepted):
 //! `CX` / `查询` — status of my tickets; `CX 202611260001` — that ticket;
-//! `1` `2` `3` — 满意 / 基本满意 / 不满意 to the last satisfaction question;
+//! `1` `2` `3` — 满意 / 基本满意 / 不满意 to the last satisfaction question, optionally with
+//! a reason after a space or a comma (`3 路灯还是不亮`);
 //! `TD` / `退订` — no more non-essential notices; anything else of substance — a new ticket.
 
 use std::collections::HashMap;
@@ -14,7 +15,11 @@ use super::encoding::Concat;
 pub enum Command {
     QueryAll,
     Query(String),
-    Rate(u8),
+    /// A rating, and the resident's reason when they gave one.
+    Rate {
+        score: u8,
+        reason: Option<String>,
+    },
     OptOut,
     NewTicket(String),
     /// Looks like a command but is malformed, or is empty: answer with help.
@@ -43,8 +48,16 @@ pub fn parse(text: &str) -> Command {
     match upper.as_str() {
         "CX" | "查询" => return Command::QueryAll,
         "TD" | "退订" | "T" => return Command::OptOut,
-        "1" | "2" | "3" => return Command::Rate(upper.as_bytes()[0] - b'0'),
+        "1" | "2" | "3" => {
+            return Command::Rate {
+                score: upper.as_bytes()[0] - b'0',
+                reason: None,
+            }
+        }
         _ => {}
+    }
+    if let Some(rated) = rating_with_reason(&t) {
+        return rated;
     }
     for prefix in ["CX", "查询"] {
         if let Some(rest) = upper.strip_prefix(prefix) {
@@ -64,6 +77,31 @@ pub fn parse(text: &str) -> Command {
         return Command::Unknown;
     }
     Command::NewTicket(t)
+}
+
+/// `3 路灯还是不亮`, `3，还是不亮`: a key, a separator, then words. Without the separator
+/// (`3号楼漏水`) it is a request, not a rating.
+fn rating_with_reason(t: &str) -> Option<Command> {
+    let mut chars = t.chars();
+    let score = chars.next().filter(|c| ('1'..='3').contains(c))?;
+    let sep = chars.next()?;
+    if !matches!(
+        sep,
+        ' ' | ',' | '.' | ':' | ';' | '，' | '。' | '、' | '：' | '；'
+    ) {
+        return None;
+    }
+    let reason = chars
+        .as_str()
+        .trim_start_matches([' ', ',', '.', ':', ';', '，', '。', '、', '：', '；'])
+        .trim();
+    if reason.is_empty() {
+        return None;
+    }
+    Some(Command::Rate {
+        score: score as u8 - b'0',
+        reason: Some(reason.to_string()),
+    })
 }
 
 /// Buffers UDH parts until a message is whole. Bounded in groups, parts and age so a
@@ -172,8 +210,19 @@ mod tests {
             Command::Query("202611260001".into())
         );
         assert_eq!(parse("CX 123"), Command::Unknown);
-        assert_eq!(parse("1"), Command::Rate(1));
-        assert_eq!(parse("３"), Command::Rate(3));
+        let rate = |score, reason: Option<&str>| Command::Rate {
+            score,
+            reason: reason.map(str::to_string),
+        };
+        assert_eq!(parse("1"), rate(1, None));
+        assert_eq!(parse("３"), rate(3, None));
+        assert_eq!(parse("3 路灯还是不亮"), rate(3, Some("路灯还是不亮")));
+        assert_eq!(parse("３，路灯还是不亮"), rate(3, Some("路灯还是不亮")));
+        assert_eq!(parse("2。 还行"), rate(2, Some("还行")));
+        assert_eq!(
+            parse("3号楼楼道漏水"),
+            Command::NewTicket("3号楼楼道漏水".into())
+        );
         assert_eq!(parse("5"), Command::Unknown);
         assert_eq!(parse("td"), Command::OptOut);
         assert_eq!(parse("退订"), Command::OptOut);

@@ -133,21 +133,13 @@ async fn on_text(ctx: &Ctx, phone: &str, text: String) -> Result<(), InError> {
     let t = &ctx.cfg.templates;
     let label = match &cmd {
         Command::QueryAll | Command::Query(_) => "query",
-        Command::Rate(_) => "rate",
+        Command::Rate { .. } => "rate",
         Command::OptOut => "opt_out",
         Command::NewTicket(_) => "new_ticket",
         Command::Unknown => "unknown",
     };
     match cmd {
-        Command::NewTicket(body) => {
-            let ticket = retry_busy(|| ctx.desk.create_from_sms(phone, &body))
-                .await
-                .map_err(InError::Desk)?;
-            outbox::log_inbound(&ctx.db, phone, &text, label, Some(ticket.id)).await?;
-            tracing::info!(phone = %mask(phone), number = %ticket.number, "sms became a ticket");
-            // The `accepted` event answers with the ticket number.
-            Ok(())
-        }
+        Command::NewTicket(_) => on_new_ticket(ctx, phone, &text).await,
         Command::QueryAll => {
             let list = ctx
                 .desk
@@ -175,7 +167,7 @@ async fn on_text(ctx: &Ctx, phone: &str, text: String) -> Result<(), InError> {
             };
             reply(ctx, phone, &body).await
         }
-        Command::Rate(score) => {
+        Command::Rate { score, reason } => {
             let target = match outbox::last_follow_up(&ctx.db, phone).await? {
                 Some(id) => ctx
                     .desk
@@ -186,10 +178,14 @@ async fn on_text(ctx: &Ctx, phone: &str, text: String) -> Result<(), InError> {
                 None => None,
             };
             let Some(target) = target else {
+                if reason.is_some() {
+                    // "3 号楼漏水" from someone with nothing to rate is a request.
+                    return on_new_ticket(ctx, phone, &text).await;
+                }
                 outbox::log_inbound(&ctx.db, phone, &text, label, None).await?;
                 return reply(ctx, phone, &t.rate_none.clone()).await;
             };
-            let rated = retry_busy(|| ctx.desk.rate(target.id, score, phone))
+            let rated = retry_busy(|| ctx.desk.rate(target.id, score, phone, reason.as_deref()))
                 .await
                 .map_err(InError::Desk)?;
             outbox::log_inbound(&ctx.db, phone, &text, label, Some(target.id)).await?;
@@ -210,6 +206,17 @@ async fn on_text(ctx: &Ctx, phone: &str, text: String) -> Result<(), InError> {
             reply(ctx, phone, &t.help.clone()).await
         }
     }
+}
+
+/// A text that is a request: a new ticket; the `accepted` event answers with its number.
+async fn on_new_ticket(ctx: &Ctx, phone: &str, text: &str) -> Result<(), InError> {
+    let body = inbound::normalize(text);
+    let ticket = retry_busy(|| ctx.desk.create_from_sms(phone, &body))
+        .await
+        .map_err(InError::Desk)?;
+    outbox::log_inbound(&ctx.db, phone, text, "new_ticket", Some(ticket.id)).await?;
+    tracing::info!(phone = %mask(phone), number = %ticket.number, "sms became a ticket");
+    Ok(())
 }
 
 /// SQLite answers "database is locked" at once when a transaction that read first must

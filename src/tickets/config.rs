@@ -19,6 +19,7 @@ pub struct TicketsConfig {
     /// Deadline class of each kind when no routing rule picks one.
     pub kind_sla: BTreeMap<Kind, String>,
     pub supervision: SupervisionConfig,
+    pub follow_up: FollowUpConfig,
     /// Dispatch tickets that routing places confidently without operator review.
     pub auto_dispatch: bool,
 }
@@ -40,6 +41,74 @@ impl Default for SupervisionConfig {
             enabled: true,
             interval_secs: 30,
             warn_at: vec![0.75],
+        }
+    }
+}
+
+/// Section `[tickets.follow_up]`: the follow-up clock (回访). After a ticket is resolved the
+/// resident is asked by SMS; who does not answer is called (the survey call, in working
+/// hours only); who never answers has the ticket closed. Times in seconds so a test can
+/// shrink them.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FollowUpConfig {
+    pub enabled: bool,
+    /// How often the clock looks at resolved and followed-up tickets.
+    pub interval_secs: u64,
+    /// From 办结 to the satisfaction question (SMS).
+    pub delay_secs: u64,
+    /// From the question to the first survey call when no rating came back.
+    pub sms_wait_secs: u64,
+    /// From the question to the automatic close (结案) when no rating came at all.
+    pub close_after_secs: u64,
+    pub survey_call: SurveyCallConfig,
+}
+
+/// Section `[tickets.follow_up.survey_call]`: the automated survey call. Placed by the
+/// voice menus (`ivr`) through a `[sip.destinations]` trunk; the tickets domain only
+/// decides who is due.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SurveyCallConfig {
+    pub enabled: bool,
+    /// `[sip.destinations]` name of the trunk residents are called through; `{number}`
+    /// in its URI is replaced by the resident's number.
+    pub trunk: String,
+    /// Dialplan (file stem under `[ivr] dialplan_dir`) the answered call runs.
+    pub dialplan: String,
+    /// Calls at most per ticket.
+    pub attempts: u32,
+    /// Time between two calls of one ticket.
+    pub retry_secs: u64,
+    /// How long a call rings before it counts as not answered.
+    pub ring_secs: u64,
+    /// The number residents see calling.
+    pub caller_id: String,
+}
+
+impl Default for FollowUpConfig {
+    fn default() -> Self {
+        FollowUpConfig {
+            enabled: true,
+            interval_secs: 60,
+            delay_secs: 3600,
+            sms_wait_secs: 24 * 3600,
+            close_after_secs: 7 * 24 * 3600,
+            survey_call: SurveyCallConfig::default(),
+        }
+    }
+}
+
+impl Default for SurveyCallConfig {
+    fn default() -> Self {
+        SurveyCallConfig {
+            enabled: false,
+            trunk: "trunk".into(),
+            dialplan: "survey".into(),
+            attempts: 3,
+            retry_secs: 2 * 3600,
+            ring_secs: 30,
+            caller_id: "12345".into(),
         }
     }
 }
@@ -74,6 +143,7 @@ impl Default for TicketsConfig {
             deadlines,
             kind_sla,
             supervision: SupervisionConfig::default(),
+            follow_up: FollowUpConfig::default(),
             auto_dispatch: true,
         }
     }

@@ -6,7 +6,8 @@
 //! - `commands/`: one file per action a person or the CLI takes, parse beside apply;
 //!   `permission.rs`: the one table of who may run which command on which ticket.
 //! - `service/`: the database side (create, read, transition, transcript); `error.rs`.
-//! - `routing.rs`, `departments.rs`, `deadline.rs`, `supervision.rs`, `events.rs`,
+//! - `routing.rs`, `departments.rs`, `deadline.rs`, `supervision.rs`, `follow_up.rs` (回访
+//!   clock and survey-call schedule), `events.rs`,
 //!   `config.rs`.
 
 pub mod commands;
@@ -15,6 +16,7 @@ pub mod deadline;
 pub mod departments;
 mod error;
 pub mod events;
+pub mod follow_up;
 mod model;
 pub mod permission;
 pub mod routing;
@@ -25,7 +27,7 @@ pub mod stats;
 pub mod supervision;
 
 pub use commands::{Caller, Command, Input, Outcome, Verb};
-pub use config::{SupervisionConfig, TicketsConfig};
+pub use config::{FollowUpConfig, SupervisionConfig, SurveyCallConfig, TicketsConfig};
 pub use error::{Invalid, TicketsError};
 pub use events::{EventKind, EventPayload, TicketEvent};
 pub use model::*;

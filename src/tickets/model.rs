@@ -243,6 +243,8 @@ pub enum Actor {
     Resident(PhoneNumber),
     /// A machine client of the JSON API or Open311.
     Client(String),
+    /// The automated survey call (回访电话): the resident's key rated the ticket.
+    SurveyCall,
 }
 
 impl fmt::Display for Actor {
@@ -254,6 +256,7 @@ impl fmt::Display for Actor {
             Actor::Supervisor(n) => write!(f, "supervisor:{n}"),
             Actor::Resident(p) => write!(f, "resident:{}", p.masked()),
             Actor::Client(n) => write!(f, "client:{n}"),
+            Actor::SurveyCall => f.write_str("survey-call"),
         }
     }
 }

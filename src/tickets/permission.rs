@@ -93,6 +93,9 @@ pub enum Perm {
     Supervise,
     /// 进展备注
     Note,
+    /// 回访、代市民评价、结案: the follow-up steps by hand (the hotline's own clock and
+    /// survey call take them without a person).
+    FollowUp,
     /// 督办看板与统计
     Board,
     /// 账号与接口令牌
@@ -121,6 +124,7 @@ pub fn allows(role: Role, perm: Perm) -> bool {
         Sign | Resolve | Return | RequestExtension => role == Department,
         DecideExtension | Supervise | Board => role == Supervisor,
         Note => matches!(role, Operator | Department | Supervisor),
+        FollowUp => matches!(role, Operator | Supervisor),
         ManageAccounts => role == Admin,
         ViewCalls => matches!(role, Operator | Supervisor | Admin),
         Desk => role == Operator,

@@ -86,16 +86,7 @@ async fn fire(
 ) -> Result<bool, TicketsError> {
     let db = tickets.db();
     let mut tx = db.pool().begin().await?;
-    let inserted = sqlx::query(
-        "INSERT INTO deadline_marks (ticket_id, point, at) VALUES ($1, $2, $3) ON CONFLICT (ticket_id, point) DO NOTHING",
-    )
-    .bind(id.0)
-    .bind(point)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if inserted == 0 {
+    if !claim_mark(&mut tx, id, point, now).await? {
         return Ok(false);
     }
     let ticket = tickets.get(id).await?;
@@ -120,6 +111,7 @@ async fn fire(
                     note: format!("超期自动督办：{note}"),
                 },
                 &Actor::System,
+                "",
             )
             .await?;
         written.extend(evs);
@@ -130,6 +122,27 @@ async fn fire(
         let _ = tickets.live().send(e);
     }
     Ok(true)
+}
+
+/// Takes the mark `point` of ticket `id` inside the caller's transaction: true for the one
+/// transaction (of any node, before or after a restart) that gets it. What the mark stands
+/// for is written in the same transaction, so a rollback gives the mark back.
+pub(super) async fn claim_mark(
+    conn: &mut sqlx::AnyConnection,
+    id: TicketId,
+    point: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO deadline_marks (ticket_id, point, at) VALUES ($1, $2, $3) ON CONFLICT (ticket_id, point) DO NOTHING",
+    )
+    .bind(id.0)
+    .bind(point)
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
 }
 
 /// Runs [`tick`] every `interval` until shutdown.

@@ -56,7 +56,7 @@ pub fn routes() -> Router<Ctx> {
 #[openapi(
     info(title = "hotline 12345 API", version = "1", description = "Tickets, transitions, departments, statistics and call records of the 12345 hotline. Authenticate with `Authorization: Bearer <API token>` (tokens are issued by an administrator)."),
     paths(list_tickets, create_ticket, get_ticket, ticket_audit, transition, departments, list_calls, list_abandoned, get_call, call_back, list_agents, agent_state, agent_call, queues),
-    components(schemas(StateCode, KindCode, ChannelCode, TicketOut, TicketPage, NewTicketIn, TransitionIn, ApiAction, AuditOut, DepartmentOut, ErrorBody, ErrorDetail,
+    components(schemas(StateCode, KindCode, ChannelCode, TicketOut, TicketPage, NewTicketIn, TransitionIn, ApiAction, SatisfactionIn, AuditOut, DepartmentOut, ErrorBody, ErrorDetail,
         CallPage, CallSummary, CallDetail, CallEventAt, CallEvent, HangupSide, RingResult,
         AbandonedPage, AbandonedCall, CallBackStatus, CallBackOut,
         Agent, AgentState, PauseReason, AgentStateIn, AskedState, AgentCallIn, CallAction, AgentCallOut, Board, QueueOut, QueueView, ServiceLevel, CallerView, EntryKind)),
@@ -486,6 +486,12 @@ pub enum ApiAction {
     Supervise,
     Merge,
     Note,
+    /// 回访: the satisfaction question goes out (operators, supervisors).
+    FollowUp,
+    /// 评价 on the resident's behalf (after phoning them); `satisfaction` required.
+    Rate,
+    /// 结案 without a rating.
+    Close,
 }
 
 impl ApiAction {
@@ -502,6 +508,9 @@ impl ApiAction {
             ApiAction::Supervise => Verb::Supervise,
             ApiAction::Merge => Verb::Merge,
             ApiAction::Note => Verb::Note,
+            ApiAction::FollowUp => Verb::FollowUp,
+            ApiAction::Rate => Verb::Rate,
+            ApiAction::Close => Verb::Close,
         }
     }
 }
@@ -512,7 +521,8 @@ pub struct TransitionIn {
     pub action: ApiAction,
     /// dispatch: department id.
     pub department: Option<String>,
-    /// return, request_extension, refuse_extension: why (required).
+    /// return, request_extension, refuse_extension: why (required); rate: the resident's
+    /// reason (optional), kept in the audit trail.
     pub reason: Option<String>,
     /// resolve, answer_directly: the answer for the resident.
     pub answer: Option<String>,
@@ -523,6 +533,27 @@ pub struct TransitionIn {
     pub text: Option<String>,
     /// merge: number of the ticket this one duplicates.
     pub into: Option<String>,
+    /// rate: satisfied, basically_satisfied or unsatisfied (不满意 reopens it as supervised).
+    pub satisfaction: Option<SatisfactionIn>,
+}
+
+/// The resident's rating, as the API spells it.
+#[derive(Debug, Deserialize, Serialize, ToSchema, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SatisfactionIn {
+    Satisfied,
+    BasicallySatisfied,
+    Unsatisfied,
+}
+
+impl SatisfactionIn {
+    fn code(self) -> &'static str {
+        match self {
+            SatisfactionIn::Satisfied => "satisfied",
+            SatisfactionIn::BasicallySatisfied => "basically_satisfied",
+            SatisfactionIn::Unsatisfied => "unsatisfied",
+        }
+    }
 }
 
 /// Apply one step of the ticket lifecycle.
@@ -547,7 +578,7 @@ async fn transition(
         answer: b.answer,
         text: b.text,
         days: b.days.map(|d| d.to_string()),
-        satisfaction: None,
+        satisfaction: b.satisfaction.map(|s| s.code().to_string()),
         into: b.into,
     };
     let cmd = Command::parse(verb, &input, ctx.tickets())?;

@@ -84,6 +84,7 @@ pub fn action_zh(code: &str) -> &'static str {
         "note" => "进展",
         "reclassify" => "更正分类",
         "transcribed" => "录音转写",
+        "survey_call" => "回访电话",
         _ => "处理",
     }
 }

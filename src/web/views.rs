@@ -109,6 +109,8 @@ pub struct Can {
     pub decide: bool,
     pub supervise: bool,
     pub note: bool,
+    /// 回访、代评价、结案 by hand.
+    pub follow_up: bool,
     pub board: bool,
     pub accounts: bool,
     pub calls: bool,
@@ -131,6 +133,7 @@ pub fn can(a: Option<&Account>) -> Can {
         decide: p(Perm::DecideExtension),
         supervise: p(Perm::Supervise),
         note: p(Perm::Note),
+        follow_up: p(Perm::FollowUp),
         board: p(Perm::Board),
         accounts: p(Perm::ManageAccounts),
         calls: p(Perm::ViewCalls),
@@ -256,6 +259,7 @@ pub fn actor_zh(tickets: &Tickets, actor: &str) -> String {
         "supervisor" => format!("督办 {}", actor.split_once(':').map(|x| x.1).unwrap_or("")),
         "resident" => format!("市民 {a}"),
         "client" => format!("对接系统 {a}"),
+        "survey-call" => "回访电话".into(),
         _ => actor.to_string(),
     }
 }

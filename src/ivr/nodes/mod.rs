@@ -11,6 +11,7 @@ mod listen;
 mod menu;
 mod play;
 mod queue;
+mod rate_ticket;
 mod record;
 mod set;
 mod ticket_status;
@@ -31,6 +32,7 @@ pub use listen::Listen;
 pub use menu::Menu;
 pub use play::Play;
 pub use queue::Queue;
+pub use rate_ticket::RateTicket;
 pub use record::Record;
 pub use set::Set;
 pub use ticket_status::TicketStatus;
@@ -60,6 +62,7 @@ pub enum Node {
     Transfer(Transfer),
     Queue(Queue),
     CreateTicket(CreateTicket),
+    RateTicket(RateTicket),
     TicketStatus(TicketStatus),
     Branch(Branch),
     Set(Set),
@@ -78,6 +81,7 @@ impl Node {
             Node::Transfer(_) => "transfer",
             Node::Queue(_) => "queue",
             Node::CreateTicket(_) => "create_ticket",
+            Node::RateTicket(_) => "rate_ticket",
             Node::TicketStatus(_) => "ticket_status",
             Node::Branch(_) => "branch",
             Node::Set(_) => "set",
@@ -181,7 +185,8 @@ impl Node {
                 add("on_callback", on_callback.as_ref());
                 add("on_failed", Some(on_failed));
             }
-            Node::CreateTicket(CreateTicket { next, on_error, .. }) => {
+            Node::CreateTicket(CreateTicket { next, on_error, .. })
+            | Node::RateTicket(RateTicket { next, on_error, .. }) => {
                 add("next", Some(next));
                 add("on_error", Some(on_error));
             }
@@ -240,7 +245,11 @@ impl Node {
             Node::Queue(Queue {
                 prompts, announce, ..
             }) => vec![prompts, announce],
-            Node::CreateTicket(_) | Node::TicketStatus(_) | Node::Branch(_) | Node::Set(_) => {
+            Node::CreateTicket(_)
+            | Node::RateTicket(_)
+            | Node::TicketStatus(_)
+            | Node::Branch(_)
+            | Node::Set(_) => {
                 vec![]
             }
         };
@@ -259,6 +268,7 @@ impl Node {
             | Node::Transfer(_)
             | Node::Queue(_)
             | Node::CreateTicket(_)
+            | Node::RateTicket(_)
             | Node::TicketStatus(_)
             | Node::Branch(_)
             | Node::Set(_)
@@ -277,6 +287,7 @@ impl Node {
             | Node::Record(_) => Listening::On,
             Node::Play(_)
             | Node::CreateTicket(_)
+            | Node::RateTicket(_)
             | Node::TicketStatus(_)
             | Node::Branch(_)
             | Node::Set(_) => Listening::Keep,
@@ -302,6 +313,7 @@ impl Node {
             Node::Listen(n) => n.check(name, ck),
             Node::Transfer(n) => n.check(name, ck),
             Node::CreateTicket(n) => n.check(name, ck),
+            Node::RateTicket(n) => n.check(name, ck),
             Node::Branch(n) => n.check(name, ck),
         }
     }
@@ -325,6 +337,7 @@ impl Node {
             Node::Transfer(n) => n.run(r).await,
             Node::Queue(n) => n.run(r).await,
             Node::CreateTicket(n) => n.run(r).await,
+            Node::RateTicket(n) => n.run(r).await,
             Node::TicketStatus(n) => n.run(r).await,
             Node::Branch(n) => n.run(r),
             Node::Set(n) => n.run(r),

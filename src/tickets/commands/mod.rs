@@ -318,7 +318,20 @@ async fn step(
     action: Action,
     caller: &Caller,
 ) -> Result<Outcome, TicketsError> {
-    let ticket = tickets.transition(t.id, action, caller.actor()).await?;
+    noted_step(tickets, t, action, caller, "").await
+}
+
+/// [`step`] with a note of the person's own in the audit line (a rating's reason).
+async fn noted_step(
+    tickets: &Tickets,
+    t: &Ticket,
+    action: Action,
+    caller: &Caller,
+    note: &str,
+) -> Result<Outcome, TicketsError> {
+    let ticket = tickets
+        .transition_noted(t.id, action, caller.actor(), note)
+        .await?;
     Ok(Outcome {
         ticket,
         rerouted: None,
@@ -326,8 +339,8 @@ async fn step(
 }
 
 impl Verb {
-    /// The permission this command needs; `None` for the steps only the hotline itself
-    /// takes (the follow-up survey, its rating and the close after it).
+    /// The permission this command needs, the one rule for the pages, the API and the
+    /// CLI's people; `None` for a step no person may take (none today).
     pub fn perm(self) -> Option<Perm> {
         match self {
             Verb::Dispatch => Some(Perm::Dispatch),
@@ -340,7 +353,7 @@ impl Verb {
             Verb::Supervise => Some(Perm::Supervise),
             Verb::Merge => Some(Perm::Merge),
             Verb::Note => Some(Perm::Note),
-            Verb::FollowUp | Verb::Rate | Verb::Close => None,
+            Verb::FollowUp | Verb::Rate | Verb::Close => Some(Perm::FollowUp),
         }
     }
 
@@ -363,13 +376,12 @@ mod tests {
     }
 
     #[test]
-    fn survey_steps_belong_to_nobody() {
-        for r in Role::ALL {
-            assert!(
-                !Verb::Rate.allowed_for(r)
-                    && !Verb::FollowUp.allowed_for(r)
-                    && !Verb::Close.allowed_for(r)
-            );
+    fn operators_and_supervisors_follow_up_by_hand_departments_do_not() {
+        for v in [Verb::FollowUp, Verb::Rate, Verb::Close] {
+            assert!(v.allowed_for(Role::Operator), "{v}");
+            assert!(v.allowed_for(Role::Supervisor), "{v}");
+            assert!(!v.allowed_for(Role::Department), "{v}");
+            assert!(!v.allowed_for(Role::Admin), "{v}");
         }
     }
 

@@ -90,15 +90,17 @@ impl Tickets {
             .route(&self.rules.directory, text, kind, area)
     }
 
-    /// Runs `action` as part of a supervision mark (see `supervision.rs`), in its transaction.
+    /// Runs `action` as part of a clock's mark (see `supervision.rs`, `follow_up.rs`), in
+    /// its transaction, with `note` added to the audit line.
     pub(crate) async fn apply_in(
         &self,
         conn: &mut AnyConnection,
         id: TicketId,
         action: &Action,
         actor: &Actor,
+        note: &str,
     ) -> Result<(Ticket, Vec<TicketEvent>), TicketsError> {
-        self.apply(conn, id, action, actor, "").await
+        self.apply(conn, id, action, actor, note).await
     }
 
     pub(crate) fn payload(

@@ -22,8 +22,20 @@ impl Tickets {
         action: Action,
         actor: &Actor,
     ) -> Result<Ticket, TicketsError> {
+        self.transition_noted(id, action, actor, "").await
+    }
+
+    /// [`transition`](Self::transition) with `note` added to the audit line and the
+    /// event (a resident's reason for 不满意).
+    pub async fn transition_noted(
+        &self,
+        id: TicketId,
+        action: Action,
+        actor: &Actor,
+        note: &str,
+    ) -> Result<Ticket, TicketsError> {
         let mut tx = self.db.pool().begin().await?;
-        let (ticket, events) = self.apply(&mut tx, id, &action, actor, "").await?;
+        let (ticket, events) = self.apply(&mut tx, id, &action, actor, note).await?;
         tx.commit().await?;
         for e in events {
             let _ = self.live.send(e);
@@ -207,6 +219,21 @@ impl Tickets {
             written.push(events::write(conn, kind, &payload).await?);
         }
         Ok((updated, written))
+    }
+
+    /// A line in the audit trail that changes nothing (a survey call's attempt), written
+    /// the one way audit lines are.
+    pub(crate) async fn audit_line(
+        &self,
+        id: TicketId,
+        actor: &Actor,
+        action: &str,
+        note: &str,
+    ) -> Result<(), TicketsError> {
+        let mut conn = self.db.pool().acquire().await?;
+        let t = fetch(&mut conn, id).await?;
+        audit(&mut conn, id, actor, action, Some(t.state), t.state, note).await?;
+        Ok(())
     }
 
     /// Corrects kind and/or department (operator review) without a change of state; the

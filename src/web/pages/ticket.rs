@@ -143,6 +143,9 @@ pub(super) async fn ticket_page(
         decide => c.decide && ok(Action::GrantExtension),
         supervise => c.supervise && ok(Action::Supervise { note: String::new() }),
         note => c.note && ok(Action::Note { text: String::new() }),
+        follow_up => c.follow_up && ok(Action::FollowUp),
+        rate => c.follow_up && ok(Action::Rate { satisfaction: crate::tickets::Satisfaction::Satisfied }),
+        close => c.follow_up && ok(Action::Close),
     };
     let done = dq.done.as_deref().map(action_zh).unwrap_or("");
     render(
@@ -239,6 +242,8 @@ pub(super) struct ActionForm {
     reason: Option<String>,
     #[serde(default)]
     days: Option<String>,
+    #[serde(default)]
+    satisfaction: Option<String>,
 }
 
 impl From<ActionForm> for Input {
@@ -250,14 +255,14 @@ impl From<ActionForm> for Input {
             answer: f.answer,
             text: f.text,
             days: f.days,
-            satisfaction: None,
+            satisfaction: f.satisfaction,
             into: f.into,
         }
     }
 }
 
 /// Every change to a ticket from the pages: `POST /tickets/{id}/{action}`. An action no
-/// role may take from a page (the survey steps) is not a page at all.
+/// role may take is not a page at all.
 pub(super) async fn ticket_action(
     State(ctx): State<Ctx>,
     s: Session,
