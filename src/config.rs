@@ -14,6 +14,7 @@ use crate::acd::AcdConfig;
 use crate::ivr::IvrConfig;
 use crate::mail::MailConfig;
 use crate::media::MediaConfig;
+use crate::scorecard::ScorecardConfig;
 use crate::sip::SipConfig;
 use crate::sms::SmsConfig;
 use crate::speech::SpeechConfig;
@@ -42,6 +43,7 @@ pub struct Config {
     pub speech: SpeechConfig,
     pub web: WebConfig,
     pub acd: AcdConfig,
+    pub scorecard: ScorecardConfig,
 }
 
 impl Default for Config {
@@ -61,6 +63,7 @@ impl Default for Config {
             speech: SpeechConfig::default(),
             web: WebConfig::default(),
             acd: AcdConfig::default(),
+            scorecard: ScorecardConfig::default(),
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod media;
 pub mod notify;
 pub mod privacy;
 pub mod reports;
+pub mod scorecard;
 pub mod server;
 pub mod sip;
 pub mod sms;

@@ -183,6 +183,7 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
             calls: Some(Arc::new(OperatorCalls(engine.clone()))),
             acd: Some(acd.clone()),
             destinations: cfg.sip.destinations.keys().cloned().collect(),
+            scorecard: cfg.scorecard.clone(),
         },
     );
     let http_stop = shutdown.clone();

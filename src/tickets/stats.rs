@@ -1,126 +1,28 @@
-//! The ticket figures a supervisor reads (received, on time, satisfied) for today and this
-//! month, and ticket counts by state. Read from the database, so every node reports the
-//! same figures; nothing here is a running counter.
+//! Ticket counts of this moment (by state, overdue now), read from the database so every
+//! node reports the same. The KPIs of a period are the scorecard's (`crate::scorecard`).
 
-use chrono::{Datelike, TimeZone, Utc};
-use serde::Serialize;
 use sqlx::Row;
 
-use crate::store::{Db, StoreError};
+use crate::store::{now_ms, StoreError};
 
 use super::{State, Tickets};
 
-#[derive(Debug, Serialize, Default, Clone, utoipa::ToSchema)]
-pub struct Period {
-    /// Tickets taken in.
-    pub received: i64,
-    /// Tickets dispatched to a department (at least once).
-    pub dispatched: i64,
-    /// Tickets resolved.
-    pub resolved: i64,
-    /// Of those, resolved before their deadline.
-    pub resolved_on_time: i64,
-    /// Ratings given.
-    pub rated: i64,
-    /// Ratings "satisfied" or "basically satisfied".
-    pub satisfied: i64,
-    /// resolved_on_time / resolved, percent; null when nothing was resolved.
-    pub on_time_rate: Option<f64>,
-    /// satisfied / rated, percent; null when nothing was rated.
-    pub satisfaction_rate: Option<f64>,
-}
-
-#[derive(Debug, Serialize, Default, Clone, utoipa::ToSchema)]
-pub struct Kpis {
-    pub today: Period,
-    pub month: Period,
+impl Tickets {
     /// Open tickets past their deadline now.
-    pub overdue_now: i64,
-}
-
-async fn one(db: &Db, sql: &str, since: i64) -> Result<i64, StoreError> {
-    Ok(sqlx::query(sql)
-        .bind(since)
-        .fetch_one(db.pool())
+    pub async fn overdue_now(&self) -> Result<i64, StoreError> {
+        let open = State::ALL
+            .iter()
+            .filter(|s| super::state::is_open(**s))
+            .map(|s| format!("'{}'", s.code()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Ok(sqlx::query(&format!(
+            "SELECT COUNT(*) FROM tickets WHERE deadline_at < $1 AND state IN ({open})"
+        ))
+        .bind(now_ms())
+        .fetch_one(self.db().pool())
         .await?
         .try_get(0)?)
-}
-
-async fn period(db: &Db, since: i64) -> Result<Period, StoreError> {
-    let received = one(
-        db,
-        "SELECT COUNT(*) FROM tickets WHERE created_at >= $1",
-        since,
-    )
-    .await?;
-    let dispatched = one(
-        db,
-        "SELECT COUNT(DISTINCT ticket_id) FROM ticket_audit WHERE action = 'dispatch' AND at >= $1",
-        since,
-    )
-    .await?;
-    let resolved = one(
-        db,
-        "SELECT COUNT(*) FROM tickets WHERE resolved_at >= $1",
-        since,
-    )
-    .await?;
-    let resolved_on_time = one(
-        db,
-        "SELECT COUNT(*) FROM tickets WHERE resolved_at >= $1 AND resolved_at <= deadline_at",
-        since,
-    )
-    .await?;
-    let rated = one(
-        db,
-        "SELECT COUNT(*) FROM tickets WHERE closed_at >= $1 AND satisfaction IS NOT NULL",
-        since,
-    )
-    .await?;
-    let satisfied = one(
-        db,
-        "SELECT COUNT(*) FROM tickets WHERE closed_at >= $1 AND satisfaction IN ('satisfied', 'basically_satisfied')",
-        since,
-    )
-    .await?;
-    let pct = |a: i64, b: i64| (b > 0).then(|| (a as f64 * 1000.0 / b as f64).round() / 10.0);
-    Ok(Period {
-        received,
-        dispatched,
-        resolved,
-        resolved_on_time,
-        rated,
-        satisfied,
-        on_time_rate: pct(resolved_on_time, resolved),
-        satisfaction_rate: pct(satisfied, rated),
-    })
-}
-
-impl Tickets {
-    /// Today and this month, in the hotline's time zone.
-    pub async fn kpis(&self) -> Result<Kpis, StoreError> {
-        let tz = self.tz();
-        let now = Utc::now().with_timezone(&tz);
-        let day = now.date_naive();
-        let start = |d: chrono::NaiveDate| {
-            tz.from_local_datetime(&d.and_hms_opt(0, 0, 0).unwrap_or_default())
-                .earliest()
-                .map(|t| t.timestamp_millis())
-                .unwrap_or(0)
-        };
-        let month_start = day.with_day(1).unwrap_or(day);
-        let db = self.db();
-        let overdue_now = one(
-            db,
-            "SELECT COUNT(*) FROM tickets WHERE deadline_at < $1 AND state NOT IN ('resolved', 'follow_up', 'closed')",
-            Utc::now().timestamp_millis(),
-        )
-        .await?;
-        Ok(Kpis {
-            today: period(db, start(day)).await?,
-            month: period(db, start(month_start)).await?,
-            overdue_now,
-        })
     }
 
     /// How many tickets are in each state now (every state, zero included).

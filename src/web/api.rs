@@ -20,12 +20,13 @@ use super::authz::{allows, call_detail_for, call_for, can_see, sees_caller_numbe
 use super::desk::{self, AskedState, Board, CallAction, QueueOut};
 use super::error::ApiError;
 use super::Ctx;
+
+mod reports;
 use crate::acd::{Agent, AgentState, CallerView, EntryKind, PauseReason, QueueView};
 use crate::calls::{
     AbandonedCall, AbandonedFilter, CallBackStatus, CallDetail, CallEvent, CallEventAt, CallFilter,
     CallRecordId, CallSummary, HangupSide, Page, RingResult, ServiceLevel,
 };
-use crate::tickets::stats::{Kpis, Period};
 use crate::tickets::{
     state, Channel, Command, DepartmentId, Input, Kind, NewTicket, PhoneNumber, State as TState,
     Ticket, TicketFilter, TicketId, Verb,
@@ -39,7 +40,6 @@ pub fn routes() -> Router<Ctx> {
         .route("/tickets/{id}/audit", get(ticket_audit))
         .route("/tickets/{id}/transitions", post(transition))
         .route("/departments", get(departments))
-        .route("/stats", get(stats))
         .route("/calls", get(list_calls))
         .route("/calls/abandoned", get(list_abandoned))
         .route("/calls/{id}", get(get_call))
@@ -48,14 +48,15 @@ pub fn routes() -> Router<Ctx> {
         .route("/agents/{name}/state", post(agent_state))
         .route("/agents/{name}/call", post(agent_call))
         .route("/queues", get(queues))
+        .merge(reports::routes())
         .fallback(|| async { ApiError::not_found() })
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "hotline 12345 API", version = "1", description = "Tickets, transitions, departments, statistics and call records of the 12345 hotline. Authenticate with `Authorization: Bearer <API token>` (tokens are issued by an administrator)."),
-    paths(list_tickets, create_ticket, get_ticket, ticket_audit, transition, departments, stats, list_calls, list_abandoned, get_call, call_back, list_agents, agent_state, agent_call, queues),
-    components(schemas(StateCode, KindCode, ChannelCode, TicketOut, TicketPage, NewTicketIn, TransitionIn, ApiAction, AuditOut, DepartmentOut, Kpis, Period, ErrorBody, ErrorDetail,
+    paths(list_tickets, create_ticket, get_ticket, ticket_audit, transition, departments, list_calls, list_abandoned, get_call, call_back, list_agents, agent_state, agent_call, queues),
+    components(schemas(StateCode, KindCode, ChannelCode, TicketOut, TicketPage, NewTicketIn, TransitionIn, ApiAction, AuditOut, DepartmentOut, ErrorBody, ErrorDetail,
         CallPage, CallSummary, CallDetail, CallEventAt, CallEvent, HangupSide, RingResult,
         AbandonedPage, AbandonedCall, CallBackStatus, CallBackOut,
         Agent, AgentState, PauseReason, AgentStateIn, AskedState, AgentCallIn, CallAction, AgentCallOut, Board, QueueOut, QueueView, ServiceLevel, CallerView, EntryKind)),
@@ -78,7 +79,9 @@ impl Modify for BearerAuth {
 }
 
 async fn openapi_json() -> impl IntoResponse {
-    match ApiDoc::openapi().to_json() {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(reports::ReportsDoc::openapi());
+    match doc.to_json() {
         Ok(s) => ([(header::CONTENT_TYPE, "application/json")], s).into_response(),
         Err(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
             .into_response(),
@@ -572,19 +575,6 @@ async fn departments(State(ctx): State<Ctx>, _u: ApiUser) -> Json<Vec<Department
             })
             .collect(),
     )
-}
-
-/// KPIs for today and this month (supervisor accounts).
-#[utoipa::path(get, path = "/api/v1/stats",
-    responses((status = 200, body = Kpis), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-async fn stats(State(ctx): State<Ctx>, u: ApiUser) -> Result<Json<Kpis>, ApiError> {
-    u.require(Perm::Board)?;
-    Ok(Json(
-        ctx.tickets()
-            .kpis()
-            .await
-            .map_err(super::error::WebError::from)?,
-    ))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -48,6 +48,31 @@ pub async fn count_requests(req: Request, next: Next) -> Response {
     res
 }
 
+/// `hotline_kpi{kpi, period}` for today and this month, and `hotline_kpi_target{kpi}`: the
+/// scorecard's values (docs/kpis.md) read at scrape time. A KPI with nothing counted yet
+/// reads NaN, not zero.
+async fn kpi_gauges(ctx: &super::Ctx) {
+    let sc = ctx.scorecard();
+    for (period, span) in [
+        ("today", sc.today()),
+        ("month", sc.last(crate::scorecard::Grain::Month, 1)),
+    ] {
+        let Ok(r) = sc.report(&span, crate::scorecard::GroupBy::Total).await else {
+            continue;
+        };
+        for v in &r.total.kpis {
+            let g = metrics::gauge!("hotline_kpi", "kpi" => v.kpi.code(), "period" => period);
+            match v.value {
+                Some(x) => g.set(x),
+                None => g.set(f64::NAN),
+            }
+        }
+    }
+    for (k, t) in &sc.config().targets {
+        metrics::gauge!("hotline_kpi_target", "kpi" => k.code()).set(*t);
+    }
+}
+
 /// Prometheus text exposition (version 0.0.4).
 pub async fn metrics(State(ctx): State<Ctx>) -> Response {
     let up = ctx.db().ping().await;
@@ -69,9 +94,10 @@ pub async fn metrics(State(ctx): State<Ctx>) -> Response {
                 metrics::gauge!("hotline_tickets", "state" => state.code()).set(n as f64);
             }
         }
-        if let Ok(k) = ctx.tickets().kpis().await {
-            metrics::gauge!("hotline_tickets_overdue").set(k.overdue_now as f64);
+        if let Ok(n) = ctx.tickets().overdue_now().await {
+            metrics::gauge!("hotline_tickets_overdue").set(n as f64);
         }
+        kpi_gauges(&ctx).await;
     }
     (
         [(

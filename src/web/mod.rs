@@ -39,6 +39,7 @@ use serde_json::json;
 
 use crate::acd::Acd;
 use crate::calls::Calls;
+use crate::scorecard::{Scorecard, ScorecardConfig};
 use crate::store::Db;
 use crate::tickets::Tickets;
 
@@ -82,6 +83,8 @@ pub struct WebExtras {
     pub acd: Option<Acd>,
     /// `[sip.destinations]` names an agent may transfer a caller to.
     pub destinations: Vec<String>,
+    /// `[scorecard]`: what the board, the reports and `/metrics` count and their targets.
+    pub scorecard: ScorecardConfig,
 }
 
 /// Shared state of every handler.
@@ -98,6 +101,7 @@ pub struct Inner {
     pub offers: Arc<desk::Offers>,
     /// The call records (话单), on the tickets' database.
     pub records: Calls,
+    pub scorecard: Scorecard,
     pub tpl: minijinja::Environment<'static>,
     pub login_failures: auth::Window,
     pub status_hits: auth::Window,
@@ -122,6 +126,9 @@ impl Ctx {
     pub fn records(&self) -> &Calls {
         &self.records
     }
+    pub fn scorecard(&self) -> &Scorecard {
+        &self.scorecard
+    }
 }
 
 /// The whole site with the demo defaults (see [`router_with`]).
@@ -134,6 +141,7 @@ pub fn router_with(state: AppState, extras: WebExtras) -> Router {
     // The web's counters and gauges need the recorder before the first request.
     crate::telemetry::install();
     let records = Calls::new(state.tickets.db().clone());
+    let scorecard = Scorecard::new(state.tickets.clone(), extras.scorecard);
     let offers = Arc::new(desk::Offers::default());
     if let Some(acd) = &extras.acd {
         offers.follow(acd);
@@ -146,6 +154,7 @@ pub fn router_with(state: AppState, extras: WebExtras) -> Router {
         destinations: extras.destinations,
         offers,
         records,
+        scorecard,
         tpl: views::environment(),
         login_failures: auth::Window::default(),
         status_hits: auth::Window::default(),

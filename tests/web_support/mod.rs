@@ -41,6 +41,7 @@ pub async fn start_at(url: &str, cfg: WebConfig, calls: Option<Arc<dyn web::Acti
             calls,
             acd: Some(call_centre(&tickets).await),
             destinations: vec!["water".into()],
+            ..Default::default()
         },
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

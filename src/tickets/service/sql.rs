@@ -141,6 +141,7 @@ pub(super) fn filter_sql(f: &TicketFilter, head: &str) -> (String, Vec<Bind>) {
     (sql, binds)
 }
 
+/// Writes one audit row; it keeps the department that holds the ticket after the step.
 pub(super) async fn audit(
     conn: &mut AnyConnection,
     id: TicketId,
@@ -151,7 +152,8 @@ pub(super) async fn audit(
     note: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO ticket_audit (ticket_id, at, actor, action, from_state, to_state, note) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO ticket_audit (ticket_id, at, actor, action, from_state, to_state, note, department_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT department_id FROM tickets WHERE id = $1))",
     )
     .bind(id.0)
     .bind(now_ms())

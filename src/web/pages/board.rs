@@ -1,5 +1,5 @@
 //! The supervisor board: open tickets by department, the urgent ones, pending extensions
-//! and returns, and the KPIs.
+//! and returns, and the scorecard's KPIs today and this month against their targets.
 
 use axum::extract::State;
 use minijinja::value::Serde;
@@ -7,6 +7,7 @@ use minijinja::{context, Value};
 
 use super::console::OPEN_STATES;
 use super::*;
+use crate::scorecard::{Direction, Grain, GroupBy};
 use crate::tickets::TicketFilter;
 use crate::web::auth::Session;
 use crate::web::authz::Perm;
@@ -50,11 +51,24 @@ pub(super) async fn board(State(ctx): State<Ctx>, s: Session) -> Page {
         .iter()
         .filter(|v| v.state_code == "returned")
         .collect();
-    let kpi = ctx.tickets().kpis().await?;
+    let sc = ctx.scorecard();
+    let today = sc.report(&sc.today(), GroupBy::Total).await?.total;
+    let month = sc
+        .report(&sc.last(Grain::Month, 1), GroupBy::Total)
+        .await?
+        .total;
+    // One line per KPI: today, this month, the target.
+    let kpis: Vec<_> = today
+        .kpis
+        .iter()
+        .zip(&month.kpis)
+        .map(|(t, m)| context! { label => t.label.clone(), code => t.kpi.code(), unit => Value::from(Serde(t.unit)), today => Value::from(Serde(t)), month => Value::from(Serde(m)), target => t.target, at_most => t.direction == Direction::AtMost })
+        .collect();
+    let overdue_now = ctx.tickets().overdue_now().await?;
     render(
         &ctx,
         Some(&s),
         "board.html",
-        context! { depts => depts, urgent => Value::from(Serde(&urgent)), extensions => Value::from(Serde(&extensions)), returned => Value::from(Serde(&returned)), kpi => Value::from(Serde(&kpi)) },
+        context! { depts => depts, urgent => Value::from(Serde(&urgent)), extensions => Value::from(Serde(&extensions)), returned => Value::from(Serde(&returned)), kpis => kpis, today => Value::from(Serde(&today)), month => Value::from(Serde(&month)), overdue_now => overdue_now },
     )
 }
