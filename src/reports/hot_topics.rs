@@ -10,7 +10,8 @@
 //!   road, street, village or estate (…路, …街, …小区). A ticket with none has no place.
 //! - The rule for a burst: at least [`BURST_MIN`] tickets this week and at least
 //!   [`BURST_FACTOR`] times last week's count (a topic new this week with five tickets is
-//!   a burst).
+//!   a burst). The monthly report applies the same rule to a month and the month-long
+//!   period before it.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -32,18 +33,18 @@ const MAX_TICKETS: usize = 100_000;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Topic {
     pub name: String,
-    /// Tickets in the last seven days.
-    pub this_week: i64,
-    /// Tickets in the seven days before.
-    pub last_week: i64,
-    /// this_week ≥ 5 and ≥ 2 × last_week.
+    /// Tickets in the period (the last seven days on the board).
+    pub count: i64,
+    /// Tickets in as long a period just before it (the seven days before).
+    pub previous: i64,
+    /// count ≥ 5 and count ≥ 2 × previous.
     pub burst: bool,
 }
 
-/// The hot topics of the seven days ending at `to`.
+/// The hot topics of a period (the seven days ending now, or a month).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct HotTopics {
-    /// Start of the week counted (RFC 3339).
+    /// Start of the period counted (RFC 3339); the period before it is as long.
     #[schema(value_type = String, format = DateTime)]
     pub from: DateTime<Utc>,
     #[schema(value_type = String, format = DateTime)]
@@ -54,8 +55,8 @@ pub struct HotTopics {
     pub places: Vec<Topic>,
 }
 
-pub fn is_burst(this_week: i64, last_week: i64) -> bool {
-    this_week >= BURST_MIN && this_week >= BURST_FACTOR * last_week
+pub fn is_burst(count: i64, previous: i64) -> bool {
+    count >= BURST_MIN && count >= BURST_FACTOR * previous
 }
 
 /// The matter a ticket is about: its routing rule's name, or its kind.
@@ -98,13 +99,14 @@ pub fn place(tk: &Tickets, t: &Ticket) -> Option<String> {
     address_place(address)
 }
 
-/// Counts names over two weeks: (name, in this week?) pairs → topics, most frequent this
-/// week first (then by name, so equal counts keep one order), at most `top`.
+/// Counts names over two periods: (name, in the period counted?) pairs → topics, most
+/// frequent first (then by name, so equal counts keep one order), at most `top`; names seen
+/// only in the period before are left out.
 pub fn tally(items: impl IntoIterator<Item = (String, bool)>, top: usize) -> Vec<Topic> {
     let mut counts: std::collections::HashMap<String, (i64, i64)> = Default::default();
-    for (name, this_week) in items {
+    for (name, current) in items {
         let e = counts.entry(name).or_default();
-        if this_week {
+        if current {
             e.0 += 1;
         } else {
             e.1 += 1;
@@ -113,38 +115,46 @@ pub fn tally(items: impl IntoIterator<Item = (String, bool)>, top: usize) -> Vec
     let mut out: Vec<Topic> = counts
         .into_iter()
         .filter(|(_, (this, _))| *this > 0)
-        .map(|(name, (this_week, last_week))| Topic {
-            burst: is_burst(this_week, last_week),
+        .map(|(name, (count, previous))| Topic {
+            burst: is_burst(count, previous),
             name,
-            this_week,
-            last_week,
+            count,
+            previous,
         })
         .collect();
-    out.sort_by(|a, b| b.this_week.cmp(&a.this_week).then(a.name.cmp(&b.name)));
+    out.sort_by(|a, b| b.count.cmp(&a.count).then(a.name.cmp(&b.name)));
     out.truncate(top);
     out
 }
 
-/// The hot topics of the seven days ending at `now`.
-pub async fn hot_topics(tk: &Tickets, now: DateTime<Utc>) -> Result<HotTopics, ReportsError> {
-    let week_start = now - Duration::days(7);
+/// The hot topics of the seven days ending at `now`, beside the seven days before.
+pub async fn this_week(tk: &Tickets, now: DateTime<Utc>) -> Result<HotTopics, ReportsError> {
+    between(tk, now - Duration::days(7), now).await
+}
+
+/// The hot topics of `[from, to)`, beside the period as long just before it.
+pub async fn between(
+    tk: &Tickets,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<HotTopics, ReportsError> {
     let f = TicketFilter {
-        created_from: Some(week_start - Duration::days(7)),
-        created_to: Some(now),
+        created_from: Some(from - (to - from)),
+        created_to: Some(to),
         ..Default::default()
     };
     let tickets = collect_tickets(tk, &f, MAX_TICKETS).await?;
-    let this = |t: &Ticket| t.created_at >= week_start;
-    let matters = tally(tickets.iter().map(|t| (matter(tk, t), this(t))), TOP);
+    let current = |t: &Ticket| t.created_at >= from;
+    let matters = tally(tickets.iter().map(|t| (matter(tk, t), current(t))), TOP);
     let places = tally(
         tickets
             .iter()
-            .filter_map(|t| place(tk, t).map(|p| (p, this(t)))),
+            .filter_map(|t| place(tk, t).map(|p| (p, current(t)))),
         TOP,
     );
     Ok(HotTopics {
-        from: week_start,
-        to: now,
+        from,
+        to,
         matters,
         places,
     })
@@ -178,14 +188,14 @@ mod tests {
             vec![
                 Topic {
                     name: "供水".into(),
-                    this_week: 2,
-                    last_week: 1,
+                    count: 2,
+                    previous: 1,
                     burst: false
                 },
                 Topic {
                     name: "路灯".into(),
-                    this_week: 1,
-                    last_week: 0,
+                    count: 1,
+                    previous: 0,
                     burst: false
                 },
             ]
