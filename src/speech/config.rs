@@ -1,7 +1,7 @@
 //! `[speech]` section of the configuration (documented key by key in docs/speech-config.md).
 
-use super::model::ModelName;
-use std::path::{Path, PathBuf};
+use super::models::{default_model_path, ModelName};
+use std::path::PathBuf;
 
 /// Speech settings. Defaults give a working whisper base set-up on a 2-core machine.
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
@@ -10,7 +10,7 @@ pub struct SpeechConfig {
     /// Turn transcription off entirely (calls, menus and tickets keep working).
     pub enabled: bool,
     /// Which of the supported models `hotline model fetch` makes and the hotline loads
-    /// (name, file and checksum in [`super::model::MODELS`]). Ignored when `model_path` is set.
+    /// (name, file and checksum in [`super::models::MODELS`]). Ignored when `model_path` is set.
     pub model: ModelName,
     /// A ggml whisper model of the city's own (small, medium, large-v3 …). Empty: the
     /// supported model named by `model`, at `<data_dir>/models/<its file>`.
@@ -156,9 +156,4 @@ impl SpeechConfig {
             words.join("、")
         )
     }
-}
-
-/// `<data_dir>/models/<file of model>`.
-pub fn default_model_path(data_dir: &Path, model: ModelName) -> PathBuf {
-    data_dir.join("models").join(model.spec().file)
 }

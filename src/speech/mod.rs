@@ -20,6 +20,7 @@ pub mod engine;
 pub mod hanzi;
 pub mod menu;
 pub mod model;
+pub mod models;
 pub mod pinyin;
 pub mod queue;
 pub mod routing;
