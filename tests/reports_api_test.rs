@@ -1,7 +1,7 @@
 //! The reports over the API and on the pages: the department ranking (考核排名) with every
 //! figure checked against what the test itself did to the tickets, hot topics (热点诉求) with
 //! the burst rule, the KPI report export opened with openpyxl, the ranking sorted on the
-//! server, the board's charts and the monthly report.
+//! server, the board's charts and the monthly report; on SQLite and on PostgreSQL.
 
 mod web_support;
 
@@ -56,7 +56,17 @@ fn rated(s: Satisfaction) -> Vec<Action> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ranking_hot_topics_and_kpi_export_match_what_happened() {
-    let site = start_sqlite().await;
+    reports_match_what_happened(start_sqlite().await).await;
+}
+
+/// The same figures from PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_read_the_same_on_postgres() {
+    let url = common::fresh_pg().await;
+    reports_match_what_happened(start_at(&url, Default::default(), None).await).await;
+}
+
+async fn reports_match_what_happened(site: Site) {
     site.add_user("r_sup", Role::Supervisor, None).await;
     site.add_user("r_op", Role::Operator, None).await;
     let sup = site.token_for("r_sup").await;
