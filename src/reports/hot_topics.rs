@@ -16,7 +16,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use super::lists::collect_tickets;
+use super::lists::each_ticket;
 use super::ReportsError;
 use crate::tickets::{Ticket, TicketFilter, Tickets};
 
@@ -26,8 +26,6 @@ pub const BURST_MIN: i64 = 5;
 pub const BURST_FACTOR: i64 = 2;
 /// Topics listed per table.
 pub const TOP: usize = 10;
-/// The most tickets of two weeks read for the tally.
-const MAX_TICKETS: usize = 100_000;
 
 /// One matter or place and its counts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -143,15 +141,19 @@ pub async fn between(
         created_to: Some(to),
         ..Default::default()
     };
-    let tickets = collect_tickets(tk, &f, MAX_TICKETS).await?;
-    let current = |t: &Ticket| t.created_at >= from;
-    let matters = tally(tickets.iter().map(|t| (matter(tk, t), current(t))), TOP);
-    let places = tally(
-        tickets
-            .iter()
-            .filter_map(|t| place(tk, t).map(|p| (p, current(t)))),
-        TOP,
-    );
+    // Names only, a page of tickets at a time: a busy fortnight is not held in memory.
+    let mut matters = Vec::new();
+    let mut places = Vec::new();
+    each_ticket(tk, &f, |t| {
+        let current = t.created_at >= from;
+        matters.push((matter(tk, &t), current));
+        if let Some(p) = place(tk, &t) {
+            places.push((p, current));
+        }
+    })
+    .await?;
+    let matters = tally(matters, TOP);
+    let places = tally(places, TOP);
     Ok(HotTopics {
         from,
         to,

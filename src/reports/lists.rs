@@ -153,25 +153,40 @@ pub async fn collect_tickets(
     f: &TicketFilter,
     max: usize,
 ) -> Result<Vec<Ticket>, ReportsError> {
+    // As of now: tickets arriving while the pages are read would shift them.
+    let mut f = f.clone();
+    f.created_to.get_or_insert_with(Utc::now);
+    let f = &f;
     let found = tk.count(f).await?;
     if found > max as i64 {
         return Err(TooMany { found, max }.into());
     }
     let mut out = Vec::with_capacity(found.max(0) as usize);
+    each_ticket(tk, f, |t| out.push(t)).await?;
+    out.truncate(max);
+    Ok(out)
+}
+
+/// Hands every ticket matching `f` to `each`, newest first, a thousand at a time, holding
+/// no more than one page: for tallies over periods of any size.
+pub async fn each_ticket(
+    tk: &Tickets,
+    f: &TicketFilter,
+    mut each: impl FnMut(Ticket),
+) -> Result<(), ReportsError> {
+    const PAGE: i64 = 1000;
     let mut f = f.clone();
-    f.limit = 1000;
+    f.limit = PAGE;
     f.offset = 0;
     loop {
         let page = tk.list(&f).await?;
-        let n = page.len();
-        out.extend(page);
-        if n < 1000 || out.len() >= max {
-            break;
+        let n = page.len() as i64;
+        page.into_iter().for_each(&mut each);
+        if n < PAGE {
+            return Ok(());
         }
-        f.offset += 1000;
+        f.offset += PAGE;
     }
-    out.truncate(max);
-    Ok(out)
 }
 
 /// Every call record matching `f`, newest first, a page at a time; more than `max` is an
@@ -181,6 +196,10 @@ pub async fn collect_calls(
     f: &CallFilter,
     max: usize,
 ) -> Result<Vec<CallSummary>, ReportsError> {
+    // As of now: calls arriving while the pages are read would shift them.
+    let mut f = f.clone();
+    f.to.get_or_insert_with(Utc::now);
+    let f = &f;
     let found = records.count(f).await?;
     if found > max as i64 {
         return Err(TooMany { found, max }.into());
