@@ -56,3 +56,78 @@ pub fn charts(report: &Report, when: &str) -> Vec<Chart> {
         },
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scorecard::{CallFigures, KpiValue, TicketFigures};
+
+    fn day(key: &str, offered: i64, connected: i64, rated: i64, satisfied: i64) -> ReportRow {
+        ReportRow {
+            key: key.into(),
+            label: key.into(),
+            calls: CallFigures {
+                offered,
+                connected,
+                ..Default::default()
+            },
+            tickets: TicketFigures {
+                received: offered / 2,
+                rated,
+                satisfied,
+                ..Default::default()
+            },
+            kpis: vec![
+                KpiValue::new(
+                    Kpi::ConnectRate,
+                    "接通率".into(),
+                    connected as f64,
+                    offered as f64,
+                    Some(95.0),
+                ),
+                KpiValue::new(
+                    Kpi::Satisfaction,
+                    "满意度".into(),
+                    satisfied as f64,
+                    rated as f64,
+                    Some(90.0),
+                ),
+            ],
+        }
+    }
+
+    #[test]
+    fn a_point_per_bucket_counts_as_bars_rates_as_lines_with_gaps() {
+        let rows = vec![
+            day("2026-12-01", 10, 9, 2, 1),
+            day("2026-12-02", 0, 0, 0, 0),
+            day("2026-12-03", 4, 4, 1, 1),
+        ];
+        let report = Report {
+            from: "2026-12-01".into(),
+            to: "2026-12-03".into(),
+            group_by: GroupBy::Day,
+            total: rows[0].clone(),
+            rows,
+        };
+        let c = charts(&report, "近3天");
+        assert_eq!(c.len(), 4);
+        assert_eq!(c[0].title, "近3天呼入量");
+        assert_eq!(c[0].kind, Kind::Bar);
+        assert_eq!(
+            c[0].points,
+            vec![
+                ("12-01".to_string(), Some(10.0)),
+                ("12-02".to_string(), Some(0.0)),
+                ("12-03".to_string(), Some(4.0))
+            ],
+            "a quiet day is a zero bar"
+        );
+        assert_eq!(c[1].points[0].1, Some(5.0), "tickets received");
+        assert_eq!(c[2].kind, Kind::Line);
+        assert_eq!(c[2].points[0].1, Some(90.0));
+        assert_eq!(c[2].points[1].1, None, "no calls: no 接通率, not 0 %");
+        assert_eq!(c[3].points[0].1, Some(50.0));
+        assert!(c[3].percent);
+    }
+}
