@@ -54,6 +54,18 @@ enum Command {
     /// Agents of the call centre: ready, pause, log out (applied by the running hotline).
     #[command(subcommand)]
     Agent(AgentCmd),
+    /// The scorecard (考核指标): KPIs of a day, week or month (docs/kpis.md).
+    Report {
+        /// A day 2026-12-02, an ISO week 2026-W49 or a month 2026-12; this month when absent.
+        #[arg(long)]
+        period: Option<String>,
+        /// total, day, week, month, queue, agent, department or township.
+        #[arg(long, default_value = "total")]
+        by: String,
+        /// Print the report as JSON (as `GET /api/v1/reports/kpis` does).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -268,6 +280,10 @@ async fn run(cmd: Command, cfg: Config, config_path: PathBuf) -> anyhow::Result<
         Command::Calls(c) => {
             let tickets = hotline::server::open_tickets(&cfg).await?;
             return calls_cmd(&tickets, c).await;
+        }
+        Command::Report { period, by, json } => {
+            let tickets = hotline::server::open_tickets(&cfg).await?;
+            return report_cmd(tickets, cfg.scorecard.clone(), period, &by, json).await;
         }
         Command::User(UserCmd::Add {
             name,
@@ -572,6 +588,57 @@ fn since(tickets: &Tickets, s: &str) -> anyhow::Result<chrono::DateTime<chrono::
 fn secs(ms: Option<i64>) -> String {
     ms.map(|m| format!("{}s", (m.max(0) + 999) / 1000))
         .unwrap_or_else(|| "-".into())
+}
+
+/// `hotline report`: the KPI table a director reads, one column per group.
+async fn report_cmd(
+    tickets: Tickets,
+    cfg: hotline::scorecard::ScorecardConfig,
+    period: Option<String>,
+    by: &str,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    use hotline::scorecard::{Grain, GroupBy, Scorecard, Unit};
+    let sc = Scorecard::new(tickets, cfg);
+    let span = match period.as_deref() {
+        Some(p) => sc.parse_span(p)?,
+        None => sc.last(Grain::Month, 1),
+    };
+    let group: GroupBy = by.parse()?;
+    let r = sc.report(&span, group).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{} – {}", r.from, r.to);
+    let mut rows: Vec<_> = r.rows.iter().collect();
+    if group != GroupBy::Total {
+        rows.push(&r.total);
+    }
+    print!("{:<22}", "指标");
+    for row in &rows {
+        print!("  {:>14}", row.label);
+    }
+    println!("  {:>8}", "目标");
+    for (i, k) in r.total.kpis.iter().enumerate() {
+        print!("{:<22}", k.label);
+        for row in &rows {
+            let v = &row.kpis[i];
+            let text = match (v.value, v.unit) {
+                (None, _) => "—".to_string(),
+                (Some(x), Unit::Percent) => format!("{x}%"),
+                (Some(x), _) => format!("{x}"),
+            };
+            let mark = if v.met == Some(false) { " ✗" } else { "" };
+            print!("  {:>14}", format!("{text}{mark}"));
+        }
+        let target = k
+            .target
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| "—".into());
+        println!("  {target:>8}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn calls_cmd(tickets: &Tickets, cmd: CallsCmd) -> anyhow::Result<ExitCode> {

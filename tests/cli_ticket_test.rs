@@ -94,3 +94,62 @@ fn unknown_ticket_and_bad_arguments_are_clear_errors() {
     assert!(!ok);
     assert!(err.contains("invalid phone number"), "{err}");
 }
+
+/// `hotline report` prints the scorecard a director reads: the ticket just resolved on
+/// time counts in today's 按时办结率, by department it is urban management's, and a bad
+/// period is a clear error.
+#[test]
+fn report_prints_the_scorecard_of_a_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out, err) = hotline(
+        dir.path(),
+        &[
+            "ticket",
+            "create",
+            "--phone",
+            "13800000001",
+            "--text",
+            "解放路的路灯坏了三天了",
+        ],
+    );
+    assert!(ok, "{err}");
+    let number = out
+        .lines()
+        .find_map(|l| l.strip_prefix("工单编号 (number):"))
+        .map(|s| s.trim().to_string())
+        .expect("number");
+    for args in [vec!["sign"], vec!["resolve", "--text", "已修复"]] {
+        let mut a = vec!["ticket", "act", number.as_str()];
+        a.extend(args);
+        let (ok, _, err) = hotline(dir.path(), &a);
+        assert!(ok, "{err}");
+    }
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .format("%Y-%m-%d")
+        .to_string();
+    let (ok, out, err) = hotline(dir.path(), &["report", "--period", &today]);
+    assert!(ok, "{err}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("按时办结率"))
+        .expect("on-time row");
+    assert!(line.contains("100%"), "{out}");
+    let (ok, out, err) = hotline(
+        dir.path(),
+        &["report", "--period", &today, "--by", "department", "--json"],
+    );
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let row = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "urban_management")
+        .expect("urban management's row");
+    assert_eq!(row["tickets"]["resolved"], 1, "{row}");
+    assert_eq!(row["label"], "市城市管理局");
+    let (ok, _, err) = hotline(dir.path(), &["report", "--period", "last-year"]);
+    assert!(!ok);
+    assert!(err.contains("is not a period"), "{err}");
+}
