@@ -18,6 +18,7 @@ pub mod mail;
 pub mod media;
 pub mod notify;
 pub mod privacy;
+pub mod reports;
 pub mod scorecard;
 pub mod server;
 pub mod sip;

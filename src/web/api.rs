@@ -21,6 +21,9 @@ use super::desk::{self, AskedState, Board, CallAction, QueueOut};
 use super::error::ApiError;
 use super::Ctx;
 
+mod exports;
+mod hot_topics;
+mod ranking;
 mod reports;
 use crate::acd::{Agent, AgentState, CallerView, EntryKind, PauseReason, QueueView};
 use crate::calls::{
@@ -49,6 +52,9 @@ pub fn routes() -> Router<Ctx> {
         .route("/agents/{name}/call", post(agent_call))
         .route("/queues", get(queues))
         .merge(reports::routes())
+        .merge(exports::routes())
+        .merge(hot_topics::routes())
+        .merge(ranking::routes())
         .fallback(|| async { ApiError::not_found() })
 }
 
@@ -81,6 +87,9 @@ impl Modify for BearerAuth {
 async fn openapi_json() -> impl IntoResponse {
     let mut doc = ApiDoc::openapi();
     doc.merge(reports::ReportsDoc::openapi());
+    doc.merge(exports::ExportsDoc::openapi());
+    doc.merge(hot_topics::HotTopicsDoc::openapi());
+    doc.merge(ranking::RankingDoc::openapi());
     match doc.to_json() {
         Ok(s) => ([(header::CONTENT_TYPE, "application/json")], s).into_response(),
         Err(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
@@ -337,30 +346,9 @@ async fn list_tickets(
     u.require(Perm::ViewTickets)?;
     let q: TicketQuery = parse_query(q)?;
     let (page, per_page) = paging(&ctx, q.page, q.per_page)?;
-    let mut f = TicketFilter {
-        states: parse_word::<TState>("state", &q.state)?
-            .into_iter()
-            .collect(),
-        kind: parse_word::<Kind>("kind", &q.kind)?,
-        channel: parse_word::<Channel>("channel", &q.channel)?,
-        department: q
-            .department
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|d| DepartmentId(d.to_string())),
-        overdue: q.overdue.unwrap_or(false),
-        limit: per_page,
-        offset: (page - 1) * per_page,
-        ..Default::default()
-    };
-    if u.0.role == Role::Department {
-        f.department = Some(
-            u.0.department
-                .clone()
-                .unwrap_or_else(|| DepartmentId(String::new())),
-        );
-    }
+    let mut f = ticket_filter(&u, &q)?;
+    f.limit = per_page;
+    f.offset = (page - 1) * per_page;
     let total = ctx.tickets().count(&f).await?;
     let items = ctx
         .tickets()
@@ -375,6 +363,34 @@ async fn list_tickets(
         per_page,
         total,
     }))
+}
+
+/// The tickets a query asks for, narrowed as the list narrows them: a department account
+/// sees only its own department's, whatever it asks.
+fn ticket_filter(u: &ApiUser, q: &TicketQuery) -> Result<TicketFilter, ApiError> {
+    let mut f = TicketFilter {
+        states: parse_word::<TState>("state", &q.state)?
+            .into_iter()
+            .collect(),
+        kind: parse_word::<Kind>("kind", &q.kind)?,
+        channel: parse_word::<Channel>("channel", &q.channel)?,
+        department: q
+            .department
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|d| DepartmentId(d.to_string())),
+        overdue: q.overdue.unwrap_or(false),
+        ..Default::default()
+    };
+    if u.0.role == Role::Department {
+        f.department = Some(
+            u.0.department
+                .clone()
+                .unwrap_or_else(|| DepartmentId(String::new())),
+        );
+    }
+    Ok(f)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -664,6 +680,20 @@ fn text_filter(v: Option<String>) -> Option<String> {
     v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
+/// The call records a query asks for.
+fn call_filter(q: CallQuery) -> Result<CallFilter, ApiError> {
+    Ok(CallFilter {
+        from: parse_time("from", &q.from)?,
+        to: parse_time("to", &q.to)?,
+        caller: text_filter(q.caller),
+        outcome: text_filter(q.outcome),
+        queue: text_filter(q.queue),
+        agent: text_filter(q.agent),
+        abandoned: q.abandoned,
+        ticket: text_filter(q.ticket),
+    })
+}
+
 /// Call records (话单), newest arrival first (operators, supervisors, administrators).
 #[utoipa::path(get, path = "/api/v1/calls", params(CallQuery),
     responses((status = 200, body = CallPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
@@ -675,16 +705,7 @@ async fn list_calls(
     u.require(Perm::ViewCalls)?;
     let q: CallQuery = parse_query(q)?;
     let (page, per_page) = paging(&ctx, q.page, q.per_page)?;
-    let f = CallFilter {
-        from: parse_time("from", &q.from)?,
-        to: parse_time("to", &q.to)?,
-        caller: text_filter(q.caller),
-        outcome: text_filter(q.outcome),
-        queue: text_filter(q.queue),
-        agent: text_filter(q.agent),
-        abandoned: q.abandoned,
-        ticket: text_filter(q.ticket),
-    };
+    let f = call_filter(q)?;
     let total = ctx.records().count(&f).await?;
     let items = ctx
         .records()

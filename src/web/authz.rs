@@ -19,6 +19,15 @@ pub fn sees_caller_number(role: Role) -> bool {
     allows(role, Perm::ViewTickets)
 }
 
+/// How an export of a list shows callers' numbers to `role`: as the list shows them.
+pub fn export_phones(role: Role) -> crate::reports::lists::Phones {
+    if sees_caller_number(role) {
+        crate::reports::lists::Phones::Whole
+    } else {
+        crate::reports::lists::Phones::Masked
+    }
+}
+
 /// A call's summary as `role` may read it: the caller masked for roles that do not see
 /// numbers elsewhere.
 pub fn call_for(role: Role, mut c: CallSummary) -> CallSummary {

@@ -150,6 +150,21 @@ impl From<AccountError> for WebError {
     }
 }
 
+impl From<crate::reports::ReportsError> for WebError {
+    fn from(e: crate::reports::ReportsError) -> Self {
+        use crate::reports::ReportsError as R;
+        match e {
+            R::Tickets(t) => t.into(),
+            R::Calls(c) => c.into(),
+            R::TooMany(t) => WebError::BadRequest(format!(
+                "符合条件的有 {} 行，一次最多导出 {} 行，请缩小筛选范围。",
+                t.found, t.max
+            )),
+            R::Export(x) => WebError::Internal(x.to_string()),
+        }
+    }
+}
+
 impl From<UnknownRole> for WebError {
     fn from(e: UnknownRole) -> Self {
         AccountError::from(e).into()

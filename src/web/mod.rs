@@ -18,6 +18,7 @@ pub mod authz;
 mod config;
 mod desk;
 mod error;
+mod export;
 mod metrics;
 mod notices;
 mod open311;

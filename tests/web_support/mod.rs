@@ -10,6 +10,7 @@ use hotline::web::{self, AppState, Readiness, WebConfig, WebExtras};
 
 #[path = "../common/mod.rs"]
 pub mod common;
+pub mod sheets;
 
 pub struct Site {
     pub base: String,

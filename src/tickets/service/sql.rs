@@ -19,6 +19,10 @@ pub struct TicketFilter {
     pub phone: Option<PhoneNumber>,
     pub overdue: bool,
     pub needs_review: Option<bool>,
+    /// Taken in at or after this moment (reports over a period).
+    pub created_from: Option<DateTime<Utc>>,
+    /// Taken in before this moment.
+    pub created_to: Option<DateTime<Utc>>,
     pub limit: i64,
     pub offset: i64,
 }
@@ -103,6 +107,22 @@ pub(super) fn filter_sql(f: &TicketFilter, head: &str) -> (String, Vec<Bind>) {
     }
     if let Some(r) = f.needs_review {
         push("needs_review = ?", Bind::Bool(r), &mut binds, &mut clauses);
+    }
+    if let Some(t) = f.created_from {
+        push(
+            "created_at >= ?",
+            Bind::Int(t.timestamp_millis()),
+            &mut binds,
+            &mut clauses,
+        );
+    }
+    if let Some(t) = f.created_to {
+        push(
+            "created_at < ?",
+            Bind::Int(t.timestamp_millis()),
+            &mut binds,
+            &mut clauses,
+        );
     }
     if f.overdue {
         push(

@@ -65,10 +65,11 @@ pub(super) async fn board(State(ctx): State<Ctx>, s: Session) -> Page {
         .map(|(t, m)| context! { label => t.label.clone(), code => t.kpi.code(), unit => Value::from(Serde(t.unit)), today => Value::from(Serde(t)), month => Value::from(Serde(m)), target => t.target, at_most => t.direction == Direction::AtMost })
         .collect();
     let overdue_now = ctx.tickets().overdue_now().await?;
+    let reports = super::reports::board_reports(&ctx).await?;
     render(
         &ctx,
         Some(&s),
         "board.html",
-        context! { depts => depts, urgent => Value::from(Serde(&urgent)), extensions => Value::from(Serde(&extensions)), returned => Value::from(Serde(&returned)), kpis => kpis, today => Value::from(Serde(&today)), month => Value::from(Serde(&month)), overdue_now => overdue_now },
+        context! { depts => depts, urgent => Value::from(Serde(&urgent)), extensions => Value::from(Serde(&extensions)), returned => Value::from(Serde(&returned)), kpis => kpis, today => Value::from(Serde(&today)), month => Value::from(Serde(&month)), overdue_now => overdue_now , ..reports },
     )
 }

@@ -36,6 +36,9 @@ pub(super) struct CallsQuery {
     abandoned: Option<String>,
     #[serde(default)]
     page: Option<String>,
+    /// Exports only: xlsx or csv.
+    #[serde(default, skip_serializing)]
+    pub(super) format: Option<String>,
 }
 
 /// One line of the list.
@@ -111,7 +114,7 @@ fn row(tk: &Tickets, c: &CallSummary) -> CallRow {
     }
 }
 
-fn filter(tk: &Tickets, q: &CallsQuery) -> Result<CallFilter, WebError> {
+pub(super) fn filter(tk: &Tickets, q: &CallsQuery) -> Result<CallFilter, WebError> {
     let text = |v: &Option<String>| nonempty(v).map(str::to_string);
     Ok(CallFilter {
         from: nonempty(&q.from)

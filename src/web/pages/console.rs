@@ -36,6 +36,9 @@ pub struct ListQuery {
     overdue: Option<String>,
     #[serde(default)]
     page: Option<i64>,
+    /// Exports only: xlsx or csv.
+    #[serde(default)]
+    pub(super) format: Option<String>,
 }
 
 pub(super) const OPEN_STATES: [TState; 6] = [
@@ -52,7 +55,7 @@ fn nonempty(s: &Option<String>) -> Option<&str> {
 }
 
 /// The filter a person asked for, narrowed to what their role may see.
-fn filter_for(ctx: &Ctx, s: &Session, q: &ListQuery) -> (TicketFilter, String) {
+pub(super) fn filter_for(ctx: &Ctx, s: &Session, q: &ListQuery) -> (TicketFilter, String) {
     let role = s.account.role;
     let default_scope = if role == Role::Operator {
         "queue"

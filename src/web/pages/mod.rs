@@ -2,7 +2,8 @@
 //! ticket list), `ticket.rs` (one ticket and its actions), `new_ticket.rs`, `board.rs`
 //! (supervisors), `desk.rs` (the agent desk and its screen pop), `wallboard.rs` (queues and
 //! agents live, monitoring), `calls.rs` (call records), `abandoned.rs` (abandoned calls to
-//! call back), `admin.rs` (accounts and API tokens) and
+//! call back), `export.rs` (the lists' 导出 Excel / CSV), `reports.rs` (考核排名, the
+//! monthly report, the board's trends and hot topics), `admin.rs` (accounts and API tokens) and
 //! `status.rs` (the public status lookup). Here: the routes and what every page shares.
 
 mod abandoned;
@@ -11,8 +12,10 @@ mod board;
 mod calls;
 mod console;
 mod desk;
+mod export;
 mod login;
 mod new_ticket;
+mod reports;
 mod status;
 mod ticket;
 mod wallboard;
@@ -38,6 +41,12 @@ pub fn routes() -> Router<Ctx> {
         .route("/logout", post(login::logout))
         .route("/console", get(console::console))
         .route("/console/rows", get(console::console_rows))
+        .route("/console/export", get(export::tickets_export))
+        .route("/console/calls/export", get(export::calls_export))
+        .route("/reports/departments", get(reports::ranking_page))
+        .route("/reports/departments/export", get(reports::ranking_export))
+        .route("/reports/monthly", get(reports::monthly_page))
+        .route("/reports/kpis/export", get(reports::kpis_export))
         .route("/console/stream", get(console::console_stream))
         .route("/console/desk", get(desk::desk_page))
         .route("/console/desk/stream", get(desk::desk_stream))
