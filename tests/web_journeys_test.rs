@@ -211,7 +211,9 @@ async fn supervisor_grants_an_extension_the_department_asked_for() {
         "extension request on the board"
     );
     assert!(
-        board.body.contains("考核指标") && board.body.contains("满意度") && board.body.contains("按时办结率"),
+        board.body.contains("考核指标")
+            && board.body.contains("满意度")
+            && board.body.contains("按时办结率"),
         "the scorecard is on the board"
     );
     let r = s.submit(&format!("/tickets/{}/grant", t.id), &[]).await;

@@ -15,7 +15,16 @@ pub mod table;
 pub mod trend;
 mod xlsx;
 
-pub use table::{render, Cell, ExportError, Format, Table};
+pub use table::{Cell, ExportError, Format, Table};
+
+/// The file's bytes in `format`: the one place that picks a writer, so the table model
+/// knows neither.
+pub fn render(table: &Table, format: Format) -> Result<Vec<u8>, ExportError> {
+    match format {
+        Format::Csv => Ok(csv::write(table)),
+        Format::Xlsx => xlsx::write(table),
+    }
+}
 
 /// What can go wrong making a report or an export.
 #[derive(Debug, thiserror::Error)]

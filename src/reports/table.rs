@@ -113,14 +113,6 @@ pub enum ExportError {
     Xlsx(String),
 }
 
-/// The file's bytes in `format`.
-pub fn render(table: &Table, format: Format) -> Result<Vec<u8>, ExportError> {
-    match format {
-        Format::Csv => Ok(super::csv::write(table)),
-        Format::Xlsx => super::xlsx::write(table),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
