@@ -1,5 +1,5 @@
 //! Ticket counts of this moment (by state, overdue now), read from the database so every
-//! node reports the same. The KPIs of a period are the scorecard's (`crate::scorecard`).
+//! node reports the same. The KPIs of a period are the scorecard's (src/scorecard/).
 
 use sqlx::Row;
 
