@@ -43,8 +43,9 @@ fn call_id(tx: &Transaction) -> String {
 }
 
 /// Where a request came from: the address (for the lockout) and `transport:ip:port` (for
-/// reaching a phone behind NAT). The top Via's `received`/`rport` (set by `fix_received`)
-/// say it for UDP; a stream connection knows its peer.
+/// reaching a phone behind NAT). The transport's own peer address first, for UDP too: a
+/// Via whose sent-by already matches the source keeps whatever `received=` the sender
+/// wrote, so trusting the Via would let one address pose as many and dodge the lockout.
 fn source_of(tx: &Transaction) -> (IpAddr, String) {
     let peer = tx
         .connection
@@ -69,11 +70,7 @@ fn source_of(tx: &Transaction) -> (IpAddr, String) {
             .unwrap_or(5060);
         Some(std::net::SocketAddr::new(ip, port))
     });
-    let addr = if reliable {
-        peer.or(from_via)
-    } else {
-        from_via.or(peer)
-    };
+    let addr = peer.or(from_via);
     let addr = addr.unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], 0)));
     let transport = if reliable { "tcp" } else { "udp" };
     (addr.ip(), format!("{transport}:{addr}"))
