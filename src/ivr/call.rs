@@ -30,8 +30,13 @@ impl From<Heard> for Input {
 pub trait CallControl: Send + Sync {
     /// The SIP Call-ID (or any id that names the call in logs).
     fn id(&self) -> &str;
-    /// The caller's number.
+    /// The caller's number, as they present it (nothing proves it).
     fn caller(&self) -> &str;
+    /// The caller's number as a trusted carrier asserted it; the only number that proves
+    /// who is calling.
+    fn asserted_caller(&self) -> Option<&str> {
+        None
+    }
     /// The number the caller dialled, which chooses the dialplan.
     fn called(&self) -> &str;
     /// Whether either side has hung up.
@@ -100,6 +105,9 @@ impl CallControl for sip::Call {
     }
     fn caller(&self) -> &str {
         sip::Call::caller(self)
+    }
+    fn asserted_caller(&self) -> Option<&str> {
+        sip::Call::asserted_caller(self)
     }
     fn called(&self) -> &str {
         sip::Call::called(self)

@@ -31,6 +31,7 @@ pub trait CallHandler: Send + Sync + 'static {
 pub struct Call {
     id: String,
     caller: String,
+    asserted: Option<String>,
     called: String,
     authenticated: Option<String>,
     cmd: mpsc::UnboundedSender<Cmd>,
@@ -56,6 +57,7 @@ impl Call {
         Self {
             id: new.id,
             caller: new.caller,
+            asserted: new.asserted,
             called: new.called,
             authenticated: new.authenticated,
             cmd: new.cmd,
@@ -78,6 +80,11 @@ impl Call {
     /// User part of the From URI (the caller's number).
     pub fn caller(&self) -> &str {
         &self.caller
+    }
+    /// The caller's number as a `[sip] trusted_peers` carrier asserted it
+    /// (P-Asserted-Identity); `None` from anywhere else, whatever the headers say.
+    pub fn asserted_caller(&self) -> Option<&str> {
+        self.asserted.as_deref()
     }
     /// User part of the Request-URI (or To), e.g. `12345`.
     pub fn called(&self) -> &str {

@@ -52,6 +52,10 @@ pub struct SipConfig {
     pub user_agent: String,
     /// The registrar for operator phones.
     pub registrar: RegistrarConfig,
+    /// Carrier trunks and SBCs (addresses or networks, `"192.0.2.10"`, `"10.1.0.0/16"`)
+    /// whose P-Asserted-Identity names the caller. From anywhere else it is ignored, and the
+    /// caller's number is only what they claim (never proof of owning a ticket).
+    pub trusted_peers: Vec<ipnet::IpNet>,
 }
 
 /// `[sip.registrar]`: operator phones register here with their console name and SIP
@@ -126,6 +130,7 @@ impl Default for SipConfig {
             destinations: BTreeMap::new(),
             user_agent: "hotline-12345".into(),
             registrar: RegistrarConfig::default(),
+            trusted_peers: Vec::new(),
         }
     }
 }

@@ -27,6 +27,7 @@ use super::dialog_table::{spawn_pump, DialogKey};
 use super::dialog_uas::{Cmd, Uas};
 use super::dialog_uas_sdp::OfferAnswer;
 use super::endpoint::Shared;
+use super::identity::asserted_caller;
 use super::media_leg::MediaHandle;
 use super::message::{reply_simple, user_part};
 use super::sdp::{Direction, LocalSdp, SdpError, SessionDesc};
@@ -36,6 +37,8 @@ use super::telemetry::ActiveCall;
 pub(crate) struct NewCall {
     pub id: String,
     pub caller: String,
+    /// The caller's number as a trusted peer asserted it (`identity.rs`).
+    pub asserted: Option<String>,
     pub called: String,
     /// The account the caller proved to be (digest credentials), when it had to.
     pub authenticated: Option<String>,
@@ -151,6 +154,7 @@ pub(crate) async fn incoming_invite(
         Err(_) => return,
     };
     let caller = from.typed().map(|f| user_part(&f.uri)).unwrap_or_default();
+    let asserted = asserted_caller(&tx.original, src_ip, &sh.cfg.trusted_peers);
     let called = {
         let u = user_part(&tx.original.uri);
         if u.is_empty() {
@@ -195,6 +199,7 @@ pub(crate) async fn incoming_invite(
     on_call(NewCall {
         id: call_id,
         caller,
+        asserted,
         called,
         authenticated,
         cmd: cmd_tx,

@@ -29,6 +29,7 @@
 //!     location.rs            bindings in the database
 //!     auth_digest.rs         RFC 8760 / 2617 challenges and checks (pure)
 //! telemetry.rs               call span (caller masked), SIP metrics
+//! identity.rs              P-Asserted-Identity, believed from `trusted_peers` only
 //! sdp.rs, limits.rs, config.rs, error.rs   leaves
 //! ```
 
@@ -44,6 +45,7 @@ mod dialog_uas_sdp;
 mod dispatch;
 mod endpoint;
 mod error;
+mod identity;
 mod limits;
 pub mod location;
 mod media_leg;

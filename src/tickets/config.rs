@@ -20,6 +20,7 @@ pub struct TicketsConfig {
     pub kind_sla: BTreeMap<Kind, String>,
     pub supervision: SupervisionConfig,
     pub follow_up: FollowUpConfig,
+    pub status_lookup: StatusLookupConfig,
     /// Dispatch tickets that routing places confidently without operator review.
     pub auto_dispatch: bool,
 }
@@ -144,7 +145,33 @@ impl Default for TicketsConfig {
             kind_sla,
             supervision: SupervisionConfig::default(),
             follow_up: FollowUpConfig::default(),
+            status_lookup: StatusLookupConfig::default(),
             auto_dispatch: true,
+        }
+    }
+}
+
+/// `[tickets.status_lookup]`: how many wrong tries lock a ticket's lookup, and an asker out.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatusLookupConfig {
+    /// Wrong last-four tries on one ticket within `ticket_window_mins` before the ticket can
+    /// only be looked up by an asserted number or through an operator.
+    pub ticket_failures: u32,
+    pub ticket_window_mins: u64,
+    /// Wrong tries (unknown numbers or wrong digits) by one caller number or one address
+    /// (IPv6 by /64) within `asker_window_mins` before that asker is refused.
+    pub asker_failures: u32,
+    pub asker_window_mins: u64,
+}
+
+impl Default for StatusLookupConfig {
+    fn default() -> Self {
+        StatusLookupConfig {
+            ticket_failures: 5,
+            ticket_window_mins: 24 * 60,
+            asker_failures: 10,
+            asker_window_mins: 60,
         }
     }
 }

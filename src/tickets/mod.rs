@@ -7,7 +7,8 @@
 //!   `permission.rs`: the one table of who may run which command on which ticket.
 //! - `service/`: the database side (create, read, transition, transcript); `error.rs`.
 //! - `routing.rs`, `departments.rs`, `deadline.rs`, `supervision.rs`, `follow_up.rs` (回访
-//!   clock and survey-call schedule), `events.rs`,
+//!   clock and survey-call schedule), `lookup.rs` (who may hear a ticket's state without
+//!   logging in, and the count of wrong tries), `events.rs`,
 //!   `config.rs`.
 
 pub mod commands;
@@ -17,6 +18,7 @@ pub mod departments;
 mod error;
 pub mod events;
 pub mod follow_up;
+mod lookup;
 mod model;
 pub mod permission;
 pub mod routing;
@@ -27,9 +29,12 @@ pub mod stats;
 pub mod supervision;
 
 pub use commands::{Caller, Command, Input, Outcome, Verb};
-pub use config::{FollowUpConfig, SupervisionConfig, SurveyCallConfig, TicketsConfig};
+pub use config::{
+    FollowUpConfig, StatusLookupConfig, SupervisionConfig, SurveyCallConfig, TicketsConfig,
+};
 pub use error::{Invalid, TicketsError};
 pub use events::{EventKind, EventPayload, TicketEvent};
+pub use lookup::{Asker, Proof, StatusClaim};
 pub use model::*;
 pub use permission::{Perm, Role};
 pub use service::{summarize, NewTicket, Rules, TicketFilter, Tickets, TranscriptUpdate};

@@ -53,8 +53,12 @@ impl Hotline {
             .env("HOTLINE__DEMO_TICKETS_FILE", "")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        // A value of "-" removes the variable (e.g. RUST_LOG, to run at the config's level).
         for (k, v) in env {
-            cmd.env(k, v);
+            match v.as_str() {
+                "-" => cmd.env_remove(k),
+                _ => cmd.env(k, v),
+            };
         }
         let mut child = cmd.spawn().expect("hotline starts");
         let log = Arc::new(Mutex::new(String::new()));

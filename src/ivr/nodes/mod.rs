@@ -194,11 +194,13 @@ impl Node {
                 next,
                 on_not_found,
                 on_mismatch,
+                on_locked,
                 ..
             }) => {
                 add("next", Some(next));
                 add("on_not_found", Some(on_not_found));
                 add("on_mismatch", Some(on_mismatch));
+                add("on_locked", on_locked.as_ref());
             }
             Node::Branch(Branch {
                 then, otherwise, ..

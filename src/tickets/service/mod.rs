@@ -18,7 +18,7 @@ use tokio::sync::broadcast;
 
 use crate::store::Db;
 
-use super::config::TicketsConfig;
+use super::config::{StatusLookupConfig, TicketsConfig};
 use super::departments::Department;
 use super::error::TicketsError;
 use super::events::{EventPayload, TicketEvent};
@@ -39,6 +39,8 @@ pub struct Tickets {
     live: broadcast::Sender<TicketEvent>,
     /// Dispatch confidently routed tickets without waiting for an operator.
     auto_dispatch: bool,
+    /// Limits on wrong status lookups (`lookup.rs`).
+    status_lookup: Arc<StatusLookupConfig>,
 }
 
 impl Tickets {
@@ -49,12 +51,19 @@ impl Tickets {
             rules: Arc::new(rules),
             live,
             auto_dispatch,
+            status_lookup: Arc::new(StatusLookupConfig::default()),
         }
     }
 
     /// Loads the rules named in `cfg` and builds the service.
     pub fn from_config(db: Db, cfg: &TicketsConfig) -> Result<Tickets, TicketsError> {
-        Ok(Tickets::new(db, Rules::load(cfg)?, cfg.auto_dispatch))
+        let mut t = Tickets::new(db, Rules::load(cfg)?, cfg.auto_dispatch);
+        t.status_lookup = Arc::new(cfg.status_lookup.clone());
+        Ok(t)
+    }
+
+    pub fn status_lookup(&self) -> &StatusLookupConfig {
+        &self.status_lookup
     }
 
     /// The pool, for the modules that own tables of their own beside the tickets'.

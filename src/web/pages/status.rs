@@ -10,8 +10,8 @@ use minijinja::context;
 use serde::Deserialize;
 
 use super::*;
-use crate::tickets::{State as TState, TicketNumber};
-use crate::web::auth::{self, ClientIp, MaybeSession, Session};
+use crate::tickets::{Asker, Proof, State as TState, StatusClaim};
+use crate::web::auth::{ClientIp, MaybeSession, Session};
 use crate::web::views::{self, when};
 use crate::web::Ctx;
 
@@ -75,30 +75,44 @@ pub(super) async fn status_lookup(
         return Ok(r);
     }
     ctx.status_hits.hit(&key);
-    let found = match f.number.trim().parse::<TicketNumber>() {
-        Ok(n) => match ctx.tickets().by_number(&n).await {
-            Ok(t) => {
-                let digits = f.last4.trim();
-                (digits.len() == 4
-                    && auth::constant_eq(digits.as_bytes(), t.phone.last4().as_bytes()))
-                .then_some(t)
-            }
-            Err(crate::tickets::TicketsError::NotFound(_)) => None,
-            Err(e) => return Err(e.into()),
-        },
-        Err(_) => None,
-    };
-    let Some(t) = found else {
-        ctx.status_failures.hit(&key);
-        ctx.stats.status("not_found");
-        let mut r = render(
-            &ctx,
-            None,
-            "status.html",
-            context! { form_csrf => token, error => "没有查到。请核对工单编号和来电号码后四位。", number => f.number.trim() },
-        )?;
-        *r.status_mut() = StatusCode::NOT_FOUND;
-        return Ok(r);
+    // The ticket and the asker are counted in the database too (`tickets::lookup`): the
+    // per-address limits above stop one browser, these stop many guessing one ticket.
+    let claim = ctx
+        .tickets()
+        .status_claim(
+            &f.number,
+            &Asker::Address(ip),
+            Proof::LastFour(f.last4.trim()),
+        )
+        .await?;
+    let t = match claim {
+        StatusClaim::Granted(t) => *t,
+        StatusClaim::Locked => {
+            ctx.stats.status("throttled");
+            tracing::warn!(
+                "status lookup refused: too many wrong tries on the ticket or from the address"
+            );
+            let mut r = render(
+                &ctx,
+                None,
+                "status.html",
+                context! { form_csrf => token, error => "查询过于频繁，请稍后再试。" },
+            )?;
+            *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            return Ok(r);
+        }
+        StatusClaim::NotFound | StatusClaim::NeedsProof | StatusClaim::Refused => {
+            ctx.status_failures.hit(&key);
+            ctx.stats.status("not_found");
+            let mut r = render(
+                &ctx,
+                None,
+                "status.html",
+                context! { form_csrf => token, error => "没有查到。请核对工单编号和来电号码后四位。", number => f.number.trim() },
+            )?;
+            *r.status_mut() = StatusCode::NOT_FOUND;
+            return Ok(r);
+        }
     };
     ctx.stats.status("found");
     let tk = ctx.tickets();
