@@ -52,10 +52,11 @@ fn mutate(rng: &mut Rng, input: &[u8], seeds: &[Vec<u8>]) -> Vec<u8> {
     let mut v = input.to_vec();
     for _ in 0..1 + rng.below(4) {
         let at = rng.below(v.len() + 1);
+        let i = at.min(v.len().saturating_sub(1));
         match rng.below(8) {
-            0 if !v.is_empty() => v[at.min(v.len() - 1)] ^= 1 << rng.below(8),
-            1 if !v.is_empty() => v[at.min(v.len() - 1)] = rng.next() as u8,
-            2 if !v.is_empty() => v[at.min(v.len() - 1)] = INTERESTING[rng.below(INTERESTING.len())],
+            0 if !v.is_empty() => v[i] ^= 1 << rng.below(8),
+            1 if !v.is_empty() => v[i] = rng.next() as u8,
+            2 if !v.is_empty() => v[i] = INTERESTING[rng.below(INTERESTING.len())],
             3 => v.insert(at, INTERESTING[rng.below(INTERESTING.len())]),
             4 => {
                 let end = (at + rng.below(32)).min(v.len());
