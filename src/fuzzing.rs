@@ -9,8 +9,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// A harness: takes any bytes, returns for all of them.
+pub type Harness = fn(&[u8]);
+
 /// Every target by name, as `fuzz/src/bin/<name>.rs` and `fuzz/corpus/<name>/` spell it.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Harness)] = &[
     ("sip_udp", sip_udp),
     ("sdp", sdp),
     ("rtp", rtp),
@@ -52,11 +55,9 @@ pub fn sip_udp(data: &[u8]) {
     let Ok(msg) = SipMessage::try_from(passed.as_slice()) else {
         return;
     };
-    let Ok(msg) = SipConnection::update_msg_received(
-        msg,
-        peer(),
-        rsipstack::sip::transport::Transport::Udp,
-    ) else {
+    let Ok(msg) =
+        SipConnection::update_msg_received(msg, peer(), rsipstack::sip::transport::Transport::Udp)
+    else {
         return;
     };
     let _ = msg.cseq_header().map(|c| c.value().to_string());

@@ -44,7 +44,9 @@ impl Rng {
 }
 
 /// Bytes a parser tends to count, split or stop on.
-const INTERESTING: &[u8] = &[0, 1, 0x7f, 0x80, 0xff, b'\r', b'\n', b' ', b':', b';', b'=', b'/'];
+const INTERESTING: &[u8] = &[
+    0, 1, 0x7f, 0x80, 0xff, b'\r', b'\n', b' ', b':', b';', b'=', b'/',
+];
 
 /// AFL's havoc stage in small: a few stacked flips, overwrites, inserts, deletes, clones
 /// and splices with another seed.

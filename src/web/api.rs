@@ -972,7 +972,10 @@ pub(crate) fn read_untrusted(which: u8, data: &[u8]) -> Result<(), ApiError> {
         }
         2 => {
             let b: AgentStateIn = json(data)?;
-            b.state.request(b.reason.as_deref()).map(drop).map_err(Into::into)
+            b.state
+                .request(b.reason.as_deref())
+                .map(drop)
+                .map_err(Into::into)
         }
         3 => json::<AgentCallIn>(data).map(drop),
         4 => query::<TicketQuery>(data),

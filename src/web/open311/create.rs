@@ -156,9 +156,7 @@ pub(crate) fn read_request(p: &HashMap<String, String>) -> Result<Request, &'sta
             (Ok(a), Ok(b)) if (-90.0..=90.0).contains(&a) && (-180.0..=180.0).contains(&b) => {
                 Some(format!("{a},{b}"))
             }
-            _ => {
-                return Err("lat and long must be WGS84 decimal degrees")
-            }
+            _ => return Err("lat and long must be WGS84 decimal degrees"),
         },
         _ => None,
     };
