@@ -13,6 +13,8 @@
 pub mod acd;
 pub mod calls;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ivr;
 pub mod mail;
 pub mod media;

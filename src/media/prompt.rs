@@ -59,7 +59,7 @@ impl Prompt {
             path: path.to_owned(),
             source,
         })?;
-        let pcm = decode(&bytes).map_err(|e| match e {
+        let pcm = decode_wav(&bytes).map_err(|e| match e {
             WavError::NotWav(reason) => PromptError::NotWav {
                 path: path.to_owned(),
                 reason,
@@ -122,7 +122,7 @@ impl Prompt {
 }
 
 /// The samples of a WAV file calls can play, or why it cannot be played.
-fn decode(b: &[u8]) -> Result<Vec<i16>, WavError> {
+pub(crate) fn decode_wav(b: &[u8]) -> Result<Vec<i16>, WavError> {
     let wav = crate::wav::parse(b).map_err(|e| WavError::NotWav(e.0))?;
     let supported = matches!((wav.format, wav.bits), (1, 16) | (6, 8) | (7, 8));
     if wav.rate != 8000 || wav.channels != 1 || !supported {
@@ -147,7 +147,7 @@ fn decode(b: &[u8]) -> Result<Vec<i16>, WavError> {
     })
 }
 
-enum WavError {
+pub(crate) enum WavError {
     NotWav(String),
     Unsupported(String),
 }

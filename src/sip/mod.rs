@@ -57,8 +57,8 @@ pub mod sdp;
 mod server;
 mod telemetry;
 mod transport;
-mod transport_udp_check;
-mod transport_udp_filter;
+pub(crate) mod transport_udp_check;
+pub(crate) mod transport_udp_filter;
 
 pub use call::{BridgeOutcome, Call, CallError, CallHandler};
 pub use config::SipConfig;

@@ -421,7 +421,7 @@ async fn session(
     }
 }
 
-fn to_incoming(d: &rusmpp::pdus::DeliverSm) -> Incoming {
+pub(crate) fn to_incoming(d: &rusmpp::pdus::DeliverSm) -> Incoming {
     let esm = u8::from(d.esm_class);
     let bytes: Vec<u8> = d.short_message().as_ref().to_vec();
     // Message type bits 2-5: 0x04 = SMSC delivery receipt.

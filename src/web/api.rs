@@ -945,3 +945,46 @@ async fn agent_call(
 async fn queues(State(ctx): State<Ctx>, u: ApiUser) -> Result<Json<Board>, ApiError> {
     Ok(Json(desk::board(&ctx, &u.0).await?))
 }
+
+/// Reads outside bytes as the handlers do before they touch the store: `which` picks a
+/// JSON body or a query string, `data` is it. Only the fuzz target `api_body` and its
+/// replay test call this; an error is a refusal the client would read, never a panic.
+pub(crate) fn read_untrusted(which: u8, data: &[u8]) -> Result<(), ApiError> {
+    fn json<T: serde::de::DeserializeOwned>(data: &[u8]) -> Result<T, ApiError> {
+        serde_json::from_slice(data).map_err(|e| ApiError::bad(e.to_string()))
+    }
+    fn query<T: serde::de::DeserializeOwned + Default>(data: &[u8]) -> Result<(), ApiError> {
+        let q = std::str::from_utf8(data).map_err(|_| ApiError::bad("query is not UTF-8"))?;
+        parse_query::<T>(Some(q.to_string())).map(drop)
+    }
+    match which % 12 {
+        0 => {
+            let b: NewTicketIn = json(data)?;
+            b.phone
+                .parse::<PhoneNumber>()
+                .map_err(|_| ApiError::bad("phone must be 3 to 20 digits"))?;
+            parse_word::<Kind>("kind", &b.kind).map(drop)
+        }
+        1 => {
+            let b: TransitionIn = json(data)?;
+            let _ = (b.action.verb(), b.satisfaction.map(SatisfactionIn::code));
+            Ok(())
+        }
+        2 => {
+            let b: AgentStateIn = json(data)?;
+            b.state
+                .request(b.reason.as_deref())
+                .map(drop)
+                .map_err(Into::into)
+        }
+        3 => json::<AgentCallIn>(data).map(drop),
+        4 => query::<TicketQuery>(data),
+        5 => query::<CallQuery>(data),
+        6 => query::<AbandonedQuery>(data),
+        7 => query::<exports::TicketExportQuery>(data),
+        8 => query::<exports::CallExportQuery>(data),
+        9 => query::<exports::KpiExportQuery>(data),
+        10 => query::<ranking::RankingQuery>(data),
+        _ => query::<reports::KpiQuery>(data),
+    }
+}

@@ -12,7 +12,7 @@
 
 pub mod accounts;
 mod act;
-mod api;
+pub(crate) mod api;
 pub mod auth;
 pub mod authz;
 mod config;
@@ -21,7 +21,7 @@ mod error;
 mod export;
 mod metrics;
 mod notices;
-mod open311;
+pub(crate) mod open311;
 mod pages;
 mod views;
 

@@ -1,6 +1,8 @@
 //! `POST requests.{fmt}`: a city system files a service request with its API key; it
 //! becomes a ticket (channel open311) and the answer carries its number and a token.
 
+use std::collections::HashMap;
+
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -29,20 +31,10 @@ pub(super) async fn root_post(
     if name != "requests" {
         return error(fmt, StatusCode::NOT_FOUND, "unknown resource");
     }
-    // Parameters come form-encoded in the body; some clients put them in the query string.
-    let Ok(mut p) = params(q.as_deref()) else {
-        return error(fmt, StatusCode::BAD_REQUEST, "malformed query string");
+    let p = match read_params(q.as_deref(), &body) {
+        Ok(p) => p,
+        Err(why) => return error(fmt, StatusCode::BAD_REQUEST, why),
     };
-    match serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body) {
-        Ok(v) => p.extend(v),
-        Err(_) => {
-            return error(
-                fmt,
-                StatusCode::BAD_REQUEST,
-                "body must be application/x-www-form-urlencoded",
-            )
-        }
-    }
     if let Some(r) = wrong_jurisdiction(&ctx, &p, fmt) {
         return r;
     }
@@ -66,53 +58,15 @@ pub(super) async fn root_post(
             return error(fmt, StatusCode::INTERNAL_SERVER_ERROR, "internal error");
         }
     };
-    let Some(code) = get("service_code") else {
-        return error(fmt, StatusCode::BAD_REQUEST, "service_code is required");
+    let Request {
+        kind,
+        address,
+        phone,
+        text,
+    } = match read_request(&p) {
+        Ok(r) => r,
+        Err(why) => return error(fmt, StatusCode::BAD_REQUEST, why),
     };
-    let Ok(kind) = code.parse::<Kind>() else {
-        return error(fmt, StatusCode::BAD_REQUEST, "service_code not found");
-    };
-    let latlong = match (get("lat"), get("long")) {
-        (Some(la), Some(lo)) => match (la.parse::<f64>(), lo.parse::<f64>()) {
-            (Ok(a), Ok(b)) if (-90.0..=90.0).contains(&a) && (-180.0..=180.0).contains(&b) => {
-                Some(format!("{a},{b}"))
-            }
-            _ => {
-                return error(
-                    fmt,
-                    StatusCode::BAD_REQUEST,
-                    "lat and long must be WGS84 decimal degrees",
-                )
-            }
-        },
-        _ => None,
-    };
-    let address = get("address_string").or(get("address_id")).or(latlong);
-    let Some(address) = address else {
-        return error(
-            fmt,
-            StatusCode::BAD_REQUEST,
-            "a location is required: lat and long, address_string or address_id",
-        );
-    };
-    let Some(phone) = get("phone") else {
-        return error(
-            fmt,
-            StatusCode::BAD_REQUEST,
-            "phone is required: residents follow their request by phone number",
-        );
-    };
-    let Ok(phone) = phone.parse::<PhoneNumber>() else {
-        return error(fmt, StatusCode::BAD_REQUEST, "phone must be 3 to 20 digits");
-    };
-    let text = get("description").unwrap_or_else(|| kind.label_zh().to_string());
-    if text.chars().count() > 4000 {
-        return error(
-            fmt,
-            StatusCode::BAD_REQUEST,
-            "description is longer than 4000 characters",
-        );
-    }
     let created = ctx
         .tickets()
         .create(
@@ -162,4 +116,68 @@ pub(super) async fn root_post(
             account_id: None,
         }],
     )
+}
+
+/// The parameters of a request: the query string's, then the form-encoded body's.
+pub(crate) fn read_params(
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<HashMap<String, String>, &'static str> {
+    let mut p = params(query).map_err(|_| "malformed query string")?;
+    // Parameters come form-encoded in the body; some clients put them in the query string.
+    let v = serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+        .map_err(|_| "body must be application/x-www-form-urlencoded")?;
+    p.extend(v);
+    Ok(p)
+}
+
+/// What a service request asks for, checked; the error is the sentence the client reads.
+pub(crate) struct Request {
+    pub(crate) kind: Kind,
+    pub(crate) address: String,
+    pub(crate) phone: PhoneNumber,
+    pub(crate) text: String,
+}
+
+pub(crate) fn read_request(p: &HashMap<String, String>) -> Result<Request, &'static str> {
+    let get = |k: &str| {
+        p.get(k)
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    let Some(code) = get("service_code") else {
+        return Err("service_code is required");
+    };
+    let Ok(kind) = code.parse::<Kind>() else {
+        return Err("service_code not found");
+    };
+    let latlong = match (get("lat"), get("long")) {
+        (Some(la), Some(lo)) => match (la.parse::<f64>(), lo.parse::<f64>()) {
+            (Ok(a), Ok(b)) if (-90.0..=90.0).contains(&a) && (-180.0..=180.0).contains(&b) => {
+                Some(format!("{a},{b}"))
+            }
+            _ => return Err("lat and long must be WGS84 decimal degrees"),
+        },
+        _ => None,
+    };
+    let address = get("address_string").or(get("address_id")).or(latlong);
+    let Some(address) = address else {
+        return Err("a location is required: lat and long, address_string or address_id");
+    };
+    let Some(phone) = get("phone") else {
+        return Err("phone is required: residents follow their request by phone number");
+    };
+    let Ok(phone) = phone.parse::<PhoneNumber>() else {
+        return Err("phone must be 3 to 20 digits");
+    };
+    let text = get("description").unwrap_or_else(|| kind.label_zh().to_string());
+    if text.chars().count() > 4000 {
+        return Err("description is longer than 4000 characters");
+    }
+    Ok(Request {
+        kind,
+        address,
+        phone,
+        text,
+    })
 }

@@ -17,7 +17,7 @@
 //! types of `wire.rs`, serialised once to either format; reading requests is `requests.rs`,
 //! filing one `create.rs`, and discovery and services are here.
 
-mod create;
+pub(crate) mod create;
 mod requests;
 mod wire;
 

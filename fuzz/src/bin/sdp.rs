@@ -1,0 +1,4 @@
+//! An SDP body: parse, negotiate, answer (`hotline::sip::sdp`).
+fn main() {
+    afl::fuzz!(|data: &[u8]| hotline::fuzzing::sdp(data));
+}
