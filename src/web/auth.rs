@@ -268,6 +268,11 @@ impl FromRequestParts<Ctx> for ClientIp {
     }
 }
 
+/// The throttle key of a client address under `prefix`.
+pub fn ip_key(prefix: &str, ip: IpAddr) -> String {
+    format!("{prefix}:{ip}")
+}
+
 /// Counts events per key in a sliding window; used for login failures and status lookups.
 /// Kept in memory per node: a restart forgets it, which only ever loosens a limit briefly.
 #[derive(Debug, Default)]
@@ -286,6 +291,24 @@ impl Window {
             }
             None => 0,
         }
+    }
+
+    /// Counts one event for `key` unless `max` already happened within `within`; false
+    /// when refused. Counting and checking are one step, so parallel requests cannot all
+    /// slip under the limit.
+    pub fn allow(&self, key: &str, within: Duration, max: usize) -> bool {
+        let mut m = self.hits.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        if m.len() > 100_000 {
+            m.clear();
+        }
+        let v = m.entry(key.to_string()).or_default();
+        v.retain(|t| now.duration_since(*t) < within);
+        if v.len() >= max {
+            return false;
+        }
+        v.push(now);
+        true
     }
 
     pub fn hit(&self, key: &str) {

@@ -26,6 +26,15 @@ pub struct WebConfig {
     pub client_ip_header: Option<String>,
     /// Open311 `jurisdiction_id` this endpoint answers for.
     pub open311_jurisdiction: String,
+    /// Open311 `GET requests` and `GET requests/{id}` for anyone. Off by default: the list
+    /// would show every resident's request to the world, beside the `/status` lookup that
+    /// asks for the ticket number and the phone's last four digits.
+    pub open311_public_requests: bool,
+    /// When public: the service codes (`suggestion`, `praise` …) a city chooses to list;
+    /// requests of other codes do not exist to the public. Their text is redacted.
+    pub open311_public_services: Vec<String>,
+    /// Open311 reads (requests, one request, tokens) allowed per client address per minute.
+    pub open311_per_minute: u32,
     /// Supervisor board: tickets due within this many hours count as "near deadline".
     pub near_deadline_hours: u64,
     /// Rows per page in lists and default API page size.
@@ -45,6 +54,9 @@ impl Default for WebConfig {
             status_failures_per_hour: 20,
             client_ip_header: None,
             open311_jurisdiction: "pizhou.gov.cn".into(),
+            open311_public_requests: false,
+            open311_public_services: Vec::new(),
+            open311_per_minute: 30,
             near_deadline_hours: 24,
             page_size: 50,
         }

@@ -107,6 +107,10 @@ pub struct Inner {
     pub login_failures: auth::Window,
     pub status_hits: auth::Window,
     pub status_failures: auth::Window,
+    /// Open311 reads per client address.
+    pub open311_reads: auth::Window,
+    /// `[web] open311_public_services`, parsed: what the public may read when it may.
+    pub open311_public_kinds: Vec<crate::tickets::Kind>,
     pub stats: metrics::WebStats,
 }
 
@@ -147,6 +151,7 @@ pub fn router_with(state: AppState, extras: WebExtras) -> Router {
     if let Some(acd) = &extras.acd {
         offers.follow(acd);
     }
+    let open311_public_kinds = open311::public_kinds(&extras.config.open311_public_services);
     let ctx = Ctx(Arc::new(Inner {
         app: state,
         cfg: extras.config,
@@ -160,6 +165,8 @@ pub fn router_with(state: AppState, extras: WebExtras) -> Router {
         login_failures: auth::Window::default(),
         status_hits: auth::Window::default(),
         status_failures: auth::Window::default(),
+        open311_reads: auth::Window::default(),
+        open311_public_kinds,
         stats: metrics::WebStats,
     }));
     let pages = pages::routes().layer(axum::middleware::from_fn_with_state(
