@@ -12,7 +12,9 @@ pub struct WebConfig {
     /// Mark cookies `Secure` (only sent over HTTPS). Turn on whenever the console is served
     /// through TLS; off by default so the demo works on plain http://127.0.0.1.
     pub secure_cookies: bool,
-    /// Failed logins allowed per account name and per client address within `login_window_minutes`.
+    /// Login attempts allowed per account name (and 4× per client address) within
+    /// `login_window_minutes`; an attempt counts before its password is checked, a
+    /// successful one is taken back.
     pub login_max_failures: u32,
     pub login_window_minutes: u64,
     /// How long logins stay refused once the limit is reached.
@@ -21,8 +23,15 @@ pub struct WebConfig {
     pub status_per_minute: u32,
     /// Failed status lookups (wrong number or digits) allowed per client address per hour.
     pub status_failures_per_hour: u32,
-    /// Use the first address of this header as the client address (set only behind a proxy
-    /// you run, e.g. "x-forwarded-for").
+    /// Password checks (argon2, ~19 MiB and tens of ms each) running at once; more wait.
+    pub login_hash_concurrency: usize,
+    /// How long a login waits for a free check before it is answered 503.
+    pub login_hash_wait_ms: u64,
+    /// Proxies (addresses or CIDR networks) whose forwarding header is believed. Empty: the
+    /// TCP peer is the client, whatever the request's headers say.
+    pub trusted_proxies: Vec<String>,
+    /// The forwarding header trusted proxies set (default `x-forwarded-for`); the client
+    /// is its right-most address that is not itself a trusted proxy.
     pub client_ip_header: Option<String>,
     /// Open311 `jurisdiction_id` this endpoint answers for.
     pub open311_jurisdiction: String,
@@ -52,6 +61,9 @@ impl Default for WebConfig {
             login_lockout_minutes: 15,
             status_per_minute: 10,
             status_failures_per_hour: 20,
+            login_hash_concurrency: 2,
+            login_hash_wait_ms: 2000,
+            trusted_proxies: Vec::new(),
             client_ip_header: None,
             open311_jurisdiction: "pizhou.gov.cn".into(),
             open311_public_requests: false,

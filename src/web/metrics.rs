@@ -25,9 +25,13 @@ impl Drop for SseGuard {
 }
 
 impl WebStats {
-    /// A login attempt: `ok`, `failed` or `throttled`.
+    /// A login attempt: `ok`, `failed`, `throttled` or `busy` (no password check free).
     pub fn login(&self, result: &'static str) {
         metrics::counter!("hotline_logins_total", "result" => result).increment(1);
+    }
+    /// A password checked (an argon2 hash computed) for a login.
+    pub fn password_check(&self) {
+        metrics::counter!("hotline_login_password_checks_total").increment(1);
     }
     /// A public status lookup: `found`, `not_found` or `throttled`.
     pub fn status(&self, result: &'static str) {

@@ -105,6 +105,10 @@ pub struct Inner {
     pub scorecard: Scorecard,
     pub tpl: minijinja::Environment<'static>,
     pub login_failures: auth::Window,
+    /// Password checks allowed at once (`[web] login_hash_concurrency`).
+    pub login_hashes: tokio::sync::Semaphore,
+    /// `[web] trusted_proxies`, parsed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub status_hits: auth::Window,
     pub status_failures: auth::Window,
     /// Open311 reads per client address.
@@ -152,6 +156,8 @@ pub fn router_with(state: AppState, extras: WebExtras) -> Router {
         offers.follow(acd);
     }
     let open311_public_kinds = open311::public_kinds(&extras.config.open311_public_services);
+    let login_hashes = tokio::sync::Semaphore::new(extras.config.login_hash_concurrency.max(1));
+    let trusted_proxies = auth::parse_proxies(&extras.config.trusted_proxies);
     let ctx = Ctx(Arc::new(Inner {
         app: state,
         cfg: extras.config,
@@ -163,6 +169,8 @@ pub fn router_with(state: AppState, extras: WebExtras) -> Router {
         scorecard,
         tpl: views::environment(),
         login_failures: auth::Window::default(),
+        login_hashes,
+        trusted_proxies,
         status_hits: auth::Window::default(),
         status_failures: auth::Window::default(),
         open311_reads: auth::Window::default(),
