@@ -305,16 +305,17 @@ pub fn client_ip(peer: IpAddr, forwarded: &str, trusted: &[ipnet::IpNet]) -> IpA
     client
 }
 
-/// `[web] trusted_proxies` as networks; a plain address is a network of one. Wrong
-/// entries are logged and left out (trusting less, never more).
-pub fn parse_proxies(entries: &[String]) -> Vec<ipnet::IpNet> {
+/// A list of addresses and CIDR networks (`[web] trusted_proxies`, `metrics_allow`); a
+/// plain address is a network of one. Wrong entries are logged and left out (trusting
+/// less, never more).
+pub fn parse_networks(key: &str, entries: &[String]) -> Vec<ipnet::IpNet> {
     entries
         .iter()
         .filter_map(|e| {
             let e = e.trim();
             e.parse::<ipnet::IpNet>()
                 .or_else(|_| e.parse::<IpAddr>().map(ipnet::IpNet::from))
-                .map_err(|_| tracing::error!(entry = %e, "[web] trusted_proxies: not an address or CIDR network, ignored"))
+                .map_err(|_| tracing::error!(key, entry = %e, "[web]: not an address or CIDR network, ignored"))
                 .ok()
         })
         .collect()
@@ -543,7 +544,7 @@ mod tests {
 
     #[test]
     fn forwarded_for_is_read_only_from_trusted_proxies() {
-        let proxies = parse_proxies(&["10.0.0.0/8".into(), "192.0.2.1".into(), "nonsense".into()]);
+        let proxies = parse_networks("trusted_proxies", &["10.0.0.0/8".into(), "192.0.2.1".into(), "nonsense".into()]);
         assert_eq!(proxies.len(), 2);
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         // From a stranger: the header is the stranger's own claim.

@@ -44,6 +44,17 @@ pub struct WebConfig {
     pub open311_public_services: Vec<String>,
     /// Open311 reads (requests, one request, tokens) allowed per client address per minute.
     pub open311_per_minute: u32,
+    /// A live stream (SSE) checks its session again this often (and before an event), and
+    /// ends once the session is gone, expired or its account disabled.
+    pub live_recheck_secs: u64,
+    /// `/metrics` answers a request carrying `Authorization: Bearer <this>`…
+    pub metrics_token: Option<String>,
+    /// …or coming straight (TCP peer, never a forwarded header) from one of these addresses
+    /// or CIDR networks. Anyone else gets 401.
+    pub metrics_allow: Vec<String>,
+    /// The database figures of `/metrics` (tickets by state, overdue, KPIs) are computed at
+    /// most this often; scrapes in between read the last values.
+    pub metrics_refresh_secs: u64,
     /// Supervisor board: tickets due within this many hours count as "near deadline".
     pub near_deadline_hours: u64,
     /// Rows per page in lists and default API page size.
@@ -69,6 +80,10 @@ impl Default for WebConfig {
             open311_public_requests: false,
             open311_public_services: Vec::new(),
             open311_per_minute: 30,
+            live_recheck_secs: 30,
+            metrics_token: None,
+            metrics_allow: vec!["127.0.0.1/32".into(), "::1/128".into()],
+            metrics_refresh_secs: 15,
             near_deadline_hours: 24,
             page_size: 50,
         }

@@ -19,6 +19,7 @@ mod config;
 mod desk;
 mod error;
 mod export;
+mod live;
 mod metrics;
 mod notices;
 mod open311;
@@ -116,6 +117,10 @@ pub struct Inner {
     /// `[web] open311_public_services`, parsed: what the public may read when it may.
     pub open311_public_kinds: Vec<crate::tickets::Kind>,
     pub stats: metrics::WebStats,
+    /// `/metrics`' database gauges and when they were computed.
+    pub gauges: metrics::GaugeCache,
+    /// `[web] metrics_allow`, parsed.
+    pub metrics_allow: Vec<ipnet::IpNet>,
 }
 
 impl Deref for Ctx {
@@ -157,7 +162,8 @@ pub fn router_with(state: AppState, extras: WebExtras) -> Router {
     }
     let open311_public_kinds = open311::public_kinds(&extras.config.open311_public_services);
     let login_hashes = tokio::sync::Semaphore::new(extras.config.login_hash_concurrency.max(1));
-    let trusted_proxies = auth::parse_proxies(&extras.config.trusted_proxies);
+    let trusted_proxies = auth::parse_networks("trusted_proxies", &extras.config.trusted_proxies);
+    let metrics_allow = auth::parse_networks("metrics_allow", &extras.config.metrics_allow);
     let ctx = Ctx(Arc::new(Inner {
         app: state,
         cfg: extras.config,
@@ -176,6 +182,8 @@ pub fn router_with(state: AppState, extras: WebExtras) -> Router {
         open311_reads: auth::Window::default(),
         open311_public_kinds,
         stats: metrics::WebStats,
+        gauges: metrics::GaugeCache::default(),
+        metrics_allow,
     }));
     let pages = pages::routes().layer(axum::middleware::from_fn_with_state(
         ctx.clone(),

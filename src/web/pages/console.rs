@@ -154,7 +154,8 @@ pub(super) async fn console_rows(
     render(&ctx, Some(&s), "rows.html", c)
 }
 
-/// Server-sent events: one `ticket` event per change the person may see.
+/// Server-sent events: one `ticket` event per change the person may see, for as long as
+/// the session stands.
 pub(super) async fn console_stream(
     State(ctx): State<Ctx>,
     s: Session,
@@ -197,6 +198,7 @@ pub(super) async fn console_stream(
             }
         }
     });
+    let stream = crate::web::live::while_signed_in(ctx.clone(), s, stream);
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(20)))
         .into_response())
