@@ -20,6 +20,7 @@ pub struct TicketsConfig {
     pub kind_sla: BTreeMap<Kind, String>,
     pub supervision: SupervisionConfig,
     pub follow_up: FollowUpConfig,
+    pub retention: super::retention::RetentionConfig,
     /// Dispatch tickets that routing places confidently without operator review.
     pub auto_dispatch: bool,
 }
@@ -143,6 +144,7 @@ impl Default for TicketsConfig {
             deadlines,
             kind_sla,
             supervision: SupervisionConfig::default(),
+            retention: Default::default(),
             follow_up: FollowUpConfig::default(),
             auto_dispatch: true,
         }

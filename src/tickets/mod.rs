@@ -7,7 +7,8 @@
 //!   `permission.rs`: the one table of who may run which command on which ticket.
 //! - `service/`: the database side (create, read, transition, transcript); `error.rs`.
 //! - `routing.rs`, `departments.rs`, `deadline.rs`, `supervision.rs`, `follow_up.rs` (回访
-//!   clock and survey-call schedule), `events.rs`,
+//!   clock and survey-call schedule), `retention.rs` (personal data of closed tickets),
+//!   `events.rs`,
 //!   `config.rs`.
 
 pub mod commands;
@@ -19,6 +20,7 @@ pub mod events;
 pub mod follow_up;
 mod model;
 pub mod permission;
+pub mod retention;
 pub mod routing;
 mod service;
 pub mod similar;
