@@ -218,7 +218,7 @@ pub struct TicketOut {
     pub closed_at: Option<String>,
 }
 
-fn ticket_out(ctx: &Ctx, t: &Ticket) -> TicketOut {
+fn ticket_out(ctx: &Ctx, role: Role, t: &Ticket) -> TicketOut {
     let tz = ctx.tickets().tz();
     let ts = |d: chrono::DateTime<chrono::Utc>| d.with_timezone(&tz).to_rfc3339();
     let open = state::is_open(t.state);
@@ -230,7 +230,7 @@ fn ticket_out(ctx: &Ctx, t: &Ticket) -> TicketOut {
         state: t.state.code().into(),
         state_label: t.state.label_zh().into(),
         open,
-        phone: t.phone.to_string(),
+        phone: super::authz::ticket_phone(&ctx.cfg, role, t.phone.as_str()),
         text: t.text.clone(),
         summary: t.summary.clone(),
         address: t.address.clone(),
@@ -355,7 +355,7 @@ async fn list_tickets(
         .list(&f)
         .await?
         .iter()
-        .map(|t| ticket_out(&ctx, t))
+        .map(|t| ticket_out(&ctx, u.0.role, t))
         .collect();
     Ok(Json(TicketPage {
         items,
@@ -436,7 +436,7 @@ async fn create_ticket(
             &crate::tickets::Actor::Client(u.0.name.clone()),
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(ticket_out(&ctx, &t))))
+    Ok((StatusCode::CREATED, Json(ticket_out(&ctx, u.0.role, &t))))
 }
 
 /// One ticket.
@@ -448,7 +448,7 @@ async fn get_ticket(
     Path(id): Path<String>,
 ) -> Result<Json<TicketOut>, ApiError> {
     let t = visible(&ctx, &u, &id).await?;
-    Ok(Json(ticket_out(&ctx, &t)))
+    Ok(Json(ticket_out(&ctx, u.0.role, &t)))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -599,7 +599,7 @@ async fn transition(
     };
     let cmd = Command::parse(verb, &input, ctx.tickets())?;
     let t = super::act::run(&ctx, &u.0, &t, cmd).await?;
-    Ok(Json(ticket_out(&ctx, &t)))
+    Ok(Json(ticket_out(&ctx, u.0.role, &t)))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -55,6 +55,9 @@ pub struct WebConfig {
     /// The database figures of `/metrics` (tickets by state, overdue, KPIs) are computed at
     /// most this often; scrapes in between read the last values.
     pub metrics_refresh_secs: u64,
+    /// Department staff see residents' numbers whole on tickets (pages, API, exports);
+    /// off: 138****5678.
+    pub department_sees_phone: bool,
     /// Supervisor board: tickets due within this many hours count as "near deadline".
     pub near_deadline_hours: u64,
     /// Rows per page in lists and default API page size.
@@ -84,6 +87,7 @@ impl Default for WebConfig {
             metrics_token: None,
             metrics_allow: vec!["127.0.0.1/32".into(), "::1/128".into()],
             metrics_refresh_secs: 15,
+            department_sees_phone: false,
             near_deadline_hours: 24,
             page_size: 50,
         }

@@ -16,7 +16,7 @@ use crate::tickets::{Action, DepartmentId, Kind, Ticket, TicketId};
 use crate::tickets::{Command, Input, Verb};
 use crate::web::accounts::Role;
 use crate::web::auth::Session;
-use crate::web::authz::{can_see, Perm};
+use crate::web::authz::{can_see, ticket_phone, Perm};
 use crate::web::error::{action_zh, WebError};
 use crate::web::views::{self, actor_zh, can, note_zh, ticket_view, when, when_ms};
 use crate::web::Ctx;
@@ -153,7 +153,11 @@ pub(super) async fn ticket_page(
         Some(&s),
         "ticket.html",
         context! {
-            t => Value::from(Serde(ticket_view(tk, &t, ctx.cfg.near_deadline_hours))),
+            t => Value::from(Serde({
+                let mut v = ticket_view(tk, &t, ctx.cfg.near_deadline_hours);
+                v.phone = ticket_phone(&ctx.cfg, s.account.role, &v.phone);
+                v
+            })),
             routed_by => views::routed_by_zh(tk, &t.routed_by),
             audit => audit,
             earlier => Value::from(Serde(&earlier)),
