@@ -10,6 +10,7 @@
 //! The web's own tables (accounts, API tokens, Open311 tokens) are read and written in
 //! `accounts.rs`, its sessions in `auth.rs`; errors become Chinese text in `error.rs`.
 
+mod access_log;
 pub mod accounts;
 mod act;
 mod api;
