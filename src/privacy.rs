@@ -66,10 +66,7 @@ pub fn redact(text: &str) -> String {
                 if is_digit(c[j]) {
                     digits += 1;
                     j += 1;
-                } else if (c[j] == '-' || c[j] == ' ')
-                    && j + 1 < c.len()
-                    && is_digit(c[j + 1])
-                {
+                } else if (c[j] == '-' || c[j] == ' ') && j + 1 < c.len() && is_digit(c[j + 1]) {
                     j += 1;
                 } else {
                     break;
@@ -145,10 +142,7 @@ mod tests {
 
     #[test]
     fn public_text_loses_numbers_names_and_house_numbers() {
-        assert_eq!(
-            redact("请回电13812345678或138-1234-5678"),
-            "请回电***或***"
-        );
+        assert_eq!(redact("请回电13812345678或138-1234-5678"), "请回电***或***");
         assert_eq!(
             redact("运河街道解放路12号3栋2单元501室漏水"),
             "运河街道解放路*号*栋*单元*室漏水"

@@ -8,7 +8,9 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use hotline::tickets::{Action, Actor, Channel, DepartmentId, Kind, NewTicket, State, Ticket, Tickets};
+use hotline::tickets::{
+    Action, Actor, Channel, DepartmentId, Kind, NewTicket, State, Ticket, Tickets,
+};
 use sqlx::Row;
 
 fn purge(data: &Path, url: &str) -> (bool, String) {
@@ -112,7 +114,10 @@ async fn purge_case(url: &str) {
     assert!(out.contains("privacy purge"), "logged: {out}");
 
     let after = tickets.get(old.id).await.unwrap();
-    assert!(!dir.path().join("closed.wav").exists(), "recording file deleted");
+    assert!(
+        !dir.path().join("closed.wav").exists(),
+        "recording file deleted"
+    );
     assert_eq!(after.recording_path, None, "recording row cleared");
     assert_eq!(after.phone.as_str(), "*******5678");
     assert_eq!(after.phone.last4(), "5678", "the status lookup still works");
@@ -121,7 +126,10 @@ async fn purge_case(url: &str) {
     assert_eq!(segments, "[]");
 
     let kept = tickets.get(open.id).await.unwrap();
-    assert!(dir.path().join("open.wav").exists(), "an open ticket keeps its recording");
+    assert!(
+        dir.path().join("open.wav").exists(),
+        "an open ticket keeps its recording"
+    );
     assert_eq!(kept.phone.as_str(), "13812345678");
     assert!(transcript(&tickets, &open).await.0.contains("路灯"));
 
@@ -129,10 +137,15 @@ async fn purge_case(url: &str) {
     let (ok, out2) = purge(dir.path(), url);
     assert!(ok, "{out2}");
     assert!(
-        out2.contains("recordings=0") && out2.contains("transcripts=0") && out2.contains("phones=0"),
+        out2.contains("recordings=0")
+            && out2.contains("transcripts=0")
+            && out2.contains("phones=0"),
         "{out2}"
     );
-    assert_eq!(tickets.get(old.id).await.unwrap().phone.as_str(), "*******5678");
+    assert_eq!(
+        tickets.get(old.id).await.unwrap().phone.as_str(),
+        "*******5678"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

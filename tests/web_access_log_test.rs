@@ -35,7 +35,10 @@ async fn openings_of_recordings_and_numbers_are_logged_for_supervisors() {
 
     let mut op = s.login("op1").await;
     assert_eq!(op.get(&format!("/tickets/{}", t.id)).await.status, 200);
-    assert_eq!(op.get(&format!("/tickets/{}/recording", t.id)).await.status, 200);
+    assert_eq!(
+        op.get(&format!("/tickets/{}/recording", t.id)).await.status,
+        200
+    );
     let op_token = s.token_for("op1").await;
     let r = client()
         .get(format!("{}/api/v1/tickets/{}", s.base, t.id))
@@ -49,7 +52,11 @@ async fn openings_of_recordings_and_numbers_are_logged_for_supervisors() {
         let url = format!("{}/api/v1/access-log", s.base);
         async move { client().get(url).bearer_auth(token).send().await.unwrap() }
     };
-    assert_eq!(log(op_token).await.status(), 403, "operators do not read the log");
+    assert_eq!(
+        log(op_token).await.status(),
+        403,
+        "operators do not read the log"
+    );
     let r = log(s.token_for("boss").await).await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
@@ -66,7 +73,11 @@ async fn openings_of_recordings_and_numbers_are_logged_for_supervisors() {
             )
         })
         .collect();
-    for want in [("phone", "page"), ("recording", "download"), ("phone", "api")] {
+    for want in [
+        ("phone", "page"),
+        ("recording", "download"),
+        ("phone", "api"),
+    ] {
         assert!(
             rows.contains(&("op1".into(), want.0.into(), want.1.into(), t.id.0)),
             "{want:?} in {rows:?}"

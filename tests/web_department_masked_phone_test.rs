@@ -49,14 +49,24 @@ async fn departments_see_masked_numbers_everywhere() {
     let mut dept = s.login("water1").await;
     let list = dept.get("/console?scope=all").await;
     assert_eq!(list.status, 200);
-    assert!(list.body.contains(t.number.as_str()), "the ticket is listed");
+    assert!(
+        list.body.contains(t.number.as_str()),
+        "the ticket is listed"
+    );
     assert!(!list.body.contains(PHONE), "console list");
     let page = dept.get(&format!("/tickets/{}", t.id)).await;
     assert_eq!(page.status, 200, "{}", page.body);
-    assert!(page.body.contains(MASKED) && !page.body.contains(PHONE), "ticket page");
+    assert!(
+        page.body.contains(MASKED) && !page.body.contains(PHONE),
+        "ticket page"
+    );
     let csv = dept.get("/console/export?scope=all&format=csv").await;
     assert_eq!(csv.status, 200, "{}", csv.body);
-    assert!(csv.body.contains(MASKED) && !csv.body.contains(PHONE), "export: {}", csv.body);
+    assert!(
+        csv.body.contains(MASKED) && !csv.body.contains(PHONE),
+        "export: {}",
+        csv.body
+    );
 
     let token = s.token_for("water1").await;
     let one: Value = client()

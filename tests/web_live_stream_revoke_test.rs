@@ -73,7 +73,10 @@ async fn a_disabled_operator_stops_receiving() {
         while let Ok(Some(_)) = stream.chunk().await {}
     })
     .await;
-    assert!(ended.is_ok(), "the stream still runs after the account was disabled");
+    assert!(
+        ended.is_ok(),
+        "the stream still runs after the account was disabled"
+    );
     assert!(s
         .hotline
         .log()

@@ -134,13 +134,29 @@ async fn a_trusted_proxy_is_believed_for_its_own_hop_only() {
     assert_eq!(codes, [401, 401, 401, 401, 429]);
     // Another resident behind the same proxy has an address of their own.
     assert_eq!(
-        attempt(&s, &csrf, "127.0.0.1", Some("198.51.100.8"), "op2", &password("op2")).await,
+        attempt(
+            &s,
+            &csrf,
+            "127.0.0.1",
+            Some("198.51.100.8"),
+            "op2",
+            &password("op2")
+        )
+        .await,
         303
     );
     // A client that is not the proxy cannot claim that fresh address either: its own
     // address (127.0.0.2) counts, and it has not failed yet.
     for i in 0..4 {
-        let c = attempt(&s, &csrf, "127.0.0.2", Some("198.51.100.99"), &format!("v{i}"), "x").await;
+        let c = attempt(
+            &s,
+            &csrf,
+            "127.0.0.2",
+            Some("198.51.100.99"),
+            &format!("v{i}"),
+            "x",
+        )
+        .await;
         assert_eq!(c, 401);
     }
     assert_eq!(

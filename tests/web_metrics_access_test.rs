@@ -56,6 +56,9 @@ async fn metrics_need_the_token_and_cache_the_database_figures() {
         Some(1.0),
         "the second scrape reused the figures"
     );
-    assert!(second.contains("hotline_tickets"), "the cached gauges are still there");
+    assert!(
+        second.contains("hotline_tickets"),
+        "the cached gauges are still there"
+    );
     assert!(s.hotline.log().contains("/metrics refused"));
 }

@@ -115,7 +115,12 @@ async fn opted_in_codes_are_listed_redacted_and_reads_are_limited() {
         codes.push(get(&s, "/requests.json").await);
     }
     let refused: Vec<_> = codes.iter().filter(|(c, _)| *c == 429).collect();
-    assert_eq!(refused.len(), 4, "{:?}", codes.iter().map(|c| c.0).collect::<Vec<_>>());
+    assert_eq!(
+        refused.len(),
+        4,
+        "{:?}",
+        codes.iter().map(|c| c.0).collect::<Vec<_>>()
+    );
     open311_error(&refused[0].1, 429);
     assert!(s.hotline.log().contains("open311 read refused"));
 }

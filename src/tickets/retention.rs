@@ -103,18 +103,16 @@ pub async fn purge(
             let path: Option<String> = r.try_get(1)?;
             match apply(tickets, step, id, now).await {
                 Ok(false) => {}
-                Ok(true) => {
-                    match step {
-                        Step::Recording => {
-                            if let Some(p) = path.filter(|p| !p.is_empty()) {
-                                remove(PathBuf::from(p), id);
-                            }
-                            done.recordings += 1;
+                Ok(true) => match step {
+                    Step::Recording => {
+                        if let Some(p) = path.filter(|p| !p.is_empty()) {
+                            remove(PathBuf::from(p), id);
                         }
-                        Step::Transcript => done.transcripts += 1,
-                        Step::Phone => done.phones += 1,
+                        done.recordings += 1;
                     }
-                }
+                    Step::Transcript => done.transcripts += 1,
+                    Step::Phone => done.phones += 1,
+                },
                 Err(e) => {
                     tracing::warn!(ticket = %id, step = step.mark(), error = %e, "privacy purge step failed; next run retries")
                 }
@@ -132,7 +130,12 @@ pub async fn purge(
 
 /// One step of one ticket, with its mark, in one transaction; false when another run
 /// already did it.
-async fn apply(tickets: &Tickets, step: Step, id: TicketId, now: i64) -> Result<bool, TicketsError> {
+async fn apply(
+    tickets: &Tickets,
+    step: Step,
+    id: TicketId,
+    now: i64,
+) -> Result<bool, TicketsError> {
     let mut tx = tickets.db().pool().begin().await?;
     if !claim_mark(&mut tx, id, step.mark(), now).await? {
         return Ok(false);

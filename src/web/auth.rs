@@ -290,7 +290,11 @@ pub fn client_ip(peer: IpAddr, forwarded: &str, trusted: &[ipnet::IpNet]) -> IpA
     if !is_trusted(client) {
         return client;
     }
-    for hop in forwarded.rsplit(',').map(str::trim).filter(|h| !h.is_empty()) {
+    for hop in forwarded
+        .rsplit(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+    {
         match hop.parse::<IpAddr>() {
             Ok(ip) => {
                 client = canonical(ip);
@@ -544,11 +548,17 @@ mod tests {
 
     #[test]
     fn forwarded_for_is_read_only_from_trusted_proxies() {
-        let proxies = parse_networks("trusted_proxies", &["10.0.0.0/8".into(), "192.0.2.1".into(), "nonsense".into()]);
+        let proxies = parse_networks(
+            "trusted_proxies",
+            &["10.0.0.0/8".into(), "192.0.2.1".into(), "nonsense".into()],
+        );
         assert_eq!(proxies.len(), 2);
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         // From a stranger: the header is the stranger's own claim.
-        assert_eq!(client_ip(ip("198.51.100.5"), "203.0.113.9", &proxies), ip("198.51.100.5"));
+        assert_eq!(
+            client_ip(ip("198.51.100.5"), "203.0.113.9", &proxies),
+            ip("198.51.100.5")
+        );
         // Through our proxy: the right-most hop it did not append itself.
         assert_eq!(
             client_ip(ip("10.1.1.1"), "1.2.3.4, 203.0.113.9", &proxies),

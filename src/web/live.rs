@@ -20,10 +20,11 @@ const EVENT_RECHECK: Duration = Duration::from_secs(1);
 /// Whether `s` still stands as it did when the stream opened. A database error counts as
 /// no: the browser reconnects and logs in again, rather than a stream running unchecked.
 pub async fn still_signed_in(ctx: &Ctx, s: &Session) -> bool {
-    let row = sqlx::query("SELECT expires_at, last_seen_at FROM web_sessions WHERE token_hash = $1")
-        .bind(&s.token_hash)
-        .fetch_optional(ctx.db().pool())
-        .await;
+    let row =
+        sqlx::query("SELECT expires_at, last_seen_at FROM web_sessions WHERE token_hash = $1")
+            .bind(&s.token_hash)
+            .fetch_optional(ctx.db().pool())
+            .await;
     let (expires, seen): (i64, i64) = match row {
         Ok(Some(r)) => match (r.try_get(0), r.try_get(1)) {
             (Ok(e), Ok(l)) => (e, l),
@@ -59,28 +60,31 @@ where
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let state = (Box::pin(events), tick, ctx, s, Instant::now());
-    futures::stream::unfold(state, |(mut events, mut tick, ctx, s, mut checked)| async move {
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {
-                    if !still_signed_in(&ctx, &s).await {
-                        tracing::info!(account = %s.account.name, "live stream ended: session no longer valid");
-                        return None;
-                    }
-                    checked = Instant::now();
-                }
-                item = events.next() => {
-                    let item = item?;
-                    if checked.elapsed() >= EVENT_RECHECK {
+    futures::stream::unfold(
+        state,
+        |(mut events, mut tick, ctx, s, mut checked)| async move {
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
                         if !still_signed_in(&ctx, &s).await {
                             tracing::info!(account = %s.account.name, "live stream ended: session no longer valid");
                             return None;
                         }
                         checked = Instant::now();
                     }
-                    return Some((item, (events, tick, ctx, s, checked)));
+                    item = events.next() => {
+                        let item = item?;
+                        if checked.elapsed() >= EVENT_RECHECK {
+                            if !still_signed_in(&ctx, &s).await {
+                                tracing::info!(account = %s.account.name, "live stream ended: session no longer valid");
+                                return None;
+                            }
+                            checked = Instant::now();
+                        }
+                        return Some((item, (events, tick, ctx, s, checked)));
+                    }
                 }
             }
-        }
-    })
+        },
+    )
 }

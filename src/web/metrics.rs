@@ -134,7 +134,10 @@ pub async fn metrics(State(ctx): State<Ctx>, req: Request) -> Response {
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     if !may_scrape(&ctx, peer, req.headers()) {
-        tracing::warn!(?peer, "/metrics refused: no valid token and not an allowed address");
+        tracing::warn!(
+            ?peer,
+            "/metrics refused: no valid token and not an allowed address"
+        );
         return (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")],

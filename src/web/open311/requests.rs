@@ -14,8 +14,8 @@ use chrono::{DateTime, FixedOffset, Utc};
 
 use super::wire::{error, list, Fmt, Request, TokenAnswer};
 use super::{get_parts, split, Get};
-use crate::tickets::{state, Kind, Ticket, TicketNumber};
 use crate::privacy::redact;
+use crate::tickets::{state, Kind, Ticket, TicketNumber};
 use crate::web::accounts;
 use crate::web::auth::ClientIp;
 use crate::web::Ctx;

@@ -14,9 +14,9 @@ use super::*;
 use crate::tickets::state::{is_open, next_state};
 use crate::tickets::{Action, DepartmentId, Kind, Ticket, TicketId};
 use crate::tickets::{Command, Input, Verb};
+use crate::web::access_log::{self, Of, Opened, Via};
 use crate::web::accounts::Role;
 use crate::web::auth::Session;
-use crate::web::access_log::{self, Of, Opened, Via};
 use crate::web::authz::{can_see, sees_ticket_phone, ticket_phone, Perm};
 use crate::web::error::{action_zh, WebError};
 use crate::web::views::{self, actor_zh, can, note_zh, ticket_view, when, when_ms};
@@ -150,7 +150,14 @@ pub(super) async fn ticket_page(
     };
     let done = dq.done.as_deref().map(action_zh).unwrap_or("");
     if sees_ticket_phone(&ctx.cfg, s.account.role) {
-        access_log::record(&ctx, &s.account, Opened::Phone, Via::Page, Of::Ticket(t.id.0)).await;
+        access_log::record(
+            &ctx,
+            &s.account,
+            Opened::Phone,
+            Via::Page,
+            Of::Ticket(t.id.0),
+        )
+        .await;
     }
     render(
         &ctx,
@@ -231,8 +238,14 @@ pub(super) async fn recording(
     let Some(path) = t.recording_path else {
         return Err(WebError::NotFound);
     };
-    access_log::record(&ctx, &s.account, Opened::Recording, Via::Download, Of::Ticket(t.id.0))
-        .await;
+    access_log::record(
+        &ctx,
+        &s.account,
+        Opened::Recording,
+        Via::Download,
+        Of::Ticket(t.id.0),
+    )
+    .await;
     serve_file(&path, req).await
 }
 
