@@ -54,6 +54,9 @@ enum Command {
     /// Agents of the call centre: ready, pause, log out (applied by the running hotline).
     #[command(subcommand)]
     Agent(AgentCmd),
+    /// Personal data (个人信息保护法, docs/privacy.md).
+    #[command(subcommand)]
+    Privacy(PrivacyCmd),
     /// The scorecard (考核指标): KPIs of a day, week or month (docs/kpis.md).
     Report {
         /// A day 2026-12-02, an ISO week 2026-W49 or a month 2026-12; this month when absent.
@@ -66,6 +69,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum PrivacyCmd {
+    /// Purge now what `[tickets.retention]` says has expired: recordings, transcripts and
+    /// whole phone numbers of tickets closed long enough ago (`serve` does it daily).
+    Purge,
 }
 
 #[derive(Subcommand)]
@@ -280,6 +290,19 @@ async fn run(cmd: Command, cfg: Config, config_path: PathBuf) -> anyhow::Result<
         Command::Calls(c) => {
             let tickets = hotline::server::open_tickets(&cfg).await?;
             return calls_cmd(&tickets, c).await;
+        }
+        Command::Privacy(PrivacyCmd::Purge) => {
+            let tickets = hotline::server::open_tickets(&cfg).await?;
+            let p = hotline::tickets::retention::purge(
+                &tickets,
+                &cfg.tickets.retention,
+                hotline::store::now_ms(),
+            )
+            .await?;
+            println!(
+                "privacy purge: recordings={} transcripts={} phones={}",
+                p.recordings, p.transcripts, p.phones
+            );
         }
         Command::Report { period, by, json } => {
             let tickets = hotline::server::open_tickets(&cfg).await?;

@@ -61,6 +61,21 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
         ));
         tracing::info!(every_secs = s.interval_secs, "supervision clock running");
     }
+    if cfg.tickets.retention.enabled {
+        let r = cfg.tickets.retention.clone();
+        tracing::info!(
+            every_hours = r.interval_hours,
+            recording_days = r.recording_days,
+            transcript_days = r.transcript_days,
+            phone_days = r.phone_days,
+            "privacy retention running"
+        );
+        tasks.spawn(crate::tickets::retention::run(
+            tickets.clone(),
+            r,
+            shutdown.clone(),
+        ));
+    }
     if cfg.tickets.follow_up.enabled {
         let f = &cfg.tickets.follow_up;
         tasks.spawn(follow_up::run(tickets.clone(), f.clone(), shutdown.clone()));

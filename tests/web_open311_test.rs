@@ -125,7 +125,14 @@ async fn services_and_definitions_in_both_formats() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn post_request_then_read_it_back_by_id_token_and_filters() {
-    let site = start_sqlite().await;
+    // A city that publishes every kind of request (off by default).
+    let cfg = hotline::web::WebConfig {
+        open311_public_requests: true,
+        open311_public_services: ["complaint", "help"].map(String::from).to_vec(),
+        open311_per_minute: 1000,
+        ..Default::default()
+    };
+    let site = start_sqlite_with(cfg, None).await;
     site.add_user("city_gis", Role::Operator, None).await;
     site.add_user("nobody_dept", Role::Department, Some("water"))
         .await;

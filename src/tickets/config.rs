@@ -21,6 +21,7 @@ pub struct TicketsConfig {
     pub supervision: SupervisionConfig,
     pub follow_up: FollowUpConfig,
     pub status_lookup: StatusLookupConfig,
+    pub retention: super::retention::RetentionConfig,
     /// Dispatch tickets that routing places confidently without operator review.
     pub auto_dispatch: bool,
 }
@@ -144,6 +145,7 @@ impl Default for TicketsConfig {
             deadlines,
             kind_sla,
             supervision: SupervisionConfig::default(),
+            retention: Default::default(),
             follow_up: FollowUpConfig::default(),
             status_lookup: StatusLookupConfig::default(),
             auto_dispatch: true,

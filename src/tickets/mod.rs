@@ -8,7 +8,8 @@
 //! - `service/`: the database side (create, read, transition, transcript); `error.rs`.
 //! - `routing.rs`, `departments.rs`, `deadline.rs`, `supervision.rs`, `follow_up.rs` (回访
 //!   clock and survey-call schedule), `lookup.rs` (who may hear a ticket's state without
-//!   logging in, and the count of wrong tries), `events.rs`,
+//!   logging in, and the count of wrong tries), `retention.rs` (personal data of closed
+//!   tickets), `events.rs`,
 //!   `config.rs`.
 
 pub mod commands;
@@ -21,6 +22,7 @@ pub mod follow_up;
 mod lookup;
 mod model;
 pub mod permission;
+pub mod retention;
 pub mod routing;
 mod service;
 pub mod similar;

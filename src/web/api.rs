@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
+use super::access_log::{self, AccessRow, Of, Opened, Via};
 use super::accounts::{self, Account, Role};
 use super::authz::{allows, call_detail_for, call_for, can_see, sees_caller_number, Perm};
 use super::desk::{self, AskedState, Board, CallAction, QueueOut};
@@ -51,6 +52,7 @@ pub fn routes() -> Router<Ctx> {
         .route("/agents/{name}/state", post(agent_state))
         .route("/agents/{name}/call", post(agent_call))
         .route("/queues", get(queues))
+        .route("/access-log", get(access_log))
         .merge(reports::routes())
         .merge(exports::routes())
         .merge(hot_topics::routes())
@@ -61,11 +63,11 @@ pub fn routes() -> Router<Ctx> {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "hotline 12345 API", version = "1", description = "Tickets, transitions, departments, statistics and call records of the 12345 hotline. Authenticate with `Authorization: Bearer <API token>` (tokens are issued by an administrator)."),
-    paths(list_tickets, create_ticket, get_ticket, ticket_audit, transition, departments, list_calls, list_abandoned, get_call, call_back, list_agents, agent_state, agent_call, queues),
+    paths(list_tickets, create_ticket, get_ticket, ticket_audit, transition, departments, list_calls, list_abandoned, get_call, call_back, list_agents, agent_state, agent_call, queues, access_log),
     components(schemas(StateCode, KindCode, ChannelCode, TicketOut, TicketPage, NewTicketIn, TransitionIn, ApiAction, SatisfactionIn, AuditOut, DepartmentOut, ErrorBody, ErrorDetail,
         CallPage, CallSummary, CallDetail, CallEventAt, CallEvent, HangupSide, RingResult,
         AbandonedPage, AbandonedCall, CallBackStatus, CallBackOut,
-        Agent, AgentState, PauseReason, AgentStateIn, AskedState, AgentCallIn, CallAction, AgentCallOut, Board, QueueOut, QueueView, ServiceLevel, CallerView, EntryKind)),
+        Agent, AgentState, PauseReason, AgentStateIn, AskedState, AgentCallIn, CallAction, AgentCallOut, Board, QueueOut, QueueView, ServiceLevel, CallerView, EntryKind, AccessPage, AccessRow)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]
@@ -218,7 +220,7 @@ pub struct TicketOut {
     pub closed_at: Option<String>,
 }
 
-fn ticket_out(ctx: &Ctx, t: &Ticket) -> TicketOut {
+fn ticket_out(ctx: &Ctx, role: Role, t: &Ticket) -> TicketOut {
     let tz = ctx.tickets().tz();
     let ts = |d: chrono::DateTime<chrono::Utc>| d.with_timezone(&tz).to_rfc3339();
     let open = state::is_open(t.state);
@@ -230,7 +232,7 @@ fn ticket_out(ctx: &Ctx, t: &Ticket) -> TicketOut {
         state: t.state.code().into(),
         state_label: t.state.label_zh().into(),
         open,
-        phone: t.phone.to_string(),
+        phone: super::authz::ticket_phone(&ctx.cfg, role, t.phone.as_str()),
         text: t.text.clone(),
         summary: t.summary.clone(),
         address: t.address.clone(),
@@ -355,7 +357,7 @@ async fn list_tickets(
         .list(&f)
         .await?
         .iter()
-        .map(|t| ticket_out(&ctx, t))
+        .map(|t| ticket_out(&ctx, u.0.role, t))
         .collect();
     Ok(Json(TicketPage {
         items,
@@ -436,7 +438,7 @@ async fn create_ticket(
             &crate::tickets::Actor::Client(u.0.name.clone()),
         )
         .await?;
-    Ok((StatusCode::CREATED, Json(ticket_out(&ctx, &t))))
+    Ok((StatusCode::CREATED, Json(ticket_out(&ctx, u.0.role, &t))))
 }
 
 /// One ticket.
@@ -448,7 +450,44 @@ async fn get_ticket(
     Path(id): Path<String>,
 ) -> Result<Json<TicketOut>, ApiError> {
     let t = visible(&ctx, &u, &id).await?;
-    Ok(Json(ticket_out(&ctx, &t)))
+    if super::authz::sees_ticket_phone(&ctx.cfg, u.0.role) {
+        access_log::record(&ctx, &u.0, Opened::Phone, Via::Api, Of::Ticket(t.id.0)).await;
+    }
+    Ok(Json(ticket_out(&ctx, u.0.role, &t)))
+}
+
+/// One page of the access log of personal data, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AccessPage {
+    pub items: Vec<AccessRow>,
+    pub page: i64,
+    pub per_page: i64,
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct AccessQuery {
+    page: Option<i64>,
+    per_page: Option<i64>,
+}
+
+/// Who opened which resident's recording or whole phone number (supervisors).
+#[utoipa::path(get, path = "/api/v1/access-log",
+    params(("page" = Option<i64>, Query, description = "1-based"), ("per_page" = Option<i64>, Query, description = "1 to 200")),
+    responses((status = 200, body = AccessPage), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn access_log(
+    State(ctx): State<Ctx>,
+    u: ApiUser,
+    RawQuery(q): RawQuery,
+) -> Result<Json<AccessPage>, ApiError> {
+    u.require(Perm::Board)?;
+    let q: AccessQuery = parse_query(q)?;
+    let (page, per_page) = paging(&ctx, q.page, q.per_page)?;
+    let items = access_log::list(&ctx, per_page, (page - 1) * per_page).await?;
+    Ok(Json(AccessPage {
+        items,
+        page,
+        per_page,
+    }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -599,7 +638,7 @@ async fn transition(
     };
     let cmd = Command::parse(verb, &input, ctx.tickets())?;
     let t = super::act::run(&ctx, &u.0, &t, cmd).await?;
-    Ok(Json(ticket_out(&ctx, &t)))
+    Ok(Json(ticket_out(&ctx, u.0.role, &t)))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -241,46 +241,177 @@ impl FromRequestParts<Ctx> for MaybeSession {
     }
 }
 
-/// The client's address: the TCP peer, or the first address of the configured proxy header.
+/// The client's address: the TCP peer, or — when the peer is one of `[web]
+/// trusted_proxies` — the right-most address of the forwarding header that is not a trusted
+/// proxy itself. Entries further left were written by the client and prove nothing.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub IpAddr);
 
 impl FromRequestParts<Ctx> for ClientIp {
     type Rejection = std::convert::Infallible;
     async fn from_request_parts(parts: &mut Parts, ctx: &Ctx) -> Result<Self, Self::Rejection> {
-        if let Some(h) = &ctx.cfg.client_ip_header {
-            if let Some(ip) = parts
-                .headers
-                .get(h.as_str())
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .and_then(|v| v.trim().parse().ok())
-            {
-                return Ok(ClientIp(ip));
-            }
-        }
-        let ip = parts
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip())
             .unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        Ok(ClientIp(ip))
+        let name = ctx
+            .cfg
+            .client_ip_header
+            .as_deref()
+            .unwrap_or("x-forwarded-for");
+        let forwarded = parts
+            .headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(",");
+        Ok(ClientIp(client_ip(peer, &forwarded, &ctx.trusted_proxies)))
     }
 }
 
-/// Counts events per key in a sliding window; used for login failures and status lookups.
-/// Kept in memory per node: a restart forgets it, which only ever loosens a limit briefly.
-#[derive(Debug, Default)]
+/// `::ffff:192.0.2.1` is 192.0.2.1.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    }
+}
+
+/// Who sent a request that reached us from `peer` with the forwarding header `forwarded`
+/// (comma-separated, oldest hop first, each proxy appending the address it saw).
+pub fn client_ip(peer: IpAddr, forwarded: &str, trusted: &[ipnet::IpNet]) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|n| n.contains(&ip));
+    let mut client = canonical(peer);
+    if !is_trusted(client) {
+        return client;
+    }
+    for hop in forwarded
+        .rsplit(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+    {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) => {
+                client = canonical(ip);
+                if !is_trusted(client) {
+                    return client;
+                }
+            }
+            // Garbage written by the client: the last hop a proxy vouched for stands.
+            Err(_) => return client,
+        }
+    }
+    client
+}
+
+/// A list of addresses and CIDR networks (`[web] trusted_proxies`, `metrics_allow`); a
+/// plain address is a network of one. Wrong entries are logged and left out (trusting
+/// less, never more).
+pub fn parse_networks(key: &str, entries: &[String]) -> Vec<ipnet::IpNet> {
+    entries
+        .iter()
+        .filter_map(|e| {
+            let e = e.trim();
+            e.parse::<ipnet::IpNet>()
+                .or_else(|_| e.parse::<IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| tracing::error!(key, entry = %e, "[web]: not an address or CIDR network, ignored"))
+                .ok()
+        })
+        .collect()
+}
+
+/// The throttle key of a client address under `prefix`. An IPv6 client usually holds a
+/// whole /64, so its addresses count as one.
+pub fn ip_key(prefix: &str, ip: IpAddr) -> String {
+    match canonical(ip) {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{prefix}:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        v4 => format!("{prefix}:{v4}"),
+    }
+}
+
+/// Keys remembered by one [`Window`]; beyond it the key hit longest ago is forgotten.
+const WINDOW_KEYS: usize = 100_000;
+
+/// Counts events per key in a sliding window; used for login attempts, status lookups and
+/// Open311 reads. Kept in memory per node: a restart forgets it, which only ever loosens a
+/// limit briefly. Memory is bounded by forgetting the key that was hit longest ago, never
+/// by forgetting everyone (which would hand a flood of new keys a fresh start).
+#[derive(Debug)]
 pub struct Window {
-    hits: Mutex<HashMap<String, Vec<Instant>>>,
+    keys: Mutex<Keys>,
+    cap: usize,
+}
+
+#[derive(Debug, Default)]
+struct Keys {
+    hits: HashMap<String, (Vec<Instant>, u64)>,
+    /// Keys by the sequence number of their last hit: the first is the stalest.
+    order: std::collections::BTreeMap<u64, String>,
+    seq: u64,
+}
+
+impl Keys {
+    /// The hits of `key`, now the most recently touched; a new key may push out the stalest.
+    fn touch(&mut self, key: &str, cap: usize) -> &mut Vec<Instant> {
+        self.seq += 1;
+        let seq = self.seq;
+        if let Some((_, old)) = self.hits.get(key) {
+            let old = *old;
+            self.order.remove(&old);
+        } else {
+            while self.hits.len() >= cap.max(1) {
+                match self.order.pop_first() {
+                    Some((_, stale)) => {
+                        self.hits.remove(&stale);
+                    }
+                    None => break,
+                }
+            }
+        }
+        self.order.insert(seq, key.to_string());
+        let e = self.hits.entry(key.to_string()).or_default();
+        e.1 = seq;
+        &mut e.0
+    }
+
+    fn forget(&mut self, key: &str) {
+        if let Some((_, seq)) = self.hits.remove(key) {
+            self.order.remove(&seq);
+        }
+    }
+}
+
+impl Default for Window {
+    fn default() -> Self {
+        Window::with_capacity(WINDOW_KEYS)
+    }
 }
 
 impl Window {
+    pub fn with_capacity(cap: usize) -> Self {
+        Window {
+            keys: Mutex::new(Keys::default()),
+            cap,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Keys> {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub fn count(&self, key: &str, within: Duration) -> usize {
-        let mut m = self.hits.lock().unwrap_or_else(|p| p.into_inner());
+        let mut k = self.lock();
         let now = Instant::now();
-        match m.get_mut(key) {
-            Some(v) => {
+        match k.hits.get_mut(key) {
+            Some((v, _)) => {
                 v.retain(|t| now.duration_since(*t) < within);
                 v.len()
             }
@@ -288,18 +419,57 @@ impl Window {
         }
     }
 
-    pub fn hit(&self, key: &str) {
-        let mut m = self.hits.lock().unwrap_or_else(|p| p.into_inner());
-        if m.len() > 100_000 {
-            // Bounded memory under a flood of distinct keys.
-            m.clear();
+    /// Counts one event for `key` unless `max` already happened within `within`; false
+    /// when refused. Counting and checking are one step, so parallel requests cannot all
+    /// slip under the limit.
+    pub fn allow(&self, key: &str, within: Duration, max: usize) -> bool {
+        self.allow_all(&[(key, max)], within)
+    }
+
+    /// [`Window::allow`] for several keys at once: one event for each, or (when any key is
+    /// at its limit) for none.
+    pub fn allow_all(&self, keys: &[(&str, usize)], within: Duration) -> bool {
+        let mut k = self.lock();
+        let now = Instant::now();
+        for (key, max) in keys {
+            if let Some((v, _)) = k.hits.get_mut(*key) {
+                v.retain(|t| now.duration_since(*t) < within);
+                if v.len() >= *max {
+                    return false;
+                }
+            } else if *max == 0 {
+                return false;
+            }
         }
-        m.entry(key.to_string()).or_default().push(Instant::now());
+        for (key, _) in keys {
+            k.touch(key, self.cap).push(now);
+        }
+        true
+    }
+
+    pub fn hit(&self, key: &str) {
+        self.lock().touch(key, self.cap).push(Instant::now());
+    }
+
+    /// Takes back the latest event of `key` (an attempt that turned out not to count).
+    pub fn unhit(&self, key: &str) {
+        let mut k = self.lock();
+        if let Some((v, _)) = k.hits.get_mut(key) {
+            v.pop();
+        }
     }
 
     pub fn clear(&self, key: &str) {
-        let mut m = self.hits.lock().unwrap_or_else(|p| p.into_inner());
-        m.remove(key);
+        self.lock().forget(key);
+    }
+
+    /// Keys remembered now.
+    pub fn len(&self) -> usize {
+        self.lock().hits.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -327,6 +497,83 @@ mod tests {
         assert!(same_origin(&h));
         h.insert(header::ORIGIN, "http://evil.example".parse().unwrap());
         assert!(!same_origin(&h));
+    }
+
+    #[test]
+    fn a_full_window_forgets_the_stalest_key_not_everyone() {
+        let w = Window::with_capacity(3);
+        let min = Duration::from_secs(60);
+        for _ in 0..5 {
+            w.hit("attacked");
+        }
+        w.hit("a");
+        w.hit("b");
+        w.hit("attacked");
+        w.hit("c");
+        assert_eq!(w.len(), 3);
+        assert_eq!(w.count("a", min), 0, "the stalest key went");
+        assert_eq!(w.count("attacked", min), 6, "the busy key stays counted");
+        for i in 0..1000 {
+            w.hit(&format!("flood{i}"));
+        }
+        assert_eq!(w.len(), 3);
+    }
+
+    #[test]
+    fn allow_counts_before_the_work() {
+        let w = Window::default();
+        let min = Duration::from_secs(60);
+        let granted = (0..50)
+            .filter(|_| w.allow_all(&[("n:a", 5), ("ip:x", 20)], min))
+            .count();
+        assert_eq!(granted, 5);
+        assert_eq!(w.count("ip:x", min), 5, "a refused attempt takes no slot");
+        w.unhit("ip:x");
+        assert_eq!(w.count("ip:x", min), 4);
+    }
+
+    #[test]
+    fn ipv6_clients_count_by_their_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff:1:2:3".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(ip_key("ip", a), ip_key("ip", b));
+        assert_ne!(ip_key("ip", a), ip_key("ip", c));
+        assert_eq!(ip_key("ip", "192.0.2.7".parse().unwrap()), "ip:192.0.2.7");
+        assert_eq!(
+            ip_key("ip", "::ffff:192.0.2.7".parse().unwrap()),
+            "ip:192.0.2.7"
+        );
+    }
+
+    #[test]
+    fn forwarded_for_is_read_only_from_trusted_proxies() {
+        let proxies = parse_networks(
+            "trusted_proxies",
+            &["10.0.0.0/8".into(), "192.0.2.1".into(), "nonsense".into()],
+        );
+        assert_eq!(proxies.len(), 2);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // From a stranger: the header is the stranger's own claim.
+        assert_eq!(
+            client_ip(ip("198.51.100.5"), "203.0.113.9", &proxies),
+            ip("198.51.100.5")
+        );
+        // Through our proxy: the right-most hop it did not append itself.
+        assert_eq!(
+            client_ip(ip("10.1.1.1"), "1.2.3.4, 203.0.113.9", &proxies),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            client_ip(ip("10.1.1.1"), "203.0.113.9, 192.0.2.1", &proxies),
+            ip("203.0.113.9"),
+            "a chain of trusted proxies is skipped"
+        );
+        assert_eq!(client_ip(ip("10.1.1.1"), "", &proxies), ip("10.1.1.1"));
+        assert_eq!(
+            client_ip(ip("10.1.1.1"), "junk, 10.2.2.2", &proxies),
+            ip("10.2.2.2")
+        );
     }
 
     #[test]

@@ -19,9 +19,25 @@ pub fn sees_caller_number(role: Role) -> bool {
     allows(role, Perm::ViewTickets)
 }
 
+/// Whether `role` sees residents' numbers whole on tickets (pages, API, exports): the
+/// roles above, but department staff see 138****5678 unless `[web] department_sees_phone`
+/// — they answer the matter; the hotline, not they, phones the resident.
+pub fn sees_ticket_phone(cfg: &super::WebConfig, role: Role) -> bool {
+    sees_caller_number(role) && (role != Role::Department || cfg.department_sees_phone)
+}
+
+/// A ticket's number as `role` may read it.
+pub fn ticket_phone(cfg: &super::WebConfig, role: Role, phone: &str) -> String {
+    if sees_ticket_phone(cfg, role) {
+        phone.to_string()
+    } else {
+        crate::privacy::mask(phone)
+    }
+}
+
 /// How an export of a list shows callers' numbers to `role`: as the list shows them.
-pub fn export_phones(role: Role) -> crate::reports::lists::Phones {
-    if sees_caller_number(role) {
+pub fn export_phones(cfg: &super::WebConfig, role: Role) -> crate::reports::lists::Phones {
+    if sees_ticket_phone(cfg, role) {
         crate::reports::lists::Phones::Whole
     } else {
         crate::reports::lists::Phones::Masked

@@ -12,7 +12,9 @@ pub struct WebConfig {
     /// Mark cookies `Secure` (only sent over HTTPS). Turn on whenever the console is served
     /// through TLS; off by default so the demo works on plain http://127.0.0.1.
     pub secure_cookies: bool,
-    /// Failed logins allowed per account name and per client address within `login_window_minutes`.
+    /// Login attempts allowed per account name (and 4× per client address) within
+    /// `login_window_minutes`; an attempt counts before its password is checked, a
+    /// successful one is taken back.
     pub login_max_failures: u32,
     pub login_window_minutes: u64,
     /// How long logins stay refused once the limit is reached.
@@ -21,11 +23,41 @@ pub struct WebConfig {
     pub status_per_minute: u32,
     /// Failed status lookups (wrong number or digits) allowed per client address per hour.
     pub status_failures_per_hour: u32,
-    /// Use the first address of this header as the client address (set only behind a proxy
-    /// you run, e.g. "x-forwarded-for").
+    /// Password checks (argon2, ~19 MiB and tens of ms each) running at once; more wait.
+    pub login_hash_concurrency: usize,
+    /// How long a login waits for a free check before it is answered 503.
+    pub login_hash_wait_ms: u64,
+    /// Proxies (addresses or CIDR networks) whose forwarding header is believed. Empty: the
+    /// TCP peer is the client, whatever the request's headers say.
+    pub trusted_proxies: Vec<String>,
+    /// The forwarding header trusted proxies set (default `x-forwarded-for`); the client
+    /// is its right-most address that is not itself a trusted proxy.
     pub client_ip_header: Option<String>,
     /// Open311 `jurisdiction_id` this endpoint answers for.
     pub open311_jurisdiction: String,
+    /// Open311 `GET requests` and `GET requests/{id}` for anyone. Off by default: the list
+    /// would show every resident's request to the world, beside the `/status` lookup that
+    /// asks for the ticket number and the phone's last four digits.
+    pub open311_public_requests: bool,
+    /// When public: the service codes (`suggestion`, `praise` …) a city chooses to list;
+    /// requests of other codes do not exist to the public. Their text is redacted.
+    pub open311_public_services: Vec<String>,
+    /// Open311 reads (requests, one request, tokens) allowed per client address per minute.
+    pub open311_per_minute: u32,
+    /// A live stream (SSE) checks its session again this often (and before an event), and
+    /// ends once the session is gone, expired or its account disabled.
+    pub live_recheck_secs: u64,
+    /// `/metrics` answers a request carrying `Authorization: Bearer <this>`…
+    pub metrics_token: Option<String>,
+    /// …or coming straight (TCP peer, never a forwarded header) from one of these addresses
+    /// or CIDR networks. Anyone else gets 401.
+    pub metrics_allow: Vec<String>,
+    /// The database figures of `/metrics` (tickets by state, overdue, KPIs) are computed at
+    /// most this often; scrapes in between read the last values.
+    pub metrics_refresh_secs: u64,
+    /// Department staff see residents' numbers whole on tickets (pages, API, exports);
+    /// off: 138****5678.
+    pub department_sees_phone: bool,
     /// Supervisor board: tickets due within this many hours count as "near deadline".
     pub near_deadline_hours: u64,
     /// Rows per page in lists and default API page size.
@@ -43,8 +75,19 @@ impl Default for WebConfig {
             login_lockout_minutes: 15,
             status_per_minute: 10,
             status_failures_per_hour: 20,
+            login_hash_concurrency: 2,
+            login_hash_wait_ms: 2000,
+            trusted_proxies: Vec::new(),
             client_ip_header: None,
             open311_jurisdiction: "pizhou.gov.cn".into(),
+            open311_public_requests: false,
+            open311_public_services: Vec::new(),
+            open311_per_minute: 30,
+            live_recheck_secs: 30,
+            metrics_token: None,
+            metrics_allow: vec!["127.0.0.1/32".into(), "::1/128".into()],
+            metrics_refresh_secs: 15,
+            department_sees_phone: false,
             near_deadline_hours: 24,
             page_size: 50,
         }

@@ -1,11 +1,15 @@
 //! `/metrics`: the Prometheus text of the whole process (rendered by [`crate::telemetry`])
-//! plus the web's own counters and a few database gauges read at scrape time, so every
-//! node reports the same ticket figures.
+//! plus the web's own counters and a few database gauges, so every node reports the same
+//! ticket figures. Those gauges cost a dozen queries: they are computed at most every
+//! `[web] metrics_refresh_secs`, and only for a scraper with the bearer token or from an
+//! allowed address.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
-use axum::http::header;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -25,9 +29,13 @@ impl Drop for SseGuard {
 }
 
 impl WebStats {
-    /// A login attempt: `ok`, `failed` or `throttled`.
+    /// A login attempt: `ok`, `failed`, `throttled` or `busy` (no password check free).
     pub fn login(&self, result: &'static str) {
         metrics::counter!("hotline_logins_total", "result" => result).increment(1);
+    }
+    /// A password checked (an argon2 hash computed) for a login.
+    pub fn password_check(&self) {
+        metrics::counter!("hotline_login_password_checks_total").increment(1);
     }
     /// A public status lookup: `found`, `not_found` or `throttled`.
     pub fn status(&self, result: &'static str) {
@@ -73,10 +81,70 @@ async fn kpi_gauges(ctx: &super::Ctx) {
     }
 }
 
-/// Prometheus text exposition (version 0.0.4).
-pub async fn metrics(State(ctx): State<Ctx>) -> Response {
+/// When the database gauges were last computed; one refresh at a time.
+#[derive(Debug, Default)]
+pub struct GaugeCache {
+    refreshed: tokio::sync::Mutex<Option<Instant>>,
+}
+
+/// Whether this scrape may read the metrics: the configured bearer token, or a TCP peer in
+/// `[web] metrics_allow`.
+fn may_scrape(ctx: &Ctx, peer: Option<IpAddr>, headers: &HeaderMap) -> bool {
+    if let Some(token) = ctx.cfg.metrics_token.as_deref().filter(|t| !t.is_empty()) {
+        let sent = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        if sent.is_some_and(|s| super::auth::constant_eq(s.as_bytes(), token.as_bytes())) {
+            return true;
+        }
+    }
+    peer.is_some_and(|ip| ctx.metrics_allow.iter().any(|n| n.contains(&ip)))
+}
+
+/// The database gauges, unless they were computed less than `metrics_refresh_secs` ago.
+async fn refresh_gauges(ctx: &Ctx) {
+    let mut last = ctx.gauges.refreshed.lock().await;
+    let every = Duration::from_secs(ctx.cfg.metrics_refresh_secs);
+    if last.is_some_and(|t| t.elapsed() < every) {
+        return;
+    }
+    metrics::counter!("hotline_metrics_refreshes_total").increment(1);
     let up = ctx.db().ping().await;
     metrics::gauge!("hotline_database_up").set(up as u8 as f64);
+    if up {
+        if let Ok(states) = ctx.tickets().count_by_state().await {
+            for (state, n) in states {
+                metrics::gauge!("hotline_tickets", "state" => state.code()).set(n as f64);
+            }
+        }
+        if let Ok(n) = ctx.tickets().overdue_now().await {
+            metrics::gauge!("hotline_tickets_overdue").set(n as f64);
+        }
+        kpi_gauges(ctx).await;
+    }
+    *last = Some(Instant::now());
+}
+
+/// Prometheus text exposition (version 0.0.4).
+pub async fn metrics(State(ctx): State<Ctx>, req: Request) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    if !may_scrape(&ctx, peer, req.headers()) {
+        tracing::warn!(
+            ?peer,
+            "/metrics refused: no valid token and not an allowed address"
+        );
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")],
+            "metrics need a bearer token\n",
+        )
+            .into_response();
+    }
     let r = &ctx.app.readiness;
     for (name, v) in [
         ("sip", r.sip_listening.load(Ordering::Relaxed)),
@@ -88,17 +156,7 @@ pub async fn metrics(State(ctx): State<Ctx>) -> Response {
     ] {
         metrics::gauge!("hotline_component_up", "component" => name).set(v as u8 as f64);
     }
-    if up {
-        if let Ok(states) = ctx.tickets().count_by_state().await {
-            for (state, n) in states {
-                metrics::gauge!("hotline_tickets", "state" => state.code()).set(n as f64);
-            }
-        }
-        if let Ok(n) = ctx.tickets().overdue_now().await {
-            metrics::gauge!("hotline_tickets_overdue").set(n as f64);
-        }
-        kpi_gauges(&ctx).await;
-    }
+    refresh_gauges(&ctx).await;
     (
         [(
             header::CONTENT_TYPE,

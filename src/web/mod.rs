@@ -10,6 +10,7 @@
 //! The web's own tables (accounts, API tokens, Open311 tokens) are read and written in
 //! `accounts.rs`, its sessions in `auth.rs`; errors become Chinese text in `error.rs`.
 
+mod access_log;
 pub mod accounts;
 mod act;
 pub(crate) mod api;
@@ -19,6 +20,7 @@ mod config;
 mod desk;
 mod error;
 mod export;
+mod live;
 mod metrics;
 mod notices;
 pub(crate) mod open311;
@@ -105,9 +107,21 @@ pub struct Inner {
     pub scorecard: Scorecard,
     pub tpl: minijinja::Environment<'static>,
     pub login_failures: auth::Window,
+    /// Password checks allowed at once (`[web] login_hash_concurrency`).
+    pub login_hashes: tokio::sync::Semaphore,
+    /// `[web] trusted_proxies`, parsed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub status_hits: auth::Window,
     pub status_failures: auth::Window,
+    /// Open311 reads per client address.
+    pub open311_reads: auth::Window,
+    /// `[web] open311_public_services`, parsed: what the public may read when it may.
+    pub open311_public_kinds: Vec<crate::tickets::Kind>,
     pub stats: metrics::WebStats,
+    /// `/metrics`' database gauges and when they were computed.
+    pub gauges: metrics::GaugeCache,
+    /// `[web] metrics_allow`, parsed.
+    pub metrics_allow: Vec<ipnet::IpNet>,
 }
 
 impl Deref for Ctx {
@@ -147,6 +161,10 @@ pub fn router_with(state: AppState, extras: WebExtras) -> Router {
     if let Some(acd) = &extras.acd {
         offers.follow(acd);
     }
+    let open311_public_kinds = open311::public_kinds(&extras.config.open311_public_services);
+    let login_hashes = tokio::sync::Semaphore::new(extras.config.login_hash_concurrency.max(1));
+    let trusted_proxies = auth::parse_networks("trusted_proxies", &extras.config.trusted_proxies);
+    let metrics_allow = auth::parse_networks("metrics_allow", &extras.config.metrics_allow);
     let ctx = Ctx(Arc::new(Inner {
         app: state,
         cfg: extras.config,
@@ -158,9 +176,15 @@ pub fn router_with(state: AppState, extras: WebExtras) -> Router {
         scorecard,
         tpl: views::environment(),
         login_failures: auth::Window::default(),
+        login_hashes,
+        trusted_proxies,
         status_hits: auth::Window::default(),
         status_failures: auth::Window::default(),
+        open311_reads: auth::Window::default(),
+        open311_public_kinds,
         stats: metrics::WebStats,
+        gauges: metrics::GaugeCache::default(),
+        metrics_allow,
     }));
     let pages = pages::routes().layer(axum::middleware::from_fn_with_state(
         ctx.clone(),

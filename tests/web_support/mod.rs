@@ -108,26 +108,7 @@ impl Site {
 
     /// Logs in through the login form, as a person would.
     pub async fn login(&self, name: &str) -> Browser {
-        let mut b = self.anon();
-        let page = b.get("/login").await;
-        assert_eq!(page.status, 200, "{}", page.body);
-        let csrf = csrf_of(&page.body);
-        let r = b
-            .post(
-                "/login",
-                &[
-                    ("csrf", &csrf),
-                    ("name", name),
-                    ("password", &password(name)),
-                ],
-            )
-            .await;
-        assert_eq!(r.status, 303, "login of {name} failed: {}", r.body);
-        // The session's CSRF token is in every page's logout form.
-        let home = b.get(r.location.as_deref().unwrap_or("/")).await;
-        b.csrf = csrf_of(&home.body);
-        assert!(!b.csrf.is_empty(), "no csrf token on the home page");
-        b
+        login_as(self.anon(), name).await
     }
 
     /// A ticket as if a call left it: routed and dispatched by the rules (or not).
@@ -147,6 +128,93 @@ impl Site {
             )
             .await
             .expect("create ticket")
+    }
+}
+
+/// Logs in through the login form of the site `b` talks to, as a person would.
+pub async fn login_as(mut b: Browser, name: &str) -> Browser {
+    let page = b.get("/login").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let csrf = csrf_of(&page.body);
+    let r = b
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("name", name),
+                ("password", &password(name)),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "login of {name} failed: {}", r.body);
+    // The session's CSRF token is in every page's logout form.
+    let home = b.get(r.location.as_deref().unwrap_or("/")).await;
+    b.csrf = csrf_of(&home.body);
+    assert!(!b.csrf.is_empty(), "no csrf token on the home page");
+    b
+}
+
+/// The real `hotline serve` binary (fresh SQLite, the demo config and `env`) with its
+/// database opened beside it, for seeding accounts and tickets.
+pub struct Served {
+    pub hotline: common::serve::Hotline,
+    pub base: String,
+    pub tickets: Tickets,
+}
+
+impl Served {
+    pub async fn start(env: &[(&str, String)]) -> Served {
+        let hotline = common::serve::Hotline::start(env);
+        let base = format!("http://127.0.0.1:{}", hotline.http_port);
+        let tickets = common::tickets_at(&hotline.db_url()).await;
+        Served {
+            hotline,
+            base,
+            tickets,
+        }
+    }
+
+    /// An account with [`password`]`(name)`.
+    pub async fn add_user(&self, name: &str, role: Role, dept: Option<&str>) {
+        accounts::add_user(
+            self.tickets.db(),
+            self.tickets.departments(),
+            &NewAccount {
+                name: name.into(),
+                display_name: String::new(),
+                role,
+                department: dept.map(|d| DepartmentId(d.into())),
+                password: password(name),
+            },
+        )
+        .await
+        .expect("add user");
+    }
+
+    pub async fn token_for(&self, name: &str) -> String {
+        let id = accounts::list(self.tickets.db())
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|a| a.name == name)
+            .expect("account")
+            .id;
+        accounts::create_api_token(self.tickets.db(), id, "test")
+            .await
+            .unwrap()
+    }
+
+    pub fn anon(&self) -> Browser {
+        Browser {
+            client: client(),
+            base: self.base.clone(),
+            cookies: Vec::new(),
+            csrf: String::new(),
+        }
+    }
+
+    pub async fn login(&self, name: &str) -> Browser {
+        login_as(self.anon(), name).await
     }
 }
 

@@ -210,7 +210,7 @@ pub(super) fn from_row(r: &AnyRow) -> Result<Ticket, TicketsError> {
         channel: parse_word(&r.try_get::<String, _>("channel")?)?,
         kind: parse_word(&r.try_get::<String, _>("kind")?)?,
         state: parse_word(&r.try_get::<String, _>("state")?)?,
-        phone: parse_word(&phone)?,
+        phone: PhoneNumber::from_stored(&phone)?,
         text: r.try_get("text")?,
         summary: r.try_get("summary")?,
         address: r.try_get("address")?,

@@ -101,7 +101,7 @@ async fn export_tickets(
     let list = collect_tickets(tk, &f, EXPORT_MAX_ROWS)
         .await
         .map_err(WebError::from)?;
-    let table = tickets_table(tk, &list, export_phones(u.0.role));
+    let table = tickets_table(tk, &list, export_phones(&ctx.cfg, u.0.role));
     tracing::info!(account = %u.0.name, rows = list.len(), format = %fmt, "ticket list exported");
     Ok(download(tk, &table, fmt, "tickets")?)
 }
@@ -155,7 +155,7 @@ async fn export_calls(
     let list = collect_calls(ctx.records(), &f, EXPORT_MAX_ROWS)
         .await
         .map_err(WebError::from)?;
-    let table = calls_table(tk, &list, export_phones(u.0.role));
+    let table = calls_table(tk, &list, export_phones(&ctx.cfg, u.0.role));
     tracing::info!(account = %u.0.name, rows = list.len(), format = %fmt, "call list exported");
     Ok(download(tk, &table, fmt, "calls")?)
 }

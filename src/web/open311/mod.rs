@@ -13,7 +13,8 @@
 //! ```
 //! Our finer states map to `open`/`closed`; the Chinese state goes in `status_notes`, the
 //! department in `agency_responsible`, the deadline in `expected_datetime`. A request never
-//! shows the resident's phone or full text: only the one-line summary. The answers are the
+//! shows the resident's phone or full text: only the one-line summary, redacted. Reading
+//! requests is off unless the city publishes some service codes (`requests.rs`). The answers are the
 //! types of `wire.rs`, serialised once to either format; reading requests is `requests.rs`,
 //! filing one `create.rs`, and discovery and services are here.
 
@@ -29,6 +30,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 
+use super::auth::ClientIp;
 use super::Ctx;
 use crate::tickets::Kind;
 use wire::{error, list, one, Discovery, Endpoint, Fmt, Many, Service, ServiceDefinition};
@@ -49,6 +51,20 @@ fn split(file: &str) -> Option<(&str, Fmt)> {
         _ => return None,
     };
     Some((name, f))
+}
+
+/// The kinds named in `[web] open311_public_services`; unknown codes are logged and left out.
+pub(super) fn public_kinds(codes: &[String]) -> Vec<Kind> {
+    codes
+        .iter()
+        .filter_map(|c| match c.trim().parse::<Kind>() {
+            Ok(k) => Some(k),
+            Err(_) => {
+                tracing::warn!(code = %c, "[web] open311_public_services: unknown service code ignored");
+                None
+            }
+        })
+        .collect()
 }
 
 fn service_row(k: Kind) -> Service {
@@ -126,6 +142,7 @@ fn params(q: Option<&str>) -> Result<HashMap<String, String>, serde_urlencoded::
 
 async fn root_get(
     State(ctx): State<Ctx>,
+    ClientIp(ip): ClientIp,
     Path(file): Path<String>,
     headers: axum::http::HeaderMap,
     RawQuery(q): RawQuery,
@@ -149,7 +166,7 @@ async fn root_get(
             let rows: Vec<_> = Kind::ALL.iter().map(|k| service_row(*k)).collect();
             list(fmt, StatusCode::OK, "services", "service", &rows)
         }
-        "requests" => requests::get_requests(&ctx, fmt, &p).await,
+        "requests" => requests::get_requests(&ctx, ip, fmt, &p).await,
         _ => error(fmt, StatusCode::NOT_FOUND, "unknown resource"),
     }
 }

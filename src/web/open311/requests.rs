@@ -1,5 +1,9 @@
 //! Reading service requests: the filtered list, one request, and the request behind a
 //! token; a ticket as an Open311 request.
+//!
+//! Reading is closed unless a city opens it (`[web] open311_public_requests`), then only for
+//! the service codes it lists, with the text redacted, and every read is counted per client
+//! address: otherwise the list hands out what `/status` guards with the last four digits.
 
 use std::collections::HashMap;
 
@@ -10,9 +14,37 @@ use chrono::{DateTime, FixedOffset, Utc};
 
 use super::wire::{error, list, Fmt, Request, TokenAnswer};
 use super::{get_parts, split, Get};
+use crate::privacy::redact;
 use crate::tickets::{state, Kind, Ticket, TicketNumber};
 use crate::web::accounts;
+use crate::web::auth::ClientIp;
 use crate::web::Ctx;
+
+/// The kinds of request the public may read, or the answer that refuses the read: listing
+/// is off (403), or this address read too much this minute (429).
+fn may_read(ctx: &Ctx, ip: std::net::IpAddr, fmt: Fmt) -> Result<&[Kind], Box<Response>> {
+    let per_minute = ctx.cfg.open311_per_minute.max(1) as usize;
+    let key = crate::web::auth::ip_key("o311", ip);
+    if !ctx
+        .open311_reads
+        .allow(&key, std::time::Duration::from_secs(60), per_minute)
+    {
+        tracing::warn!(%ip, "open311 read refused: too many requests");
+        return Err(Box::new(error(
+            fmt,
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many requests, try again in a minute",
+        )));
+    }
+    if !ctx.cfg.open311_public_requests {
+        return Err(Box::new(error(
+            fmt,
+            StatusCode::FORBIDDEN,
+            "service requests are not published by this jurisdiction; residents look up their own on the status page",
+        )));
+    }
+    Ok(&ctx.open311_public_kinds)
+}
 
 fn rfc3339(ctx: &Ctx, t: DateTime<Utc>) -> String {
     t.with_timezone(&ctx.tickets().tz())
@@ -26,7 +58,7 @@ fn request_row(ctx: &Ctx, t: &Ticket) -> Request {
     if t.merged_into.is_some() {
         notes = "已与相同诉求合并办理".into();
     } else if let (false, Some(a)) = (open, &t.answer) {
-        notes = format!("{notes}：{a}");
+        notes = format!("{notes}：{}", redact(a));
     }
     let dept = t
         .department
@@ -39,13 +71,13 @@ fn request_row(ctx: &Ctx, t: &Ticket) -> Request {
         status_notes: notes,
         service_name: t.kind.label_zh(),
         service_code: t.kind.code(),
-        description: t.summary.chars().take(4000).collect(),
+        description: redact(&t.summary.chars().take(4000).collect::<String>()),
         agency_responsible: dept,
         service_notice: None,
         requested_datetime: rfc3339(ctx, t.created_at),
         updated_datetime: rfc3339(ctx, t.updated_at),
         expected_datetime: rfc3339(ctx, t.deadline),
-        address: t.address.clone(),
+        address: t.address.as_deref().map(redact),
         address_id: None,
         zipcode: None,
         lat: None,
@@ -60,7 +92,16 @@ fn parse_date(s: &str) -> Option<DateTime<Utc>> {
         .map(|d| d.with_timezone(&Utc))
 }
 
-pub(super) async fn get_requests(ctx: &Ctx, fmt: Fmt, p: &HashMap<String, String>) -> Response {
+pub(super) async fn get_requests(
+    ctx: &Ctx,
+    ip: std::net::IpAddr,
+    fmt: Fmt,
+    p: &HashMap<String, String>,
+) -> Response {
+    let public = match may_read(ctx, ip, fmt) {
+        Ok(kinds) => kinds,
+        Err(r) => return *r,
+    };
     let get = |k: &str| p.get(k).map(|s| s.trim()).filter(|s| !s.is_empty());
     let mut tickets = Vec::new();
     if let Some(ids) = get("service_request_id") {
@@ -165,12 +206,17 @@ pub(super) async fn get_requests(ctx: &Ctx, fmt: Fmt, p: &HashMap<String, String
             tickets.push(t);
         }
     }
-    let rows: Vec<_> = tickets.iter().map(|t| request_row(ctx, t)).collect();
+    let rows: Vec<_> = tickets
+        .iter()
+        .filter(|t| public.contains(&t.kind))
+        .map(|t| request_row(ctx, t))
+        .collect();
     list(fmt, StatusCode::OK, "service_requests", "request", &rows)
 }
 
 pub(super) async fn one_request(
     State(ctx): State<Ctx>,
+    ClientIp(ip): ClientIp,
     Path(file): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
@@ -183,10 +229,15 @@ pub(super) async fn one_request(
         Ok(parts) => parts,
         Err(r) => return *r,
     };
+    let public = match may_read(&ctx, ip, fmt) {
+        Ok(kinds) => kinds,
+        Err(r) => return *r,
+    };
     let t = match id.parse::<TicketNumber>() {
         Ok(n) => ctx.tickets().by_number(&n).await.ok(),
         Err(_) => None,
-    };
+    }
+    .filter(|t| public.contains(&t.kind));
     match t {
         Some(t) => list(
             fmt,
@@ -199,7 +250,13 @@ pub(super) async fn one_request(
     }
 }
 
-pub(super) async fn token(State(ctx): State<Ctx>, Path(file): Path<String>) -> Response {
+/// A token answers only with the request's id (which the client then reads as any other),
+/// so it stays open; it is counted like every read, against guessing.
+pub(super) async fn token(
+    State(ctx): State<Ctx>,
+    ClientIp(ip): ClientIp,
+    Path(file): Path<String>,
+) -> Response {
     let Some((tok, fmt)) = split(&file) else {
         return error(
             Fmt::Xml,
@@ -207,6 +264,18 @@ pub(super) async fn token(State(ctx): State<Ctx>, Path(file): Path<String>) -> R
             "unknown format (use .xml or .json)",
         );
     };
+    let per_minute = ctx.cfg.open311_per_minute.max(1) as usize;
+    let key = crate::web::auth::ip_key("o311", ip);
+    if !ctx
+        .open311_reads
+        .allow(&key, std::time::Duration::from_secs(60), per_minute)
+    {
+        return error(
+            fmt,
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many requests, try again in a minute",
+        );
+    }
     let found = match accounts::open311_token_ticket(ctx.db(), tok).await {
         Ok(Some(id)) => match ctx.tickets().get(id).await {
             Ok(t) => Ok(Some(t)),

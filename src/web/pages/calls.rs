@@ -296,5 +296,13 @@ pub(super) async fn call_recording(
         .await?
         .ok_or(WebError::NotFound)?;
     let path = d.recordings.get(n).ok_or(WebError::NotFound)?;
+    crate::web::access_log::record(
+        &ctx,
+        &s.account,
+        crate::web::access_log::Opened::Recording,
+        crate::web::access_log::Via::Download,
+        crate::web::access_log::Of::Call(id),
+    )
+    .await;
     serve_file(path, req).await
 }

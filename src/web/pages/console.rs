@@ -15,7 +15,7 @@ use super::*;
 use crate::tickets::{Channel, DepartmentId, Kind, State as TState, TicketFilter};
 use crate::web::accounts::Role;
 use crate::web::auth::Session;
-use crate::web::authz::Perm;
+use crate::web::authz::{ticket_phone, Perm};
 use crate::web::error::WebError;
 use crate::web::views::ticket_view;
 use crate::web::Ctx;
@@ -102,7 +102,11 @@ pub(super) async fn list_context(ctx: &Ctx, s: &Session, q: &ListQuery) -> Resul
         .list(&f)
         .await?
         .iter()
-        .map(|t| ticket_view(ctx.tickets(), t, ctx.cfg.near_deadline_hours))
+        .map(|t| {
+            let mut v = ticket_view(ctx.tickets(), t, ctx.cfg.near_deadline_hours);
+            v.phone = ticket_phone(&ctx.cfg, s.account.role, &v.phone);
+            v
+        })
         .collect();
     let page = f.offset / f.limit + 1;
     let pages = ((total + f.limit - 1) / f.limit).max(1);
@@ -154,7 +158,8 @@ pub(super) async fn console_rows(
     render(&ctx, Some(&s), "rows.html", c)
 }
 
-/// Server-sent events: one `ticket` event per change the person may see.
+/// Server-sent events: one `ticket` event per change the person may see, for as long as
+/// the session stands.
 pub(super) async fn console_stream(
     State(ctx): State<Ctx>,
     s: Session,
@@ -197,6 +202,7 @@ pub(super) async fn console_stream(
             }
         }
     });
+    let stream = crate::web::live::while_signed_in(ctx.clone(), s, stream);
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(20)))
         .into_response())

@@ -290,6 +290,7 @@ pub(super) async fn desk_stream(State(ctx): State<Ctx>, s: Session) -> Result<Re
     s.require(Perm::Desk)?;
     let rx = desk::acd(&ctx)?.subscribe();
     let guard = ctx.stats.sse_open();
+    let (live_ctx, live_s) = (ctx.clone(), s.clone());
     let stream =
         futures::stream::unfold((rx, ctx, s, guard), |(mut rx, ctx, s, guard)| async move {
             loop {
@@ -314,6 +315,7 @@ pub(super) async fn desk_stream(State(ctx): State<Ctx>, s: Session) -> Result<Re
                 return Some((Ok::<_, Infallible>(e), (rx, ctx, s, guard)));
             }
         });
+    let stream = crate::web::live::while_signed_in(live_ctx, live_s, stream);
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(20)))
         .into_response())

@@ -24,7 +24,7 @@ pub(super) async fn tickets_export(
     let (f, _) = filter_for(&ctx, &s, &q);
     let tk = ctx.tickets();
     let list = collect_tickets(tk, &f, EXPORT_MAX_ROWS).await?;
-    let table = tickets_table(tk, &list, export_phones(s.account.role));
+    let table = tickets_table(tk, &list, export_phones(&ctx.cfg, s.account.role));
     tracing::info!(account = %s.account.name, rows = list.len(), %format, "ticket list exported");
     download(tk, &table, format, "tickets")
 }
@@ -40,7 +40,7 @@ pub(super) async fn calls_export(
     let tk = ctx.tickets();
     let f = call_filter(tk, &q)?;
     let list = collect_calls(ctx.records(), &f, EXPORT_MAX_ROWS).await?;
-    let table = calls_table(tk, &list, export_phones(s.account.role));
+    let table = calls_table(tk, &list, export_phones(&ctx.cfg, s.account.role));
     tracing::info!(account = %s.account.name, rows = list.len(), %format, "call list exported");
     download(tk, &table, format, "calls")
 }

@@ -1,4 +1,5 @@
-//! Login and logout, with the failure throttle per account name and per address.
+//! Login and logout, with the attempt throttle per account name and per address (an IPv6
+//! client by its /64) and a bound on password checks running at once.
 
 use std::time::Duration;
 
@@ -54,7 +55,7 @@ pub(super) async fn login(
     );
     let name = f.name.trim().to_string();
     let kn = format!("n:{name}");
-    let ki = format!("ip:{ip}");
+    let ki = auth::ip_key("ip", ip);
     let max = cfg.login_max_failures.max(1) as usize;
     let (token, _) = anon_csrf(&headers);
     let refuse = |msg: &str, code: StatusCode| -> Page {
@@ -67,8 +68,11 @@ pub(super) async fn login(
         *r.status_mut() = code;
         Ok(r)
     };
-    if ctx.login_failures.count(&kn, window) >= max
-        || ctx.login_failures.count(&ki, window) >= max * 4
+    // The attempt takes its slot before the password is checked: guesses sent in parallel
+    // cannot all pass a count that only grows after each check ends.
+    if !ctx
+        .login_failures
+        .allow_all(&[(&kn, max), (&ki, max * 4)], window)
     {
         ctx.stats.login("throttled");
         tracing::warn!(account = %name, %ip, "login refused: too many failures");
@@ -80,9 +84,23 @@ pub(super) async fn login(
             StatusCode::TOO_MANY_REQUESTS,
         );
     }
+    // Each check costs an argon2 hash: only so many at once, the rest wait a little.
+    let wait = Duration::from_millis(cfg.login_hash_wait_ms);
+    let Ok(Ok(_slot)) = tokio::time::timeout(wait, ctx.login_hashes.acquire()).await else {
+        ctx.login_failures.unhit(&kn);
+        ctx.login_failures.unhit(&ki);
+        ctx.stats.login("busy");
+        tracing::warn!(account = %name, %ip, "login refused: password checks busy");
+        let mut r = refuse("登录繁忙，请稍后再试。", StatusCode::SERVICE_UNAVAILABLE)?;
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("2"));
+        return Ok(r);
+    };
+    ctx.stats.password_check();
     match accounts::verify(ctx.db(), &name, &f.password).await? {
         Some(account) => {
             ctx.login_failures.clear(&kn);
+            ctx.login_failures.unhit(&ki);
             let token = auth::start_session(&ctx, &account).await?;
             ctx.stats.login("ok");
             tracing::info!(account = %account.name, role = %account.role, %ip, "login");
@@ -94,8 +112,6 @@ pub(super) async fn login(
             Ok(res)
         }
         None => {
-            ctx.login_failures.hit(&kn);
-            ctx.login_failures.hit(&ki);
             ctx.stats.login("failed");
             tracing::warn!(account = %name, %ip, "login failed");
             refuse("账号或密码不正确。", StatusCode::UNAUTHORIZED)

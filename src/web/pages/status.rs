@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::*;
 use crate::tickets::{Asker, Proof, State as TState, StatusClaim};
-use crate::web::auth::{ClientIp, MaybeSession, Session};
+use crate::web::auth::{self, ClientIp, MaybeSession, Session};
 use crate::web::views::{self, when};
 use crate::web::Ctx;
 
@@ -56,12 +56,17 @@ pub(super) async fn status_lookup(
     Form(f): Form<StatusForm>,
 ) -> Page {
     let (token, _) = public_csrf(&s, &headers);
-    let key = ip.to_string();
+    let key = auth::ip_key("st", ip);
     let cfg = &ctx.cfg;
-    let limited = ctx.status_hits.count(&key, Duration::from_secs(60))
-        >= cfg.status_per_minute.max(1) as usize
-        || ctx.status_failures.count(&key, Duration::from_secs(3600))
-            >= cfg.status_failures_per_hour.max(1) as usize;
+    // Failures first (counting nothing), then the lookup takes its slot in the same step
+    // as the check, so a burst in parallel cannot all pass.
+    let limited = ctx.status_failures.count(&key, Duration::from_secs(3600))
+        >= cfg.status_failures_per_hour.max(1) as usize
+        || !ctx.status_hits.allow(
+            &key,
+            Duration::from_secs(60),
+            cfg.status_per_minute.max(1) as usize,
+        );
     if limited {
         ctx.stats.status("throttled");
         tracing::warn!(%ip, "status lookup refused: rate limit");
@@ -74,7 +79,6 @@ pub(super) async fn status_lookup(
         *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
         return Ok(r);
     }
-    ctx.status_hits.hit(&key);
     // The ticket and the asker are counted in the database too (`tickets::lookup`): the
     // per-address limits above stop one browser, these stop many guessing one ticket.
     let claim = ctx

@@ -14,9 +14,10 @@ use super::*;
 use crate::tickets::state::{is_open, next_state};
 use crate::tickets::{Action, DepartmentId, Kind, Ticket, TicketId};
 use crate::tickets::{Command, Input, Verb};
+use crate::web::access_log::{self, Of, Opened, Via};
 use crate::web::accounts::Role;
 use crate::web::auth::Session;
-use crate::web::authz::{can_see, Perm};
+use crate::web::authz::{can_see, sees_ticket_phone, ticket_phone, Perm};
 use crate::web::error::{action_zh, WebError};
 use crate::web::views::{self, actor_zh, can, note_zh, ticket_view, when, when_ms};
 use crate::web::Ctx;
@@ -148,12 +149,26 @@ pub(super) async fn ticket_page(
         close => c.follow_up && ok(Action::Close),
     };
     let done = dq.done.as_deref().map(action_zh).unwrap_or("");
+    if sees_ticket_phone(&ctx.cfg, s.account.role) {
+        access_log::record(
+            &ctx,
+            &s.account,
+            Opened::Phone,
+            Via::Page,
+            Of::Ticket(t.id.0),
+        )
+        .await;
+    }
     render(
         &ctx,
         Some(&s),
         "ticket.html",
         context! {
-            t => Value::from(Serde(ticket_view(tk, &t, ctx.cfg.near_deadline_hours))),
+            t => Value::from(Serde({
+                let mut v = ticket_view(tk, &t, ctx.cfg.near_deadline_hours);
+                v.phone = ticket_phone(&ctx.cfg, s.account.role, &v.phone);
+                v
+            })),
             routed_by => views::routed_by_zh(tk, &t.routed_by),
             audit => audit,
             earlier => Value::from(Serde(&earlier)),
@@ -223,6 +238,14 @@ pub(super) async fn recording(
     let Some(path) = t.recording_path else {
         return Err(WebError::NotFound);
     };
+    access_log::record(
+        &ctx,
+        &s.account,
+        Opened::Recording,
+        Via::Download,
+        Of::Ticket(t.id.0),
+    )
+    .await;
     serve_file(&path, req).await
 }
 
