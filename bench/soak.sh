@@ -115,6 +115,7 @@ while [ "$t" -lt "$DURATION" ]; do
   t=$((t + 10))
   kill -0 "$HOTLINE" 2>/dev/null || { echo "hotline died; log tail:"; tail -20 "$work/hotline.log"; exit 1; }
   if [ "$t" -ge "$next" ]; then sample load "$t"; next=$((next + EVERY)); fi
+  if [ -z "${MID_RSS:-}" ] && [ "$t" -ge $((DURATION / 2)) ]; then MID_RSS=$(rss_kb); MID_FDS=$(fds); fi
 done
 
 kill "$SMS" "$WEB" 2>/dev/null || true
@@ -128,7 +129,7 @@ failed=$(grep -E '^\s+Failed call' "$work/sipp.out" | tail -1 | awk -F'|' '{gsub
 echo '{"cmd":"stats"}' >&3
 sleep 1
 stats=$(grep '"stats"' "$work/smsc.log" | tail -1 || true)
-tickets=$(HOTLINE__DATA_DIR="$work/data" RUST_LOG=error "$BIN" ticket list 2>/dev/null | grep -c '^20' || true)
+tickets=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT COUNT(*) FROM tickets").fetchone()[0])' "$work/data/hotline.db" 2>/dev/null || echo '?')
 echo "calls: successful=${ok:-?} failed=${failed:-?}; tickets: ${tickets}; smsc: ${stats}"
 echo "panics in the log: $(grep -c 'panicked' "$work/hotline.log" || true)"
 
@@ -138,3 +139,6 @@ verdict() { # name start end slack
 }
 verdict "rss kB" "$START_RSS" "$END_RSS" $((START_RSS / 4))
 verdict "open fds" "$START_FDS" "$END_FDS" 16
+# Pools and caches fill in the first minutes; growth that goes on shows in the second half.
+verdict "rss kB, second half" "${MID_RSS:-$START_RSS}" "$END_RSS" $((START_RSS / 20))
+verdict "open fds, second half" "${MID_FDS:-$START_FDS}" "$END_FDS" 4

@@ -59,8 +59,7 @@ fn calls(h: &Hotline, work: &Path, calls: u32, at_once: u32) -> u32 {
         .expect("sipp runs");
     let text = String::from_utf8_lossy(&out.stdout);
     text.lines()
-        .filter(|l| l.trim_start().starts_with("Successful call"))
-        .last()
+        .rfind(|l| l.trim_start().starts_with("Successful call"))
         .and_then(|l| l.split('|').nth(2))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0)
