@@ -147,6 +147,7 @@ async fn on_incoming(ctx: &Ctx, item: Incoming) -> Result<(), InError> {
             match received::store_part(&ctx.db, &phone, c, &text, ticket_window(&ctx.cfg)).await? {
                 PartArrival::Stored => Ok(()),
                 PartArrival::Duplicate => {
+                    metrics::counter!("hotline_sms_inbound_duplicates_total").increment(1);
                     tracing::info!(phone = %mask(&phone), ?c, "sms part handed over again; its message was handled");
                     Ok(())
                 }
