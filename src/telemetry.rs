@@ -108,6 +108,14 @@ fn describe() {
         "SMS notices that failed for good."
     );
     describe_counter!(
+        "hotline_sms_expired_total",
+        "SMS notices not sent because they waited past their max age (SMS off, SMSC down)."
+    );
+    describe_counter!(
+        "hotline_sms_inbound_duplicates_total",
+        "Incoming texts or parts the SMSC handed over again after they were handled."
+    );
+    describe_counter!(
         "hotline_sms_receipts_total",
         "SMS delivery receipts, by final state."
     );
@@ -176,6 +184,8 @@ fn describe() {
         "hotline_rtp_packets_late_total",
         "hotline_sms_submitted_total",
         "hotline_sms_failed_total",
+        "hotline_sms_expired_total",
+        "hotline_sms_inbound_duplicates_total",
         "hotline_mail_sent_total",
         "hotline_mail_failed_total",
     ] {

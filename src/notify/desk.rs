@@ -60,8 +60,15 @@ pub struct MailFacts {
 
 #[async_trait]
 pub trait TicketDesk: Send + Sync {
-    /// A new ticket from a text (channel sms; kind and department by the usual routing).
-    async fn create_from_sms(&self, phone: &str, text: &str) -> Result<TicketInfo, DeskError>;
+    /// A new ticket from a text (channel sms; kind and department by the usual routing), at
+    /// most one per `key` (the text's idempotency key: the same key again returns the ticket
+    /// made before).
+    async fn create_from_sms(
+        &self,
+        phone: &str,
+        text: &str,
+        key: &str,
+    ) -> Result<TicketInfo, DeskError>;
     async fn by_number(&self, number: &str) -> Result<Option<TicketInfo>, DeskError>;
     async fn list_by_phone(&self, phone: &str, limit: usize) -> Result<Vec<TicketInfo>, DeskError>;
     /// score 1 满意, 2 基本满意, 3 不满意 (which reopens it as supervised); `reason` is the
@@ -118,6 +125,7 @@ mod for_tickets {
             &self,
             phone_no: &str,
             text: &str,
+            key: &str,
         ) -> Result<TicketInfo, DeskError> {
             let p = phone(phone_no)?;
             let new = NewTicket {
@@ -129,7 +137,7 @@ mod for_tickets {
                 area: None,
                 recording_path: None,
             };
-            let k = self.create(new, &Actor::Resident(p)).await?;
+            let k = self.create_once(new, &Actor::Resident(p), key).await?;
             Ok(info(self, &k))
         }
 

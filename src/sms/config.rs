@@ -48,6 +48,17 @@ pub struct SmsConfig {
     /// Partial incoming messages waiting for their other parts, and for how long.
     pub reassembly_max_groups: usize,
     pub reassembly_timeout_secs: u64,
+    /// The same text from the same phone again within this many seconds is the SMSC
+    /// handing one message over twice (after a crash or a late answer), when it makes a
+    /// ticket: acted on once.
+    pub inbound_dedupe_secs: u64,
+    /// The same, for a command (CX, a rating, TD): short, since a resident may ask again.
+    pub inbound_command_dedupe_secs: u64,
+    /// A progress notice not sent within this many seconds of its event is marked `expired`
+    /// instead (news of a step long past misleads); 0 = no limit.
+    pub max_age_secs: u64,
+    /// The same for essential notices (the receipt of a request, the answer, replies).
+    pub essential_max_age_secs: u64,
     /// Incoming text longer than this is cut before it becomes a ticket.
     pub max_incoming_chars: usize,
     /// Shown in templates as `{{ query_url }}`.
@@ -134,6 +145,10 @@ impl Default for SmsConfig {
             daily_cap_per_phone: 20,
             reassembly_max_groups: 1_000,
             reassembly_timeout_secs: 120,
+            inbound_dedupe_secs: 86_400,
+            inbound_command_dedupe_secs: 300,
+            max_age_secs: 86_400,
+            essential_max_age_secs: 259_200,
             max_incoming_chars: 2_000,
             query_url: "https://12345.example.gov.cn/q".into(),
             templates: SmsTemplates::default(),

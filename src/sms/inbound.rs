@@ -1,15 +1,11 @@
-//! What residents text us: reassembly of carrier-split parts and the small command language.
+//! What residents text us: the small command language (carrier-split parts are stored and
+//! reassembled by [`super::received`]).
 //!
 //! Commands (full-width forms and lower case accepted):
 //! `CX` / `查询` — status of my tickets; `CX 202611260001` — that ticket;
 //! `1` `2` `3` — 满意 / 基本满意 / 不满意 to the last satisfaction question, optionally with
 //! a reason after a space or a comma (`3 路灯还是不亮`);
 //! `TD` / `退订` — no more non-essential notices; anything else of substance — a new ticket.
-
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
-
-use super::encoding::Concat;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -104,93 +100,6 @@ fn rating_with_reason(t: &str) -> Option<Command> {
     })
 }
 
-/// Buffers UDH parts until a message is whole. Bounded in groups, parts and age so a
-/// flood or a lost part cannot grow memory without end.
-pub struct Reassembler {
-    groups: HashMap<(String, u16, u8), Group>,
-    max_groups: usize,
-    ttl: Duration,
-}
-
-struct Group {
-    parts: Vec<Option<String>>,
-    first_seen: Instant,
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub enum Assembled {
-    Complete(String),
-    Pending,
-    /// Part numbering makes no sense (seq 0, seq > total); the part is dropped.
-    Invalid,
-}
-
-impl Reassembler {
-    pub fn new(max_groups: usize, ttl: Duration) -> Self {
-        Reassembler {
-            groups: HashMap::new(),
-            max_groups,
-            ttl,
-        }
-    }
-
-    pub fn push(&mut self, from: &str, c: Concat, text: String) -> Assembled {
-        if c.total == 0 || c.seq == 0 || c.seq > c.total {
-            return Assembled::Invalid;
-        }
-        if c.total == 1 {
-            return Assembled::Complete(text);
-        }
-        let key = (from.to_string(), c.reference, c.total);
-        if !self.groups.contains_key(&key) && self.groups.len() >= self.max_groups {
-            // Evict the oldest group rather than refuse new residents.
-            if let Some(old) = self
-                .groups
-                .iter()
-                .min_by_key(|(_, g)| g.first_seen)
-                .map(|(k, _)| k.clone())
-            {
-                tracing::warn!(from = %old.0, "sms reassembly: too many partial messages, dropping oldest");
-                self.groups.remove(&old);
-            }
-        }
-        let g = self.groups.entry(key.clone()).or_insert_with(|| Group {
-            parts: vec![None; c.total as usize],
-            first_seen: Instant::now(),
-        });
-        g.parts[(c.seq - 1) as usize] = Some(text);
-        if g.parts.iter().all(|p| p.is_some()) {
-            let g = self.groups.remove(&key).expect("present");
-            Assembled::Complete(g.parts.into_iter().flatten().collect())
-        } else {
-            Assembled::Pending
-        }
-    }
-
-    /// Groups whose parts never all came; returned so the caller can use what arrived.
-    pub fn expire(&mut self) -> Vec<(String, String)> {
-        let ttl = self.ttl;
-        let old: Vec<_> = self
-            .groups
-            .iter()
-            .filter(|(_, g)| g.first_seen.elapsed() > ttl)
-            .map(|(k, _)| k.clone())
-            .collect();
-        old.into_iter()
-            .filter_map(|k| {
-                self.groups.remove(&k).map(|g| {
-                    tracing::warn!(from = %k.0, "sms reassembly: parts missing after timeout, using what arrived");
-                    (k.0, g.parts.into_iter().flatten().collect())
-                })
-            })
-            .collect()
-    }
-
-    pub fn pending(&self) -> usize {
-        self.groups.len()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,56 +142,5 @@ mod tests {
             parse("运河街道路灯坏了三天了"),
             Command::NewTicket("运河街道路灯坏了三天了".into())
         );
-    }
-
-    #[test]
-    fn reassembles_out_of_order() {
-        let mut r = Reassembler::new(10, Duration::from_secs(60));
-        let c = |seq| Concat {
-            reference: 7,
-            total: 3,
-            seq,
-        };
-        assert_eq!(r.push("138", c(2), "b".into()), Assembled::Pending);
-        assert_eq!(r.push("138", c(3), "c".into()), Assembled::Pending);
-        assert_eq!(r.push("139", c(1), "x".into()), Assembled::Pending);
-        assert_eq!(
-            r.push("138", c(1), "a".into()),
-            Assembled::Complete("abc".into())
-        );
-        assert_eq!(r.pending(), 1);
-        assert_eq!(
-            r.push(
-                "138",
-                Concat {
-                    reference: 1,
-                    total: 2,
-                    seq: 3
-                },
-                "z".into()
-            ),
-            Assembled::Invalid
-        );
-    }
-
-    #[test]
-    fn bounded_groups_and_expiry() {
-        let mut r = Reassembler::new(2, Duration::from_millis(0));
-        for i in 0..5u16 {
-            r.push(
-                "1",
-                Concat {
-                    reference: i,
-                    total: 2,
-                    seq: 1,
-                },
-                "a".into(),
-            );
-        }
-        assert!(r.pending() <= 2);
-        std::thread::sleep(Duration::from_millis(5));
-        let expired = r.expire();
-        assert!(!expired.is_empty());
-        assert_eq!(r.pending(), 0);
     }
 }

@@ -12,7 +12,9 @@
 //! - [`outbox`]: the `sms_outbox` table with parts, receipts, opt-outs and inbound log.
 //! - [`encoding`]: GSM 7-bit / UCS-2 and concatenated parts.
 //! - [`link`]: the SMPP session (bind, window, rate limit, reconnects).
-//! - [`inbound`]: commands residents text (CX, ratings, TD) and part reassembly.
+//! - [`inbound`]: commands residents text (CX, ratings, TD).
+//! - [`received`]: incoming texts and parts stored before they are acknowledged; redeliveries
+//!   recognised.
 //! - [`replies`]: receipts and residents' texts handled and answered.
 //! - [`service`]: the running tasks (consumer, sender, inbound) and the sender.
 
@@ -24,6 +26,7 @@ pub mod link;
 pub mod notices;
 pub mod outbox;
 pub mod policy;
+pub mod received;
 pub mod replies;
 pub mod service;
 

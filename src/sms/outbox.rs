@@ -135,13 +135,14 @@ const OUTBOX: LeasedTable = LeasedTable {
     order: "id",
 };
 
-/// Takes due rows for this node for `lease_secs`.
+/// Takes due rows for this node for `lease_secs`, after expiring the stale ones.
 pub async fn claim(
     db: &Db,
     cfg: &SmsConfig,
     node: &str,
     limit: i64,
 ) -> Result<Vec<Claimed>, StoreError> {
+    expire_stale(db, cfg).await?;
     let rows = OUTBOX
         .claim(db, Duration::from_secs(cfg.lease_secs), limit, node)
         .await?;
@@ -158,6 +159,83 @@ pub async fn claim(
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
     out.sort_by_key(|c| c.id);
     Ok(out)
+}
+
+/// Notices waiting longer than their kind's max age since their event (SMS was off, the
+/// SMSC down for days) are marked `expired`, never sent: news of a step long past misleads.
+/// A row a sender holds right now is left to it. Returns how many expired.
+pub async fn expire_stale(db: &Db, cfg: &SmsConfig) -> Result<u64, StoreError> {
+    if cfg.max_age_secs == 0 && cfg.essential_max_age_secs == 0 {
+        return Ok(0);
+    }
+    let now = now_ms();
+    let limit = |secs: u64| {
+        if secs == 0 {
+            i64::MIN
+        } else {
+            now - (secs as i64).saturating_mul(1000)
+        }
+    };
+    let r = sqlx::query(
+        "UPDATE sms_outbox SET state = 'expired', last_error = $1, updated_at = $2, claimed_until = NULL
+         WHERE state = 'pending' AND (claimed_until IS NULL OR claimed_until < $2)
+           AND ((essential = FALSE AND COALESCE(event_at, created_at) < $3)
+             OR (essential = TRUE AND COALESCE(event_at, created_at) < $4))",
+    )
+    .bind("too old to send (max age)")
+    .bind(now)
+    .bind(limit(cfg.max_age_secs))
+    .bind(limit(cfg.essential_max_age_secs))
+    .execute(db.pool())
+    .await?;
+    let n = r.rows_affected();
+    if n > 0 {
+        metrics::counter!("hotline_sms_expired_total").increment(n);
+        tracing::warn!(
+            notices = n,
+            "sms notices expired unsent: older than their max age"
+        );
+    }
+    Ok(n)
+}
+
+/// The heartbeat of a sender: the rows `ids` it still holds stay leased to `node` for
+/// another `lease_secs`, however long they wait for their turn (one phone's notices go
+/// in order; the carrier's rate limit paces them).
+pub async fn renew(db: &Db, cfg: &SmsConfig, node: &str, ids: &[i64]) -> Result<u64, StoreError> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let list = ids
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let now = now_ms();
+    let r = sqlx::query(&format!(
+        "UPDATE sms_outbox SET claimed_until = $1 WHERE claimed_by = $2 AND state = 'pending' AND id IN ({list})"
+    ))
+    .bind(now + (cfg.lease_secs as i64).saturating_mul(1000))
+    .bind(node)
+    .execute(db.pool())
+    .await?;
+    Ok(r.rows_affected())
+}
+
+/// Right before a notice is submitted: whether its row is still this node's and unsent
+/// (renewing the lease). A node that stalled past its lease finds the row taken by
+/// another and leaves it, so one row is sent by one node.
+pub async fn still_ours(db: &Db, cfg: &SmsConfig, node: &str, id: i64) -> Result<bool, StoreError> {
+    let now = now_ms();
+    let r = sqlx::query(
+        "UPDATE sms_outbox SET claimed_until = $1 WHERE id = $2 AND claimed_by = $3 AND state = 'pending'",
+    )
+    .bind(now + (cfg.lease_secs as i64).saturating_mul(1000))
+    .bind(id)
+    .bind(node)
+    .execute(db.pool())
+    .await?;
+    Ok(r.rows_affected() > 0)
 }
 
 /// Part numbers already acknowledged by the SMSC (never submitted again).

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use tokio::sync::{broadcast, mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -113,10 +113,37 @@ fn hostname() -> String {
 type PhoneQueues =
     Arc<std::sync::Mutex<HashMap<String, VecDeque<(Claimed, OwnedSemaphorePermit)>>>>;
 
+/// Rows this node holds (claimed, queued or sending): a row is never queued twice, and
+/// their leases are renewed while they wait.
+type Held = Arc<std::sync::Mutex<HashSet<i64>>>;
+
+/// Renews the lease of every held row every third of `lease_secs`, so a row waiting behind
+/// its phone's earlier notices or the rate limit is never taken by another node.
+async fn heartbeat(ctx: Arc<Ctx>, held: Held, shutdown: CancellationToken) {
+    let every = Duration::from_millis((ctx.cfg.lease_secs.max(1) * 1000 / 3).max(100));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let ids: Vec<i64> = held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .copied()
+            .collect();
+        if let Err(e) = outbox::renew(&ctx.db, &ctx.cfg, &ctx.node, &ids).await {
+            tracing::warn!("sms: renewing the lease of held notices failed: {e}");
+        }
+    }
+}
+
 async fn send_loop(ctx: Arc<Ctx>, shutdown: CancellationToken) {
     // Rows in flight at once; the link's window bounds submits in flight.
     let rows = Arc::new(Semaphore::new(ctx.cfg.window.max(1) * 4));
     let queues: PhoneQueues = Arc::default();
+    let held: Held = Arc::default();
+    let beat = tokio::spawn(heartbeat(ctx.clone(), held.clone(), shutdown.clone()));
     let mut set: JoinSet<()> = JoinSet::new();
     while !shutdown.is_cancelled() {
         if ctx.link.state() != super::link::LinkState::Bound {
@@ -137,7 +164,12 @@ async fn send_loop(ctx: Arc<Ctx>, shutdown: CancellationToken) {
             Ok(list) if !list.is_empty() => {
                 tracing::debug!(rows = list.len(), "sms: outbox rows claimed");
                 for c in list {
+                    if !held.lock().unwrap_or_else(|e| e.into_inner()).insert(c.id) {
+                        // Already queued here (its lease ended while it waited): once is enough.
+                        continue;
+                    }
                     let Ok(permit) = rows.clone().try_acquire_owned() else {
+                        held.lock().unwrap_or_else(|e| e.into_inner()).remove(&c.id);
                         break;
                     };
                     let phone = c.phone.clone();
@@ -157,10 +189,13 @@ async fn send_loop(ctx: Arc<Ctx>, shutdown: CancellationToken) {
                     if let Some(first) = start {
                         let ctx = ctx.clone();
                         let queues = queues.clone();
+                        let held = held.clone();
                         set.spawn(async move {
                             let mut next = Some(first);
                             while let Some((c, permit)) = next.take() {
+                                let id = c.id;
                                 send_one(&ctx, c).await;
+                                held.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
                                 drop(permit);
                                 let mut q = queues.lock().unwrap_or_else(|e| e.into_inner());
                                 next = q.get_mut(&phone).and_then(|w| w.pop_front());
@@ -195,6 +230,7 @@ async fn send_loop(ctx: Arc<Ctx>, shutdown: CancellationToken) {
         while set.join_next().await.is_some() {}
     })
     .await;
+    beat.abort();
 }
 
 async fn send_one(ctx: &Ctx, c: Claimed) {
@@ -217,6 +253,13 @@ async fn try_send_one(ctx: &Ctx, c: &Claimed) -> Result<(), StoreError> {
             parts = enc.parts.len(),
             "sms text cut at the part limit"
         );
+    }
+    if !outbox::still_ours(&ctx.db, &ctx.cfg, &ctx.node, c.id).await? {
+        tracing::info!(
+            outbox_id = c.id,
+            "sms: notice already sent, expired or taken by another node; not sent again"
+        );
+        return Ok(());
     }
     let acked = outbox::acked_parts(&ctx.db, c.id).await?;
     let total = enc.parts.len() as i64;

@@ -52,7 +52,9 @@ pub struct SpeechConfig {
     pub max_attempts: i64,
     /// First retry delay, seconds; doubled on each further attempt.
     pub retry_base_secs: u64,
-    /// How long a claimed job is leased to a worker before another may take it (crash recovery).
+    /// How long a claimed job is leased to a worker before another may take it (crash
+    /// recovery); a running worker renews it every third of it, so it may be shorter than a
+    /// job's time limit.
     pub lease_secs: u64,
     /// How often the queue is polled when idle, milliseconds.
     pub poll_ms: u64,

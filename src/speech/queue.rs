@@ -13,6 +13,9 @@
 //!                      └── attempts used up ──▶ failed (visible, with last_error)
 //! ```
 //! A crash mid-job leaves `running` with a lease in the past: the next claim takes it again.
+//! While a worker runs a job it renews the lease ([`renew`], every third of it), so a job
+//! that runs longer than the lease (a long message, a busy pool) is never taken by a second
+//! worker; and applying a transcript twice replaces it on the ticket, never appends.
 
 use super::engine::Transcript;
 use super::routing::SpeechRoute;
@@ -104,6 +107,12 @@ pub async fn claim(db: &Db, lease: Duration) -> Result<Option<Job>, sqlx::Error>
             })
         })
         .transpose()
+}
+
+/// The worker still runs `job`: its lease is extended to `lease` from now (the heartbeat
+/// that keeps a long transcription from being taken by a second worker).
+pub async fn renew(db: &Db, job: &Job, lease: Duration) -> Result<bool, sqlx::Error> {
+    JOBS.renew(db, job.id, lease).await.map_err(sql)
 }
 
 /// A failed attempt: back to `pending` with exponential backoff from `retry_base`, or

@@ -6,7 +6,7 @@ use super::audio;
 use super::config::SpeechConfig;
 use super::engine::Transcriber;
 use super::model;
-use super::queue::{claim, fail, finish, stats, store_transcript, transcript_of, Job};
+use super::queue::{claim, fail, finish, renew, stats, store_transcript, transcript_of, Job};
 use super::routing::{SpeechRoute, SpeechRouter};
 use super::SpeechError;
 use crate::store::Db;
@@ -223,7 +223,7 @@ impl SpeechService {
                 _ = stop.cancelled() => return,
                 p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
             };
-            let job = match claim(&self.db, Duration::from_secs(self.cfg.lease_secs.max(5))).await {
+            let job = match claim(&self.db, self.lease()).await {
                 Ok(j) => j,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot claim a transcription job");
@@ -289,7 +289,7 @@ impl SpeechService {
             metrics::counter!("hotline_speech_jobs_total", "result" => "failed").increment(1);
             return;
         }
-        let result = self.attempt(&job).await;
+        let result = self.attempt_leased(&job).await;
         match result {
             Ok(route) => {
                 metrics::counter!("hotline_speech_jobs_total", "result" => "done").increment(1);
@@ -312,6 +312,32 @@ impl SpeechService {
                         tracing::error!(error = %db, "cannot record a failed transcription; its lease will expire and it will run again")
                     }
                 }
+            }
+        }
+    }
+
+    /// The lease this worker holds on a job.
+    fn lease(&self) -> Duration {
+        Duration::from_secs(self.cfg.lease_secs.max(5))
+    }
+
+    /// [`Self::attempt`] with its lease renewed every third of it until it ends: the time
+    /// limit grows with a message's length and a job may wait for a free worker, so a fixed
+    /// lease could end while the job still runs.
+    async fn attempt_leased(&self, job: &Job) -> Result<SpeechRoute, SpeechError> {
+        let lease = self.lease();
+        let attempt = self.attempt(job);
+        tokio::pin!(attempt);
+        let mut beat = tokio::time::interval(lease / 3);
+        beat.tick().await;
+        loop {
+            tokio::select! {
+                r = &mut attempt => return r,
+                _ = beat.tick() => match renew(&self.db, job, lease).await {
+                    Ok(true) => tracing::debug!("transcription lease renewed"),
+                    Ok(false) => tracing::warn!("transcription job no longer leased to this worker"),
+                    Err(e) => tracing::warn!(error = %e, "cannot renew the transcription lease"),
+                },
             }
         }
     }

@@ -93,6 +93,26 @@ impl LeasedTable {
         Ok(q.fetch_all(db.pool()).await?)
     }
 
+    /// Extends the lease of a row still being worked (a heartbeat), so a slow job keeps its
+    /// row however long it runs. Returns false when the row is no longer claimable (it ended)
+    /// — the worker then no longer owns it.
+    pub async fn renew(&self, db: &Db, id: i64, lease: Duration) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let sql = format!(
+            "UPDATE {t} SET claimed_until = $1, updated_at = $2 WHERE id = $3 AND {st} IN ({states})",
+            t = self.table,
+            st = self.state,
+            states = self.claimable_list(),
+        );
+        let r = sqlx::query(&sql)
+            .bind(now + lease.as_millis() as i64)
+            .bind(now)
+            .bind(id)
+            .execute(db.pool())
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
     /// The row reached its end state `state`; `extra` are further `SET` assignments, where
     /// `$1` is now (e.g. `sent_at = $1, attempts = attempts + 1`). Only a row still in a
     /// claimable state changes; returns whether it did.

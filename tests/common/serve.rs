@@ -26,64 +26,8 @@ impl Hotline {
         let dir = tempfile::tempdir().expect("tempdir");
         let sip_port = free_port();
         let http_port = free_port();
-        // Each server its own RTP range, so tests running side by side never collide.
-        let rtp_base = 20000 + (sip_port as u32 % 400) * 100;
-        let cache = repo().join("target/test-prompt-cache");
-        let mut cmd = Command::new(hotline_bin());
-        cmd.arg("serve")
-            .current_dir(repo())
-            .env("RUST_LOG", "info,hotline=debug")
-            .env("NO_COLOR", "1")
-            .env("HOTLINE__DATA_DIR", dir.path())
-            .env(
-                "HOTLINE__SIP__LISTEN_UDP",
-                format!("[\"127.0.0.1:{sip_port}\"]"),
-            )
-            .env(
-                "HOTLINE__SIP__LISTEN_TCP",
-                format!("[\"127.0.0.1:{sip_port}\"]"),
-            )
-            .env("HOTLINE__HTTP__LISTEN", format!("127.0.0.1:{http_port}"))
-            .env("HOTLINE__MEDIA__RTP_PORT_MIN", rtp_base.to_string())
-            .env("HOTLINE__MEDIA__RTP_PORT_MAX", (rtp_base + 99).to_string())
-            .env("HOTLINE__MEDIA__NO_RTP_TIMEOUT_SECS", "120")
-            .env("HOTLINE__IVR__PROMPT_CACHE_DIR", &cache)
-            .env("HOTLINE__TICKETS__SUPERVISION__ENABLED", "false")
-            // Tests start from an empty database: no demo tickets.
-            .env("HOTLINE__DEMO_TICKETS_FILE", "")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        // A value of "-" removes the variable (e.g. RUST_LOG, to run at the config's level).
-        for (k, v) in env {
-            match v.as_str() {
-                "-" => cmd.env_remove(k),
-                _ => cmd.env(k, v),
-            };
-        }
-        let mut child = cmd.spawn().expect("hotline starts");
         let log = Arc::new(Mutex::new(String::new()));
-        for stream in [
-            child
-                .stderr
-                .take()
-                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-            child
-                .stdout
-                .take()
-                .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    let mut l = log.lock().unwrap_or_else(|e| e.into_inner());
-                    l.push_str(&line);
-                    l.push('\n');
-                }
-            });
-        }
+        let child = spawn(dir.path(), sip_port, http_port, env, &log);
         let h = Hotline {
             child: Mutex::new(child),
             dir,
@@ -93,6 +37,33 @@ impl Hotline {
         };
         h.wait_for_log("SIP listening (UDP)", Duration::from_secs(120));
         h
+    }
+
+    /// `kill -9`: the process dies at once, with no shutdown of any kind.
+    pub fn kill9(&self) {
+        let mut c = self.child.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg(c.id().to_string())
+            .status();
+        let _ = c.wait();
+    }
+
+    /// Starts the server again on the same data directory (after [`Self::kill9`] or an exit),
+    /// on fresh ports, with `env`; the log starts empty. Waits until SIP listens.
+    pub fn restart(&mut self, env: &[(&str, String)]) {
+        {
+            let mut c = self.child.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.sip_port = free_port();
+        self.http_port = free_port();
+        let log = Arc::new(Mutex::new(String::new()));
+        let child = spawn(self.dir.path(), self.sip_port, self.http_port, env, &log);
+        self.log = log;
+        *self.child.get_mut().unwrap_or_else(|e| e.into_inner()) = child;
+        self.wait_for_log("SIP listening (UDP)", Duration::from_secs(120));
     }
 
     pub fn log(&self) -> String {
@@ -165,6 +136,74 @@ impl Hotline {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+/// Spawns `hotline serve` on `dir` and the ports, its output collected into `log`.
+fn spawn(
+    dir: &Path,
+    sip_port: u16,
+    http_port: u16,
+    env: &[(&str, String)],
+    log: &Arc<Mutex<String>>,
+) -> Child {
+    // Each server its own RTP range, so tests running side by side never collide.
+    let rtp_base = 20000 + (sip_port as u32 % 400) * 100;
+    let cache = repo().join("target/test-prompt-cache");
+    let mut cmd = Command::new(hotline_bin());
+    cmd.arg("serve")
+        .current_dir(repo())
+        .env("RUST_LOG", "info,hotline=debug")
+        .env("NO_COLOR", "1")
+        .env("HOTLINE__DATA_DIR", dir)
+        .env(
+            "HOTLINE__SIP__LISTEN_UDP",
+            format!("[\"127.0.0.1:{sip_port}\"]"),
+        )
+        .env(
+            "HOTLINE__SIP__LISTEN_TCP",
+            format!("[\"127.0.0.1:{sip_port}\"]"),
+        )
+        .env("HOTLINE__HTTP__LISTEN", format!("127.0.0.1:{http_port}"))
+        .env("HOTLINE__MEDIA__RTP_PORT_MIN", rtp_base.to_string())
+        .env("HOTLINE__MEDIA__RTP_PORT_MAX", (rtp_base + 99).to_string())
+        .env("HOTLINE__MEDIA__NO_RTP_TIMEOUT_SECS", "120")
+        .env("HOTLINE__IVR__PROMPT_CACHE_DIR", &cache)
+        .env("HOTLINE__TICKETS__SUPERVISION__ENABLED", "false")
+        // Tests start from an empty database: no demo tickets.
+        .env("HOTLINE__DEMO_TICKETS_FILE", "")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // A value of "-" removes the variable (e.g. RUST_LOG, to run at the config's level).
+    for (k, v) in env {
+        match v.as_str() {
+            "-" => cmd.env_remove(k),
+            _ => cmd.env(k, v),
+        };
+    }
+    let mut child = cmd.spawn().expect("hotline starts");
+    for stream in [
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let mut l = log.lock().unwrap_or_else(|e| e.into_inner());
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+    }
+    child
 }
 
 impl Drop for Hotline {

@@ -14,6 +14,10 @@
 //   {"cmd":"receipt","dest":"139...","stat":"UNDELIV"} receipt state for dest (default DELIVRD)
 //   {"cmd":"deliver","from":"138...","to":"12345","text":"你好"}  resident texts us (UCS-2)
 //       or "hex":"..." with "data_coding" and "esm_class" for raw bytes (UDH parts, bad input)
+//       Like a real SMSC, a message whose deliver_sm_resp never came (the ESME died or the
+//       line dropped) is delivered again on the next bind.
+//   {"cmd":"redeliver"}                              deliver the last message again, as an SMSC
+//                                                    does when our deliver_sm_resp came too late
 //   {"cmd":"raw","hex":"..."}                        write raw bytes to every bound session
 //   {"cmd":"stats"}                                  print counters
 // The test reads the log lines to assert what the "carrier" saw.
@@ -42,6 +46,9 @@ let throttle = 0;
 const rejects = new Map(); // dest -> status
 const receiptStat = new Map(); // dest -> stat
 const bound = new Set();
+const unanswered = new Map(); // deliver id -> pdu fields, until an answer comes
+let nextDeliver = 1;
+let lastDeliver = null;
 const stats = { submits: 0, acked: 0, receipts: 0, delivers: 0 };
 
 function log(obj) {
@@ -137,6 +144,7 @@ const server = smpp.createServer((session) => {
     }
     session.send(pdu.response({ system_id: 'SIMSMSC' }));
     bound.add(session);
+    if (unanswered.size) setTimeout(() => redeliverUnanswered(session), 200);
   });
   session.on('enquire_link', (pdu) => { session.send(pdu.response()); });
   session.on('unbind', (pdu) => {
@@ -181,30 +189,54 @@ function command(c) {
         esm_class: c.esm_class || 0, data_coding: c.data_coding !== undefined ? c.data_coding : 8,
         short_message: sm,
       };
-      let n = 0;
-      // Like a real SMSC, deliver again (up to 3 times) when the ESME answers with an error.
-      const attempt = (s, left) => s.deliver_sm(Object.assign({}, pdu), (resp) => {
-        log({ event: 'deliver_resp', from: c.from, status: resp.command_status });
-        if (resp.command_status !== 0 && left > 0) {
-          setTimeout(() => { if (bound.has(s)) attempt(s, left - 1); }, 500);
-        }
-      });
-      // One session gets it, as a real SMSC does with several binds (round robin).
-      const sessions = [...bound];
-      if (sessions.length) {
-        attempt(sessions[rr++ % sessions.length], 3);
-        n = 1;
-      }
-      stats.delivers++;
-      log({ event: 'delivered', from: c.from, sessions: n });
+      lastDeliver = { id: nextDeliver++, from: c.from, pdu };
+      deliver(lastDeliver, 'delivered');
       break;
     }
+    case 'redeliver':
+      if (lastDeliver) deliver(lastDeliver, 'redelivered');
+      else log({ event: 'nothing_to_redeliver' });
+      break;
     case 'raw':
       for (const s of bound) s.socket.write(Buffer.from(c.hex, 'hex'));
       log({ event: 'raw_sent' });
       break;
     case 'stats': log(Object.assign({ event: 'stats' }, stats)); break;
     default: log({ event: 'unknown_cmd', cmd: c.cmd });
+  }
+}
+
+// One session gets a message, as a real SMSC does with several binds (round robin). Until
+// the ESME answers it is "unanswered"; an error answer is retried (up to 3 times), a session
+// that closes first leaves it for the next bind.
+function deliver(m, event) {
+  const attempt = (s, left) => {
+    m.session = s;
+    unanswered.set(m.id, m);
+    s.deliver_sm(Object.assign({}, m.pdu), (resp) => {
+      log({ event: 'deliver_resp', from: m.from, id: m.id, status: resp.command_status });
+      if (resp.command_status === 0) {
+        unanswered.delete(m.id);
+      } else if (left > 0) {
+        setTimeout(() => { if (bound.has(s)) attempt(s, left - 1); }, 500);
+      } else {
+        unanswered.delete(m.id);
+      }
+    });
+  };
+  const sessions = [...bound];
+  if (sessions.length) attempt(sessions[rr++ % sessions.length], 3);
+  else { m.session = null; unanswered.set(m.id, m); }
+  stats.delivers++;
+  log({ event, from: m.from, id: m.id, sessions: sessions.length ? 1 : 0 });
+}
+
+function redeliverUnanswered(session) {
+  for (const m of [...unanswered.values()]) {
+    if (!bound.has(session)) return;
+    if (m.session && bound.has(m.session)) continue; // still in flight on a live session
+    log({ event: 'redelivering', from: m.from, id: m.id });
+    deliver(m, 'redelivered');
   }
 }
 

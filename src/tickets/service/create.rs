@@ -28,6 +28,28 @@ impl Tickets {
     /// Takes a ticket in: numbers it, routes it, sets its deadline, and writes the ticket, its
     /// audit line and its `accepted` event in one transaction.
     pub async fn create(&self, new: NewTicket, actor: &Actor) -> Result<Ticket, TicketsError> {
+        self.create_inner(new, actor, None).await
+    }
+
+    /// [`Self::create`] at most once per `source_key`: the channel's idempotency key for
+    /// the outside message that makes the ticket (an SMSC may hand the same text over again
+    /// after a crash). The key is stored in the ticket's own transaction, so a second call
+    /// with it — before or after a crash — returns the ticket the first one made.
+    pub async fn create_once(
+        &self,
+        new: NewTicket,
+        actor: &Actor,
+        source_key: &str,
+    ) -> Result<Ticket, TicketsError> {
+        self.create_inner(new, actor, Some(source_key)).await
+    }
+
+    async fn create_inner(
+        &self,
+        new: NewTicket,
+        actor: &Actor,
+        source_key: Option<&str>,
+    ) -> Result<Ticket, TicketsError> {
         let text = new.text.trim().to_string();
         if text.is_empty() && new.recording_path.is_none() {
             return Err(Invalid::NoText.into());
@@ -46,6 +68,32 @@ impl Tickets {
         let summary = summarize(&text);
 
         let mut tx = self.db.pool().begin().await?;
+        if let Some(key) = source_key {
+            // A write first (SQLite: no read→write upgrade); on PostgreSQL a second node with
+            // the same key waits here for the first one's commit.
+            let fresh = sqlx::query(
+                "INSERT INTO ticket_sources (source_key, ticket_id, created_at) VALUES ($1, 0, $2)
+                 ON CONFLICT (source_key) DO NOTHING",
+            )
+            .bind(key)
+            .bind(now.timestamp_millis())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                > 0;
+            if !fresh {
+                let id: i64 = sqlx::query_scalar(
+                    "SELECT ticket_id FROM ticket_sources WHERE source_key = $1",
+                )
+                .bind(key)
+                .fetch_one(&mut *tx)
+                .await?;
+                let ticket = fetch(&mut tx, TicketId(id)).await?;
+                tx.commit().await?;
+                tracing::info!(ticket = %ticket.number, "the same message again: its ticket exists");
+                return Ok(ticket);
+            }
+        }
         let seq: i64 = sqlx::query(
             "INSERT INTO ticket_counters (day, n) VALUES ($1, 1)
              ON CONFLICT (day) DO UPDATE SET n = ticket_counters.n + 1 RETURNING n",
@@ -82,6 +130,13 @@ impl Tickets {
         .await?
         .try_get(0)?;
         let id = TicketId(id);
+        if let Some(key) = source_key {
+            sqlx::query("UPDATE ticket_sources SET ticket_id = $1 WHERE source_key = $2")
+                .bind(id.0)
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+        }
         audit(
             &mut tx,
             id,

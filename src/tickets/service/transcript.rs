@@ -8,6 +8,32 @@ use crate::tickets::events::{self, EventKind};
 use crate::tickets::model::*;
 use crate::tickets::routing::Route;
 
+/// Where the transcript starts in a ticket's text that had words of its own.
+const TRANSCRIPT_MARK: &str = "\n【录音转写】";
+
+/// Whether the ticket's audit trail already holds its transcript.
+async fn already_transcribed(
+    conn: &mut sqlx::AnyConnection,
+    id: TicketId,
+) -> Result<bool, TicketsError> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM ticket_audit WHERE ticket_id = $1 AND action = 'transcribed'",
+    )
+    .bind(id.0)
+    .fetch_one(conn)
+    .await?;
+    Ok(n > 0)
+}
+
+/// `text` with its transcript part (everything after the mark, or all of it when the
+/// ticket had no words of its own) replaced by `transcript`.
+fn replace_transcript(text: &str, transcript: &str) -> String {
+    match text.rfind(TRANSCRIPT_MARK) {
+        Some(at) => format!("{}{TRANSCRIPT_MARK}{transcript}", &text[..at]),
+        None => transcript.to_string(),
+    }
+}
+
 /// What the speech step learned from a voice message.
 #[derive(Debug, Clone)]
 pub struct TranscriptUpdate {
@@ -34,15 +60,36 @@ impl Tickets {
         let t = fetch(&mut tx, id).await?;
         let routed_by_person = t.routed_by.starts_with("operator");
         let transcript = update.transcript.trim();
-        let text = if t.text.trim().is_empty() {
-            transcript.to_string()
-        } else {
-            format!("{}\n【录音转写】{transcript}", t.text)
-        };
         let summary = update
             .summary
             .clone()
             .unwrap_or_else(|| summarize(transcript));
+        if already_transcribed(&mut tx, id).await? {
+            // A job run again (its worker died before it recorded the end, or a second
+            // worker took it): the transcript replaces the one applied before; the route,
+            // the audit line and the events happened once already.
+            let text = replace_transcript(&t.text, transcript);
+            if text != t.text {
+                sqlx::query(
+                    "UPDATE tickets SET text = $1, summary = $2, updated_at = $3, version = version + 1 WHERE id = $4",
+                )
+                .bind(&text)
+                .bind(&summary)
+                .bind(now_ms())
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await?;
+            }
+            let updated = fetch(&mut tx, id).await?;
+            tx.commit().await?;
+            tracing::info!("transcript applied before; replaced, no new event");
+            return Ok(updated);
+        }
+        let text = if t.text.trim().is_empty() {
+            transcript.to_string()
+        } else {
+            format!("{}{TRANSCRIPT_MARK}{transcript}", t.text)
+        };
         let reroute = !routed_by_person && t.state == State::Accepted;
         let (kind, department, reason, sla, deadline) = if reroute {
             let r = &update.route;
@@ -112,5 +159,19 @@ impl Tickets {
             let _ = self.live.send(e);
         }
         Ok(updated)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_transcript;
+
+    #[test]
+    fn a_second_transcript_replaces_the_first() {
+        assert_eq!(replace_transcript("路灯坏了", "路灯不亮"), "路灯不亮");
+        assert_eq!(
+            replace_transcript("来电\n【录音转写】路灯坏了", "路灯不亮"),
+            "来电\n【录音转写】路灯不亮"
+        );
     }
 }
