@@ -56,6 +56,10 @@ impl Hotline {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        // `("RUST_LOG", "")` runs the binary at its own default log level.
+        if env.iter().any(|(k, v)| *k == "RUST_LOG" && v.is_empty()) {
+            cmd.env_remove("RUST_LOG");
+        }
         let mut child = cmd.spawn().expect("hotline starts");
         let log = Arc::new(Mutex::new(String::new()));
         for stream in [
