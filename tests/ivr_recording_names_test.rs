@@ -52,11 +52,10 @@ async fn two_calls_with_one_call_id_keep_their_own_recordings() {
         let xml = scenario(
             caller,
             &[Step::Pause(300), Step::Pcap(p), Step::AwaitBye(90_000)],
-        )
-        .replace("Call-ID: [call_id]", &format!("Call-ID: {SAME_CALL_ID}"));
+        );
         let file = dir.join(format!("scenario-{caller}.xml"));
         std::fs::write(&file, xml).expect("scenario");
-        let (ok, out) = sipp(&h, &file, "12345", &[]);
+        let (ok, out) = sipp(&h, &file, "12345", &["-cid_str", SAME_CALL_ID]);
         assert!(ok, "SIPp call failed:\n{out}\n--- log ---\n{}", h.log());
     }
 
