@@ -91,6 +91,10 @@ fn describe() {
         "hotline_sip_responses_total",
         "SIP final responses sent or received, by method (from CSeq) and code."
     );
+    describe_counter!(
+        "hotline_sip_flood_dropped_total",
+        "SIP requests over UDP dropped unread: their source IP was over udp_requests_per_ip."
+    );
     describe_gauge!("hotline_calls_active", "Calls in progress on this node.");
     // RTP and DTMF (src/media).
     describe_counter!(
@@ -201,6 +205,7 @@ fn describe() {
 
     // Families without labels appear at zero before their first event.
     for name in [
+        "hotline_sip_flood_dropped_total",
         "hotline_rtp_packets_lost_total",
         "hotline_rtp_packets_late_total",
         "hotline_sms_submitted_total",
@@ -228,7 +233,10 @@ mod tests {
             log_directives("hotline=debug,info"),
             "hotline=debug,info,rsipstack=warn"
         );
-        assert_eq!(log_directives("info,rsipstack=trace"), "info,rsipstack=trace");
+        assert_eq!(
+            log_directives("info,rsipstack=trace"),
+            "info,rsipstack=trace"
+        );
         assert_eq!(
             log_directives("rsipstack::transport=trace"),
             "rsipstack::transport=trace,rsipstack=warn",

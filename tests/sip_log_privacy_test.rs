@@ -41,7 +41,11 @@ async fn the_default_log_holds_no_raw_sip_and_no_caller_number() {
         "the call itself is in the log:\n{log}"
     );
     let raw = raw_sip_lines(&log);
-    assert!(raw.is_empty(), "raw SIP in the default log:\n{}", raw.join("\n"));
+    assert!(
+        raw.is_empty(),
+        "raw SIP in the default log:\n{}",
+        raw.join("\n")
+    );
     let numbers: Vec<&str> = log.lines().filter(|l| l.contains(CALLER)).collect();
     assert!(
         numbers.is_empty(),
