@@ -68,8 +68,8 @@ dropped=$(( $(msum hotline_sip_flood_dropped_total . "$work/m1") - $(msum hotlin
 r503=$(msum hotline_sip_responses_total 'method="INVITE".*code="503"' "$work/m1")
 flood_sent=$(grep -E "^\s+INVITE ---" "$work/flood.out" | tail -1 | awk '{print $3}')
 echo "== SIP flood: SIPp INVITEs at ${RATE}/s from 127.0.0.2 + svmap + svwar for ${SECS}s, $CALLERS real callers from 127.0.0.3, $(nproc) cores"
-echo "flood    : ${flood_sent:-?} INVITEs sent by SIPp ($(awk -v n="${flood_sent:-0}" -v s="$secs" 'BEGIN{printf "%.0f", n/s}')/s), svwar lines: $(wc -l < "$work/svwar.out")"
+echo "flood    : ${flood_sent:-?} INVITEs sent by SIPp in ${SECS}s ($(awk -v n="${flood_sent:-0}" -v s="$SECS" 'BEGIN{printf "%.0f", n/s}')/s), svwar output lines: $(wc -l < "$work/svwar.out")"
 echo "gateway  : $invites INVITEs taken in, $dropped requests dropped unread, $r503 answered 503"
 echo "real     : $(sipp_stat "$work/real.out" "Successful call") of $CALLERS calls completed, $(sipp_stat "$work/real.out" "Failed call") failed"
 echo "cpu      : gateway $(awk -v a="$cpu0" -v b="$cpu1" -v s="$secs" 'BEGIN{printf "%.0f", 100*(b-a)/s}') % of one core over ${secs}s"
-grep -E "panicked|ERROR" "$work/serve.log" | head -3 || true
+grep -E "panicked|ERROR" "$work/serve.log" | grep -v "speech unavailable" | head -3 || true

@@ -17,8 +17,8 @@ use sqlx::Row;
 
 const CALLER: &str = "13800138061";
 
-/// Sends, every 40 ms to every even port of `ports`, a key press "0" (RFC 4733, PT 101) and
-/// a loud 1 kHz tone, until `stop`; returns how many datagrams came back to it.
+/// Sends, every 40 ms to every even port of `ports`, three packets of a loud 1 kHz tone and
+/// a key press "0" (RFC 4733, PT 101), until `stop`; returns how many datagrams came back.
 fn spray(sock: &UdpSocket, ports: std::ops::RangeInclusive<u16>, stop: &AtomicBool) -> usize {
     sock.set_nonblocking(true).expect("nonblocking");
     let tone: Vec<u8> = (0..160)
@@ -48,14 +48,29 @@ fn spray(sock: &UdpSocket, ports: std::ops::RangeInclusive<u16>, stop: &AtomicBo
             event_dur == 320,
             &[0, end | 10, (event_dur >> 8) as u8, event_dur as u8],
         );
-        let audio = rtp(0, seq.wrapping_add(1), ts, 0x5eed, false, &tone);
+        // Three packets in a row and more: enough to move a call that re-latches to any
+        // steady source.
+        let audio: Vec<Vec<u8>> = (0..3u16)
+            .map(|k| {
+                rtp(
+                    0,
+                    seq.wrapping_add(1 + k),
+                    ts + 160 * u32::from(k),
+                    0x5eed,
+                    false,
+                    &tone,
+                )
+            })
+            .collect();
         for port in ports.clone().step_by(2) {
             let to = SocketAddr::from(([127, 0, 0, 1], port));
+            for a in &audio {
+                let _ = sock.send_to(a, to);
+            }
             let _ = sock.send_to(&key, to);
-            let _ = sock.send_to(&audio, to);
         }
-        seq = seq.wrapping_add(2);
-        ts = ts.wrapping_add(320);
+        seq = seq.wrapping_add(4);
+        ts = ts.wrapping_add(480);
         loop {
             match sock.recv_from(&mut buf) {
                 Ok(_) => heard += 1,
