@@ -21,8 +21,8 @@ pub enum InbandDtmf {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Latch {
-    /// Only for calls seen to be behind NAT: the SDP names a private address while the
-    /// signalling came from another one; only to a source with the signalling's IP.
+    /// Only for legs that may be behind NAT: the SDP names another address than the one
+    /// the signalling came from; only to a source with the signalling's IP.
     Nat,
     /// Every call, to any source (all peers behind NAT, e.g. a trunk through a firewall).
     Always,

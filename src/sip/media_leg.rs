@@ -15,33 +15,17 @@ pub(crate) struct MediaCtx {
     latch: Latch,
 }
 
-/// Whether an address is one a NAT hides: RFC 1918, shared (RFC 6598), link-local, or an
-/// IPv6 unique-local/link-local address.
-fn is_private(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            v4.is_private() || v4.is_link_local() || (o[0] == 100 && (o[1] & 0xc0) == 64)
-        }
-        IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
-            (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
-        }
-    }
-}
-
-/// The NAT rule (docs/media-config.md): with `latch = "nat"` a leg is behind NAT when its
-/// SDP names a private address while its signalling came from another address; it may then
-/// latch once, early, to a source with the signalling's IP. Anything else is sent to, and
-/// heard from, the SDP address only.
+/// The NAT rule (docs/media-config.md): with `latch = "nat"` a leg may be behind NAT (or on
+/// a host with several addresses) when its SDP names another address than the one its
+/// signalling came from, typically a private one; it may then latch once, early, to a
+/// source with the signalling's IP, which a stranger elsewhere does not have. Anything else
+/// is sent to, and heard from, the SDP address only.
 pub(crate) fn latching(policy: Latch, sdp: SocketAddr, signalling: Option<IpAddr>) -> Latching {
     match policy {
         Latch::Never => Latching::Off,
         Latch::Always => Latching::Once { from_ip: None },
         Latch::Nat => match signalling {
-            Some(ip) if is_private(sdp.ip()) && ip != sdp.ip() => {
-                Latching::Once { from_ip: Some(ip) }
-            }
+            Some(ip) if ip != sdp.ip() => Latching::Once { from_ip: Some(ip) },
             _ => Latching::Off,
         },
     }
@@ -142,42 +126,29 @@ mod tests {
     }
 
     #[test]
-    fn only_a_private_sdp_address_behind_another_source_may_latch() {
+    fn only_a_leg_whose_sdp_names_another_address_may_latch_to_its_signalling_ip() {
         let public: IpAddr = "203.0.113.9".parse().expect("ip");
+        let nat = Latching::Once {
+            from_ip: Some(public),
+        };
         assert_eq!(
             latching(Latch::Nat, at("192.168.1.20:4000"), Some(public)),
-            Latching::Once {
-                from_ip: Some(public)
-            }
+            nat
         );
         assert_eq!(
             latching(Latch::Nat, at("100.64.3.2:4000"), Some(public)),
-            Latching::Once {
-                from_ip: Some(public)
-            },
+            nat,
             "carrier-grade NAT space"
         );
         assert_eq!(
-            latching(Latch::Nat, at("198.51.100.7:4000"), Some(public)),
+            latching(Latch::Nat, at("203.0.113.9:4000"), Some(public)),
             Latching::Off,
-            "a public SDP address is where the media goes"
+            "media where the signalling is: no NAT between"
         );
         assert_eq!(
-            latching(
-                Latch::Nat,
-                at("10.0.0.5:4000"),
-                Some("10.0.0.5".parse().expect("ip"))
-            ),
+            latching(Latch::Nat, at("127.0.0.1:4000"), None),
             Latching::Off,
-            "same host for signalling and media: no NAT between"
-        );
-        assert_eq!(
-            latching(
-                Latch::Nat,
-                at("127.0.0.1:4000"),
-                Some("127.0.0.2".parse().expect("ip"))
-            ),
-            Latching::Off
+            "no signalling address known"
         );
         assert_eq!(
             latching(Latch::Always, at("198.51.100.7:4000"), None),
