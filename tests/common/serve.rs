@@ -25,7 +25,14 @@ impl Hotline {
     pub fn start(env: &[(&str, String)]) -> Hotline {
         let dir = tempfile::tempdir().expect("tempdir");
         let sip_port = free_port();
-        let http_port = free_port();
+        // Nothing holds a free port between two calls: the same one may come back, and SIP
+        // over TCP and HTTP cannot share it (a taken SIP port stops hotline at start).
+        let http_port = loop {
+            let p = free_port();
+            if p != sip_port {
+                break p;
+            }
+        };
         // Each server its own RTP range, so tests running side by side never collide.
         let rtp_base = 20000 + (sip_port as u32 % 400) * 100;
         let cache = repo().join("target/test-prompt-cache");
