@@ -147,24 +147,26 @@ pub fn smpp_pdu(data: &[u8]) {
     use tokio_util::codec::Decoder;
     let mut codec = CommandCodec::new();
     let mut buf = tokio_util::bytes::BytesMut::from(data);
-    let mut reasm = crate::sms::inbound::Reassembler::new(16, Duration::from_secs(60));
     while let Ok(Some(command)) = codec.decode(&mut buf) {
         let _ = format!("{command:?}");
         if let Some(Pdu::DeliverSm(d)) = command.pdu() {
-            incoming_text(crate::sms::link::to_incoming(d), &mut reasm);
+            incoming_text(crate::sms::link::to_incoming(d));
         }
     }
 }
 
-fn incoming_text(item: crate::sms::link::Incoming, reasm: &mut crate::sms::inbound::Reassembler) {
+/// What happens to a text before the database: sender, UDH, data_coding, the fingerprint
+/// its parts and redeliveries are known by, the command parser. (Parts are put together in
+/// the database, `sms::received`.)
+fn incoming_text(item: crate::sms::link::Incoming) {
     use crate::sms::encoding::{decode, split_udh, ESM_UDHI};
     use crate::sms::link::Incoming;
     let Incoming::Message {
         from,
+        to,
         data_coding,
         esm_class,
         bytes,
-        ..
     } = item
     else {
         return;
@@ -181,9 +183,8 @@ fn incoming_text(item: crate::sms::link::Incoming, reasm: &mut crate::sms::inbou
     let Ok(text) = decode(data_coding, ud) else {
         return;
     };
-    if let Some(c) = concat {
-        let _ = reasm.push(phone, c, text.clone());
-    }
+    let split = concat.map(|c| (c.reference, c.total));
+    let _ = crate::sms::received::fingerprint(phone, &to, &text, split);
     let _ = crate::sms::inbound::parse(&text);
 }
 
@@ -193,19 +194,13 @@ pub fn sms_text(data: &[u8]) {
     let [data_coding, esm_class, sm @ ..] = data else {
         return;
     };
-    let mut reasm = crate::sms::inbound::Reassembler::new(4, Duration::from_secs(60));
-    for _ in 0..2 {
-        incoming_text(
-            crate::sms::link::Incoming::Message {
-                from: "13800000000".into(),
-                to: "12345".into(),
-                data_coding: *data_coding,
-                esm_class: *esm_class,
-                bytes: sm.to_vec(),
-            },
-            &mut reasm,
-        );
-    }
+    incoming_text(crate::sms::link::Incoming::Message {
+        from: "13800000000".into(),
+        to: "12345".into(),
+        data_coding: *data_coding,
+        esm_class: *esm_class,
+        bytes: sm.to_vec(),
+    });
 }
 
 /// A WAV file: a prompt a city drops in, or a recording handed to speech.

@@ -260,8 +260,18 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(cfg: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.level));
+    // RUST_LOG wins over `[log] level` when it parses; either way raw SIP stays out of the
+    // log unless the filter names rsipstack.
+    let level =
+        |f: &str| tracing_subscriber::EnvFilter::try_new(hotline::telemetry::log_directives(f));
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .and_then(|v| level(&v).ok())
+        .or_else(|| level(&cfg.log.level).ok())
+        .unwrap_or_else(|| {
+            tracing_subscriber::EnvFilter::new(hotline::telemetry::log_directives("info"))
+        });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -7,6 +7,8 @@
 //!
 //! The families are described (HELP text) and their unlabelled counters registered at zero
 //! here, so a scrape shows every family from the start, not only after its first event.
+//!
+//! It also says which log lines the process writes by default ([`log_directives`]).
 
 use std::sync::OnceLock;
 
@@ -43,6 +45,33 @@ pub fn install() -> &'static PrometheusHandle {
     })
 }
 
+/// Log targets quieted unless a filter names them: rsipstack writes every SIP message it
+/// sends or receives, whole, at `info` (callers' numbers in a log that a flood fills).
+const QUIET_TARGETS: [(&str, &str); 1] = [("rsipstack", "warn")];
+
+/// The tracing filter for `filter` (the `[log] level` or `RUST_LOG`): the same directives,
+/// with each target of [`QUIET_TARGETS`] held at its level unless `filter` names that
+/// target itself (`rsipstack=trace` shows raw SIP again).
+pub fn log_directives(filter: &str) -> String {
+    let mut out = filter.trim().trim_matches(',').to_string();
+    for (target, level) in QUIET_TARGETS {
+        // `rsipstack::transport=trace` names a module only: the rest stays quiet.
+        let named = out.split(',').any(|d| {
+            let d = d.trim();
+            d == target
+                || d.starts_with(&format!("{target}="))
+                || d.starts_with(&format!("{target}["))
+        });
+        if !named {
+            if !out.is_empty() {
+                out.push(',');
+            }
+            out.push_str(&format!("{target}={level}"));
+        }
+    }
+    out
+}
+
 /// The Prometheus text exposition (version 0.0.4) of everything recorded so far.
 pub fn render() -> String {
     let h = install();
@@ -61,6 +90,10 @@ fn describe() {
     describe_counter!(
         "hotline_sip_responses_total",
         "SIP final responses sent or received, by method (from CSeq) and code."
+    );
+    describe_counter!(
+        "hotline_sip_flood_dropped_total",
+        "SIP requests over UDP dropped unread: their source IP was over udp_requests_per_ip."
     );
     describe_gauge!("hotline_calls_active", "Calls in progress on this node.");
     // RTP and DTMF (src/media).
@@ -180,6 +213,7 @@ fn describe() {
 
     // Families without labels appear at zero before their first event.
     for name in [
+        "hotline_sip_flood_dropped_total",
         "hotline_rtp_packets_lost_total",
         "hotline_rtp_packets_late_total",
         "hotline_sms_submitted_total",
@@ -195,4 +229,28 @@ fn describe() {
         metrics::counter!("hotline_http_responses_total", "class" => class).absolute(0);
     }
     metrics::gauge!("hotline_calls_active").set(0.0);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_directives;
+
+    #[test]
+    fn raw_sip_is_quiet_unless_asked_for() {
+        assert_eq!(log_directives("info"), "info,rsipstack=warn");
+        assert_eq!(log_directives(""), "rsipstack=warn");
+        assert_eq!(
+            log_directives("hotline=debug,info"),
+            "hotline=debug,info,rsipstack=warn"
+        );
+        assert_eq!(
+            log_directives("info,rsipstack=trace"),
+            "info,rsipstack=trace"
+        );
+        assert_eq!(
+            log_directives("rsipstack::transport=trace"),
+            "rsipstack::transport=trace,rsipstack=warn",
+            "a module of it is a different target: the rest stays quiet"
+        );
+    }
 }

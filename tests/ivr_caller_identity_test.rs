@@ -97,7 +97,7 @@ fn told_status(prompts: &[String]) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn neither_the_from_header_nor_an_untrusted_asserted_identity_proves_the_caller() {
     // The log level a city runs with: the config's default, no RUST_LOG.
-    let h = Hotline::start(&[("RUST_LOG", "-".to_string())]);
+    let h = Hotline::start(&[("RUST_LOG", String::new())]);
     let db = Db::connect_url(&h.db_url()).await.expect("db");
     let t = ticket_from(&h, "13800138011".parse().unwrap()).await;
 

@@ -219,22 +219,35 @@ async fn prompt_plays_with_marker_and_timestamp_continuity() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn symmetric_rtp_latches_to_real_source_and_resists_strays() {
+async fn a_stream_behind_nat_latches_once_early_and_resists_strays() {
     let cfg = config();
     let s = open(&cfg);
     // SDP says one address, the caller's packets come from another (NAT).
     let sdp_peer = Peer::new().await;
     let nat = Peer::new().await;
+    s.set_latching(Latching::Once { from_ip: None });
     s.start(StreamParams::new(sdp_peer.addr(), Codec::Pcmu));
     assert!(
         recv_pkt(&sdp_peer.rtp).await.is_some(),
         "sends to SDP address first"
     );
 
+    // One packet is not enough: a stray or spoofed packet cannot take the stream.
     nat.rtp
         .send_to(&rtp(0, 1, 160, 7, true, &[0xFF; 160]), target(&s))
         .await
         .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(s.remote_addr(), Some(sdp_peer.addr()));
+    for i in 0..3u16 {
+        nat.rtp
+            .send_to(
+                &rtp(0, 2 + i, 320 + i as u32 * 160, 7, false, &[0xFF; 160]),
+                target(&s),
+            )
+            .await
+            .unwrap();
+    }
     let deadline = Instant::now() + WAIT;
     while s.remote_addr() != Some(nat.addr()) {
         assert!(Instant::now() < deadline, "never latched");
@@ -245,36 +258,84 @@ async fn symmetric_rtp_latches_to_real_source_and_resists_strays() {
         "RTP now flows to the real source"
     );
 
-    // A single stray packet from elsewhere does not steal the stream.
-    let stray = Peer::new().await;
-    stray
-        .rtp
-        .send_to(&rtp(0, 99, 99, 9, false, &[0xFF; 160]), target(&s))
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(s.remote_addr(), Some(nat.addr()));
-
-    // The caller's NAT binding changes: a steady stream from a new port wins.
+    // Once latched, no steady stream from elsewhere moves it again.
     let moved = Peer::new().await;
-    for i in 0..5u16 {
+    for i in 0..10u16 {
         moved
             .rtp
             .send_to(
-                &rtp(0, 100 + i, 16000 + i as u32 * 160, 7, false, &[0xFF; 160]),
+                &rtp(0, 100 + i, 16000 + i as u32 * 160, 9, false, &[0xFF; 160]),
                 target(&s),
             )
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let deadline = Instant::now() + WAIT;
-    while s.remote_addr() != Some(moved.addr()) {
-        assert!(Instant::now() < deadline, "never re-latched");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(recv_pkt(&moved.rtp).await.is_some());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(s.remote_addr(), Some(nat.addr()));
     assert_eq!(s.stats().relatched, 1);
+    assert!(s.stats().foreign_dropped >= 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_latching_only_the_sdp_address_is_heard() {
+    let cfg = config();
+    let s = open(&cfg);
+    let peer = Peer::new().await;
+    let stranger = Peer::new().await;
+    s.start(StreamParams {
+        dtmf_payload_type: Some(101),
+        ..StreamParams::new(peer.addr(), Codec::Pcmu)
+    });
+    for i in 0..20u16 {
+        // Audio, and a key press the stranger would like to make.
+        stranger
+            .rtp
+            .send_to(
+                &rtp(0, i, i as u32 * 160, 5, i == 0, &[0xFF; 160]),
+                target(&s),
+            )
+            .await
+            .unwrap();
+        stranger
+            .rtp
+            .send_to(
+                &rtp(101, 500 + i, 9000, 5, i == 0, &[1, 0x0a, 0, 160]),
+                target(&s),
+            )
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        s.next_digit(Duration::from_millis(800)).await,
+        None,
+        "a stranger's key press is not heard"
+    );
+    assert_eq!(s.remote_addr(), Some(peer.addr()));
+    assert_eq!(s.stats().foreign_dropped, 40);
+    assert!(
+        recv_pkt(&peer.rtp).await.is_some(),
+        "the peer still hears us"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_sent_before_the_peer_is_confirmed() {
+    let cfg = config();
+    let s = open(&cfg);
+    let peer = Peer::new().await;
+    s.await_confirmation();
+    s.start(StreamParams::new(peer.addr(), Codec::Pcmu));
+    let mut buf = [0u8; 2048];
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), peer.rtp.recv_from(&mut buf))
+            .await
+            .is_err(),
+        "no RTP to a claimed address"
+    );
+    s.confirm();
+    assert!(recv_pkt(&peer.rtp).await.is_some(), "RTP once confirmed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -39,6 +39,9 @@ async fn bench_server() {
     cfg.listen_udp = vec![([127, 0, 0, 1], port).into()];
     cfg.listen_tcp = vec![];
     cfg.max_calls = 100_000;
+    // The benchmark measures capacity from one SIPp: per-IP limits would measure those.
+    cfg.trusted_sources = vec![[127, 0, 0, 1].into()];
+    cfg.max_unconfirmed = 100_000;
     let mut media = support::media_config();
     media.rtp_port_min = 20000;
     media.rtp_port_max = 60000;

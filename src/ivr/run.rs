@@ -62,6 +62,8 @@ pub(super) struct Run<'a, C: CallControl> {
     pub(super) vars: HashMap<String, String>,
     pub(super) trace: Trace,
     pub(super) recordings: u32,
+    /// The stem of this call's recording files, chosen at its first recording.
+    pub(super) recording_name: Option<String>,
     /// Keys pressed during a prompt that did not want them (type-ahead), for the next
     /// question: a caller who knows the menu need not wait for it.
     pub(super) pending: VecDeque<char>,
@@ -93,6 +95,7 @@ impl<'a, C: CallControl> Run<'a, C> {
             vars,
             trace: Trace::default(),
             recordings: 0,
+            recording_name: None,
             pending: Default::default(),
             record: None,
             speaking: false,
@@ -227,7 +230,10 @@ impl<'a, C: CallControl> Run<'a, C> {
         node.run(self).await
     }
 
-    /// Writes a message under `recordings/<local day>/<call id>-<n>.wav`; returns its path.
+    /// Writes a message under `recordings/<local day>/<name>-<n>.wav`; returns its path.
+    /// The name is the call record's id, or a random one when the call has no record: never
+    /// the SIP Call-ID, which the caller chooses (two calls with one Call-ID would share a
+    /// file, and a chosen id would let a caller aim at another call's file).
     pub(super) fn save_recording(&mut self, rec: &Recording) -> Result<String, CallError> {
         self.recordings += 1;
         let day = chrono::Utc::now()
@@ -237,23 +243,11 @@ impl<'a, C: CallControl> Run<'a, C> {
         let dir = self.eng.recordings_dir.join(day);
         std::fs::create_dir_all(&dir)
             .map_err(|e| CallError::Media(format!("recordings directory: {e}")))?;
-        let safe: String = self
-            .call
-            .id()
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let path = dir.join(format!(
-            "{}-{}.wav",
-            safe.chars().take(48).collect::<String>(),
-            self.recordings
-        ));
+        let name = self
+            .recording_name
+            .get_or_insert_with(|| recording_name(self.record))
+            .clone();
+        let path = dir.join(format!("{name}-{}.wav", self.recordings));
         rec.write_wav(&path)
             .map_err(|e| CallError::Media(e.to_string()))?;
         let abs = std::fs::canonicalize(&path).unwrap_or(path);
@@ -556,6 +550,16 @@ pub(super) fn count_pieces(n: u32) -> Vec<String> {
             .chars()
             .map(|c| format!("digit_{c}"))
             .collect(),
+    }
+}
+
+/// The stem of a call's recording files: `call<record id>` plus a random part (record ids
+/// start again in a fresh database, files stay), or only the random part without a record.
+fn recording_name(record: Option<crate::calls::CallRecordId>) -> String {
+    let random = format!("{:016x}", rand::random::<u64>());
+    match record {
+        Some(id) => format!("call{}-{random}", id.get()),
+        None => random,
     }
 }
 

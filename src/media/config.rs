@@ -15,6 +15,21 @@ pub enum InbandDtmf {
     Never,
 }
 
+/// When a call's RTP may be sent to where the peer's packets really come from instead of
+/// the address its SDP names (symmetric RTP, for callers behind NAT). The SIP layer applies
+/// it to each call; latching happens at most once, within `latch_window_secs` of the start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Latch {
+    /// Only for legs that may be behind NAT: the SDP names another address than the one
+    /// the signalling came from; only to a source with the signalling's IP.
+    Nat,
+    /// Every call, to any source (all peers behind NAT, e.g. a trunk through a firewall).
+    Always,
+    /// Never: RTP is sent to, and heard from, the SDP address only.
+    Never,
+}
+
 /// Whether and how calls answered by an operator are recorded (both voices, one file per
 /// call; see `RecordLayout`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -45,10 +60,12 @@ pub struct MediaConfig {
     pub no_rtp_timeout_secs: u64,
     /// Interval between RTCP sender reports.
     pub rtcp_interval_secs: u64,
-    /// Send to where the peer's RTP really comes from (callers behind NAT).
-    pub symmetric_rtp: bool,
-    /// Consecutive packets from a new source address needed before re-latching to it;
-    /// stops a stray or spoofed stream from stealing the call's audio.
+    /// When to send to where the peer's RTP really comes from (callers behind NAT).
+    pub latch: Latch,
+    /// Seconds after the stream starts during which latching may happen (once).
+    pub latch_window_secs: u64,
+    /// Consecutive packets from one source address needed before latching to it; stops a
+    /// stray or spoofed packet from taking the call's audio.
     pub latch_probation_packets: u32,
     /// Send comfort silence when nothing plays, so NAT bindings stay open and the peer
     /// sees continuous timestamps.
@@ -76,7 +93,8 @@ impl Default for MediaConfig {
             rtp_port_max: 30000,
             no_rtp_timeout_secs: 30,
             rtcp_interval_secs: 5,
-            symmetric_rtp: true,
+            latch: Latch::Nat,
+            latch_window_secs: 5,
             latch_probation_packets: 3,
             comfort_silence: true,
             inband_dtmf: InbandDtmf::Auto,

@@ -62,13 +62,13 @@ pub mod rtcp;
 pub mod session;
 pub mod tone;
 
-pub use config::{InbandDtmf, MediaConfig, OperatorRecording};
+pub use config::{InbandDtmf, Latch, MediaConfig, OperatorRecording};
 pub use dtmf::Digit;
 pub use g711::Codec;
 pub use prompt::{Prompt, PromptCatalog, PromptError};
 pub use session::{
     bridge, monitor, BridgeEnd, ConversationEnd, ConversationRecorder, ConversationRecording,
-    Direction, EndReason, Heard, ListenOptions, MediaError, MediaSession, MediaStats, Monitor,
-    MonitorMode, PlayOutcome, PortPool, RecordEnd, RecordLayout, RecordOptions, Recording,
+    Direction, EndReason, Heard, Latching, ListenOptions, MediaError, MediaSession, MediaStats,
+    Monitor, MonitorMode, PlayOutcome, PortPool, RecordEnd, RecordLayout, RecordOptions, Recording,
     StreamParams, Utterance, UtteranceEnd, LATENESS_BUCKETS_US,
 };

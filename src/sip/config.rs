@@ -37,9 +37,32 @@ pub struct SipConfig {
     /// Seconds suggested in Retry-After of a 503.
     pub retry_after_secs: u32,
     /// New INVITEs accepted per source IP per second (token bucket rate); 0 = unlimited.
+    /// Past it: 503 with Retry-After.
     pub rate_limit_per_ip: f64,
     /// Burst allowed per source IP above the rate.
     pub rate_limit_burst: f64,
+    /// Calls being set up (INVITE taken, no ACK yet) at most, all sources together. They
+    /// do not count against `max_calls`; when this is full the oldest is given up, so
+    /// INVITEs that are never ACKed (spoofed sources) cannot keep real callers out.
+    pub max_unconfirmed: usize,
+    /// Calls being set up from one source IP at most; past it new INVITEs get 503.
+    pub max_unconfirmed_per_ip: usize,
+    /// SIP requests over UDP taken per source IP per second before the rest are dropped
+    /// unread (scanner floods); 0 = unlimited.
+    pub udp_requests_per_ip: f64,
+    /// Burst allowed per source IP above `udp_requests_per_ip`.
+    pub udp_requests_burst: f64,
+    /// Concurrent SIP connections over TCP at most; further ones are closed at once.
+    pub max_tcp_connections: usize,
+    /// Concurrent SIP connections over TCP from one source IP at most.
+    pub max_tcp_per_ip: usize,
+    /// Seconds a new TCP connection may stay silent before its first byte; then closed.
+    pub tcp_first_message_secs: u64,
+    /// Seconds a TCP connection may stay silent once it spoke; then closed (0 = never).
+    pub tcp_idle_secs: u64,
+    /// Source IPs the per-IP limits above do not apply to (a carrier trunk, the SIP
+    /// balancer in front of several nodes): all their calls come from one address.
+    pub trusted_sources: Vec<std::net::IpAddr>,
     /// On shutdown: seconds calls in progress may run before they are hung up.
     pub drain_timeout_secs: u64,
     /// Seconds to wait for the ACK of our 2xx before giving the call up (RFC 3261: 64·T1).
@@ -122,8 +145,17 @@ impl Default for SipConfig {
             realm: "12345.local".into(),
             max_calls: 500,
             retry_after_secs: 5,
-            rate_limit_per_ip: 0.0,
-            rate_limit_burst: 50.0,
+            rate_limit_per_ip: 10.0,
+            rate_limit_burst: 20.0,
+            max_unconfirmed: 50,
+            max_unconfirmed_per_ip: 10,
+            udp_requests_per_ip: 200.0,
+            udp_requests_burst: 400.0,
+            max_tcp_connections: 1000,
+            max_tcp_per_ip: 20,
+            tcp_first_message_secs: 10,
+            tcp_idle_secs: 300,
+            trusted_sources: vec![],
             drain_timeout_secs: 300,
             ack_timeout_secs: 32,
             send_ringing: false,

@@ -88,7 +88,22 @@ impl Dialer {
         if cancel.is_cancelled() {
             return Err(BridgeOutcome::Failed);
         }
-        let media = match self.sh.media.open().await {
+        // The phone's signalling address: where a NAT'd phone's RTP will come from too.
+        let peer = via
+            .as_ref()
+            .and_then(|v| v.get_socketaddr().ok())
+            .map(|a| a.ip())
+            .or_else(|| {
+                match rsipstack::sip::Uri::try_from(uri.as_str())
+                    .ok()?
+                    .host_with_port
+                    .host
+                {
+                    rsipstack::sip::Host::IpAddr(ip) => Some(ip),
+                    rsipstack::sip::Host::Domain(_) => None,
+                }
+            });
+        let media = match self.sh.media.open(peer).await {
             Ok(m) => Arc::new(m),
             Err(e) => {
                 warn!(error = %e, "no media for the outbound leg");

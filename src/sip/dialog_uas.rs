@@ -28,6 +28,7 @@ use super::dialog_table::{DialogKey, Pump};
 use super::dialog_uas_sdp::OfferAnswer;
 use super::endpoint::{fix_received, Shared, ALLOW};
 use super::error::CallError;
+use super::limits::SetupSlot;
 use super::media_leg::MediaHandle;
 use super::message::{
     answer_until_ack, dtmf_from_info, reply_simple, response, send_request, T1, T2,
@@ -74,6 +75,9 @@ pub(crate) struct Uas {
     pub(crate) media: Arc<MediaHandle>,
     pub(crate) ended: tokio_util::sync::CancellationToken,
     pub(crate) reinvite_pending: bool,
+    /// The call's place in the setup budget until its ACK; evicted when newer setups
+    /// need it (a caller that never ACKs must not keep real callers out).
+    pub(crate) setup: Option<SetupSlot>,
 }
 
 #[derive(PartialEq, Eq, Debug)]
@@ -173,8 +177,14 @@ impl Uas {
                             }
                         }
                         Some(SipMessage::Request(req)) if req.method == Method::Ack => {
-                            if matches!(state, State::WaitAck { .. }) {
+                            // Only who saw our 2xx knows our tag: that is what proves the
+                            // caller is at the address it claims.
+                            if matches!(state, State::WaitAck { .. }) && ack_has_tag(&req, &self.key.1) {
                                 state = State::Confirmed;
+                                if let Some(slot) = self.setup.take() {
+                                    slot.confirm();
+                                }
+                                self.media.session.confirm();
                                 let ok = self.sdp.on_ack(&req.body);
                                 for w in waiters.drain(..) {
                                     let _ = w.send(if ok { Ok(()) } else { Err(CallError::Media("no usable answer in ACK".into())) });
@@ -220,6 +230,21 @@ impl Uas {
                 reason = media.session.ended(), if matches!(state, State::Confirmed) => {
                     info!(?reason, "media ended: hanging up");
                     End::Bye
+                }
+                _ = evicted(&self.setup) => {
+                    self.sh.stats.evicted_unconfirmed.fetch_add(1, Ordering::Relaxed);
+                    info!("call still unconfirmed when newer setups needed its place: given up");
+                    self.setup = None;
+                    match state {
+                        State::Early => {
+                            let r = response(&self.sh, &self.invite, StatusCode::ServiceUnavailable, None, self.reliable);
+                            let _ = pump.tu.send(TransactionEvent::Respond(r));
+                            End::Quiet
+                        }
+                        // No BYE before an ACK (RFC 3261 §15): stop re-sending the 2xx.
+                        State::WaitAck { .. } => End::Quiet,
+                        State::Confirmed => End::No,
+                    }
                 }
                 _ = hangup_all.cancelled(), if !drained => {
                     drained = true;
@@ -402,6 +427,22 @@ impl Uas {
             body: vec![],
         })
     }
+}
+
+/// Resolves when the setup slot, if any, is taken back.
+async fn evicted(slot: &Option<SetupSlot>) {
+    match slot {
+        Some(s) => s.evicted.cancelled().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Whether an ACK carries our tag in its To header.
+fn ack_has_tag(ack: &Request, ours: &str) -> bool {
+    ack.to_header()
+        .ok()
+        .and_then(|t| t.tag().ok().flatten())
+        .is_some_and(|t| t.value() == ours)
 }
 
 async fn sleep_opt(at: Option<Instant>) {

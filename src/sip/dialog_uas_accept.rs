@@ -4,8 +4,10 @@
 //!
 //! ```text
 //! INVITE ──▶ draining?            ──▶ 503 Retry-After
-//!            over the per-IP rate? ──▶ 503 Retry-After
-//!            max_calls reached?    ──▶ 503 Retry-After
+//!            over the per-IP rate? ──▶ 503 Retry-After      (not for trusted_sources)
+//!            max_calls reached?    ──▶ 503 Retry-After      (confirmed calls only)
+//!            source has max_unconfirmed_per_ip setups ──▶ 503 Retry-After
+//!            max_unconfirmed full  ──▶ the oldest setup is given up, this one goes on
 //!        ◀── 100 Trying
 //!            no PCMU/PCMA offered  ──▶ 488
 //!            unreadable SDP        ──▶ 400
@@ -28,6 +30,7 @@ use super::dialog_uas::{Cmd, Uas};
 use super::dialog_uas_sdp::OfferAnswer;
 use super::endpoint::Shared;
 use super::identity::asserted_caller;
+use super::limits::Refused;
 use super::media_leg::MediaHandle;
 use super::message::{reply_simple, user_part};
 use super::sdp::{Direction, LocalSdp, SdpError, SessionDesc};
@@ -85,7 +88,8 @@ pub(crate) async fn incoming_invite(
         .and_then(|c| c.get_remote_addr())
         .and_then(|a| a.get_socketaddr().ok())
         .map(|a| a.ip());
-    if let Some(ip) = src_ip {
+    let trusted = src_ip.is_some_and(|ip| sh.trusted(ip));
+    if let Some(ip) = src_ip.filter(|_| !trusted) {
         if !sh.limiter.allow(ip) {
             sh.stats.rejected_rate.fetch_add(1, Ordering::Relaxed);
             info!(%ip, "INVITE over the per-IP rate limit: 503");
@@ -93,14 +97,27 @@ pub(crate) async fn incoming_invite(
             return;
         }
     }
+    // Calls being set up do not count against max_calls: they have their own budget.
     let before = sh.stats.active.fetch_add(1, Ordering::SeqCst);
     let guard = ActiveGuard(sh.clone());
-    if before >= sh.cfg.max_calls {
+    if before.saturating_sub(sh.setup.len()) >= sh.cfg.max_calls {
         sh.stats.rejected_busy.fetch_add(1, Ordering::Relaxed);
         info!(max = sh.cfg.max_calls, "call limit reached: 503");
         reply_simple(&mut tx, StatusCode::ServiceUnavailable, retry).await;
         return;
     }
+    let setup_ip = src_ip.unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    let setup = match sh.setup.admit(setup_ip, trusted) {
+        Ok(slot) => slot,
+        Err(Refused::SourceBusy) => {
+            sh.stats
+                .rejected_unconfirmed
+                .fetch_add(1, Ordering::Relaxed);
+            info!(ip = %setup_ip, "too many unanswered setups from this source: 503");
+            reply_simple(&mut tx, StatusCode::ServiceUnavailable, retry).await;
+            return;
+        }
+    };
     if let Err(e) = tx.send_trying().await {
         debug!(error = %e, "100 Trying not sent");
     }
@@ -127,8 +144,12 @@ pub(crate) async fn incoming_invite(
         }
     };
 
-    let media = match sh.media.open().await {
-        Ok(m) => Arc::new(m),
+    let media = match sh.media.open(src_ip).await {
+        Ok(m) => {
+            // The SDP address is only claimed until the caller ACKs our answer.
+            m.session.await_confirmation();
+            Arc::new(m)
+        }
         Err(e) => {
             warn!(error = %e, "no media session: 503");
             reply_simple(&mut tx, StatusCode::ServiceUnavailable, retry).await;
@@ -230,6 +251,7 @@ pub(crate) async fn incoming_invite(
         media,
         ended,
         reinvite_pending: false,
+        setup: Some(setup),
     };
     dlg.run(pump, cmd_rx, dlg_rx).await;
     drop(active);

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::SipConfig;
 use super::dialog_table::DialogTable;
-use super::limits::RateLimiter;
+use super::limits::{RateLimiter, Unconfirmed};
 use super::media_leg::MediaCtx;
 use super::registrar_uas::RegistrarUas;
 
@@ -27,6 +27,13 @@ pub struct ServerStats {
     pub rejected_busy: AtomicU64,
     pub rejected_rate: AtomicU64,
     pub rejected_draining: AtomicU64,
+    /// INVITEs refused because their source had `max_unconfirmed_per_ip` setups running.
+    pub rejected_unconfirmed: AtomicU64,
+    /// Setups given up for a newer one when `max_unconfirmed` was full.
+    pub evicted_unconfirmed: AtomicU64,
+    /// TCP connections closed at once: over `max_tcp_connections` or `max_tcp_per_ip`.
+    pub tcp_refused: AtomicU64,
+    /// Dialogs alive, being set up or confirmed (the drain waits for them).
     pub active: AtomicUsize,
 }
 
@@ -40,6 +47,8 @@ pub(crate) struct Shared {
     /// Cancelled when the drain timeout is over: every call hangs up.
     pub hangup_all: CancellationToken,
     pub limiter: RateLimiter,
+    /// Calls being set up (no ACK yet), outside `max_calls`.
+    pub setup: Arc<Unconfirmed>,
     pub media: MediaCtx,
     pub udp_addr: Option<SipAddr>,
     pub tcp_addr: Option<SipAddr>,
@@ -50,6 +59,11 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Whether per-IP limits spare `ip` (`trusted_sources`).
+    pub(crate) fn trusted(&self, ip: IpAddr) -> bool {
+        self.cfg.trusted_sources.contains(&ip)
+    }
+
     /// Our address for a transport, for Via and Contact.
     pub(crate) fn local_addr(&self, reliable: bool) -> Option<SipAddr> {
         if reliable {

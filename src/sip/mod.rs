@@ -17,6 +17,7 @@
 //!         dialog_uas_sdp.rs  its offer/answer state and the media it drives
 //!     dialog_uac.rs          outgoing bridge legs (INVITE, CANCEL, BYE), BridgeOutcome
 //!   transport.rs             UDP and TCP listeners
+//!     transport_tcp.rs       TCP accept loop: connection caps, silent connections closed
 //!     transport_udp_filter.rs  answers requests the stack cannot parse
 //!       transport_udp_check.rs what is wrong with a datagram
 //! message.rs                 responses, Contact, client requests, timers T1/T2, INFO DTMF
@@ -30,7 +31,8 @@
 //!     auth_digest.rs         RFC 8760 / 2617 challenges and checks (pure)
 //! telemetry.rs               call span (caller masked), SIP metrics
 //! identity.rs              P-Asserted-Identity, believed from `trusted_peers` only
-//! sdp.rs, limits.rs, config.rs, error.rs   leaves
+//! sdp.rs, limits.rs, config.rs, error.rs   leaves (limits: per-IP rates, the budget of
+//!                            calls being set up, TCP connection caps)
 //! ```
 
 pub mod auth_digest;
@@ -57,6 +59,7 @@ pub mod sdp;
 mod server;
 mod telemetry;
 mod transport;
+mod transport_tcp;
 pub(crate) mod transport_udp_check;
 pub(crate) mod transport_udp_filter;
 

@@ -23,13 +23,14 @@ use super::dialog_uas_accept::{NewCall, OnCall};
 use super::dispatch::dispatch;
 use super::endpoint::Shared;
 use super::error::SipError;
-use super::limits::RateLimiter;
+use super::limits::{Connections, RateLimiter, Unconfirmed};
 use super::location::Location;
 use super::media_leg::MediaCtx;
 use super::registrar_keepalive;
 use super::registrar_uas::{Directory, RegistrarUas};
 use super::telemetry::MessageCounter;
 use super::transport;
+use super::transport_tcp::{self, TcpLimits};
 use crate::media::MediaConfig;
 use crate::store::Db;
 
@@ -109,6 +110,7 @@ impl Server {
 
         let shared = Arc::new(Shared {
             limiter: RateLimiter::new(cfg.rate_limit_per_ip, cfg.rate_limit_burst),
+            setup: Unconfirmed::new(cfg.max_unconfirmed, cfg.max_unconfirmed_per_ip),
             cfg,
             endpoint: endpoint.inner.clone(),
             dialogs: DialogTable::default(),
@@ -121,6 +123,23 @@ impl Server {
             media_ip,
             registrar,
         });
+
+        let k = &shared.cfg;
+        let tcp_limits = Arc::new(TcpLimits {
+            connections: Connections::new(k.max_tcp_connections, k.max_tcp_per_ip),
+            first_message: Duration::from_secs(k.tcp_first_message_secs.max(1)),
+            trusted: k.trusted_sources.clone(),
+            stats: shared.stats.clone(),
+        });
+        for (listener, name) in listeners.tcp {
+            transport_tcp::serve(
+                listener,
+                name,
+                endpoint.inner.clone(),
+                tcp_limits.clone(),
+                stack_token.clone(),
+            );
+        }
 
         let serve_token = stack_token.clone();
         tokio::spawn(async move {

@@ -5,6 +5,8 @@
 //!   (retransmissions it absorbs itself are not seen), plus those the UDP filter answers.
 //! - `hotline_sip_responses_total{method,code}`: every final response sent or received
 //!   (method from CSeq), retransmissions of our own 2xx included: they are on the wire.
+//! - `hotline_sip_flood_dropped_total`: UDP requests dropped unread, their source over
+//!   `udp_requests_per_ip`.
 //! - `hotline_calls_active`: calls handed to the handler whose dialog has not ended yet.
 
 use rsipstack::sip::prelude::HeadersExt;
@@ -55,6 +57,11 @@ fn count_response(r: &rsipstack::sip::Response) {
 /// One request received, by method.
 pub(crate) fn count_request(method: &'static str) {
     metrics::counter!("hotline_sip_requests_total", "method" => method).increment(1);
+}
+
+/// One UDP request dropped unread: its source was over `udp_requests_per_ip`.
+pub(crate) fn count_flood_dropped() {
+    metrics::counter!("hotline_sip_flood_dropped_total").increment(1);
 }
 
 /// One final response sent or received, by the method of its CSeq and its code.

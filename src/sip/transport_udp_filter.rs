@@ -3,14 +3,17 @@
 //! rsipstack drops a datagram it cannot parse without a word; RFC 3261 §16.3/§21.4.1 wants
 //! a 400 back when the request is broken but still has enough to route a response
 //! (a top Via). This wrapper sits under `UdpConnection` (via its socket seam) and does that.
+//! It is also the cheapest place to shed a flood: requests from one source IP beyond
+//! `udp_requests_per_ip` are dropped here, before anything parses them.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use rsipstack::platform::net::UdpSocket as PlatformUdpSocket;
 use tracing::debug;
 
 use super::endpoint::ALLOW;
+use super::limits::RateLimiter;
 use super::telemetry;
 use super::transport_udp_check::{check, Check, KNOWN_METHODS};
 
@@ -18,6 +21,10 @@ use super::transport_udp_check::{check, Check, KNOWN_METHODS};
 pub(crate) struct FilteringUdp {
     pub(crate) socket: Arc<tokio::net::UdpSocket>,
     pub(crate) user_agent: String,
+    /// Requests per source IP (`udp_requests_per_ip`).
+    pub(crate) flood: RateLimiter,
+    /// Sources the flood limit spares (`trusted_sources`).
+    pub(crate) trusted: Vec<IpAddr>,
 }
 
 #[async_trait::async_trait]
@@ -26,6 +33,13 @@ impl PlatformUdpSocket for FilteringUdp {
         loop {
             let (len, from) = self.socket.recv_from(buf).await?;
             let packet = &buf[..len];
+            if !packet.starts_with(b"SIP/")
+                && !self.trusted.contains(&from.ip())
+                && !self.flood.allow(from.ip())
+            {
+                telemetry::count_flood_dropped();
+                continue;
+            }
             match check(packet) {
                 Check::Pass => return Ok((len, from)),
                 Check::Rewrite(bytes) if bytes.len() <= buf.len() => {

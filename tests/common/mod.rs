@@ -68,6 +68,7 @@ pub fn exists(p: &Path) -> bool {
 }
 
 pub mod agents;
+pub mod attack;
 pub mod net;
 pub mod pcap;
 pub mod rtp;

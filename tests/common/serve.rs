@@ -19,13 +19,25 @@ pub struct Hotline {
     pub log: Arc<Mutex<String>>,
 }
 
+/// A free port that is not `taken`: nothing holds a free port between two calls, so the
+/// same one may come back, and SIP over TCP and HTTP cannot share it (a taken SIP port
+/// stops hotline at start).
+fn other_free_port(taken: u16) -> u16 {
+    loop {
+        let p = free_port();
+        if p != taken {
+            return p;
+        }
+    }
+}
+
 impl Hotline {
     /// Starts `hotline serve` on fresh ports with a fresh SQLite database, the demo config
     /// and `env` overrides; waits until SIP listens.
     pub fn start(env: &[(&str, String)]) -> Hotline {
         let dir = tempfile::tempdir().expect("tempdir");
         let sip_port = free_port();
-        let http_port = free_port();
+        let http_port = other_free_port(sip_port);
         let log = Arc::new(Mutex::new(String::new()));
         let child = spawn(dir.path(), sip_port, http_port, env, &log);
         let h = Hotline {
@@ -58,7 +70,7 @@ impl Hotline {
             let _ = c.wait();
         }
         self.sip_port = free_port();
-        self.http_port = free_port();
+        self.http_port = other_free_port(self.sip_port);
         let log = Arc::new(Mutex::new(String::new()));
         let child = spawn(self.dir.path(), self.sip_port, self.http_port, env, &log);
         self.log = log;
@@ -173,10 +185,11 @@ fn spawn(
         .env("HOTLINE__DEMO_TICKETS_FILE", "")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    // A value of "-" removes the variable (e.g. RUST_LOG, to run at the config's level).
+    // An empty value removes the variable: `("RUST_LOG", "")` runs the binary at its own
+    // default log level.
     for (k, v) in env {
         match v.as_str() {
-            "-" => cmd.env_remove(k),
+            "" => cmd.env_remove(k),
             _ => cmd.env(k, v),
         };
     }

@@ -52,7 +52,7 @@ pub use ports::PortPool;
 pub use record::{RecordEnd, RecordOptions, Recording};
 pub use stats::{MediaStats, LATENESS_BUCKETS_US};
 pub use tape::ListenOptions;
-pub use types::{Direction, EndReason, MediaError, StreamParams};
+pub use types::{Direction, EndReason, Latching, MediaError, StreamParams};
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -100,6 +100,9 @@ impl MediaSession {
             remote_rtcp: None,
             rtcp_learned: false,
             latched: false,
+            latching: Latching::Off,
+            latch_until: now,
+            confirmed: true,
             candidate: None,
             last_rx: now,
             remote_ssrc: None,
@@ -172,6 +175,10 @@ impl MediaSession {
         let mut st = self.sh.lock();
         let remote_changed = st.params.map(|p| p.remote) != Some(params.remote);
         if remote_changed {
+            st.latch_until = later(
+                Instant::now(),
+                Duration::from_secs(self.sh.cfg.latch_window_secs),
+            );
             st.remote = Some(params.remote);
             st.remote_rtcp = Some(SocketAddr::new(
                 params.remote.ip(),
@@ -198,6 +205,24 @@ impl MediaSession {
         st.params = Some(params);
         drop(st);
         self.sh.notify.notify_waiters();
+    }
+
+    /// Whether this stream may latch to another source (see [`Latching`]); set before
+    /// `start`, as the signalling layer knows whether the peer is behind NAT.
+    pub fn set_latching(&self, latching: Latching) {
+        self.sh.lock().latching = latching;
+    }
+
+    /// Send nothing until [`confirm`](Self::confirm): the peer's address is only claimed
+    /// (a spoofed INVITE names any address), and a stream sent there would reflect traffic
+    /// at whoever owns it. Received RTP is still heard.
+    pub fn await_confirmation(&self) {
+        self.sh.lock().confirmed = false;
+    }
+
+    /// The peer proved it is where it says (it answered from there): sending may begin.
+    pub fn confirm(&self) {
+        self.sh.lock().confirmed = true;
     }
 
     /// Hold / resume (from SDP direction attributes). Resuming reception restarts the

@@ -10,7 +10,8 @@ use std::time::Duration;
 use rtp_rs::RtpReader;
 use tokio::time::Instant;
 
-use super::state::{push_capped, queue_cap, Shared, Source};
+use super::state::{push_capped, queue_cap, Shared, Source, State};
+use super::types::Latching;
 use super::EndReason;
 use crate::media::dtmf::{Digit, DigitSource, TelephoneEvent};
 use crate::media::rtcp;
@@ -74,9 +75,21 @@ pub(super) fn on_rtcp(sh: &Shared, data: &[u8], from: SocketAddr) {
         return;
     }
     st.stats.rtcp_in += 1;
-    if sh.cfg.symmetric_rtp && st.params.is_some() && !st.rtcp_learned {
+    // Sender reports go where the peer's RTCP comes from, once, and only from the peer's IP.
+    let from_peer = st.remote.is_some_and(|r| r.ip() == from.ip());
+    if from_peer && st.params.is_some() && !st.rtcp_learned {
         st.remote_rtcp = Some(from);
         st.rtcp_learned = true;
+    }
+}
+
+/// Whether a packet from `from` (not the current address) may move the stream there.
+fn may_latch(st: &State, from: SocketAddr, now: Instant) -> bool {
+    match st.latching {
+        Latching::Off => false,
+        Latching::Once { from_ip } => {
+            !st.latched && now < st.latch_until && from_ip.is_none_or(|ip| ip == from.ip())
+        }
     }
 }
 
@@ -104,40 +117,35 @@ pub(super) fn on_rtp(sh: &Shared, data: &[u8], from: SocketAddr) {
         st.stats.unexpected_dropped += 1;
         return;
     }
-    // Symmetric RTP: send to where the peer's packets really come from.
-    if sh.cfg.symmetric_rtp {
-        if !st.latched {
-            if st.remote != Some(from) {
-                tracing::debug!(%from, "latching RTP to source address");
-                st.remote = Some(from);
-                if !st.rtcp_learned {
-                    st.remote_rtcp = Some(SocketAddr::new(from.ip(), from.port().wrapping_add(1)));
-                }
-            }
-            st.latched = true;
-        } else if st.remote != Some(from) {
-            let count = match st.candidate {
-                Some((addr, c)) if addr == from => c + 1,
-                _ => 1,
-            };
-            if count >= sh.cfg.latch_probation_packets.max(1) {
-                tracing::info!(%from, "RTP source moved, re-latching");
-                st.remote = Some(from);
-                if !st.rtcp_learned {
-                    st.remote_rtcp = Some(SocketAddr::new(from.ip(), from.port().wrapping_add(1)));
-                }
-                st.candidate = None;
-                st.stats.relatched += 1;
-                st.remote_ssrc = None;
-                st.highest_seq = None;
-            } else {
-                st.candidate = Some((from, count));
-                st.stats.unexpected_dropped += 1;
-                return;
-            }
-        } else {
-            st.candidate = None;
+    // Only the peer is heard: packets from any other address are dropped unless this stream
+    // may still latch to them (a caller behind NAT, early in the call, see `Latching`).
+    if st.remote != Some(from) {
+        if !may_latch(st, from, now) {
+            st.stats.foreign_dropped += 1;
+            st.stats.unexpected_dropped += 1;
+            return;
         }
+        let count = match st.candidate {
+            Some((addr, c)) if addr == from => c + 1,
+            _ => 1,
+        };
+        if count < sh.cfg.latch_probation_packets.max(1) {
+            st.candidate = Some((from, count));
+            st.stats.unexpected_dropped += 1;
+            return;
+        }
+        tracing::info!(%from, "latching RTP to the caller's real source");
+        st.remote = Some(from);
+        if !st.rtcp_learned {
+            st.remote_rtcp = Some(SocketAddr::new(from.ip(), from.port().wrapping_add(1)));
+        }
+        st.latched = true;
+        st.candidate = None;
+        st.stats.relatched += 1;
+        st.remote_ssrc = None;
+        st.highest_seq = None;
+    } else {
+        st.candidate = None;
     }
     st.last_rx = now;
     let payload = rd.payload();

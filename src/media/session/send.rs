@@ -157,6 +157,7 @@ pub(super) async fn run_loop(sh: Arc<Shared>) {
                 fill_frame(&sh, st, codec, &mut payload[..samples])
             };
             let send_ok = params.is_some()
+                && st.confirmed
                 && st.direction.sends()
                 && st.remote.is_some()
                 && (audio || sh.cfg.comfort_silence);
@@ -177,7 +178,7 @@ pub(super) async fn run_loop(sh: Arc<Shared>) {
                     st.stats.octets_out += samples as u64;
                     out = Some((len, remote));
                 }
-            } else if !audio || params.is_none() || !st.direction.sends() {
+            } else if !audio || params.is_none() || !st.direction.sends() || !st.confirmed {
                 st.marker_next = true;
             }
             st.ts = st.ts.wrapping_add(samples as u32);

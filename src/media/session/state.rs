@@ -10,7 +10,7 @@ use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 
 use super::stats::{MediaStats, Metrics};
-use super::types::{Direction, EndReason, StreamParams};
+use super::types::{Direction, EndReason, Latching, StreamParams};
 use super::MAX_FRAME;
 use crate::media::config::MediaConfig;
 use crate::media::dtmf::{Digit, DigitSource, EventDeduper, ToneDetector};
@@ -89,6 +89,12 @@ pub(super) struct State {
     pub(super) remote_rtcp: Option<SocketAddr>,
     pub(super) rtcp_learned: bool,
     pub(super) latched: bool,
+    /// Whether and to whom this stream may latch (once).
+    pub(super) latching: Latching,
+    /// Latching is possible until then (the window after the stream's address was set).
+    pub(super) latch_until: Instant,
+    /// False until the signalling says the peer is real: nothing is sent before.
+    pub(super) confirmed: bool,
     pub(super) candidate: Option<(SocketAddr, u32)>,
     pub(super) last_rx: Instant,
     pub(super) remote_ssrc: Option<u32>,

@@ -25,13 +25,15 @@ pub struct MediaStats {
     pub unexpected_dropped: u64,
     /// Of those, late or duplicate packets.
     pub late_or_duplicate: u64,
+    /// Of those, packets from an address that is not the peer's (nor one it may latch to).
+    pub foreign_dropped: u64,
     /// RTCP packets received (ignored otherwise).
     pub rtcp_in: u64,
     /// RTCP packets that were not valid RTCP.
     pub rtcp_malformed: u64,
     /// RTCP sender reports sent.
     pub rtcp_out: u64,
-    /// Times the send address was re-latched to a new source.
+    /// Times the send address was latched to the peer's real source (at most once a stream).
     pub relatched: u64,
     /// Digits queued (after deduplication).
     pub digits: u64,

@@ -1,7 +1,7 @@
 //! The vocabulary of a session: what SDP negotiation decided for it, the direction from
 //! hold, how it ends and what can go wrong.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::media::g711::Codec;
 
@@ -47,6 +47,22 @@ pub enum EndReason {
     RtpTimeout,
     /// `close()` was called or every handle was dropped.
     Closed,
+}
+
+/// Whether a session may follow the peer's RTP to an address other than the negotiated one
+/// (symmetric RTP). Whoever negotiated the stream decides; the session only obeys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Latching {
+    /// RTP is sent to, and taken from, the negotiated address only.
+    #[default]
+    Off,
+    /// Once, early: the first source to send `latch_probation_packets` packets in a row
+    /// within `latch_window_secs` of the start becomes the address; with `from_ip`, only a
+    /// source with that IP may.
+    Once {
+        /// The only IP a latched source may have (where the signalling came from).
+        from_ip: Option<IpAddr>,
+    },
 }
 
 /// Media direction from our side, as in our SDP (`a=sendrecv` …).
