@@ -45,6 +45,20 @@ pub(super) struct StatusForm {
     last4: String,
 }
 
+/// The page of a refused lookup (429): one answer for every limit, so it says nothing of
+/// which one was hit.
+fn too_many(ctx: &Ctx, token: String) -> Page {
+    ctx.stats.status("throttled");
+    let mut r = render(
+        ctx,
+        None,
+        "status.html",
+        context! { form_csrf => token, error => "查询过于频繁，请稍后再试。" },
+    )?;
+    *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    Ok(r)
+}
+
 /// The resident's lookup: number plus the last four digits of the phone; the same answer
 /// whether the number or the digits were wrong, and a limit per address on both tries and
 /// failures.
@@ -68,16 +82,8 @@ pub(super) async fn status_lookup(
             cfg.status_per_minute.max(1) as usize,
         );
     if limited {
-        ctx.stats.status("throttled");
         tracing::warn!(%ip, "status lookup refused: rate limit");
-        let mut r = render(
-            &ctx,
-            None,
-            "status.html",
-            context! { form_csrf => token, error => "查询过于频繁，请稍后再试。" },
-        )?;
-        *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-        return Ok(r);
+        return too_many(&ctx, token);
     }
     // The ticket and the asker are counted in the database too (`tickets::lookup`): the
     // per-address limits above stop one browser, these stop many guessing one ticket.
@@ -92,18 +98,10 @@ pub(super) async fn status_lookup(
     let t = match claim {
         StatusClaim::Granted(t) => *t,
         StatusClaim::Locked => {
-            ctx.stats.status("throttled");
             tracing::warn!(
                 "status lookup refused: too many wrong tries on the ticket or from the address"
             );
-            let mut r = render(
-                &ctx,
-                None,
-                "status.html",
-                context! { form_csrf => token, error => "查询过于频繁，请稍后再试。" },
-            )?;
-            *r.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-            return Ok(r);
+            return too_many(&ctx, token);
         }
         StatusClaim::NotFound | StatusClaim::NeedsProof | StatusClaim::Refused => {
             ctx.status_failures.hit(&key);
