@@ -21,7 +21,7 @@ pub struct TicketsConfig {
     pub supervision: SupervisionConfig,
     pub follow_up: FollowUpConfig,
     pub status_lookup: StatusLookupConfig,
-    pub retention: super::retention::RetentionConfig,
+    pub retention: RetentionConfig,
     /// Dispatch tickets that routing places confidently without operator review.
     pub auto_dispatch: bool,
 }
@@ -174,6 +174,35 @@ impl Default for StatusLookupConfig {
             ticket_window_mins: 24 * 60,
             asker_failures: 10,
             asker_window_mins: 60,
+        }
+    }
+}
+
+/// Section `[tickets.retention]`: how long personal data of closed tickets is kept.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Run the purge in `hotline serve` (`hotline privacy purge` runs it by hand).
+    pub enabled: bool,
+    /// Days after closing that a voice message (file and path) is kept.
+    pub recording_days: u32,
+    /// Days after closing that a transcript is kept.
+    pub transcript_days: u32,
+    /// Days after closing that the resident's whole number is kept; then only its last
+    /// four digits (which `/status` still asks for).
+    pub phone_days: u32,
+    /// How often `hotline serve` purges.
+    pub interval_hours: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            enabled: true,
+            recording_days: 180,
+            transcript_days: 180,
+            phone_days: 365,
+            interval_hours: 24,
         }
     }
 }

@@ -32,7 +32,8 @@ pub mod supervision;
 
 pub use commands::{Caller, Command, Input, Outcome, Verb};
 pub use config::{
-    FollowUpConfig, StatusLookupConfig, SupervisionConfig, SurveyCallConfig, TicketsConfig,
+    FollowUpConfig, RetentionConfig, StatusLookupConfig, SupervisionConfig, SurveyCallConfig,
+    TicketsConfig,
 };
 pub use error::{Invalid, TicketsError};
 pub use events::{EventKind, EventPayload, TicketEvent};

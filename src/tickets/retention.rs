@@ -7,42 +7,13 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use tokio_util::sync::CancellationToken;
 
+pub use super::config::RetentionConfig;
 use super::supervision::claim_mark;
 use super::{State, TicketId, Tickets, TicketsError};
 use crate::store::now_ms;
-
-/// Section `[tickets.retention]`: how long personal data of closed tickets is kept.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RetentionConfig {
-    /// Run the purge in `hotline serve` (`hotline privacy purge` runs it by hand).
-    pub enabled: bool,
-    /// Days after closing that a voice message (file and path) is kept.
-    pub recording_days: u32,
-    /// Days after closing that a transcript is kept.
-    pub transcript_days: u32,
-    /// Days after closing that the resident's whole number is kept; then only its last
-    /// four digits (which `/status` still asks for).
-    pub phone_days: u32,
-    /// How often `hotline serve` purges.
-    pub interval_hours: u64,
-}
-
-impl Default for RetentionConfig {
-    fn default() -> Self {
-        RetentionConfig {
-            enabled: true,
-            recording_days: 180,
-            transcript_days: 180,
-            phone_days: 365,
-            interval_hours: 24,
-        }
-    }
-}
 
 /// What one purge did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
