@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::notify::consumer;
 use crate::notify::retry::Backoff;
 use crate::notify::{DeskError, TicketDesk};
-use crate::store::lease::LeasedTable;
+use crate::store::lease::{record_surely, LeasedTable};
 use crate::store::{Db, StoreError};
 use crate::tickets::events::TicketEvent;
 use crate::tickets::Tickets;
@@ -229,14 +229,16 @@ async fn send_row(
     };
     match result {
         Ok(()) => {
-            OUTBOX
-                .done(
+            let within = Duration::from_secs(ctx.cfg.lease_secs) / 2;
+            record_surely("mail sent", within, || {
+                OUTBOX.done(
                     &ctx.db,
                     r.id,
                     "sent",
                     "sent_at = $1, attempts = attempts + 1",
                 )
-                .await?;
+            })
+            .await?;
             metrics::counter!("hotline_mail_sent_total").increment(1);
             tracing::info!(to = %r.to, subject = %r.subject, "mail sent to department");
         }

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::notify::consumer;
 use crate::notify::TicketDesk;
+use crate::store::lease::record_surely;
 use crate::store::{now_ms, Db, StoreError};
 use crate::tickets::events::TicketEvent;
 use crate::tickets::Tickets;
@@ -283,7 +284,11 @@ async fn try_send_one(ctx: &Ctx, c: &Claimed) -> Result<(), StoreError> {
         match ctx.link.submit(&out).await {
             Ok(message_id) => {
                 metrics::counter!("hotline_sms_submitted_total").increment(1);
-                outbox::part_acked(&ctx.db, c.id, part_no, &message_id, submitted_at).await?
+                let within = Duration::from_secs(ctx.cfg.lease_secs) / 2;
+                record_surely("sms part acknowledged", within, || {
+                    outbox::part_acked(&ctx.db, c.id, part_no, &message_id, submitted_at)
+                })
+                .await?
             }
             Err(SubmitError::Temporary { reason, maybe_sent }) => {
                 tracing::info!(

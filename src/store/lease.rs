@@ -209,6 +209,40 @@ impl LeasedTable {
     }
 }
 
+/// Writes the record of something a peer already took (a mail the relay accepted, a part
+/// the SMSC acknowledged). Were that write lost to a passing error — SQLite busy past its
+/// timeout, a pool timeout, a dropped PostgreSQL connection — the row would stay due and the
+/// peer would get it twice; so it is tried again with the one backoff for up to `within`,
+/// which callers keep shorter than their lease so that no other worker takes the row meanwhile.
+pub async fn record_surely<T, F, Fut>(what: &str, within: Duration, f: F) -> Result<T, StoreError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
+    let start = tokio::time::Instant::now();
+    let mut failures = 0u32;
+    loop {
+        match f().await {
+            Ok(v) => {
+                if failures > 0 {
+                    tracing::info!(failures, "{what}: recorded after retrying");
+                }
+                return Ok(v);
+            }
+            Err(e) => {
+                failures += 1;
+                let wait = backoff.delay(failures);
+                if start.elapsed() + wait > within {
+                    return Err(e);
+                }
+                tracing::warn!(failures, "{what}: recording failed, retrying: {e}");
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
 fn clip(error: &str) -> String {
     error.chars().take(2000).collect()
 }
@@ -257,6 +291,29 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_record_is_retried_until_it_lands_and_given_up_after_its_window() {
+        let tries = std::sync::atomic::AtomicU32::new(0);
+        let busy = || StoreError::UnsupportedUrl("busy".into());
+        let landed = record_surely("test", Duration::from_secs(30), || async {
+            if tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 3 {
+                Err(busy())
+            } else {
+                Ok(7)
+            }
+        })
+        .await;
+        assert_eq!(landed.unwrap(), 7);
+        assert_eq!(tries.load(std::sync::atomic::Ordering::SeqCst), 4);
+
+        let start = tokio::time::Instant::now();
+        let never: Result<(), _> =
+            record_surely("test", Duration::from_secs(5), || async { Err(busy()) }).await;
+        assert!(never.is_err());
+        assert!(start.elapsed() <= Duration::from_secs(5));
+        assert!(start.elapsed() >= Duration::from_secs(1));
+    }
 
     #[test]
     fn backoff_doubles_to_its_cap_with_bounded_jitter() {

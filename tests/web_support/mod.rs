@@ -67,43 +67,58 @@ pub fn password(name: &str) -> String {
     format!("pw-{name}-long-enough")
 }
 
+/// An account with [`password`]`(name)`; one way for an in-process site and a served one.
+async fn add_user(tickets: &Tickets, name: &str, role: Role, dept: Option<&str>) {
+    accounts::add_user(
+        tickets.db(),
+        tickets.departments(),
+        &NewAccount {
+            name: name.into(),
+            display_name: String::new(),
+            role,
+            department: dept.map(|d| DepartmentId(d.into())),
+            password: password(name),
+        },
+    )
+    .await
+    .expect("add user");
+}
+
+/// An API token for the account `name`.
+async fn token_for(tickets: &Tickets, name: &str) -> String {
+    let id = accounts::list(tickets.db())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|a| a.name == name)
+        .expect("account")
+        .id;
+    accounts::create_api_token(tickets.db(), id, "test")
+        .await
+        .unwrap()
+}
+
+/// A browser with no session on the site at `base`.
+fn anon(base: &str) -> Browser {
+    Browser {
+        client: client(),
+        base: base.to_string(),
+        cookies: Vec::new(),
+        csrf: String::new(),
+    }
+}
+
 impl Site {
     pub async fn add_user(&self, name: &str, role: Role, dept: Option<&str>) {
-        accounts::add_user(
-            self.tickets.db(),
-            self.tickets.departments(),
-            &NewAccount {
-                name: name.into(),
-                display_name: String::new(),
-                role,
-                department: dept.map(|d| DepartmentId(d.into())),
-                password: password(name),
-            },
-        )
-        .await
-        .expect("add user");
+        add_user(&self.tickets, name, role, dept).await
     }
 
     pub async fn token_for(&self, name: &str) -> String {
-        let id = accounts::list(self.tickets.db())
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|a| a.name == name)
-            .expect("account")
-            .id;
-        accounts::create_api_token(self.tickets.db(), id, "test")
-            .await
-            .unwrap()
+        token_for(&self.tickets, name).await
     }
 
     pub fn anon(&self) -> Browser {
-        Browser {
-            client: client(),
-            base: self.base.clone(),
-            cookies: Vec::new(),
-            csrf: String::new(),
-        }
+        anon(&self.base)
     }
 
     /// Logs in through the login form, as a person would.
@@ -176,41 +191,15 @@ impl Served {
 
     /// An account with [`password`]`(name)`.
     pub async fn add_user(&self, name: &str, role: Role, dept: Option<&str>) {
-        accounts::add_user(
-            self.tickets.db(),
-            self.tickets.departments(),
-            &NewAccount {
-                name: name.into(),
-                display_name: String::new(),
-                role,
-                department: dept.map(|d| DepartmentId(d.into())),
-                password: password(name),
-            },
-        )
-        .await
-        .expect("add user");
+        add_user(&self.tickets, name, role, dept).await
     }
 
     pub async fn token_for(&self, name: &str) -> String {
-        let id = accounts::list(self.tickets.db())
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|a| a.name == name)
-            .expect("account")
-            .id;
-        accounts::create_api_token(self.tickets.db(), id, "test")
-            .await
-            .unwrap()
+        token_for(&self.tickets, name).await
     }
 
     pub fn anon(&self) -> Browser {
-        Browser {
-            client: client(),
-            base: self.base.clone(),
-            cookies: Vec::new(),
-            csrf: String::new(),
-        }
+        anon(&self.base)
     }
 
     pub async fn login(&self, name: &str) -> Browser {
