@@ -49,7 +49,7 @@ impl EventHandler for MailNotices {
         let p = &ev.payload;
         let Some(f) = self
             .desk
-            .mail_facts(p.ticket_id.0, p.department_id.as_deref())
+            .mail_facts(&mut *conn, p.ticket_id.0, p.department_id.as_deref())
             .await?
         else {
             return Ok(());

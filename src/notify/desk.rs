@@ -81,8 +81,12 @@ pub trait TicketDesk: Send + Sync {
         reason: Option<&str>,
     ) -> Result<TicketInfo, DeskError>;
     async fn get(&self, ticket_id: i64) -> Result<Option<TicketInfo>, DeskError>;
+    /// Read on `conn`, the consumer's own connection: its transaction holds SQLite's write
+    /// lock, and a second connection from a pool that the lock's waiters have used up would
+    /// stall them all until their busy timeout.
     async fn mail_facts(
         &self,
+        conn: &mut sqlx::AnyConnection,
         ticket_id: i64,
         department_id: Option<&str>,
     ) -> Result<Option<MailFacts>, DeskError>;
@@ -192,10 +196,11 @@ mod for_tickets {
 
         async fn mail_facts(
             &self,
+            conn: &mut sqlx::AnyConnection,
             ticket_id: i64,
             department_id: Option<&str>,
         ) -> Result<Option<MailFacts>, DeskError> {
-            let k = match Tickets::get(self, TicketId(ticket_id)).await {
+            let k = match Tickets::get_on(conn, TicketId(ticket_id)).await {
                 Ok(k) => k,
                 Err(TicketsError::NotFound(_)) => return Ok(None),
                 Err(e) => return Err(e.into()),

@@ -1,6 +1,6 @@
 //! Reading tickets: one by id or number, filtered lists and counts, the audit trail.
 
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 use super::sql::{fetch, filter_sql, from_row, ms_to_utc, parse_word, TicketFilter, COLUMNS};
 use super::Tickets;
@@ -11,6 +11,11 @@ impl Tickets {
     pub async fn get(&self, id: TicketId) -> Result<Ticket, TicketsError> {
         let mut conn = self.db.pool().acquire().await?;
         fetch(&mut conn, id).await
+    }
+
+    /// [`Tickets::get`] on a connection the caller holds (inside its own transaction).
+    pub async fn get_on(conn: &mut AnyConnection, id: TicketId) -> Result<Ticket, TicketsError> {
+        fetch(conn, id).await
     }
 
     pub async fn by_number(&self, number: &TicketNumber) -> Result<Ticket, TicketsError> {
