@@ -63,14 +63,17 @@ for _ in $(seq 600); do
 done
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$HOTLINE/status"; }
+# RSS counts the binary's code pages too, which fault in as new code paths run (tens of MB
+# for a debug build); the heap and stacks are the anonymous part, where a leak would show.
+anon_kb() { awk '/^RssAnon/ {print $2}' "/proc/$HOTLINE/status"; }
 fds() { ls "/proc/$HOTLINE/fd" | wc -l; }
 threads() { awk '/^Threads/ {print $2}' "/proc/$HOTLINE/status"; }
-sample() { printf '%-8s t=%6ss rss=%8s kB fds=%5s threads=%4s\n' "$1" "$2" "$(rss_kb)" "$(fds)" "$(threads)"; }
+sample() { printf '%-8s t=%6ss rss=%8s kB anon=%8s kB fds=%5s threads=%4s\n' "$1" "$2" "$(rss_kb)" "$(anon_kb)" "$(fds)" "$(threads)"; }
 
 echo "== soak: ${DURATION}s of mixed load on hotline (pid $HOTLINE), $(nproc) cores, samples every ${EVERY}s"
 echo "   calls ${CALL_RATE}/s (at most $AT_ONCE at once, 8 s of G.711 each way), a text every ${SMS_EVERY}s, web requests continuously"
 sleep 2
-START_RSS=$(rss_kb); START_FDS=$(fds)
+START_RSS=$(rss_kb); START_ANON=$(anon_kb); START_FDS=$(fds)
 sample start 0
 
 # Calls: SIPp's uac_pcap, for the whole duration.
@@ -115,13 +118,13 @@ while [ "$t" -lt "$DURATION" ]; do
   t=$((t + 10))
   kill -0 "$HOTLINE" 2>/dev/null || { echo "hotline died; log tail:"; tail -20 "$work/hotline.log"; exit 1; }
   if [ "$t" -ge "$next" ]; then sample load "$t"; next=$((next + EVERY)); fi
-  if [ -z "${MID_RSS:-}" ] && [ "$t" -ge $((DURATION / 2)) ]; then MID_RSS=$(rss_kb); MID_FDS=$(fds); fi
+  if [ -z "${MID_RSS:-}" ] && [ "$t" -ge $((DURATION / 2)) ]; then MID_RSS=$(rss_kb); MID_ANON=$(anon_kb); MID_FDS=$(fds); fi
 done
 
 kill "$SMS" "$WEB" 2>/dev/null || true
 kill -INT "$SIPP" 2>/dev/null || true
 sleep 20   # calls in progress end, texts are answered, idle connections close
-END_RSS=$(rss_kb); END_FDS=$(fds)
+END_RSS=$(rss_kb); END_ANON=$(anon_kb); END_FDS=$(fds)
 sample idle "$((t + 20))"
 
 ok=$(grep -E '^\s+Successful call' "$work/sipp.out" | tail -1 | awk -F'|' '{gsub(/ /,"",$3); print $3}')
@@ -138,7 +141,9 @@ verdict() { # name start end slack
   if [ "$d" -gt "$4" ]; then echo "$1: GREW by $d ($2 -> $3)"; else echo "$1: steady ($2 -> $3, change $d)"; fi
 }
 verdict "rss kB" "$START_RSS" "$END_RSS" $((START_RSS / 4))
+verdict "anonymous rss kB" "$START_ANON" "$END_ANON" $((START_ANON / 4))
 verdict "open fds" "$START_FDS" "$END_FDS" 16
 # Pools and caches fill in the first minutes; growth that goes on shows in the second half.
 verdict "rss kB, second half" "${MID_RSS:-$START_RSS}" "$END_RSS" $((START_RSS / 20))
+verdict "anonymous rss kB, second half" "${MID_ANON:-$START_ANON}" "$END_ANON" $((START_ANON / 20))
 verdict "open fds, second half" "${MID_FDS:-$START_FDS}" "$END_FDS" 4
