@@ -50,6 +50,14 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
     }
     let readiness = Arc::new(Readiness::default());
     let mut tasks = tokio::task::JoinSet::new();
+    if db.kind() == crate::store::DbKind::Postgres {
+        // Several nodes may share this database: screens here follow changes made there.
+        tasks.spawn(crate::tickets::fanout::run(
+            tickets.clone(),
+            cfg.database.effective_url(&cfg.data_dir),
+            shutdown.clone(),
+        ));
+    }
 
     if cfg.tickets.supervision.enabled {
         let s = &cfg.tickets.supervision;

@@ -78,7 +78,19 @@ pub struct TicketEvent {
     pub created_at: i64,
 }
 
-/// Writes an event inside the caller's transaction.
+/// The PostgreSQL channel on which every committed event is announced to all nodes
+/// (`fanout.rs`), as `<origin>:<event id>`.
+pub const CHANNEL: &str = "hotline_ticket_events";
+
+/// This process's mark on the events it announces, so that its own fan-out skips them
+/// (they already went to its live screens straight after the commit).
+pub fn origin() -> &'static str {
+    static ORIGIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ORIGIN.get_or_init(|| format!("{:016x}", rand::random::<u64>()))
+}
+
+/// Writes an event inside the caller's transaction. On PostgreSQL it is also announced on
+/// [`CHANNEL`]; PostgreSQL delivers the announcement only if and when the transaction commits.
 pub(crate) async fn write(
     conn: &mut AnyConnection,
     kind: EventKind,
@@ -95,11 +107,69 @@ pub(crate) async fn write(
     .bind(now)
     .fetch_one(&mut *conn)
     .await?;
+    let id: i64 = row.try_get(0)?;
+    if conn.backend_name() == "PostgreSQL" {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(format!("{}:{id}", origin()))
+            .execute(&mut *conn)
+            .await?;
+    }
     Ok(TicketEvent {
-        id: row.try_get(0)?,
+        id,
         kind,
         payload: payload.clone(),
         created_at: now,
+    })
+}
+
+/// Events after `after_id`, oldest first, at most `limit` (live screens catching up; events
+/// this build cannot read are left out).
+pub async fn since(db: &Db, after_id: i64, limit: i64) -> Result<Vec<TicketEvent>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, kind, payload, created_at FROM ticket_events WHERE id > $1 ORDER BY id LIMIT $2",
+    )
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        if let Some(e) = parse(r)? {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
+/// One event, if it exists and this build can read it.
+pub async fn by_id(db: &Db, id: i64) -> Result<Option<TicketEvent>, StoreError> {
+    let row = sqlx::query("SELECT id, kind, payload, created_at FROM ticket_events WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?;
+    match row {
+        Some(r) => parse(&r),
+        None => Ok(None),
+    }
+}
+
+/// A row of `id, kind, payload, created_at`; `None` when written by a newer build.
+fn parse(row: &sqlx::any::AnyRow) -> Result<Option<TicketEvent>, StoreError> {
+    let id: i64 = row.try_get(0)?;
+    let kind: String = row.try_get(1)?;
+    let payload: String = row.try_get(2)?;
+    let created_at: i64 = row.try_get(3)?;
+    let kind = serde_json::from_value(serde_json::Value::String(kind));
+    let payload = serde_json::from_str(&payload);
+    Ok(match (kind, payload) {
+        (Ok(kind), Ok(payload)) => Some(TicketEvent {
+            id,
+            kind,
+            payload,
+            created_at,
+        }),
+        _ => None,
     })
 }
 
@@ -166,20 +236,10 @@ pub async fn claim_batch(db: &Db, consumer: &str, limit: i64) -> Result<EventBat
     .await?;
     let mut events = Vec::with_capacity(rows.len());
     for row in rows {
-        let id: i64 = row.try_get(0)?;
-        let kind: String = row.try_get(1)?;
-        let payload: String = row.try_get(2)?;
-        let created_at: i64 = row.try_get(3)?;
-        let kind = serde_json::from_value(serde_json::Value::String(kind.clone()));
-        let payload = serde_json::from_str(&payload);
-        match (kind, payload) {
-            (Ok(kind), Ok(payload)) => events.push(TicketEvent {
-                id,
-                kind,
-                payload,
-                created_at,
-            }),
-            _ => {
+        match parse(&row)? {
+            Some(e) => events.push(e),
+            None => {
+                let id: i64 = row.try_get(0)?;
                 // An event this build cannot read (written by a newer one): skip it visibly
                 // rather than block every later notice.
                 tracing::warn!(event_id = id, consumer, "unreadable ticket event skipped");

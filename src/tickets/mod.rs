@@ -18,6 +18,7 @@ pub mod deadline;
 pub mod departments;
 mod error;
 pub mod events;
+pub mod fanout;
 pub mod follow_up;
 mod lookup;
 mod model;

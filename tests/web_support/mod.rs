@@ -169,8 +169,8 @@ pub async fn login_as(mut b: Browser, name: &str) -> Browser {
     b
 }
 
-/// The real `hotline serve` binary (fresh SQLite, the demo config and `env`) with its
-/// database opened beside it, for seeding accounts and tickets.
+/// The real `hotline serve` binary (fresh SQLite or the database `env` names, the demo
+/// config and `env`) with its database opened beside it, for seeding accounts and tickets.
 pub struct Served {
     pub hotline: common::serve::Hotline,
     pub base: String,
@@ -181,7 +181,13 @@ impl Served {
     pub async fn start(env: &[(&str, String)]) -> Served {
         let hotline = common::serve::Hotline::start(env);
         let base = format!("http://127.0.0.1:{}", hotline.http_port);
-        let tickets = common::tickets_at(&hotline.db_url()).await;
+        // A database named in `env` (PostgreSQL shared by several nodes), else its SQLite.
+        let url = env
+            .iter()
+            .find(|(k, _)| *k == "HOTLINE__DATABASE__URL")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| hotline.db_url());
+        let tickets = common::tickets_at(&url).await;
         Served {
             hotline,
             base,
