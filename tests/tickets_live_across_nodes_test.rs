@@ -19,20 +19,7 @@ struct Stream {
 
 impl Stream {
     async fn open(b: &Browser) -> Stream {
-        let res = b
-            .client
-            .get(format!("{}/console/stream", b.base))
-            .header(
-                "cookie",
-                b.cookies
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            )
-            .send()
-            .await
-            .unwrap();
+        let res = b.open("/console/stream").await;
         assert_eq!(res.status(), 200);
         Stream {
             body: Box::pin(res.bytes_stream().map(|c| c.map(|b| b.to_vec()))),

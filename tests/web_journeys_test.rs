@@ -541,20 +541,7 @@ async fn console_streams_changes_live() {
     let site = start_sqlite().await;
     site.add_user("op5", Role::Operator, None).await;
     let op = site.login("op5").await;
-    let res = op
-        .client
-        .get(format!("{}/console/stream", site.base))
-        .header(
-            "cookie",
-            op.cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("; "),
-        )
-        .send()
-        .await
-        .unwrap();
+    let res = op.open("/console/stream").await;
     assert_eq!(res.status(), 200);
     assert!(res.headers()["content-type"]
         .to_str()

@@ -297,6 +297,16 @@ impl Browser {
         self.finish(r).await
     }
 
+    /// Opens a long-lived response (a live stream) with this session's cookies, unread.
+    pub async fn open(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{}", self.base, path))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .expect("GET")
+    }
+
     pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Reply {
         let r = self
             .client
