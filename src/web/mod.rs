@@ -21,6 +21,7 @@ mod desk;
 mod error;
 mod export;
 mod live;
+mod login_failures;
 mod metrics;
 mod notices;
 pub(crate) mod open311;

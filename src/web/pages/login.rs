@@ -14,6 +14,7 @@ use super::*;
 use crate::web::accounts::{self};
 use crate::web::auth::{self, ClientIp, MaybeSession, SESSION_COOKIE};
 use crate::web::authz::home;
+use crate::web::login_failures;
 use crate::web::Ctx;
 
 pub(super) async fn login_page(
@@ -69,11 +70,13 @@ pub(super) async fn login(
         Ok(r)
     };
     // The attempt takes its slot before the password is checked: guesses sent in parallel
-    // cannot all pass a count that only grows after each check ends.
-    if !ctx
+    // cannot all pass a count that only grows after each check ends. Failures on the other
+    // nodes of one database count too.
+    let allowed = ctx
         .login_failures
         .allow_all(&[(&kn, max), (&ki, max * 4)], window)
-    {
+        && login_failures::recent(ctx.db(), &name, window).await? < max as u64;
+    if !allowed {
         ctx.stats.login("throttled");
         tracing::warn!(account = %name, %ip, "login refused: too many failures");
         return refuse(
@@ -101,6 +104,7 @@ pub(super) async fn login(
         Some(account) => {
             ctx.login_failures.clear(&kn);
             ctx.login_failures.unhit(&ki);
+            login_failures::forget(ctx.db(), &name).await?;
             let token = auth::start_session(&ctx, &account).await?;
             ctx.stats.login("ok");
             tracing::info!(account = %account.name, role = %account.role, %ip, "login");
@@ -112,6 +116,7 @@ pub(super) async fn login(
             Ok(res)
         }
         None => {
+            login_failures::count(ctx.db(), &name, window).await?;
             ctx.stats.login("failed");
             tracing::warn!(account = %name, %ip, "login failed");
             refuse("账号或密码不正确。", StatusCode::UNAUTHORIZED)
