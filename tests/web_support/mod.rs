@@ -302,6 +302,19 @@ impl Browser {
         self.finish(r).await
     }
 
+    /// A download as bytes (a recording is not text), with its status.
+    pub async fn get_bytes(&mut self, path: &str) -> (u16, Vec<u8>) {
+        let r = self
+            .client
+            .get(format!("{}{}", self.base, path))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .expect("GET");
+        let status = r.status().as_u16();
+        (status, r.bytes().await.unwrap_or_default().to_vec())
+    }
+
     pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Reply {
         let r = self
             .client
