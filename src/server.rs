@@ -45,7 +45,9 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
     let recordings = crate::store::objects::Recordings::connect(&cfg.recordings, &cfg.data_dir)
         .await
         .context("opening the recordings store ([recordings])")?;
-    let tickets = open_tickets(&cfg).await?.with_recordings(recordings.clone());
+    let tickets = open_tickets(&cfg)
+        .await?
+        .with_recordings(recordings.clone());
     let db = tickets.db().clone();
     if !cfg.demo_tickets_file.as_os_str().is_empty() {
         if let Err(e) = seed_demo(&tickets, &cfg.demo_tickets_file).await {

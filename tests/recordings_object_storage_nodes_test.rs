@@ -15,8 +15,8 @@ use hotline::store::Db;
 use hotline::tickets::DepartmentId;
 use hotline::web::accounts::{self, NewAccount, Role};
 use sqlx::Row;
-use web_support::common::{self, pcap, serve::free_port};
 use web_support::common::serve::{scenario, sipp, Hotline, Step};
+use web_support::common::{self, pcap, serve::free_port};
 use web_support::{client, login_as, password, Browser};
 
 const ACCESS: &str = "hotline-test";
@@ -161,7 +161,11 @@ async fn a_message_recorded_on_one_node_is_transcribed_on_another_and_played_fro
         if let Some(r) = row {
             break (r.get::<i64, _>(0), r.get::<String, _>(1));
         }
-        assert!(Instant::now() < until, "no ticket from the call:\n{}", a.log());
+        assert!(
+            Instant::now() < until,
+            "no ticket from the call:\n{}",
+            a.log()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let key = reference
@@ -177,11 +181,12 @@ async fn a_message_recorded_on_one_node_is_transcribed_on_another_and_played_fro
     // Node B transcribes it.
     let until = Instant::now() + Duration::from_secs(600);
     let status = loop {
-        let r = sqlx::query("SELECT status, last_error FROM transcription_jobs WHERE ticket_id = $1")
-            .bind(ticket_id)
-            .fetch_optional(db.pool())
-            .await
-            .unwrap();
+        let r =
+            sqlx::query("SELECT status, last_error FROM transcription_jobs WHERE ticket_id = $1")
+                .bind(ticket_id)
+                .fetch_optional(db.pool())
+                .await
+                .unwrap();
         if let Some(r) = r {
             let status: String = r.get(0);
             if status == "done" || status == "failed" || Instant::now() > until {
@@ -225,7 +230,10 @@ async fn a_message_recorded_on_one_node_is_transcribed_on_another_and_played_fro
         .get_bytes(&format!("/tickets/{ticket_id}/recording"))
         .await;
     assert_eq!(status, 200, "--- node C ---\n{}", c.log());
-    assert!(body == stored, "node C served other bytes than the store holds");
+    assert!(
+        body == stored,
+        "node C served other bytes than the store holds"
+    );
     let logged: i64 = sqlx::query(
         "SELECT COUNT(*) FROM personal_data_access WHERE what = 'recording' AND ticket_id = $1",
     )
@@ -247,7 +255,10 @@ async fn a_wrong_secret_stops_the_node_at_start_saying_why() {
         .current_dir(common::repo())
         .env("NO_COLOR", "1")
         .env("HOTLINE__DATA_DIR", data.path())
-        .env("HOTLINE__HTTP__LISTEN", format!("127.0.0.1:{}", free_port()));
+        .env(
+            "HOTLINE__HTTP__LISTEN",
+            format!("127.0.0.1:{}", free_port()),
+        );
     for (k, v) in node_env(&s3, "", "not-the-secret") {
         if k != "HOTLINE__DATABASE__URL" {
             cmd.env(k, v);
@@ -261,5 +272,8 @@ async fn a_wrong_secret_stops_the_node_at_start_saying_why() {
     );
     assert!(!out.status.success(), "started with a wrong secret:\n{all}");
     assert!(all.contains("refused hotline's credentials"), "{all}");
-    assert!(!all.contains("not-the-secret"), "the secret is logged:\n{all}");
+    assert!(
+        !all.contains("not-the-secret"),
+        "the secret is logged:\n{all}"
+    );
 }

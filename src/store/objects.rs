@@ -782,10 +782,7 @@ mod tests {
         let growing = dir.path().join(".recording/messages/20261203");
         std::fs::create_dir_all(&growing).unwrap();
         std::fs::write(growing.join("b-1.wav"), b"x").unwrap();
-        let keys: Vec<String> = spooled_keys(dir.path())
-            .into_iter()
-            .map(|k| k.0)
-            .collect();
+        let keys: Vec<String> = spooled_keys(dir.path()).into_iter().map(|k| k.0).collect();
         assert_eq!(keys, vec!["messages/20261203/a-1.wav".to_string()]);
     }
 }
