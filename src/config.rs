@@ -44,6 +44,7 @@ pub struct Config {
     pub web: WebConfig,
     pub acd: AcdConfig,
     pub scorecard: ScorecardConfig,
+    pub recordings: crate::store::objects::RecordingsConfig,
 }
 
 impl Default for Config {
@@ -64,6 +65,7 @@ impl Default for Config {
             web: WebConfig::default(),
             acd: AcdConfig::default(),
             scorecard: ScorecardConfig::default(),
+            recordings: Default::default(),
         }
     }
 }

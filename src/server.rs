@@ -41,7 +41,13 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
     crate::telemetry::install();
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
-    let tickets = open_tickets(&cfg).await?;
+    // Before anything records: a wrong store or secret stops the start here, saying so.
+    let recordings = crate::store::objects::Recordings::connect(&cfg.recordings, &cfg.data_dir)
+        .await
+        .context("opening the recordings store ([recordings])")?;
+    let tickets = open_tickets(&cfg)
+        .await?
+        .with_recordings(recordings.clone());
     let db = tickets.db().clone();
     if !cfg.demo_tickets_file.as_os_str().is_empty() {
         if let Err(e) = seed_demo(&tickets, &cfg.demo_tickets_file).await {
@@ -58,6 +64,8 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
             shutdown.clone(),
         ));
     }
+    // Recordings waiting in the spool (an upload failed, or the node stopped) go up.
+    tasks.spawn(recordings.run_uploads(shutdown.clone()));
 
     if cfg.tickets.supervision.enabled {
         let s = &cfg.tickets.supervision;

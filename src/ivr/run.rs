@@ -11,6 +11,7 @@ use chrono::Timelike;
 use crate::calls::HangupSide;
 use crate::media::{Prompt, Recording};
 use crate::sip::CallError;
+use crate::store::objects::{Folder, ObjectKey};
 
 use super::call::{CallControl, Input};
 use super::format::Condition;
@@ -166,7 +167,7 @@ impl<'a, C: CallControl> Run<'a, C> {
             );
             return;
         }
-        let path = match self.save_recording(&rec) {
+        let path = match self.save_recording(&rec).await {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(error = %e, "could not keep what the caller said");
@@ -189,13 +190,13 @@ impl<'a, C: CallControl> Run<'a, C> {
     /// Keeps a voice message: its WAV path in `into` (and its length in `<into>_secs`) for
     /// the node that makes the ticket, and in the call's record. When the caller hung up,
     /// that node still runs (`hung_up` is set): the message is what they came for.
-    pub(super) fn keep_message(
+    pub(super) async fn keep_message(
         &mut self,
         into: &str,
         rec: &Recording,
         hung_up: bool,
     ) -> Result<String, CallError> {
-        let path = self.save_recording(rec)?;
+        let path = self.save_recording(rec).await?;
         tracing::info!(file = %path, secs = rec.duration().as_secs_f32(), ended_by = ?rec.ended_by, "voice message kept");
         self.vars.insert(into.to_string(), path.clone());
         self.vars.insert(
@@ -230,28 +231,37 @@ impl<'a, C: CallControl> Run<'a, C> {
         node.run(self).await
     }
 
-    /// Writes a message under `recordings/<local day>/<name>-<n>.wav`; returns its path.
-    /// The name is the call record's id, or a random one when the call has no record: never
-    /// the SIP Call-ID, which the caller chooses (two calls with one Call-ID would share a
-    /// file, and a chosen id would let a caller aim at another call's file).
-    pub(super) fn save_recording(&mut self, rec: &Recording) -> Result<String, CallError> {
+    /// Writes a message as `<local day>/<name>-<n>.wav` under the recordings folder and
+    /// keeps it where recordings are kept ([`Recordings::keep`]); returns the reference a
+    /// ticket stores. The name is the call record's id, or a random one when the call has no
+    /// record: never the SIP Call-ID, which the caller chooses (two calls with one Call-ID
+    /// would share a file, and a chosen id would let a caller aim at another call's file).
+    pub(super) async fn save_recording(&mut self, rec: &Recording) -> Result<String, CallError> {
         self.recordings += 1;
         let day = chrono::Utc::now()
             .with_timezone(&self.eng.tickets.tz())
             .format("%Y%m%d")
             .to_string();
-        let dir = self.eng.recordings_dir.join(day);
+        let store = self.eng.tickets.recordings();
+        let dir = store
+            .recording_dir(Folder::Messages, &self.eng.recordings_dir)
+            .join(&day);
         std::fs::create_dir_all(&dir)
             .map_err(|e| CallError::Media(format!("recordings directory: {e}")))?;
         let name = self
             .recording_name
             .get_or_insert_with(|| recording_name(self.record))
             .clone();
-        let path = dir.join(format!("{name}-{}.wav", self.recordings));
+        let file = format!("{name}-{}.wav", self.recordings);
+        let path = dir.join(&file);
         rec.write_wav(&path)
             .map_err(|e| CallError::Media(e.to_string()))?;
-        let abs = std::fs::canonicalize(&path).unwrap_or(path);
-        Ok(abs.display().to_string())
+        let key = ObjectKey::new(Folder::Messages, &day, &file)
+            .map_err(|e| CallError::Media(e.to_string()))?;
+        store
+            .keep(&path, &key)
+            .await
+            .map_err(|e| CallError::Media(e.to_string()))
     }
 
     /// Creates the ticket of what the caller gave (a kind, a voice message, a text) from

@@ -53,4 +53,7 @@ pub enum SpeechError {
     Db(#[from] sqlx::Error),
     #[error("tickets: {0}")]
     Tickets(String),
+    /// The recording could not be read (not uploaded yet, store unreachable): retried.
+    #[error("recording: {0}")]
+    Recording(String),
 }

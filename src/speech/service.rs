@@ -354,10 +354,20 @@ impl SpeechService {
                     .transcriber()
                     .await
                     .ok_or_else(|| SpeechError::Model("no model loaded".into()))?;
-                let path = PathBuf::from(&job.recording_path);
-                let (pcm, _) = tokio::task::spawn_blocking(move || audio::load_for_whisper(&path))
+                // Another node may have recorded it: read it from where recordings are kept.
+                let copy = self
+                    .tickets
+                    .recordings()
+                    .open(&job.recording_path)
                     .await
-                    .map_err(|e| SpeechError::Engine(e.to_string()))??;
+                    .map_err(|e| SpeechError::Recording(e.to_string()))?;
+                let (pcm, _) = tokio::task::spawn_blocking(move || {
+                    let r = audio::load_for_whisper(copy.path());
+                    drop(copy);
+                    r
+                })
+                .await
+                .map_err(|e| SpeechError::Engine(e.to_string()))??;
                 let t = engine
                     .transcribe_message(pcm, job.language.as_deref())
                     .await?;

@@ -4,7 +4,6 @@
 //! each ticket is a mark taken with [`claim_mark`] in the transaction that does it, so
 //! several nodes, a daily run and a run by hand do each step once.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use sqlx::Row;
@@ -77,7 +76,7 @@ pub async fn purge(
                 Ok(true) => match step {
                     Step::Recording => {
                         if let Some(p) = path.filter(|p| !p.is_empty()) {
-                            remove(PathBuf::from(p), id);
+                            remove(tickets, &p, id).await;
                         }
                         done.recordings += 1;
                     }
@@ -153,13 +152,13 @@ pub fn keep_last4(phone: &str) -> String {
         .collect()
 }
 
-/// Deletes a recording file after its row let go of it; a file already gone is fine.
-fn remove(path: PathBuf, id: TicketId) {
-    match std::fs::remove_file(&path) {
+/// Deletes a recording (file or object) after its row let go of it; one already gone is
+/// fine.
+async fn remove(tickets: &Tickets, stored: &str, id: TicketId) {
+    match tickets.recordings().delete(stored).await {
         Ok(()) => tracing::info!(ticket = %id, "privacy purge: recording deleted"),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => {
-            tracing::warn!(ticket = %id, path = %path.display(), error = %e, "privacy purge: recording not deleted")
+            tracing::warn!(ticket = %id, error = %e, "privacy purge: recording not deleted")
         }
     }
 }

@@ -307,6 +307,13 @@ impl Browser {
             .expect("GET")
     }
 
+    /// A download as bytes (a recording is not text), with its status.
+    pub async fn get_bytes(&mut self, path: &str) -> (u16, Vec<u8>) {
+        let r = self.open(path).await;
+        let status = r.status().as_u16();
+        (status, r.bytes().await.unwrap_or_default().to_vec())
+    }
+
     pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Reply {
         let r = self
             .client

@@ -198,7 +198,7 @@ impl Listen {
             }
             return Ok(None);
         }
-        r.keep_message(&self.into, &rec, hung_up)?;
+        r.keep_message(&self.into, &rec, hung_up).await?;
         Ok(Some(Step::Goto(self.next.clone())))
     }
 }

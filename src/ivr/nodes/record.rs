@@ -58,7 +58,7 @@ impl Record {
                     None => Step::Goto(self.next),
                 });
             }
-            r.keep_message(&self.into, &rec, hung_up)?;
+            r.keep_message(&self.into, &rec, hung_up).await?;
             if hung_up || self.confirm_prompts.is_empty() {
                 return Ok(Step::Goto(self.next));
             }

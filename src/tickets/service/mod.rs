@@ -16,6 +16,7 @@ use chrono_tz::Tz;
 use sqlx::AnyConnection;
 use tokio::sync::broadcast;
 
+use crate::store::objects::Recordings;
 use crate::store::Db;
 
 use super::config::{StatusLookupConfig, TicketsConfig};
@@ -41,6 +42,8 @@ pub struct Tickets {
     auto_dispatch: bool,
     /// Limits on wrong status lookups (`lookup.rs`).
     status_lookup: Arc<StatusLookupConfig>,
+    /// Where voice messages are kept; tickets point at them and the purge deletes them.
+    recordings: Recordings,
 }
 
 impl Tickets {
@@ -52,6 +55,7 @@ impl Tickets {
             live,
             auto_dispatch,
             status_lookup: Arc::new(StatusLookupConfig::default()),
+            recordings: Recordings::local(),
         }
     }
 
@@ -60,6 +64,16 @@ impl Tickets {
         let mut t = Tickets::new(db, Rules::load(cfg)?, cfg.auto_dispatch);
         t.status_lookup = Arc::new(cfg.status_lookup.clone());
         Ok(t)
+    }
+
+    /// The same service keeping recordings in `recordings` (local folders by default).
+    pub fn with_recordings(mut self, recordings: Recordings) -> Tickets {
+        self.recordings = recordings;
+        self
+    }
+
+    pub fn recordings(&self) -> &Recordings {
+        &self.recordings
     }
 
     pub fn status_lookup(&self) -> &StatusLookupConfig {

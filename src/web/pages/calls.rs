@@ -304,5 +304,5 @@ pub(super) async fn call_recording(
         crate::web::access_log::Of::Call(id),
     )
     .await;
-    serve_file(path, req).await
+    super::serve_recording(&ctx, path, req).await
 }

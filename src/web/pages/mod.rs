@@ -127,12 +127,20 @@ fn with_anon_cookie(ctx: &Ctx, mut res: Response, token: &str, fresh: bool) -> R
     res
 }
 
-/// A recording file, with range requests (so the player can seek); a file that is gone is
-/// 404.
-async fn serve_file(path: &str, req: axum::extract::Request) -> Page {
+/// A recording, from wherever recordings are kept (this node's folder or the shared store),
+/// with range requests (so the player can seek); one that is gone is 404.
+async fn serve_recording(ctx: &Ctx, stored: &str, req: axum::extract::Request) -> Page {
     use axum::http::StatusCode;
     use tower::ServiceExt;
-    let svc = tower_http::services::ServeFile::new(path);
+    let copy = match ctx.tickets().recordings().open(stored).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "recording not available");
+            return Err(WebError::NotFound);
+        }
+    };
+    let svc = tower_http::services::ServeFile::new(copy.path());
+    // The response holds the opened file: a downloaded copy may go when `copy` drops.
     match svc.oneshot(req).await {
         Ok(r) if r.status().is_success() || r.status() == StatusCode::PARTIAL_CONTENT => {
             Ok(r.into_response())

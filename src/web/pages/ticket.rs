@@ -246,7 +246,7 @@ pub(super) async fn recording(
         Of::Ticket(t.id.0),
     )
     .await;
-    serve_file(&path, req).await
+    super::serve_recording(&ctx, &path, req).await
 }
 
 #[derive(Debug, Deserialize, Default)]
