@@ -304,9 +304,8 @@ async fn run(cmd: Command, cfg: Config, config_path: PathBuf) -> anyhow::Result<
         }
         Command::Privacy(PrivacyCmd::Purge) => {
             let tickets = hotline::server::open_tickets(&cfg).await?;
-            let p =
-                hotline::server::purge_personal_data(&cfg, &tickets, hotline::store::now_ms())
-                    .await?;
+            let p = hotline::server::purge_personal_data(&cfg, &tickets, hotline::store::now_ms())
+                .await?;
             println!("privacy purge: {p}");
         }
         Command::Report { period, by, json } => {

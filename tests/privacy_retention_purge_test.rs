@@ -225,7 +225,10 @@ async fn purge_case(url: &str) {
     let (text, raw, segments) = transcript(&tickets, &old).await;
     assert!(text.is_empty() && raw.is_empty(), "transcript blanked");
     assert_eq!(segments, "[]");
-    assert_eq!(after.text, "我家楼下的路灯坏了，请回电***", "numbers in the text");
+    assert_eq!(
+        after.text, "我家楼下的路灯坏了，请回电***",
+        "numbers in the text"
+    );
     let payloads = strings(
         &tickets,
         &format!(
@@ -244,7 +247,10 @@ async fn purge_case(url: &str) {
 
     // The call record: the conversation is deleted, the voice message stays while its
     // ticket is open, the caller keeps four digits; what KPIs read is untouched.
-    assert!(!dir.path().join("conversation.wav").exists(), "conversation deleted");
+    assert!(
+        !dir.path().join("conversation.wav").exists(),
+        "conversation deleted"
+    );
     let d = calls.get(call).await.unwrap().expect("call record kept");
     assert_eq!(d.recordings, vec![held.display().to_string()]);
     assert!(held.exists(), "an open ticket's voice message stays");

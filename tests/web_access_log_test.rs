@@ -111,13 +111,20 @@ async fn access_log_case(url: Option<&str>) {
     let mut root = s.login("root").await;
     let p = root.get("/console/access-log").await;
     assert_eq!(p.status, 200);
-    assert!(p.body.contains("共 <span id=\"total\">4</span> 条"), "{}", p.body);
+    assert!(
+        p.body.contains("共 <span id=\"total\">4</span> 条"),
+        "{}",
+        p.body
+    );
 
     // Newest first, two a page: boss's opening, then op1's API read; then the rest.
     let p1 = boss.get("/console/access-log").await;
     assert_eq!(p1.status, 200);
     assert!(p1.body.contains("第 1/2 页"), "{}", p1.body);
-    assert_eq!((rows_of(&p1.body, "boss"), rows_of(&p1.body, "op1")), (1, 1));
+    assert_eq!(
+        (rows_of(&p1.body, "boss"), rows_of(&p1.body, "op1")),
+        (1, 1)
+    );
     assert!(p1.body.contains("<td class=\"from\">127.0.0.1</td>"));
     let p2 = boss.get("/console/access-log?page=2").await;
     assert!(p2.body.contains("第 2/2 页"), "{}", p2.body);
@@ -138,7 +145,11 @@ async fn access_log_case(url: Option<&str>) {
     let now = boss
         .get(&format!("/console/access-log?account=op1&date={today}"))
         .await;
-    assert!(now.body.contains("共 <span id=\"total\">3</span> 条"), "{}", now.body);
+    assert!(
+        now.body.contains("共 <span id=\"total\">3</span> 条"),
+        "{}",
+        now.body
+    );
     let bad = boss.get("/console/access-log?date=yesterday").await;
     assert_eq!(bad.status, 400, "a wrong date is a clear error");
 }

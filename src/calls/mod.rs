@@ -24,7 +24,7 @@ pub use abandoned::{
 pub use events::{CallEvent, RingResult};
 pub use level::ServiceLevel;
 pub use read::{CallDetail, CallEventAt, CallFilter, CallSummary, Page, MAX_PAGE_SIZE};
-pub use retention::{CallRetention, CallsConfig, CallsPurged};
 pub use record::{
     hangup_reason_zh, outcome_zh, CallEnd, CallRecordId, Calls, CallsError, HangupSide, NewCall,
 };
+pub use retention::{CallRetention, CallsConfig, CallsPurged};

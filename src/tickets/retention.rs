@@ -201,11 +201,12 @@ async fn mask_numbers_in_notes(tx: &mut Tx<'_>, id: TicketId) -> Result<(), Tick
 /// Long numbers in a transcript kept longer than the number (its text, whisper's own text,
 /// the summary and each segment's text; segment times stay).
 async fn mask_numbers_in_transcript(tx: &mut Tx<'_>, id: TicketId) -> Result<(), TicketsError> {
-    let rows =
-        sqlx::query("SELECT text, raw_text, summary, segments FROM transcripts WHERE ticket_id = $1")
-            .bind(id.0)
-            .fetch_all(&mut **tx)
-            .await?;
+    let rows = sqlx::query(
+        "SELECT text, raw_text, summary, segments FROM transcripts WHERE ticket_id = $1",
+    )
+    .bind(id.0)
+    .fetch_all(&mut **tx)
+    .await?;
     for r in rows {
         let mut segments: serde_json::Value =
             serde_json::from_str(&r.try_get::<String, _>(3)?).unwrap_or_default();
