@@ -11,6 +11,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 use crate::acd::AcdConfig;
+use crate::calls::CallsConfig;
 use crate::ivr::IvrConfig;
 use crate::mail::MailConfig;
 use crate::media::MediaConfig;
@@ -43,6 +44,7 @@ pub struct Config {
     pub speech: SpeechConfig,
     pub web: WebConfig,
     pub acd: AcdConfig,
+    pub calls: CallsConfig,
     pub scorecard: ScorecardConfig,
     pub recordings: crate::store::objects::RecordingsConfig,
 }
@@ -64,6 +66,7 @@ impl Default for Config {
             speech: SpeechConfig::default(),
             web: WebConfig::default(),
             acd: AcdConfig::default(),
+            calls: CallsConfig::default(),
             scorecard: ScorecardConfig::default(),
             recordings: Default::default(),
         }

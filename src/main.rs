@@ -73,8 +73,9 @@ enum Command {
 
 #[derive(Subcommand)]
 enum PrivacyCmd {
-    /// Purge now what `[tickets.retention]` says has expired: recordings, transcripts and
-    /// whole phone numbers of tickets closed long enough ago (`serve` does it daily).
+    /// Purge now what the retention periods say has expired: recordings, transcripts and
+    /// whole phone numbers of tickets closed long enough ago, of call records and of the
+    /// SMS log (`serve` does it daily; docs/privacy.md).
     Purge,
 }
 
@@ -303,16 +304,9 @@ async fn run(cmd: Command, cfg: Config, config_path: PathBuf) -> anyhow::Result<
         }
         Command::Privacy(PrivacyCmd::Purge) => {
             let tickets = hotline::server::open_tickets(&cfg).await?;
-            let p = hotline::tickets::retention::purge(
-                &tickets,
-                &cfg.tickets.retention,
-                hotline::store::now_ms(),
-            )
-            .await?;
-            println!(
-                "privacy purge: recordings={} transcripts={} phones={}",
-                p.recordings, p.transcripts, p.phones
-            );
+            let p = hotline::server::purge_personal_data(&cfg, &tickets, hotline::store::now_ms())
+                .await?;
+            println!("privacy purge: {p}");
         }
         Command::Report { period, by, json } => {
             let tickets = hotline::server::open_tickets(&cfg).await?;

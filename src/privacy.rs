@@ -16,6 +16,17 @@ pub fn mask(phone: &str) -> String {
     )
 }
 
+/// A number whose period ran out (个人信息保护法): only its last four digits stay
+/// (13812345678 → *******5678), which the public status lookup still asks for.
+pub fn keep_last4(phone: &str) -> String {
+    let n = phone.chars().count();
+    phone
+        .chars()
+        .enumerate()
+        .map(|(i, c)| if i + 4 < n { '*' } else { c })
+        .collect()
+}
+
 /// Digit runs at least this long are phone, ID or account numbers, never a house number.
 const LONG_NUMBER: usize = 5;
 
@@ -58,20 +69,8 @@ pub fn redact(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
     while i < c.len() {
-        // A run of digits, with - or spaces inside (138-1234-5678, 138 1234 5678).
         if is_digit(c[i]) {
-            let mut j = i;
-            let mut digits = 0;
-            while j < c.len() {
-                if is_digit(c[j]) {
-                    digits += 1;
-                    j += 1;
-                } else if (c[j] == '-' || c[j] == ' ') && j + 1 < c.len() && is_digit(c[j + 1]) {
-                    j += 1;
-                } else {
-                    break;
-                }
-            }
+            let (j, digits) = digit_run(&c, i);
             if digits >= LONG_NUMBER {
                 out.push_str("***");
             } else if j < c.len() && HOUSE_UNITS.contains(&c[j]) {
@@ -125,6 +124,47 @@ pub fn redact(text: &str) -> String {
     out
 }
 
+/// Text kept after a resident's number expired: phone and other long numbers become `***`
+/// as in [`redact`], everything else stays (names and addresses are the case's substance).
+pub fn mask_numbers(text: &str) -> String {
+    let c: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < c.len() {
+        if is_digit(c[i]) {
+            let (j, digits) = digit_run(&c, i);
+            if digits >= LONG_NUMBER {
+                out.push_str("***");
+            } else {
+                out.extend(&c[i..j]);
+            }
+            i = j;
+        } else {
+            out.push(c[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The run of digits starting at `i`, with - or spaces inside (138-1234-5678,
+/// 138 1234 5678): where it ends and how many digits it has.
+fn digit_run(c: &[char], i: usize) -> (usize, usize) {
+    let mut j = i;
+    let mut digits = 0;
+    while j < c.len() {
+        if is_digit(c[j]) {
+            digits += 1;
+            j += 1;
+        } else if (c[j] == '-' || c[j] == ' ') && j + 1 < c.len() && is_digit(c[j + 1]) {
+            j += 1;
+        } else {
+            break;
+        }
+    }
+    (j, digits)
+}
+
 fn title_at(c: &[char], i: usize) -> bool {
     let rest: String = c.iter().skip(i).take(2).collect();
     TITLES.iter().any(|t| rest == *t)
@@ -154,6 +194,18 @@ mod tests {
         assert_eq!(redact("张先生反映路灯不亮"), "*先生反映路灯不亮");
         assert_eq!(redact("表扬王师傅"), "表扬*师傅");
         assert_eq!(redact("这位女士和学校的老师"), "这位女士和学校的老师");
+    }
+
+    #[test]
+    fn expired_text_loses_only_its_long_numbers() {
+        assert_eq!(
+            mask_numbers("我是张三，电话138-1234-5678，解放路12号3栋"),
+            "我是张三，电话***，解放路12号3栋"
+        );
+        assert_eq!(mask_numbers("已经停水3天"), "已经停水3天");
+        assert_eq!(keep_last4("13812345678"), "*******5678");
+        assert_eq!(keep_last4("5678"), "5678");
+        assert_eq!(keep_last4("*******5678"), "*******5678");
     }
 
     #[test]

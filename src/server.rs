@@ -35,6 +35,70 @@ pub async fn open_tickets(cfg: &Config) -> anyhow::Result<Tickets> {
     Ok(Tickets::from_config(db, &cfg.tickets)?)
 }
 
+/// What one purge of personal data did (个人信息保护法, docs/privacy.md).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PrivacyPurged {
+    pub tickets: crate::tickets::retention::Purged,
+    pub calls: crate::calls::CallsPurged,
+    pub sms: crate::sms::retention::SmsPurged,
+}
+
+impl std::fmt::Display for PrivacyPurged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "recordings={} transcripts={} phones={} call_recordings={} call_phones={} sms={}",
+            self.tickets.recordings,
+            self.tickets.transcripts,
+            self.tickets.phones,
+            self.calls.recordings,
+            self.calls.phones,
+            self.sms.messages
+        )
+    }
+}
+
+/// Purges what each period of retention says has expired by `now`: tickets first, so a
+/// call record lets go of a voice message in the same run as its ticket.
+pub async fn purge_personal_data(
+    cfg: &Config,
+    tickets: &Tickets,
+    now: i64,
+) -> anyhow::Result<PrivacyPurged> {
+    use crate::tickets::retention;
+    let done = PrivacyPurged {
+        tickets: retention::purge(tickets, &cfg.tickets.retention, now).await?,
+        calls: Calls::new(tickets.db().clone())
+            .purge(
+                &cfg.calls.retention,
+                now,
+                &retention::recordings_held(tickets).await?,
+                tickets.recordings(),
+            )
+            .await?,
+        sms: sms::retention::purge(tickets.db(), &cfg.sms.retention, now).await?,
+    };
+    tracing::info!("privacy purge {done}");
+    Ok(done)
+}
+
+/// Purges every `[tickets.retention] interval_hours` (the first right away) until shutdown.
+async fn run_privacy_purge(cfg: Config, tickets: Tickets, shutdown: CancellationToken) {
+    let every = Duration::from_secs(cfg.tickets.retention.interval_hours.max(1) * 3600);
+    let mut timer = tokio::time::interval(every);
+    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = timer.tick() => {
+                if let Err(e) = purge_personal_data(&cfg, &tickets, crate::store::now_ms()).await {
+                    tracing::warn!(error = %e, "privacy purge failed; the next run retries");
+                }
+            }
+        }
+    }
+}
+
 /// Runs everything configured until `shutdown` fires.
 pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     // First, so no part records into the no-op recorder before it exists.
@@ -78,17 +142,20 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
         tracing::info!(every_secs = s.interval_secs, "supervision clock running");
     }
     if cfg.tickets.retention.enabled {
-        let r = cfg.tickets.retention.clone();
+        let r = &cfg.tickets.retention;
         tracing::info!(
             every_hours = r.interval_hours,
             recording_days = r.recording_days,
             transcript_days = r.transcript_days,
             phone_days = r.phone_days,
+            call_recording_days = cfg.calls.retention.recording_days,
+            call_phone_days = cfg.calls.retention.phone_days,
+            sms_days = cfg.sms.retention.days,
             "privacy retention running"
         );
-        tasks.spawn(crate::tickets::retention::run(
+        tasks.spawn(run_privacy_purge(
+            cfg.clone(),
             tickets.clone(),
-            r,
             shutdown.clone(),
         ));
     }

@@ -1,13 +1,18 @@
 //! Retention of personal data (个人信息保护法) with the real `hotline privacy purge`, on
 //! SQLite and on PostgreSQL: tickets closed longer ago than the configured periods lose
-//! their recording (file and row), their transcript and all but the last four digits of
-//! the resident's number; open tickets keep everything; a second run changes nothing.
+//! their recording (file and row), their transcript, all but the last four digits of the
+//! resident's number and every long number in their text and events; open tickets keep
+//! everything. Call records past their periods lose their recordings (a voice message still
+//! held by an open ticket excepted) and the caller's number but keep what KPIs read; the
+//! SMS log loses numbers and texts except notices still to be sent. A second run changes
+//! nothing.
 
 mod common;
 
 use std::path::Path;
 use std::process::Command;
 
+use hotline::calls::{CallEnd, CallEvent, CallRecordId, Calls, HangupSide, NewCall};
 use hotline::tickets::{
     Action, Actor, Channel, DepartmentId, Kind, NewTicket, State, Ticket, Tickets,
 };
@@ -23,6 +28,9 @@ fn purge(data: &Path, url: &str) -> (bool, String) {
         .env("HOTLINE__TICKETS__RETENTION__RECORDING_DAYS", "0")
         .env("HOTLINE__TICKETS__RETENTION__TRANSCRIPT_DAYS", "0")
         .env("HOTLINE__TICKETS__RETENTION__PHONE_DAYS", "0")
+        .env("HOTLINE__CALLS__RETENTION__RECORDING_DAYS", "0")
+        .env("HOTLINE__CALLS__RETENTION__PHONE_DAYS", "0")
+        .env("HOTLINE__SMS__RETENTION__DAYS", "0")
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
         .output()
@@ -47,7 +55,7 @@ async fn with_recording(tickets: &Tickets, dir: &Path, name: &str) -> Ticket {
                 channel: Channel::Call,
                 kind: Some(Kind::Complaint),
                 phone: "13812345678".parse().unwrap(),
-                text: "我家楼下的路灯坏了".into(),
+                text: "我家楼下的路灯坏了，请回电139-1234-5678".into(),
                 address: None,
                 area: None,
                 recording_path: Some(wav.to_string_lossy().to_string()),
@@ -102,12 +110,105 @@ async fn transcript(tickets: &Tickets, t: &Ticket) -> (String, String, String) {
     (r.get(0), r.get(1), r.get(2))
 }
 
+/// A call a queue's agent answered and recorded, whose caller asked to be called back;
+/// `voice_message` is the file its menus recorded (a ticket's).
+async fn agent_call(calls: &Calls, dir: &Path, voice_message: &Path) -> CallRecordId {
+    let conversation = dir.join("conversation.wav");
+    std::fs::write(&conversation, b"RIFF....WAVEfmt ").unwrap();
+    let id = calls
+        .start(&NewCall {
+            call_id: "purge-1@test",
+            caller: "13812345678",
+            called: "12345",
+            dialplan: "12345",
+        })
+        .await
+        .unwrap();
+    calls.answered(id).await.unwrap();
+    for ev in [
+        CallEvent::QueueEntered {
+            queue: "general".into(),
+        },
+        CallEvent::CallbackRequested {
+            queue: "general".into(),
+            number: "13812345678".into(),
+        },
+        CallEvent::AgentAnswered {
+            queue: "general".into(),
+            agent: "li".into(),
+            wait_ms: 12_000,
+        },
+        CallEvent::Recorded {
+            path: conversation.display().to_string(),
+        },
+        CallEvent::AgentCallEnded {
+            agent: "li".into(),
+            talk_ms: 60_000,
+            side: HangupSide::Caller,
+        },
+    ] {
+        calls.event(id, &ev).await.unwrap();
+    }
+    calls
+        .end(
+            id,
+            &CallEnd {
+                outcome: "completed",
+                nodes: &[],
+                prompts: &[],
+                digits: "1#13812345678#",
+                ticket_number: None,
+                recording_path: Some(&voice_message.display().to_string()),
+                hangup_side: HangupSide::Caller,
+                hangup_reason: "bye",
+            },
+        )
+        .await
+        .unwrap();
+    id
+}
+
+/// Texts sent (one delivered, one still waiting to go) and received from the resident.
+async fn sms_log(tickets: &Tickets) {
+    for (key, state) in [("a", "delivered"), ("b", "pending")] {
+        sqlx::query(
+            "INSERT INTO sms_outbox (dedup_key, phone, kind, body, state, not_before, created_at, updated_at)
+             VALUES ($1, '13812345678', 'accepted', '您的诉求已受理', $2, 0, 0, 0)",
+        )
+        .bind(key)
+        .bind(state)
+        .execute(tickets.db().pool())
+        .await
+        .unwrap();
+    }
+    sqlx::query(
+        "INSERT INTO sms_inbound (phone, text, command, created_at) VALUES ('13812345678', '我叫张三，路灯坏了', 'new', 0)",
+    )
+    .execute(tickets.db().pool())
+    .await
+    .unwrap();
+}
+
+async fn strings(tickets: &Tickets, sql: &str) -> Vec<String> {
+    sqlx::query(sql)
+        .fetch_all(tickets.db().pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<String, _>(0))
+        .collect()
+}
+
 async fn purge_case(url: &str) {
     let dir = tempfile::tempdir().unwrap();
     let tickets = common::tickets_at(url).await;
     let old = with_recording(&tickets, dir.path(), "closed").await;
     let open = with_recording(&tickets, dir.path(), "open").await;
     close(&tickets, &old).await;
+    let calls = Calls::new(tickets.db().clone());
+    let held = dir.path().join("open.wav");
+    let call = agent_call(&calls, dir.path(), &held).await;
+    sms_log(&tickets).await;
 
     let (ok, out) = purge(dir.path(), url);
     assert!(ok, "{out}");
@@ -124,6 +225,68 @@ async fn purge_case(url: &str) {
     let (text, raw, segments) = transcript(&tickets, &old).await;
     assert!(text.is_empty() && raw.is_empty(), "transcript blanked");
     assert_eq!(segments, "[]");
+    assert_eq!(
+        after.text, "我家楼下的路灯坏了，请回电***",
+        "numbers in the text"
+    );
+    let payloads = strings(
+        &tickets,
+        &format!(
+            "SELECT payload FROM ticket_events WHERE ticket_id = {}",
+            old.id.0
+        ),
+    )
+    .await;
+    assert!(!payloads.is_empty());
+    for p in &payloads {
+        assert!(
+            !p.contains("13812345678") && !p.contains("closed.wav"),
+            "event payload purged: {p}"
+        );
+    }
+
+    // The call record: the conversation is deleted, the voice message stays while its
+    // ticket is open, the caller keeps four digits; what KPIs read is untouched.
+    assert!(
+        !dir.path().join("conversation.wav").exists(),
+        "conversation deleted"
+    );
+    let d = calls.get(call).await.unwrap().expect("call record kept");
+    assert_eq!(d.recordings, vec![held.display().to_string()]);
+    assert!(held.exists(), "an open ticket's voice message stays");
+    assert_eq!(d.call.caller, "*******5678");
+    assert_eq!(d.digits, "1#***#");
+    assert!(d
+        .events
+        .iter()
+        .any(|e| e.event == CallEvent::RecordingPurged));
+    assert!(d.events.iter().any(|e| e.event
+        == CallEvent::CallbackRequested {
+            queue: "general".into(),
+            number: "*******5678".into()
+        }));
+    assert_eq!(d.call.queue.as_deref(), Some("general"));
+    assert_eq!(d.call.agent.as_deref(), Some("li"));
+    assert_eq!(d.call.wait_ms, Some(12_000));
+    assert_eq!(d.call.talk_ms, Some(60_000));
+
+    // The SMS log: a notice still to be sent keeps its number.
+    let outbox = strings(
+        &tickets,
+        "SELECT state || ':' || phone || ':' || body FROM sms_outbox ORDER BY dedup_key",
+    )
+    .await;
+    assert_eq!(
+        outbox,
+        vec![
+            "delivered:*******5678:".to_string(),
+            "pending:13812345678:您的诉求已受理".to_string()
+        ]
+    );
+    assert_eq!(
+        strings(&tickets, "SELECT phone || ':' || text FROM sms_inbound").await,
+        vec!["*******5678:".to_string()]
+    );
 
     let kept = tickets.get(open.id).await.unwrap();
     assert!(
@@ -139,7 +302,10 @@ async fn purge_case(url: &str) {
     assert!(
         out2.contains("recordings=0")
             && out2.contains("transcripts=0")
-            && out2.contains("phones=0"),
+            && out2.contains("phones=0")
+            && out2.contains("call_recordings=0")
+            && out2.contains("call_phones=0")
+            && out2.contains("sms=0"),
         "{out2}"
     );
     assert_eq!(

@@ -198,6 +198,12 @@ async fn every_page_route_for_every_role() {
             vec![Operator],
         ),
         ("GET", "/board".into(), vec![], vec![Supervisor]),
+        (
+            "GET",
+            "/console/access-log".into(),
+            vec![],
+            vec![Supervisor, Admin],
+        ),
         ("GET", "/console/desk".into(), vec![], vec![Operator]),
         (
             "POST",
@@ -417,6 +423,12 @@ async fn every_api_route_for_every_role() {
             "/api/v1/calls/abandoned".into(),
             None,
             vec![Operator, Supervisor, Admin],
+        ),
+        (
+            "GET",
+            "/api/v1/access-log".into(),
+            None,
+            vec![Supervisor, Admin],
         ),
         // Not an abandoned call (and no SIP stack here): allowed answers 409 or 503.
         (

@@ -76,6 +76,8 @@ pub enum CallEvent {
     Monitored { supervisor: String, mode: String },
     /// The call's recording of the conversation with an agent.
     Recorded { path: String },
+    /// A `Recorded` whose period ran out (`[calls.retention]`): the file is deleted.
+    RecordingPurged,
     /// An operator called this abandoned call back from their own phone (回拨): `by`'s
     /// phone rang first, then the resident's; `answered` says whether the resident did.
     CalledBack { by: String, answered: bool },
@@ -99,6 +101,7 @@ impl CallEvent {
             CallEvent::Hold { .. } => "hold",
             CallEvent::Monitored { .. } => "monitored",
             CallEvent::Recorded { .. } => "recorded",
+            CallEvent::RecordingPurged => "recording_purged",
             CallEvent::CalledBack { .. } => "called_back",
         }
     }
@@ -122,6 +125,7 @@ impl CallEvent {
             CallEvent::Hold { .. } => "保持",
             CallEvent::Monitored { .. } => "班长监听",
             CallEvent::Recorded { .. } => "通话录音",
+            CallEvent::RecordingPurged => "录音已删除",
             CallEvent::CalledBack { .. } => "放弃来电回拨",
         }
     }
@@ -190,6 +194,7 @@ impl CallEvent {
                 format!("{supervisor} {mode}")
             }
             CallEvent::Recorded { .. } => "通话已录音".into(),
+            CallEvent::RecordingPurged => "通话录音已过保留期限，已删除".into(),
             CallEvent::CalledBack { by, answered } => {
                 format!("{by} 回拨，{}", if *answered { "已接通" } else { "未接通" })
             }
@@ -268,7 +273,8 @@ fn summary_update(ev: &CallEvent, at: i64) -> Option<(&'static str, Vec<SummaryB
         | CallEvent::Transferred { .. }
         | CallEvent::Hold { .. }
         | CallEvent::Monitored { .. }
-        | CallEvent::Recorded { .. } => None,
+        | CallEvent::Recorded { .. }
+        | CallEvent::RecordingPurged => None,
     }
 }
 

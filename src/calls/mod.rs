@@ -8,13 +8,15 @@
 //! people (queues, agents, transfers, callbacks, recordings) is an event, and the summary
 //! columns (`queue`, `agent`, `wait_ms`, `talk_ms`, `abandoned`, …) follow the events in the
 //! same transaction (`events.rs`), so lists and reports read one row per call. Abandoned
-//! calls and calling them back: `abandoned.rs`.
+//! calls and calling them back: `abandoned.rs`. What a record keeps about a resident, and
+//! for how long: `retention.rs`.
 
 mod abandoned;
 mod events;
 mod level;
 mod read;
 mod record;
+mod retention;
 
 pub use abandoned::{
     AbandonedCall, AbandonedFilter, CallBackRefused, CallBackStatus, CLAIM_STALE_MS,
@@ -25,3 +27,4 @@ pub use read::{CallDetail, CallEventAt, CallFilter, CallSummary, Page, MAX_PAGE_
 pub use record::{
     hangup_reason_zh, outcome_zh, CallEnd, CallRecordId, Calls, CallsError, HangupSide, NewCall,
 };
+pub use retention::{CallRetention, CallsConfig, CallsPurged};

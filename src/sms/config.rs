@@ -64,6 +64,8 @@ pub struct SmsConfig {
     /// Shown in templates as `{{ query_url }}`.
     pub query_url: String,
     pub templates: SmsTemplates,
+    /// How long the SMS log keeps numbers and texts (`[sms.retention]`).
+    pub retention: super::retention::SmsRetention,
 }
 
 /// Mandarin texts, minijinja templates (see `notify::templates`); placeholders:
@@ -152,6 +154,7 @@ impl Default for SmsConfig {
             max_incoming_chars: 2_000,
             query_url: "https://12345.example.gov.cn/q".into(),
             templates: SmsTemplates::default(),
+            retention: Default::default(),
         }
     }
 }

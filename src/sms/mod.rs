@@ -28,6 +28,7 @@ pub mod outbox;
 pub mod policy;
 pub mod received;
 pub mod replies;
+pub mod retention;
 pub mod service;
 
 pub use config::SmsConfig;

@@ -1,18 +1,19 @@
 //! Retention of residents' personal data (个人信息保护法): once a ticket has been closed
 //! longer than `[tickets.retention]` allows, its voice message (file and path), its
-//! transcript and all but the last four digits of the resident's number go. Each step of
+//! transcript and all but the last four digits of the resident's number go; with the
+//! number, every long number written in the ticket's text, answer, audit notes, transcript
+//! and events. Each step of
 //! each ticket is a mark taken with [`claim_mark`] in the transaction that does it, so
 //! several nodes, a daily run and a run by hand do each step once.
 
-use std::time::Duration;
+use std::collections::HashSet;
 
 use sqlx::Row;
-use tokio_util::sync::CancellationToken;
 
 pub use super::config::RetentionConfig;
 use super::supervision::claim_mark;
 use super::{State, TicketId, Tickets, TicketsError};
-use crate::store::now_ms;
+use crate::privacy::{keep_last4, mask_numbers};
 
 /// What one purge did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -89,12 +90,6 @@ pub async fn purge(
             }
         }
     }
-    tracing::info!(
-        recordings = done.recordings,
-        transcripts = done.transcripts,
-        phones = done.phones,
-        "privacy purge"
-    );
     Ok(done)
 }
 
@@ -116,6 +111,12 @@ async fn apply(
                 .bind(id.0)
                 .execute(&mut *tx)
                 .await?;
+            rewrite_events(&mut tx, id, |p| {
+                if let Some(o) = p.as_object_mut() {
+                    o.remove("recording_path");
+                }
+            })
+            .await?;
         }
         Step::Transcript => {
             sqlx::query(
@@ -126,30 +127,40 @@ async fn apply(
             .await?;
         }
         Step::Phone => {
-            let phone: String = sqlx::query("SELECT phone FROM tickets WHERE id = $1")
+            let r = sqlx::query("SELECT phone, text, summary, answer FROM tickets WHERE id = $1")
                 .bind(id.0)
                 .fetch_one(&mut *tx)
-                .await?
-                .try_get(0)?;
-            sqlx::query("UPDATE tickets SET phone = $1 WHERE id = $2")
-                .bind(keep_last4(&phone))
-                .bind(id.0)
-                .execute(&mut *tx)
                 .await?;
+            let phone: String = r.try_get(0)?;
+            let answer: Option<String> = r.try_get(3)?;
+            sqlx::query(
+                "UPDATE tickets SET phone = $1, text = $2, summary = $3, answer = $4 WHERE id = $5",
+            )
+            .bind(keep_last4(&phone))
+            .bind(mask_numbers(&r.try_get::<String, _>(1)?))
+            .bind(mask_numbers(&r.try_get::<String, _>(2)?))
+            .bind(answer.as_deref().map(mask_numbers))
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+            mask_numbers_in_notes(&mut tx, id).await?;
+            mask_numbers_in_transcript(&mut tx, id).await?;
+            rewrite_events(&mut tx, id, |p| {
+                let Some(o) = p.as_object_mut() else { return };
+                if let Some(serde_json::Value::String(ph)) = o.get_mut("phone") {
+                    *ph = keep_last4(ph);
+                }
+                for k in ["answer", "note"] {
+                    if let Some(serde_json::Value::String(t)) = o.get_mut(k) {
+                        *t = mask_numbers(t);
+                    }
+                }
+            })
+            .await?;
         }
     }
     tx.commit().await?;
     Ok(true)
-}
-
-/// 13812345678 → *******5678.
-pub fn keep_last4(phone: &str) -> String {
-    let n = phone.chars().count();
-    phone
-        .chars()
-        .enumerate()
-        .map(|(i, c)| if i + 4 < n { '*' } else { c })
-        .collect()
 }
 
 /// Deletes a recording (file or object) after its row let go of it; one already gone is
@@ -163,28 +174,98 @@ async fn remove(tickets: &Tickets, stored: &str, id: TicketId) {
     }
 }
 
-/// Purges every `interval_hours` (the first right away) until shutdown.
-pub async fn run(tickets: Tickets, cfg: RetentionConfig, shutdown: CancellationToken) {
-    let mut timer = tokio::time::interval(Duration::from_secs(cfg.interval_hours.max(1) * 3600));
-    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = timer.tick() => {
-                if let Err(e) = purge(&tickets, &cfg, now_ms()).await {
-                    tracing::warn!(error = %e, "privacy purge failed");
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
+/// Long numbers in the notes of the ticket's audit trail (operators write callers' numbers
+/// there too).
+async fn mask_numbers_in_notes(tx: &mut Tx<'_>, id: TicketId) -> Result<(), TicketsError> {
+    let rows = sqlx::query("SELECT id, note FROM ticket_audit WHERE ticket_id = $1")
+        .bind(id.0)
+        .fetch_all(&mut **tx)
+        .await?;
+    for r in rows {
+        let note: String = r.try_get(1)?;
+        let masked = mask_numbers(&note);
+        if masked != note {
+            sqlx::query("UPDATE ticket_audit SET note = $1 WHERE id = $2")
+                .bind(masked)
+                .bind(r.try_get::<i64, _>(0)?)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Long numbers in a transcript kept longer than the number (its text, whisper's own text,
+/// the summary and each segment's text; segment times stay).
+async fn mask_numbers_in_transcript(tx: &mut Tx<'_>, id: TicketId) -> Result<(), TicketsError> {
+    let rows = sqlx::query(
+        "SELECT text, raw_text, summary, segments FROM transcripts WHERE ticket_id = $1",
+    )
+    .bind(id.0)
+    .fetch_all(&mut **tx)
+    .await?;
+    for r in rows {
+        let mut segments: serde_json::Value =
+            serde_json::from_str(&r.try_get::<String, _>(3)?).unwrap_or_default();
+        if let Some(list) = segments.as_array_mut() {
+            for seg in list {
+                if let Some(serde_json::Value::String(t)) = seg.get_mut("text") {
+                    *t = mask_numbers(t);
                 }
             }
         }
+        sqlx::query(
+            "UPDATE transcripts SET text = $1, raw_text = $2, summary = $3, segments = $4 WHERE ticket_id = $5",
+        )
+        .bind(mask_numbers(&r.try_get::<String, _>(0)?))
+        .bind(mask_numbers(&r.try_get::<String, _>(1)?))
+        .bind(mask_numbers(&r.try_get::<String, _>(2)?))
+        .bind(if segments.is_array() { segments.to_string() } else { "[]".into() })
+        .bind(id.0)
+        .execute(&mut **tx)
+        .await?;
     }
+    Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn only_the_last_four_digits_stay() {
-        assert_eq!(super::keep_last4("13812345678"), "*******5678");
-        assert_eq!(super::keep_last4("5678"), "5678");
-        assert_eq!(super::keep_last4("*******5678"), "*******5678");
+/// The ticket's domain events keep a copy of what they told their consumers (number,
+/// answer, recording); `change` edits each payload as JSON.
+async fn rewrite_events(
+    tx: &mut Tx<'_>,
+    id: TicketId,
+    change: impl Fn(&mut serde_json::Value),
+) -> Result<(), TicketsError> {
+    let rows = sqlx::query("SELECT id, payload FROM ticket_events WHERE ticket_id = $1")
+        .bind(id.0)
+        .fetch_all(&mut **tx)
+        .await?;
+    for r in rows {
+        let before: String = r.try_get(1)?;
+        let Ok(mut payload) = serde_json::from_str::<serde_json::Value>(&before) else {
+            continue;
+        };
+        change(&mut payload);
+        let after = payload.to_string();
+        if after != before {
+            sqlx::query("UPDATE ticket_events SET payload = $1 WHERE id = $2")
+                .bind(after)
+                .bind(r.try_get::<i64, _>(0)?)
+                .execute(&mut **tx)
+                .await?;
+        }
     }
+    Ok(())
+}
+
+/// Recording files tickets still point to: a call record that names one lets the ticket
+/// decide when it goes.
+pub async fn recordings_held(tickets: &Tickets) -> Result<HashSet<String>, TicketsError> {
+    let rows = sqlx::query("SELECT recording_path FROM tickets WHERE recording_path IS NOT NULL")
+        .fetch_all(tickets.db().pool())
+        .await?;
+    rows.iter()
+        .map(|r| r.try_get::<String, _>(0).map_err(TicketsError::from))
+        .collect()
 }

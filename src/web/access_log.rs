@@ -1,7 +1,10 @@
 //! The access log of personal data (个人信息保护法): who opened which resident's recording
 //! or whole phone number, when, and through which face. Written by the ticket page, the
-//! recording downloads and the JSON API; read by supervisors (`GET /api/v1/access-log`).
+//! recording downloads and the JSON API; read by supervisors and administrators
+//! (`GET /api/v1/access-log`, the page `/console/access-log`).
 //! A row that cannot be written is logged as an error; the person still gets the page.
+
+use std::net::IpAddr;
 
 use serde::Serialize;
 use sqlx::Row;
@@ -51,13 +54,14 @@ pub enum Of {
     Call(i64),
 }
 
-pub async fn record(ctx: &Ctx, who: &Account, what: Opened, via: Via, of: Of) {
+/// One row: `who` opened `what` of `of` through `via`, from the address `from`.
+pub async fn record(ctx: &Ctx, who: &Account, from: IpAddr, what: Opened, via: Via, of: Of) {
     let (ticket, call) = match of {
         Of::Ticket(t) => (Some(t), None),
         Of::Call(c) => (None, Some(c)),
     };
     let r = sqlx::query(
-        "INSERT INTO personal_data_access (at, account, role, what, via, ticket_id, call_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO personal_data_access (at, account, role, what, via, ticket_id, call_id, from_addr) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(now_ms())
     .bind(&who.name)
@@ -66,6 +70,7 @@ pub async fn record(ctx: &Ctx, who: &Account, what: Opened, via: Via, of: Of) {
     .bind(via.code())
     .bind(ticket)
     .bind(call)
+    .bind(from.to_string())
     .execute(ctx.db().pool())
     .await;
     if let Err(e) = r {
@@ -87,17 +92,87 @@ pub struct AccessRow {
     pub via: String,
     pub ticket_id: Option<i64>,
     pub call_id: Option<i64>,
+    /// The client's address (none on rows older than the column).
+    pub from_addr: Option<String>,
 }
 
-/// The newest rows first.
-pub async fn list(ctx: &Ctx, limit: i64, offset: i64) -> Result<Vec<AccessRow>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT id, at, account, role, what, via, ticket_id, call_id FROM personal_data_access ORDER BY id DESC LIMIT $1 OFFSET $2",
-    )
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(ctx.db().pool())
-    .await?;
+/// Which rows to read: one account's, within `[from, to)` (unix ms).
+#[derive(Debug, Clone, Default)]
+pub struct AccessFilter {
+    pub account: Option<String>,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
+impl AccessFilter {
+    /// The WHERE clause with its binds in order (numbered from $1).
+    fn clause(&self) -> (String, Vec<Bind>) {
+        let mut conds = Vec::new();
+        let mut binds = Vec::new();
+        if let Some(a) = &self.account {
+            binds.push(Bind::Text(a.clone()));
+            conds.push(format!("account = ${}", binds.len()));
+        }
+        if let Some(f) = self.from {
+            binds.push(Bind::Int(f));
+            conds.push(format!("at >= ${}", binds.len()));
+        }
+        if let Some(t) = self.to {
+            binds.push(Bind::Int(t));
+            conds.push(format!("at < ${}", binds.len()));
+        }
+        let clause = if conds.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conds.join(" AND "))
+        };
+        (clause, binds)
+    }
+}
+
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+fn query<'q>(
+    sql: &'q str,
+    binds: Vec<Bind>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    binds.into_iter().fold(sqlx::query(sql), |q, b| match b {
+        Bind::Text(t) => q.bind(t),
+        Bind::Int(i) => q.bind(i),
+    })
+}
+
+/// How many rows `f` selects.
+pub async fn count(ctx: &Ctx, f: &AccessFilter) -> Result<i64, sqlx::Error> {
+    let (clause, binds) = f.clause();
+    let sql = format!("SELECT COUNT(*) FROM personal_data_access {clause}");
+    query(&sql, binds)
+        .fetch_one(ctx.db().pool())
+        .await?
+        .try_get(0)
+}
+
+/// The rows `f` selects, newest first.
+pub async fn list(
+    ctx: &Ctx,
+    f: &AccessFilter,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<AccessRow>, sqlx::Error> {
+    let (clause, mut binds) = f.clause();
+    let n = binds.len();
+    let sql = format!(
+        "SELECT id, at, account, role, what, via, ticket_id, call_id, from_addr FROM personal_data_access {clause}
+         ORDER BY id DESC LIMIT ${} OFFSET ${}",
+        n + 1,
+        n + 2
+    );
+    binds.push(Bind::Int(limit));
+    binds.push(Bind::Int(offset));
+    let rows = query(&sql, binds).fetch_all(ctx.db().pool()).await?;
     rows.iter()
         .map(|r| {
             Ok(AccessRow {
@@ -109,6 +184,7 @@ pub async fn list(ctx: &Ctx, limit: i64, offset: i64) -> Result<Vec<AccessRow>, 
                 via: r.try_get(5)?,
                 ticket_id: r.try_get(6)?,
                 call_id: r.try_get(7)?,
+                from_addr: r.try_get(8)?,
             })
         })
         .collect()

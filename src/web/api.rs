@@ -447,11 +447,12 @@ async fn create_ticket(
 async fn get_ticket(
     State(ctx): State<Ctx>,
     u: ApiUser,
+    super::auth::ClientIp(ip): super::auth::ClientIp,
     Path(id): Path<String>,
 ) -> Result<Json<TicketOut>, ApiError> {
     let t = visible(&ctx, &u, &id).await?;
     if super::authz::sees_ticket_phone(&ctx.cfg, u.0.role) {
-        access_log::record(&ctx, &u.0, Opened::Phone, Via::Api, Of::Ticket(t.id.0)).await;
+        access_log::record(&ctx, &u.0, ip, Opened::Phone, Via::Api, Of::Ticket(t.id.0)).await;
     }
     Ok(Json(ticket_out(&ctx, u.0.role, &t)))
 }
@@ -470,7 +471,8 @@ struct AccessQuery {
     per_page: Option<i64>,
 }
 
-/// Who opened which resident's recording or whole phone number (supervisors).
+/// Who opened which resident's recording or whole phone number (supervisors and
+/// administrators).
 #[utoipa::path(get, path = "/api/v1/access-log",
     params(("page" = Option<i64>, Query, description = "1-based"), ("per_page" = Option<i64>, Query, description = "1 to 200")),
     responses((status = 200, body = AccessPage), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
@@ -479,10 +481,18 @@ async fn access_log(
     u: ApiUser,
     RawQuery(q): RawQuery,
 ) -> Result<Json<AccessPage>, ApiError> {
-    u.require(Perm::Board)?;
+    if !super::authz::reads_access_log(u.0.role) {
+        return Err(ApiError::forbidden());
+    }
     let q: AccessQuery = parse_query(q)?;
     let (page, per_page) = paging(&ctx, q.page, q.per_page)?;
-    let items = access_log::list(&ctx, per_page, (page - 1) * per_page).await?;
+    let items = access_log::list(
+        &ctx,
+        &access_log::AccessFilter::default(),
+        per_page,
+        (page - 1) * per_page,
+    )
+    .await?;
     Ok(Json(AccessPage {
         items,
         page,

@@ -19,6 +19,12 @@ pub fn sees_caller_number(role: Role) -> bool {
     allows(role, Perm::ViewTickets)
 }
 
+/// Whether `role` reads the access log of personal data: supervisors, who answer for the
+/// operators, and administrators, who answer for the accounts; never those it watches.
+pub fn reads_access_log(role: Role) -> bool {
+    matches!(role, Role::Supervisor | Role::Admin)
+}
+
 /// Whether `role` sees residents' numbers whole on tickets (pages, API, exports): the
 /// roles above, but department staff see 138****5678 unless `[web] department_sees_phone`
 /// — they answer the matter; the hotline, not they, phones the resident.

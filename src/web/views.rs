@@ -25,6 +25,7 @@ pub fn environment() -> Environment<'static> {
         ("hot_topics.html", include_str!("templates/hot_topics.html")),
         ("calls.html", include_str!("templates/calls.html")),
         ("abandoned.html", include_str!("templates/abandoned.html")),
+        ("access_log.html", include_str!("templates/access_log.html")),
         ("call.html", include_str!("templates/call.html")),
         ("accounts.html", include_str!("templates/accounts.html")),
         ("status.html", include_str!("templates/status.html")),
@@ -119,6 +120,7 @@ pub struct Can {
     pub calls: bool,
     pub desk: bool,
     pub wallboard: bool,
+    pub access_log: bool,
 }
 
 pub fn can(a: Option<&Account>) -> Can {
@@ -142,6 +144,7 @@ pub fn can(a: Option<&Account>) -> Can {
         calls: p(Perm::ViewCalls),
         desk: p(Perm::Desk),
         wallboard: p(Perm::ManageAgents),
+        access_log: a.is_some_and(|a| super::authz::reads_access_log(a.role)),
     }
 }
 

@@ -179,15 +179,28 @@ pub struct Served {
 
 impl Served {
     pub async fn start(env: &[(&str, String)]) -> Served {
-        let hotline = common::serve::Hotline::start(env);
+        Served::start_on(None, env).await
+    }
+
+    /// On the database at `url` (PostgreSQL too) instead of the fresh SQLite beside it.
+    pub async fn start_on(url: Option<&str>, env: &[(&str, String)]) -> Served {
+        let mut env = env.to_vec();
+        if let Some(u) = url {
+            env.push(("HOTLINE__DATABASE__URL", u.to_string()));
+        }
+        let hotline = common::serve::Hotline::start(&env);
         let base = format!("http://127.0.0.1:{}", hotline.http_port);
-        // A database named in `env` (PostgreSQL shared by several nodes), else its SQLite.
-        let url = env
-            .iter()
-            .find(|(k, _)| *k == "HOTLINE__DATABASE__URL")
-            .map(|(_, v)| v.clone())
+        // The database given, or one named in `env` (PostgreSQL shared by several nodes),
+        // else its SQLite.
+        let db_url = url
+            .map(str::to_string)
+            .or_else(|| {
+                env.iter()
+                    .find(|(k, _)| *k == "HOTLINE__DATABASE__URL")
+                    .map(|(_, v)| v.clone())
+            })
             .unwrap_or_else(|| hotline.db_url());
-        let tickets = common::tickets_at(&url).await;
+        let tickets = common::tickets_at(&db_url).await;
         Served {
             hotline,
             base,

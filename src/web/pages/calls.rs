@@ -283,6 +283,7 @@ pub(super) async fn call_page(State(ctx): State<Ctx>, s: Session, Path(id): Path
 pub(super) async fn call_recording(
     State(ctx): State<Ctx>,
     s: Session,
+    crate::web::auth::ClientIp(ip): crate::web::auth::ClientIp,
     Path((id, n)): Path<(i64, usize)>,
     req: Request,
 ) -> Page {
@@ -299,6 +300,7 @@ pub(super) async fn call_recording(
     crate::web::access_log::record(
         &ctx,
         &s.account,
+        ip,
         crate::web::access_log::Opened::Recording,
         crate::web::access_log::Via::Download,
         crate::web::access_log::Of::Call(id),

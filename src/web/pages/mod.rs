@@ -3,10 +3,12 @@
 //! (supervisors), `desk.rs` (the agent desk and its screen pop), `wallboard.rs` (queues and
 //! agents live, monitoring), `calls.rs` (call records), `abandoned.rs` (abandoned calls to
 //! call back), `export.rs` (the lists' 导出 Excel / CSV), `reports.rs` (考核排名, the
-//! monthly report, the board's trends and hot topics), `admin.rs` (accounts and API tokens) and
+//! monthly report, the board's trends and hot topics), `access_log.rs` (who opened residents'
+//! numbers and recordings), `admin.rs` (accounts and API tokens) and
 //! `status.rs` (the public status lookup). Here: the routes and what every page shares.
 
 mod abandoned;
+mod access_log;
 mod admin;
 mod board;
 mod calls;
@@ -71,6 +73,7 @@ pub fn routes() -> Router<Ctx> {
         .route("/tickets/{id}/recording", get(ticket::recording))
         .route("/tickets/{id}/{action}", post(ticket::ticket_action))
         .route("/board", get(board::board))
+        .route("/console/access-log", get(access_log::access_log_page))
         .route(
             "/admin/accounts",
             get(admin::accounts_page).post(admin::create_account),

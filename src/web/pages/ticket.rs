@@ -16,7 +16,7 @@ use crate::tickets::{Action, DepartmentId, Kind, Ticket, TicketId};
 use crate::tickets::{Command, Input, Verb};
 use crate::web::access_log::{self, Of, Opened, Via};
 use crate::web::accounts::Role;
-use crate::web::auth::Session;
+use crate::web::auth::{ClientIp, Session};
 use crate::web::authz::{can_see, sees_ticket_phone, ticket_phone, Perm};
 use crate::web::error::{action_zh, WebError};
 use crate::web::views::{self, actor_zh, can, note_zh, ticket_view, when, when_ms};
@@ -48,6 +48,7 @@ pub(super) struct DoneQuery {
 pub(super) async fn ticket_page(
     State(ctx): State<Ctx>,
     s: Session,
+    ClientIp(ip): ClientIp,
     Path(id): Path<i64>,
     Query(dq): Query<DoneQuery>,
 ) -> Page {
@@ -153,6 +154,7 @@ pub(super) async fn ticket_page(
         access_log::record(
             &ctx,
             &s.account,
+            ip,
             Opened::Phone,
             Via::Page,
             Of::Ticket(t.id.0),
@@ -231,6 +233,7 @@ async fn transcript_segments(ctx: &Ctx, id: TicketId) -> Vec<SegmentView> {
 pub(super) async fn recording(
     State(ctx): State<Ctx>,
     s: Session,
+    ClientIp(ip): ClientIp,
     Path(id): Path<i64>,
     req: Request,
 ) -> Page {
@@ -241,6 +244,7 @@ pub(super) async fn recording(
     access_log::record(
         &ctx,
         &s.account,
+        ip,
         Opened::Recording,
         Via::Download,
         Of::Ticket(t.id.0),
