@@ -41,7 +41,7 @@ start_node() {
   HOTLINE__MEDIA__RTP_PORT_MIN=$rtp HOTLINE__MEDIA__RTP_PORT_MAX=$((rtp + 2 * max + 10)) \
   HOTLINE__IVR__DIALPLAN_DIR=tests/dialplans/message HOTLINE__DEMO_TICKETS_FILE= \
   HOTLINE__TICKETS__SUPERVISION__ENABLED=false HOTLINE__MEDIA__NO_RTP_TIMEOUT_SECS=600 \
-  RUST_LOG=warn "$BIN" serve >"$work/$name.log" 2>&1 &
+  RUST_LOG=warn,hotline=info "$BIN" serve >"$work/$name.log" 2>&1 &
   echo $! >"$work/$name.pid"; pids+=($!)
   for _ in $(seq 600); do grep -q "SIP listening" "$work/$name.log" 2>/dev/null && break; sleep 0.1; done
   echo "$sip"
