@@ -1,6 +1,7 @@
 //! `hotline serve` as a person runs it: it creates its database, says where it listens,
 //! answers health checks, refuses a broken configuration with a clear message, and on
-//! SIGTERM lets a call in progress finish (new calls get 503) before it exits cleanly.
+//! SIGTERM lets a call in progress finish (new calls and health checks get 503) before it
+//! exits cleanly.
 
 mod common;
 
@@ -112,6 +113,10 @@ fn sigterm_lets_the_call_in_progress_finish_and_refuses_new_ones() {
         std::fs::write(&late, scenario("13800138011", &[Step::Bye])).unwrap();
         let (ok, out) = sipp(&h, &late, "12345", &[]);
         assert!(!ok, "a new call is refused while draining:\n{out}");
+        // A balancer's health check hears it too, and sends new calls elsewhere.
+        let probe = common::repo().join("tests/sipp/options_draining.xml");
+        let (ok, out) = sipp(&h, &probe, "12345", &[]);
+        assert!(ok, "OPTIONS gets 503 while draining:\n{out}");
         let (ok, out) = call.join().unwrap();
         assert!(
             ok,

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! INVITE without To tag        ──▶ a new call (dialog_uas_accept), in its own task and span
-//! OPTIONS                      ──▶ 200 with Allow/Accept
+//! OPTIONS                      ──▶ 200 with Allow/Accept; 503 while draining, so a balancer
+//!                                  pinging the node stops sending it new calls
 //! REGISTER                     ──▶ the registrar (registrar_uas), when accounts are known
 //! ACK                          ──▶ nothing (a 2xx ACK reaches its dialog by its transaction)
 //! in-dialog (To tag)           ──▶ the dialog's task, by Call-ID and To tag; else 481
@@ -11,6 +12,7 @@
 //! ```
 
 use std::net::IpAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
@@ -133,11 +135,19 @@ pub(crate) async fn dispatch(sh: &Arc<Shared>, mut tx: Transaction, on_call: &On
             }
         }
         (Method::Options, _) => {
-            let headers = vec![
+            let mut headers = vec![
                 Header::Allow(ALLOW.into()),
                 Header::Accept("application/sdp".into()),
             ];
-            if let Err(e) = tx.reply_with(StatusCode::OK, headers, None).await {
+            let status = if sh.draining.load(Ordering::SeqCst) {
+                headers.push(Header::RetryAfter(
+                    sh.cfg.retry_after_secs.to_string().into(),
+                ));
+                StatusCode::ServiceUnavailable
+            } else {
+                StatusCode::OK
+            };
+            if let Err(e) = tx.reply_with(status, headers, None).await {
                 debug!(error = %e, "OPTIONS reply failed");
             }
         }
