@@ -164,6 +164,23 @@ impl Calls {
         Ok(())
     }
 
+    /// Removes the row of a setup that never became a call: our answer was never
+    /// acknowledged, so nobody proved to be at the caller's address. Left in, a flood of
+    /// spoofed INVITEs would count as offered and abandoned calls.
+    pub async fn forget_unconfirmed(&self, id: CallRecordId) -> Result<(), CallsError> {
+        let mut tx = self.db.pool().begin().await?;
+        sqlx::query("DELETE FROM call_events WHERE call = $1")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM calls WHERE id = $1 AND answered_at IS NULL")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Completes the row of a call that has ended now. The side given here is final: it
     /// replaces what the last agent leg said, because the call may have gone on after it.
     pub async fn end(&self, id: CallRecordId, end: &CallEnd<'_>) -> Result<(), CallsError> {

@@ -501,6 +501,15 @@ impl Engine {
         }
     }
 
+    /// Drops the record of a setup whose answer was never acknowledged (see
+    /// `Calls::forget_unconfirmed`).
+    async fn forget_unconfirmed(&self, id: Option<CallRecordId>) {
+        let Some(id) = id else { return };
+        if let Err(e) = self.calls.forget_unconfirmed(id).await {
+            tracing::warn!(error = %e, "could not drop the record of an unconfirmed setup");
+        }
+    }
+
     /// Completes the record: `side` ended the call for `reason` (see `CallEnd`).
     async fn record_end(
         &self,
@@ -563,6 +572,10 @@ impl Engine {
             let (outcome, side, reason) = match e {
                 CallError::Hungup => ("cancelled", HangupSide::Caller, "cancel"),
                 CallError::Media(_) => ("error", HangupSide::System, "error"),
+                CallError::Unconfirmed => {
+                    self.forget_unconfirmed(row).await;
+                    return None;
+                }
             };
             let trace = Trace {
                 outcome: outcome.into(),

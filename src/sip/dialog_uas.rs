@@ -255,8 +255,12 @@ impl Uas {
                 break step;
             }
         };
+        let why = match state {
+            State::WaitAck { .. } => CallError::Unconfirmed,
+            State::Early | State::Confirmed => CallError::Hungup,
+        };
         for w in waiters.drain(..) {
-            let _ = w.send(Err(CallError::Hungup));
+            let _ = w.send(Err(why.clone()));
         }
         self.ended.cancel();
         self.sh.dialogs.unregister(&self.key);

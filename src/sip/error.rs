@@ -19,6 +19,10 @@ pub enum SipError {
 pub enum CallError {
     #[error("the call has ended")]
     Hungup,
+    /// Our 2xx was never acknowledged: nobody proved to be at the caller's address (a
+    /// spoofed INVITE, or a caller gone before the ACK), so there was never a call.
+    #[error("the answer was never acknowledged")]
+    Unconfirmed,
     #[error("media: {0}")]
     Media(String),
 }
