@@ -78,6 +78,24 @@ fn source_of(tx: &Transaction) -> (IpAddr, String) {
     (addr.ip(), format!("{transport}:{addr}"))
 }
 
+/// The address a REGISTER's lockout counts against: the phone's own, as the edge proxy
+/// wrote it in the Path (`received=`), when the REGISTER came from one of the
+/// `trusted_sources` (the Kamailio in front of the nodes) — else one phone guessing wrong
+/// would lock every phone behind that proxy out. From anyone else the Path is not believed
+/// for this.
+fn phone_ip(tx: &Transaction, from: IpAddr, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&from) {
+        return from;
+    }
+    let paths = tx.original.headers.iter().filter_map(|h| match h {
+        Header::Path(p) => Some(p.value()),
+        _ => None,
+    });
+    super::registrar::Path::read(paths)
+        .and_then(|p| p.received())
+        .map_or(from, |a| a.ip())
+}
+
 /// Route one new server transaction.
 pub(crate) async fn dispatch(sh: &Arc<Shared>, mut tx: Transaction, on_call: &OnCall) {
     fix_received(&mut tx.original);
@@ -155,6 +173,7 @@ pub(crate) async fn dispatch(sh: &Arc<Shared>, mut tx: Transaction, on_call: &On
         (Method::Register, _) if sh.registrar.is_some() => {
             if let Some(r) = sh.registrar.clone() {
                 let (ip, source) = source_of(&tx);
+                let ip = phone_ip(&tx, ip, &sh.cfg.trusted_sources);
                 tokio::spawn(async move {
                     let mut tx = tx;
                     r.handle(&mut tx, ip, source).await;
