@@ -26,10 +26,31 @@ pub fn cli(h: &Hotline, args: &[&str], password: &str) -> String {
 }
 
 pub fn cli_in(data_dir: &Path, args: &[&str], password: &str) -> String {
+    cli_env(
+        &[("HOTLINE__DATA_DIR", data_dir.display().to_string())],
+        args,
+        password,
+    )
+}
+
+/// The `hotline` CLI on the database at `url`: what every node on one PostgreSQL sees.
+pub fn cli_on_db(url: &str, args: &[&str], password: &str) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    cli_env(
+        &[
+            ("HOTLINE__DATA_DIR", dir.path().display().to_string()),
+            ("HOTLINE__DATABASE__URL", url.to_string()),
+        ],
+        args,
+        password,
+    )
+}
+
+fn cli_env(env: &[(&str, String)], args: &[&str], password: &str) -> String {
     let out = Command::new(hotline_bin())
         .args(args)
         .current_dir(repo())
-        .env("HOTLINE__DATA_DIR", data_dir)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .env("HOTLINE_PASSWORD", password)
         .stdin(Stdio::null())
         .output()
