@@ -444,3 +444,48 @@ async fn serve_leg(
         t.reply(StatusCode::CallTransactionDoesNotExist).await.ok();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::registrar::{Binding, Path};
+
+    fn binding(source: &str, path: &str) -> Binding {
+        Binding {
+            contact: "sip:ops1@192.168.1.20:5062".into(),
+            call_id: "c".into(),
+            cseq: 1,
+            expires_at: 0,
+            source: source.into(),
+            user_agent: String::new(),
+            path: Path::from_stored(path),
+        }
+    }
+
+    #[test]
+    fn a_phone_with_a_path_is_reached_through_its_first_hop() {
+        let t = target_of(binding(
+            "udp:198.51.100.5:5060",
+            "<sip:198.51.100.5:5070;lr;received=sip:203.0.113.9:40312>",
+        ));
+        assert_eq!(t.uri, "sip:ops1@192.168.1.20:5062");
+        assert_eq!(
+            t.route,
+            ["<sip:198.51.100.5:5070;lr;received=sip:203.0.113.9:40312>"]
+        );
+        let hop = t.next_hop.expect("first hop");
+        assert_eq!(hop.r#type, Some(rsipstack::sip::Transport::Udp));
+        assert_eq!(hop.addr.to_string(), "198.51.100.5:5070");
+        assert_eq!(t.peer, Some("203.0.113.9".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_phone_registered_directly_is_reached_where_its_register_came_from() {
+        let t = target_of(binding("tcp:203.0.113.9:40312", ""));
+        assert!(t.route.is_empty());
+        let hop = t.next_hop.expect("its source");
+        assert_eq!(hop.r#type, Some(rsipstack::sip::Transport::Tcp));
+        assert_eq!(hop.addr.to_string(), "203.0.113.9:40312");
+        assert_eq!(t.peer, Some("203.0.113.9".parse().unwrap()));
+    }
+}
