@@ -12,7 +12,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use hotline::calls::{CallEnd, CallEvent, CallRecordId, Calls, HangupSide, NewCall};
+use hotline::calls::{CallEnd, CallEvent, CallRecordId, Calls, HangupSide};
 use hotline::tickets::{
     Action, Actor, Channel, DepartmentId, Kind, NewTicket, State, Ticket, Tickets,
 };
@@ -115,56 +115,44 @@ async fn transcript(tickets: &Tickets, t: &Ticket) -> (String, String, String) {
 async fn agent_call(calls: &Calls, dir: &Path, voice_message: &Path) -> CallRecordId {
     let conversation = dir.join("conversation.wav");
     std::fs::write(&conversation, b"RIFF....WAVEfmt ").unwrap();
-    let id = calls
-        .start(&NewCall {
-            call_id: "purge-1@test",
-            caller: "13812345678",
-            called: "12345",
-            dialplan: "12345",
-        })
-        .await
-        .unwrap();
-    calls.answered(id).await.unwrap();
-    for ev in [
-        CallEvent::QueueEntered {
-            queue: "general".into(),
-        },
-        CallEvent::CallbackRequested {
-            queue: "general".into(),
-            number: "13812345678".into(),
-        },
-        CallEvent::AgentAnswered {
-            queue: "general".into(),
-            agent: "li".into(),
-            wait_ms: 12_000,
-        },
-        CallEvent::Recorded {
-            path: conversation.display().to_string(),
-        },
-        CallEvent::AgentCallEnded {
-            agent: "li".into(),
-            talk_ms: 60_000,
-            side: HangupSide::Caller,
-        },
-    ] {
-        calls.event(id, &ev).await.unwrap();
-    }
-    calls
-        .end(
-            id,
-            &CallEnd {
-                outcome: "completed",
-                nodes: &[],
-                prompts: &[],
-                digits: "1#13812345678#",
-                ticket_number: None,
-                recording_path: Some(&voice_message.display().to_string()),
-                hangup_side: HangupSide::Caller,
-                hangup_reason: "bye",
+    let id = common::calls::answered_call(
+        calls,
+        "purge-1@test",
+        "13812345678",
+        &[
+            CallEvent::QueueEntered {
+                queue: "general".into(),
             },
-        )
-        .await
-        .unwrap();
+            CallEvent::CallbackRequested {
+                queue: "general".into(),
+                number: "13812345678".into(),
+            },
+            CallEvent::AgentAnswered {
+                queue: "general".into(),
+                agent: "li".into(),
+                wait_ms: 12_000,
+            },
+            CallEvent::Recorded {
+                path: conversation.display().to_string(),
+            },
+            CallEvent::AgentCallEnded {
+                agent: "li".into(),
+                talk_ms: 60_000,
+                side: HangupSide::Caller,
+            },
+        ],
+        &CallEnd {
+            outcome: "completed",
+            nodes: &[],
+            prompts: &[],
+            digits: "1#13812345678#",
+            ticket_number: None,
+            recording_path: Some(&voice_message.display().to_string()),
+            hangup_side: HangupSide::Caller,
+            hangup_reason: "bye",
+        },
+    )
+    .await;
     id
 }
 
