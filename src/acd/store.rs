@@ -6,6 +6,7 @@
 use sqlx::Row;
 
 use super::agent::{Agent, AgentState, PauseReason};
+use crate::privacy::keep_last4;
 use crate::store::{now_ms, Db};
 
 /// Whether a waiting entry is a caller on the line or a callback owed.
@@ -220,6 +221,40 @@ impl AcdStore {
             .execute(self.db.pool())
             .await?;
         Ok(())
+    }
+
+    /// Retention (个人信息保护法, `[calls.retention] phone_days`): entries that left the queue
+    /// by `before` (unix ms) keep only the last four digits of the caller's number and drop
+    /// their voice-menu context (which may hold more numbers). Entries still waiting keep
+    /// both: an owed callback needs the number. Returns how many entries changed.
+    pub async fn purge_personal_data(&self, before: i64) -> Result<u64, sqlx::Error> {
+        let pool = self.db.pool();
+        let mut done = 0;
+        for r in sqlx::query(
+            "SELECT id, caller FROM acd_waiting WHERE status <> 'waiting' AND updated_at <= $1
+             AND (LENGTH(caller) > 4 AND caller NOT LIKE '*%' OR info <> '{}')",
+        )
+        .bind(before)
+        .fetch_all(pool)
+        .await?
+        {
+            let caller: String = r.try_get(1)?;
+            let masked = if caller.starts_with('*') {
+                caller.clone()
+            } else {
+                keep_last4(&caller)
+            };
+            let changed = sqlx::query(
+                "UPDATE acd_waiting SET caller = $1, info = '{}' WHERE id = $2 AND caller = $3",
+            )
+            .bind(masked)
+            .bind(r.try_get::<i64, _>(0)?)
+            .bind(&caller)
+            .execute(pool)
+            .await?;
+            done += changed.rows_affected();
+        }
+        Ok(done)
     }
 
     pub async fn waiting(&self) -> Result<Vec<StoredEntry>, sqlx::Error> {
