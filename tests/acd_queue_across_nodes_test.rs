@@ -18,6 +18,7 @@ use common::agents::{
 use common::serve::{Hotline, Step};
 use hotline::acd::{AcdStore, Agent, AgentState, CallStep, Request};
 use hotline::store::Db;
+use serde_json::json;
 use sqlx::Row;
 
 /// A node on the shared database with the test's queue.
@@ -30,11 +31,10 @@ fn node(url: &str, queues: &Path) -> Hotline {
     ])
 }
 
-/// `hotline agent ARGS…` against the shared database.
-fn agent_cli(h: &Hotline, url: &str, args: &[&str]) -> String {
-    let mut all = vec!["agent"];
-    all.extend_from_slice(args);
-    cli_env(h.dir.path(), &[("HOTLINE__DATABASE__URL", url)], &all, "")
+/// `ops1` sets their state at their desk, served by node `h` only.
+async fn at_desk(h: &Hotline, token: &str, state: serde_json::Value) {
+    let (status, body) = api(h, token, "POST", "/api/v1/agents/ops1/state", Some(state)).await;
+    assert_eq!(status, 200, "{body}");
 }
 
 /// Polls the shared database until `sql` (one BIGINT) gives `want`.
@@ -78,7 +78,9 @@ async fn an_agent_registered_at_one_node_answers_a_caller_held_on_the_other() {
     operator_pg(&a, &url, "ops1");
     let port = register_phone(&b, "ops1");
     let desk = phone(port, Phone::Answers, 1);
-    agent_cli(&b, &url, &["ready", "ops1"]);
+    // Ready at the desk on node b: only the shared state tells node a.
+    let ops1 = token_at(&url, "ops1").await;
+    at_desk(&b, &ops1, json!({"state": "ready"})).await;
     until_count(
         &db,
         "SELECT COUNT(*) FROM acd_agents WHERE name = 'ops1' AND state = 'ready'",
@@ -110,13 +112,21 @@ async fn an_agent_registered_at_one_node_answers_a_caller_held_on_the_other() {
     );
     assert_eq!(ev[1].1["agent"], "ops1");
     assert_eq!(ev[2].1["agent"], "ops1");
-    let row = sqlx::query("SELECT agent, queue, agent_answered_at FROM calls WHERE caller = '13800138201'")
-        .fetch_one(db.pool())
-        .await
-        .expect("the call's record");
+    let row = sqlx::query(
+        "SELECT agent, queue, agent_answered_at FROM calls WHERE caller = '13800138201'",
+    )
+    .fetch_one(db.pool())
+    .await
+    .expect("the call's record");
     assert_eq!(row.get::<Option<String>, _>(0).as_deref(), Some("ops1"));
-    assert_eq!(row.get::<Option<String>, _>(1).as_deref(), Some("operators"));
-    assert!(row.get::<Option<i64>, _>(2).is_some(), "answered by the agent");
+    assert_eq!(
+        row.get::<Option<String>, _>(1).as_deref(),
+        Some("operators")
+    );
+    assert!(
+        row.get::<Option<i64>, _>(2).is_some(),
+        "answered by the agent"
+    );
     // Node a rang the phone; node b (where it registered) had no part in the call.
     assert!(a.log().contains("caller joined the queue"));
     assert!(!b.log().contains("caller joined the queue"));
@@ -149,7 +159,8 @@ async fn one_free_agent_serves_callers_on_two_nodes_one_after_the_other() {
     let port = register_phone(&b, "ops1");
     let desk = phone(port, Phone::Answers, 2);
     // Logged in but paused: callers may join, nobody is offered yet.
-    agent_cli(&b, &url, &["pause", "ops1"]);
+    let ops1 = token_at(&url, "ops1").await;
+    at_desk(&b, &ops1, json!({"state": "paused", "reason": "break"})).await;
     until_count(
         &db,
         "SELECT COUNT(*) FROM acd_agents WHERE name = 'ops1' AND state = 'paused'",
@@ -188,10 +199,21 @@ async fn one_free_agent_serves_callers_on_two_nodes_one_after_the_other() {
         assert_eq!(waiting.len(), 2, "the whole queue on each node: {board}");
         assert_eq!(board["queues"][0]["queue"]["waiting"], 2, "{board}");
     }
-    agent_cli(&a, &url, &["ready", "ops1"]);
+    // Ready at the desk on node b, which holds the caller who came second.
+    at_desk(&b, &ops1, json!({"state": "ready"})).await;
     let (first, second) = (first.await.unwrap(), second.await.unwrap());
-    assert!(first.0, "first caller:\n{}\n--- a ---\n{}", first.1, a.log());
-    assert!(second.0, "second caller:\n{}\n--- b ---\n{}", second.1, b.log());
+    assert!(
+        first.0,
+        "first caller:\n{}\n--- a ---\n{}",
+        first.1,
+        a.log()
+    );
+    assert!(
+        second.0,
+        "second caller:\n{}\n--- b ---\n{}",
+        second.1,
+        b.log()
+    );
     let (answered, out) = phone_done(desk);
     assert!(answered, "ops1 answered both calls:\n{out}");
 
@@ -216,7 +238,11 @@ async fn one_free_agent_serves_callers_on_two_nodes_one_after_the_other() {
     let rings: Vec<usize> = (0..log.len()).filter(|i| log[*i] == "ringing").collect();
     assert_eq!(rings.len(), 2, "{log:?}");
     for i in rings {
-        assert_eq!(log.get(i + 1).map(String::as_str), Some("talking"), "{log:?}");
+        assert_eq!(
+            log.get(i + 1).map(String::as_str),
+            Some("talking"),
+            "{log:?}"
+        );
     }
 }
 

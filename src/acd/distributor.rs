@@ -35,7 +35,10 @@ pub(super) async fn run(acd: Acd, shutdown: CancellationToken) {
             acd.lock().registered = registered;
         }
         if shared
-            && (acd.inner.stale.swap(false, std::sync::atomic::Ordering::SeqCst)
+            && (acd
+                .inner
+                .stale
+                .swap(false, std::sync::atomic::Ordering::SeqCst)
                 || last_sync.is_none_or(|t| t.elapsed() >= super::shared::SYNC_EVERY))
         {
             super::shared::sync(&acd).await;

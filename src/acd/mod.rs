@@ -365,7 +365,9 @@ impl Acd {
         let store = &self.inner.store;
         if !can_call_back {
             let took = if store.shared() {
-                store.take_lapsed_entry(e.id, EntryKind::Live, "lost").await?
+                store
+                    .take_lapsed_entry(e.id, EntryKind::Live, "lost")
+                    .await?
             } else {
                 store.finish_entry(e.id, "lost").await?;
                 true
@@ -466,7 +468,10 @@ impl Acd {
 
     /// Stores an agent's new state in order with the others (changed by `by`).
     pub(crate) fn persist(&self, a: &Agent, by: &str) {
-        let _ = self.inner.persist.send(Write::Agent(a.clone(), by.to_string()));
+        let _ = self
+            .inner
+            .persist
+            .send(Write::Agent(a.clone(), by.to_string()));
     }
 
     /// Every known agent (an account that never logged in is not listed).
@@ -581,10 +586,7 @@ impl Acd {
             if !changed && !matches!(was, store::AgentWas::Absent) {
                 return Ok(a);
             }
-            if store
-                .save_agent_if(&a, changed.then_some(by), was)
-                .await?
-            {
+            if store.save_agent_if(&a, changed.then_some(by), was).await? {
                 {
                     let mut st = self.lock();
                     st.wrapup_until.remove(agent);

@@ -83,7 +83,9 @@ async fn free_lapsed(acd: &Acd) {
                         acd.emit(AcdEvent::Agent(a));
                     }
                     Ok(false) => {}
-                    Err(e) => tracing::warn!(agent = %a.name, error = %e, "freeing an agent failed"),
+                    Err(e) => {
+                        tracing::warn!(agent = %a.name, error = %e, "freeing an agent failed")
+                    }
                 }
             }
         }
@@ -258,4 +260,3 @@ pub async fn listen(acd: Acd, url: String, shutdown: CancellationToken) {
         }
     }
 }
-

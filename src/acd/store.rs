@@ -102,7 +102,12 @@ impl AcdStore {
     }
 
     pub async fn agents(&self) -> Result<Vec<Agent>, sqlx::Error> {
-        Ok(self.agents_held().await?.into_iter().map(|(a, _)| a).collect())
+        Ok(self
+            .agents_held()
+            .await?
+            .into_iter()
+            .map(|(a, _)| a)
+            .collect())
     }
 
     /// Every agent with the node holding them (for a call), if any.
@@ -162,7 +167,10 @@ impl AcdStore {
         a: &Agent,
         from: &[AgentState],
     ) -> Result<Option<Agent>, sqlx::Error> {
-        if !self.write_agent(a, Some("call"), Some(AgentWas::In(from))).await? {
+        if !self
+            .write_agent(a, Some("call"), Some(AgentWas::In(from)))
+            .await?
+        {
             return Ok(None);
         }
         Ok(self.agent_held(&a.name).await?.map(|(a, _)| a))
@@ -489,12 +497,14 @@ impl AcdStore {
     /// The entry left the queue (`done`: connected, left, given up; `lost`: nobody can
     /// reach them any more).
     pub async fn finish_entry(&self, id: i64, status: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE acd_waiting SET status = $1, updated_at = $2, ringing = '' WHERE id = $3")
-            .bind(status)
-            .bind(now_ms())
-            .bind(id)
-            .execute(self.db.pool())
-            .await?;
+        sqlx::query(
+            "UPDATE acd_waiting SET status = $1, updated_at = $2, ringing = '' WHERE id = $3",
+        )
+        .bind(status)
+        .bind(now_ms())
+        .bind(id)
+        .execute(self.db.pool())
+        .await?;
         self.announce().await;
         Ok(())
     }

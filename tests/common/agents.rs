@@ -68,7 +68,12 @@ pub fn operator_pg(h: &Hotline, url: &str, name: &str) {
         &["user", "add", "--name", name, "--role", "operator"],
         "console-pw-123",
     );
-    cli_env(h.dir.path(), &env, &["user", "sip-password", name], PHONE_PASSWORD);
+    cli_env(
+        h.dir.path(),
+        &env,
+        &["user", "sip-password", name],
+        PHONE_PASSWORD,
+    );
 }
 
 pub fn sipp_scenario(name: &str) -> PathBuf {
