@@ -285,3 +285,67 @@ async fn of_two_claims_of_one_free_agent_exactly_one_wins() {
         .unwrap()
         .is_none());
 }
+
+/// The node holding an agent's call dies (`kill -9`): the agent is not left talking for
+/// ever; once the dead node's hold lapses the other node frees them, and its desk and
+/// wallboard show them ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_in_a_call_on_a_node_that_dies_is_freed_by_the_other() {
+    let url = common::fresh_pg().await;
+    let dir = tempfile::tempdir().unwrap();
+    let q = queues_file(dir.path(), "ring_secs = 10\nwrapup_secs = 1");
+    let a = Arc::new(node(&url, &q));
+    let b = node(&url, &q);
+    let db = Db::open(&url, 1).await.unwrap();
+
+    operator_pg(&a, &url, "ops1");
+    let port = register_phone(&b, "ops1");
+    let desk = phone(port, Phone::Answers, 1);
+    let ops1 = token_at(&url, "ops1").await;
+    at_desk(&b, &ops1, json!({"state": "ready"})).await;
+    until_count(
+        &db,
+        "SELECT COUNT(*) FROM acd_agents WHERE name = 'ops1' AND state = 'ready'",
+        1,
+        &[&a, &b],
+    )
+    .await;
+    // The caller's SIPp outlives the dead node (its BYE goes unanswered): not waited for.
+    {
+        let a = a.clone();
+        std::thread::spawn(move || caller(&a, "13800138221", &[Step::Pause(8000), Step::Bye]));
+    }
+    until_count(
+        &db,
+        "SELECT COUNT(*) FROM acd_agents WHERE name = 'ops1' AND state = 'talking'",
+        1,
+        &[&a, &b],
+    )
+    .await;
+    a.kill9();
+    common::agents::hang_up_phone(desk);
+
+    until_count(
+        &db,
+        "SELECT COUNT(*) FROM acd_agents WHERE name = 'ops1' AND state = 'ready' AND claimed_by IS NULL",
+        1,
+        &[&a, &b],
+    )
+    .await;
+    let freed: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM acd_agent_log WHERE agent = 'ops1' AND by_whom = 'node lost'",
+    )
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    assert_eq!(freed, 1, "{}", b.log());
+    assert!(b
+        .log()
+        .contains("agent freed: the node holding their call stopped"));
+    let (_, list) = api(&b, &ops1, "GET", "/api/v1/agents", None).await;
+    let state = list
+        .as_array()
+        .and_then(|l| l.iter().find(|x| x["name"] == "ops1"))
+        .map(|x| x["state"].clone());
+    assert_eq!(state, Some(json!("ready")), "{list}");
+}
