@@ -51,7 +51,8 @@ pub(super) async fn run(acd: Acd, shutdown: CancellationToken) {
 }
 
 /// `hotline_acd_waiting` and `hotline_acd_agents{state}`, once per round (not per change:
-/// a scrape needs the level, and a round is at most a second old).
+/// a scrape needs the level, and a round is at most a second old). With several nodes they
+/// are the one shared queue's levels, the same on every node.
 fn publish_gauges(acd: &Acd) {
     let (waiting, by_state) = {
         let st = acd.lock();
