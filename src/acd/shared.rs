@@ -117,6 +117,7 @@ fn merge(acd: &Acd, agents: Vec<(Agent, Option<String>)>, entries: Vec<StoredEnt
     let now = now_ms();
     let mut changed_agents = Vec::new();
     let mut to_store = Vec::new();
+    let mut to_store_again = Vec::new();
     let mut offered = Vec::new();
     let mut waiting_changed = false;
     {
@@ -129,6 +130,16 @@ fn merge(acd: &Acd, agents: Vec<(Agent, Option<String>)>, entries: Vec<StoredEnt
                 // A call on this node: memory is ahead of the row. A request another node
                 // left for its end is taken over.
                 Some(mem) if mine => {
+                    if !matches!(
+                        mem.state,
+                        AgentState::Ringing | AgentState::Talking | AgentState::WrapUp
+                    ) && mem.state != db.state
+                    {
+                        // The call is over here but the row still says this node holds
+                        // them: the write is on its way, or it was lost. Written again only
+                        // if the row is still as read, so it never undoes a newer claim.
+                        to_store_again.push((mem.clone(), db.state, db.since));
+                    }
                     if let (None, Some(r)) = (mem.pending, db.pending) {
                         if mem.state.in_call() {
                             mem.pending = Some(r);
@@ -193,6 +204,17 @@ fn merge(acd: &Acd, agents: Vec<(Agent, Option<String>)>, entries: Vec<StoredEnt
     }
     for a in to_store {
         acd.persist(&a, "console");
+    }
+    for (a, state, since) in to_store_again {
+        let store = acd.inner.store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store
+                .save_agent_if(&a, None, AgentWas::As(state, since))
+                .await
+            {
+                tracing::warn!(agent = %a.name, error = %e, "agent state not stored");
+            }
+        });
     }
     for a in changed_agents {
         acd.emit(AcdEvent::Agent(a));
