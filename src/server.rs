@@ -294,6 +294,13 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
     .await
     .context("starting the call centre")?;
     engine.set_acd(acd.clone());
+    if db.shared() {
+        // Several nodes may share this database: one call centre, woken by their changes.
+        tasks.spawn(
+            acd.clone()
+                .follow_other_nodes(cfg.database.effective_url(&cfg.data_dir), shutdown.clone()),
+        );
+    }
 
     let listener = tokio::net::TcpListener::bind(cfg.http.listen)
         .await

@@ -100,6 +100,38 @@ impl LeasedTable {
         Ok(q.fetch_all(db.pool()).await?)
     }
 
+    /// Takes the one row `id` for `lease` if it is claimable and nobody holds it (the caller
+    /// chose it, e.g. the call centre's next caller); false when it is taken or gone.
+    pub async fn claim_one(
+        &self,
+        db: &Db,
+        id: i64,
+        lease: Duration,
+        node: &str,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let by = if self.claimed_by {
+            ", claimed_by = $4"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "UPDATE {t} SET claimed_until = $1, updated_at = $2{by}
+             WHERE id = $3 AND {state} IN ({states}) AND (claimed_until IS NULL OR claimed_until < $2)",
+            t = self.table,
+            state = self.state,
+            states = self.claimable_list(),
+        );
+        let mut q = sqlx::query(&sql)
+            .bind(now + lease.as_millis() as i64)
+            .bind(now)
+            .bind(id);
+        if self.claimed_by {
+            q = q.bind(node.to_string());
+        }
+        Ok(q.execute(db.pool()).await?.rows_affected() > 0)
+    }
+
     /// Extends the lease of a row still being worked (a heartbeat), so a slow job keeps its
     /// row however long it runs. Returns false when the row is no longer claimable (it ended)
     /// — the worker then no longer owns it.
