@@ -9,7 +9,11 @@
 #
 # SOAK_CALL_RATE (calls/s, default 1), SOAK_CALLS_AT_ONCE (default 4), SOAK_SMS_EVERY
 # (seconds between texts, default 2), HOTLINE_BIN (default: target/debug/hotline, built if
-# missing). The short version that asserts no descriptor leak is tests/soak_fd_leak_test.rs.
+# missing), SOAK_PORT_BASE (default 30000: hotline's RTP ports from there, SIPp's media
+# ports 10000 above; give each of several soaks side by side its own, e.g. to compare
+# allocator settings under the same load). Other variables (MALLOC_ARENA_MAX,
+# HOTLINE__...) reach the server. The short version that asserts no descriptor leak is
+# tests/soak_fd_leak_test.rs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-3600}
@@ -18,6 +22,7 @@ CALL_RATE=${SOAK_CALL_RATE:-1}
 AT_ONCE=${SOAK_CALLS_AT_ONCE:-4}
 SMS_EVERY=${SOAK_SMS_EVERY:-2}
 BIN=${HOTLINE_BIN:-target/debug/hotline}
+PORT_BASE=${SOAK_PORT_BASE:-30000}
 [ -x "$BIN" ] || cargo build --bin hotline
 (cd tests/smsc && [ -d node_modules/smpp ] || npm ci --no-audit --no-fund)
 
@@ -49,7 +54,7 @@ HOTLINE__DEMO_TICKETS_FILE="" \
 HOTLINE__SIP__LISTEN_UDP="[\"127.0.0.1:$SIP_PORT\"]" \
 HOTLINE__SIP__LISTEN_TCP="[\"127.0.0.1:$SIP_PORT\"]" \
 HOTLINE__HTTP__LISTEN="127.0.0.1:$HTTP_PORT" \
-HOTLINE__MEDIA__RTP_PORT_MIN=30000 HOTLINE__MEDIA__RTP_PORT_MAX=30999 \
+HOTLINE__MEDIA__RTP_PORT_MIN="$PORT_BASE" HOTLINE__MEDIA__RTP_PORT_MAX="$((PORT_BASE + 999))" \
 HOTLINE__SMS__ENABLED=true HOTLINE__SMS__PORT="$SMSC_PORT" HOTLINE__SMS__PASSWORD=secret \
 HOTLINE__SMS__QUIET_START=00:00 HOTLINE__SMS__QUIET_END=00:00 \
 HOTLINE__SMS__DAILY_CAP_PER_PHONE=0 \
@@ -77,7 +82,7 @@ START_RSS=$(rss_kb); START_ANON=$(anon_kb); START_FDS=$(fds)
 sample start 0
 
 # Calls: SIPp's uac_pcap, for the whole duration.
-(cd "$work" && exec sipp "127.0.0.1:$SIP_PORT" -sn uac_pcap -s 12345 -i 127.0.0.1 -p 0 -mp 40000 \
+(cd "$work" && exec sipp "127.0.0.1:$SIP_PORT" -sn uac_pcap -s 12345 -i 127.0.0.1 -p 0 -mp "$((PORT_BASE + 10000))" \
    -r "$CALL_RATE" -l "$AT_ONCE" -m $((DURATION * CALL_RATE)) -nostdin -timeout "$((DURATION + 120))s" \
    > "$work/sipp.out" 2>&1) &
 SIPP=$!

@@ -65,6 +65,27 @@ fn is_cn_numeral(c: char) -> bool {
 /// numbers `*` (运河街道解放路*号), names after 我叫/姓名 … and surnames before 先生/女士 …
 /// become `*`. Errs on the side of blanking: 12月3号 reads 12月*号.
 pub fn redact(text: &str) -> String {
+    scrub(text, Scrub::Public)
+}
+
+/// Text kept after a resident's number expired: phone and other long numbers become `***`
+/// as in [`redact`], everything else stays (names and addresses are the case's substance).
+pub fn mask_numbers(text: &str) -> String {
+    scrub(text, Scrub::NumbersOnly)
+}
+
+/// How much of a text [`scrub`] blanks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scrub {
+    /// Numbers, house numbers and names: for anyone to read.
+    Public,
+    /// Long numbers only: the case stays readable for the hotline.
+    NumbersOnly,
+}
+
+/// The one scan behind [`redact`] and [`mask_numbers`], so both agree on what a number is.
+fn scrub(text: &str, scope: Scrub) -> String {
+    let public = scope == Scrub::Public;
     let c: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
@@ -73,12 +94,17 @@ pub fn redact(text: &str) -> String {
             let (j, digits) = digit_run(&c, i);
             if digits >= LONG_NUMBER {
                 out.push_str("***");
-            } else if j < c.len() && HOUSE_UNITS.contains(&c[j]) {
+            } else if public && j < c.len() && HOUSE_UNITS.contains(&c[j]) {
                 out.push('*');
             } else {
                 out.extend(&c[i..j]);
             }
             i = j;
+            continue;
+        }
+        if !public {
+            out.push(c[i]);
+            i += 1;
             continue;
         }
         // 三号楼, 十二栋: Chinese numerals before a house unit.
@@ -120,29 +146,6 @@ pub fn redact(text: &str) -> String {
         }
         out.push(c[i]);
         i += 1;
-    }
-    out
-}
-
-/// Text kept after a resident's number expired: phone and other long numbers become `***`
-/// as in [`redact`], everything else stays (names and addresses are the case's substance).
-pub fn mask_numbers(text: &str) -> String {
-    let c: Vec<char> = text.chars().collect();
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    while i < c.len() {
-        if is_digit(c[i]) {
-            let (j, digits) = digit_run(&c, i);
-            if digits >= LONG_NUMBER {
-                out.push_str("***");
-            } else {
-                out.extend(&c[i..j]);
-            }
-            i = j;
-        } else {
-            out.push(c[i]);
-            i += 1;
-        }
     }
     out
 }

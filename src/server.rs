@@ -41,18 +41,21 @@ pub struct PrivacyPurged {
     pub tickets: crate::tickets::retention::Purged,
     pub calls: crate::calls::CallsPurged,
     pub sms: crate::sms::retention::SmsPurged,
+    /// Call-centre queue entries that let go of the caller's number and voice-menu context.
+    pub queue_entries: u64,
 }
 
 impl std::fmt::Display for PrivacyPurged {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "recordings={} transcripts={} phones={} call_recordings={} call_phones={} sms={}",
+            "recordings={} transcripts={} phones={} call_recordings={} call_phones={} queue_entries={} sms={}",
             self.tickets.recordings,
             self.tickets.transcripts,
             self.tickets.phones,
             self.calls.recordings,
             self.calls.phones,
+            self.queue_entries,
             self.sms.messages
         )
     }
@@ -77,6 +80,9 @@ pub async fn purge_personal_data(
             )
             .await?,
         sms: sms::retention::purge(tickets.db(), &cfg.sms.retention, now).await?,
+        queue_entries: crate::acd::AcdStore::new(tickets.db().clone())
+            .purge_personal_data(now - i64::from(cfg.calls.retention.phone_days) * 86_400_000)
+            .await?,
     };
     tracing::info!("privacy purge {done}");
     Ok(done)
@@ -288,6 +294,13 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
     .await
     .context("starting the call centre")?;
     engine.set_acd(acd.clone());
+    if db.shared() {
+        // Several nodes may share this database: one call centre, woken by their changes.
+        tasks.spawn(
+            acd.clone()
+                .follow_other_nodes(cfg.database.effective_url(&cfg.data_dir), shutdown.clone()),
+        );
+    }
 
     let listener = tokio::net::TcpListener::bind(cfg.http.listen)
         .await

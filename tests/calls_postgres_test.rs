@@ -12,60 +12,48 @@ use hotline::store::Db;
 async fn records_events_and_filters_work_on_postgres() {
     let url = common::fresh_pg().await;
     let calls = Calls::new(Db::connect_url(&url).await.expect("connect and migrate"));
-    let answered = calls
-        .start(&NewCall {
-            call_id: "pg1@test",
-            caller: "13800000001",
-            called: "12345",
-            dialplan: "12345",
-        })
-        .await
-        .unwrap();
-    calls.answered(answered).await.unwrap();
-    for ev in [
-        CallEvent::QueueEntered {
-            queue: "general".into(),
-        },
-        CallEvent::AgentRung {
-            queue: "general".into(),
-            agent: "zhang".into(),
-            ring_ms: 15_000,
-            result: RingResult::NoAnswer,
-        },
-        CallEvent::AgentAnswered {
-            queue: "general".into(),
-            agent: "li".into(),
-            wait_ms: 12_000,
-        },
-        CallEvent::AgentCallEnded {
-            agent: "li".into(),
-            talk_ms: 50_000,
-            side: HangupSide::Agent,
-        },
-        CallEvent::CallbackPlaced {
-            queue: "general".into(),
-            agent: "li".into(),
-            answered: true,
-        },
-    ] {
-        calls.event(answered, &ev).await.unwrap();
-    }
-    calls
-        .end(
-            answered,
-            &CallEnd {
-                outcome: "transferred",
-                nodes: &["screen".into(), "operator".into()],
-                prompts: &["welcome".into()],
-                digits: "0",
-                ticket_number: None,
-                recording_path: None,
-                hangup_side: HangupSide::Agent,
-                hangup_reason: "bye",
+    let answered = common::calls::answered_call(
+        &calls,
+        "pg1@test",
+        "13800000001",
+        &[
+            CallEvent::QueueEntered {
+                queue: "general".into(),
             },
-        )
-        .await
-        .unwrap();
+            CallEvent::AgentRung {
+                queue: "general".into(),
+                agent: "zhang".into(),
+                ring_ms: 15_000,
+                result: RingResult::NoAnswer,
+            },
+            CallEvent::AgentAnswered {
+                queue: "general".into(),
+                agent: "li".into(),
+                wait_ms: 12_000,
+            },
+            CallEvent::AgentCallEnded {
+                agent: "li".into(),
+                talk_ms: 50_000,
+                side: HangupSide::Agent,
+            },
+            CallEvent::CallbackPlaced {
+                queue: "general".into(),
+                agent: "li".into(),
+                answered: true,
+            },
+        ],
+        &CallEnd {
+            outcome: "transferred",
+            nodes: &["screen".into(), "operator".into()],
+            prompts: &["welcome".into()],
+            digits: "0",
+            ticket_number: None,
+            recording_path: None,
+            hangup_side: HangupSide::Agent,
+            hangup_reason: "bye",
+        },
+    )
+    .await;
     let abandoned = calls
         .start(&NewCall {
             call_id: "pg2@test",

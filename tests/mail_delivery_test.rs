@@ -1,5 +1,6 @@
 //! Department mail against a real SMTP server on loopback (aiosmtpd writing a Maildir):
-//! the right recipient, subject and body on dispatch; SMTP down then up: delivered once.
+//! the right recipient, subject and body on dispatch; SMTP down then up: delivered once; a
+//! relay slower than the outbox lease, with two nodes on one PostgreSQL: delivered once.
 
 mod common;
 
@@ -28,6 +29,11 @@ impl Drop for Smtp {
 }
 
 fn start_smtp(port: u16, maildir: &Path) -> Smtp {
+    start_smtp_with(port, maildir, "aiosmtpd.handlers.Mailbox", &[])
+}
+
+/// aiosmtpd with the handler class `handler` (which takes the Maildir) and `env`.
+fn start_smtp_with(port: u16, maildir: &Path, handler: &str, env: &[(&str, String)]) -> Smtp {
     let child = Command::new("python3")
         .args([
             "-m",
@@ -36,9 +42,10 @@ fn start_smtp(port: u16, maildir: &Path) -> Smtp {
             "-l",
             &format!("127.0.0.1:{port}"),
             "-c",
-            "aiosmtpd.handlers.Mailbox",
+            handler,
         ])
         .arg(maildir)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -236,4 +243,100 @@ async fn smtp_down_then_up_delivers_once() {
     assert_eq!(state, "sent");
     stop.cancel();
     h.join().await;
+}
+
+/// A Maildir relay that takes `delay_secs` over every mail before its 250 (a slow or
+/// overloaded relay): aiosmtpd's Mailbox handler with a pause.
+fn start_slow_smtp(port: u16, maildir: &Path, delay_secs: f64) -> (Smtp, tempfile::TempDir) {
+    let module = tempfile::tempdir().unwrap();
+    std::fs::write(
+        module.path().join("slow_relay.py"),
+        r#"
+import asyncio, os
+from aiosmtpd.handlers import Mailbox
+
+class SlowMailbox(Mailbox):
+    async def handle_DATA(self, server, session, envelope):
+        await asyncio.sleep(float(os.environ["RELAY_DELAY_SECS"]))
+        return await super().handle_DATA(server, session, envelope)
+"#,
+    )
+    .unwrap();
+    let smtp = start_smtp_with(
+        port,
+        maildir,
+        "slow_relay.SlowMailbox",
+        &[
+            ("PYTHONPATH", module.path().display().to_string()),
+            ("RELAY_DELAY_SECS", delay_secs.to_string()),
+        ],
+    );
+    (smtp, module)
+}
+
+/// Two nodes share the mail outbox on one PostgreSQL; the relay takes 3 s over each mail,
+/// longer than the 2 s lease. The node sending a mail (and the one holding the rest of its
+/// batch) keeps the leases, so the other node never takes those rows: each department
+/// mail arrives once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mail_held_longer_than_its_lease_is_sent_once_by_two_nodes() {
+    let url = common::fresh_pg().await;
+    let port = free_port();
+    let md = tempfile::tempdir().unwrap();
+    let (smtp, _module) = start_slow_smtp(port, &md.path().join("Maildir"), 3.0);
+    let cfg = MailConfig {
+        lease_secs: 2,
+        timeout_secs: 30,
+        ..cfg(port)
+    };
+    let stop = CancellationToken::new();
+    let mut nodes = vec![];
+    for _ in 0..2 {
+        let db = Db::connect_url(&url).await.unwrap();
+        let tickets = Tickets::from_config(db.clone(), &TicketsConfig::default()).unwrap();
+        let h = mail::start(cfg.clone(), db.clone(), tickets.clone(), stop.clone());
+        nodes.push((db, tickets, h));
+    }
+    let a = street_light(&nodes[0].1, "13812340001").await;
+    let b = street_light(&nodes[1].1, "13812340002").await;
+
+    let mails = wait_mails(&smtp.maildir, 2).await;
+    // Time for a second copy to arrive, had another node taken a row: a lease and a relay
+    // delay, twice over.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let mails = {
+        let again = read_mails(&smtp.maildir);
+        assert!(again.len() >= mails.len());
+        again
+    };
+    let mut subjects: Vec<&str> = mails
+        .iter()
+        .map(|m| m["subject"].as_str().unwrap())
+        .collect();
+    subjects.sort();
+    assert_eq!(
+        mails.len(),
+        2,
+        "each ticket's mail once, not again by the other node: {subjects:?}"
+    );
+    for t in [&a, &b] {
+        assert_eq!(
+            subjects
+                .iter()
+                .filter(|s| s.contains(t.number.as_str()))
+                .count(),
+            1,
+            "{subjects:?}"
+        );
+    }
+    let sent: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM mail_outbox WHERE state = 'sent'")
+        .fetch_one(nodes[0].0.pool())
+        .await
+        .unwrap();
+    assert_eq!(sent, 2);
+    stop.cancel();
+    for (db, _, h) in nodes {
+        h.join().await;
+        db.close().await;
+    }
 }

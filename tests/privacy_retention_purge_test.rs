@@ -4,15 +4,17 @@
 //! resident's number and every long number in their text and events; open tickets keep
 //! everything. Call records past their periods lose their recordings (a voice message still
 //! held by an open ticket excepted) and the caller's number but keep what KPIs read; the
-//! SMS log loses numbers and texts except notices still to be sent. A second run changes
-//! nothing.
+//! transcription job of a purged voice message lets go of its path; the call centre's
+//! queue entries that ended lose the caller's number and menu context, a callback still
+//! owed keeps its number; the SMS log loses numbers and texts except notices still to be
+//! sent. A second run changes nothing.
 
 mod common;
 
 use std::path::Path;
 use std::process::Command;
 
-use hotline::calls::{CallEnd, CallEvent, CallRecordId, Calls, HangupSide, NewCall};
+use hotline::calls::{CallEnd, CallEvent, CallRecordId, Calls, HangupSide};
 use hotline::tickets::{
     Action, Actor, Channel, DepartmentId, Kind, NewTicket, State, Ticket, Tickets,
 };
@@ -115,56 +117,44 @@ async fn transcript(tickets: &Tickets, t: &Ticket) -> (String, String, String) {
 async fn agent_call(calls: &Calls, dir: &Path, voice_message: &Path) -> CallRecordId {
     let conversation = dir.join("conversation.wav");
     std::fs::write(&conversation, b"RIFF....WAVEfmt ").unwrap();
-    let id = calls
-        .start(&NewCall {
-            call_id: "purge-1@test",
-            caller: "13812345678",
-            called: "12345",
-            dialplan: "12345",
-        })
-        .await
-        .unwrap();
-    calls.answered(id).await.unwrap();
-    for ev in [
-        CallEvent::QueueEntered {
-            queue: "general".into(),
-        },
-        CallEvent::CallbackRequested {
-            queue: "general".into(),
-            number: "13812345678".into(),
-        },
-        CallEvent::AgentAnswered {
-            queue: "general".into(),
-            agent: "li".into(),
-            wait_ms: 12_000,
-        },
-        CallEvent::Recorded {
-            path: conversation.display().to_string(),
-        },
-        CallEvent::AgentCallEnded {
-            agent: "li".into(),
-            talk_ms: 60_000,
-            side: HangupSide::Caller,
-        },
-    ] {
-        calls.event(id, &ev).await.unwrap();
-    }
-    calls
-        .end(
-            id,
-            &CallEnd {
-                outcome: "completed",
-                nodes: &[],
-                prompts: &[],
-                digits: "1#13812345678#",
-                ticket_number: None,
-                recording_path: Some(&voice_message.display().to_string()),
-                hangup_side: HangupSide::Caller,
-                hangup_reason: "bye",
+    let id = common::calls::answered_call(
+        calls,
+        "purge-1@test",
+        "13812345678",
+        &[
+            CallEvent::QueueEntered {
+                queue: "general".into(),
             },
-        )
-        .await
-        .unwrap();
+            CallEvent::CallbackRequested {
+                queue: "general".into(),
+                number: "13812345678".into(),
+            },
+            CallEvent::AgentAnswered {
+                queue: "general".into(),
+                agent: "li".into(),
+                wait_ms: 12_000,
+            },
+            CallEvent::Recorded {
+                path: conversation.display().to_string(),
+            },
+            CallEvent::AgentCallEnded {
+                agent: "li".into(),
+                talk_ms: 60_000,
+                side: HangupSide::Caller,
+            },
+        ],
+        &CallEnd {
+            outcome: "completed",
+            nodes: &[],
+            prompts: &[],
+            digits: "1#13812345678#",
+            ticket_number: None,
+            recording_path: Some(&voice_message.display().to_string()),
+            hangup_side: HangupSide::Caller,
+            hangup_reason: "bye",
+        },
+    )
+    .await;
     id
 }
 
@@ -189,6 +179,49 @@ async fn sms_log(tickets: &Tickets) {
     .unwrap();
 }
 
+/// The transcription job of each ticket's voice message, as the speech consumer queues it.
+async fn transcription_jobs(tickets: &Tickets, done: &[&Ticket]) {
+    for t in done {
+        sqlx::query(
+            "INSERT INTO transcription_jobs (ticket_id, recording_path, status, attempts, next_attempt_at, created_at, updated_at)
+             VALUES ($1, $2, 'done', 1, 0, 0, 0)",
+        )
+        .bind(t.id.0)
+        .bind(t.recording_path.clone().expect("a voice message"))
+        .execute(tickets.db().pool())
+        .await
+        .unwrap();
+    }
+}
+
+/// The call centre's queue: the caller of `call` waited and was answered (the entry is
+/// over), and another resident is still owed a callback.
+async fn queue_entries(tickets: &Tickets, call: CallRecordId) {
+    for (status, kind, caller, record, info) in [
+        (
+            "done",
+            "live",
+            "13812345678",
+            Some(call.get()),
+            r#"{"keys":"1#13812345678#","vars":{"callback":"13812345678"}}"#,
+        ),
+        ("waiting", "callback", "13912345678", None, "{}"),
+    ] {
+        sqlx::query(
+            "INSERT INTO acd_waiting (queue, kind, status, caller, call_record, joined_at, info, updated_at)
+             VALUES ('general', $1, $2, $3, $4, 0, $5, 0)",
+        )
+        .bind(kind)
+        .bind(status)
+        .bind(caller)
+        .bind(record)
+        .bind(info)
+        .execute(tickets.db().pool())
+        .await
+        .unwrap();
+    }
+}
+
 async fn strings(tickets: &Tickets, sql: &str) -> Vec<String> {
     sqlx::query(sql)
         .fetch_all(tickets.db().pool())
@@ -209,10 +242,13 @@ async fn purge_case(url: &str) {
     let held = dir.path().join("open.wav");
     let call = agent_call(&calls, dir.path(), &held).await;
     sms_log(&tickets).await;
+    transcription_jobs(&tickets, &[&old, &open]).await;
+    queue_entries(&tickets, call).await;
 
     let (ok, out) = purge(dir.path(), url);
     assert!(ok, "{out}");
     assert!(out.contains("privacy purge"), "logged: {out}");
+    assert!(out.contains("queue_entries=1"), "{out}");
 
     let after = tickets.get(old.id).await.unwrap();
     assert!(
@@ -270,6 +306,38 @@ async fn purge_case(url: &str) {
     assert_eq!(d.call.wait_ms, Some(12_000));
     assert_eq!(d.call.talk_ms, Some(60_000));
 
+    // The transcription jobs: the purged voice message's path is gone, the open ticket's
+    // stays.
+    let jobs = strings(
+        &tickets,
+        &format!(
+            "SELECT status || ':' || recording_path FROM transcription_jobs ORDER BY ticket_id <> {}",
+            old.id.0
+        ),
+    )
+    .await;
+    assert_eq!(
+        jobs,
+        vec![
+            "done:".to_string(),
+            format!("done:{}", dir.path().join("open.wav").display())
+        ]
+    );
+
+    // The queue: an entry that ended keeps four digits and no menu context; a callback
+    // still owed keeps the number it will call.
+    assert_eq!(
+        strings(
+            &tickets,
+            "SELECT status || ':' || caller || ':' || info FROM acd_waiting ORDER BY id"
+        )
+        .await,
+        vec![
+            "done:*******5678:{}".to_string(),
+            "waiting:13912345678:{}".to_string()
+        ]
+    );
+
     // The SMS log: a notice still to be sent keeps its number.
     let outbox = strings(
         &tickets,
@@ -305,6 +373,7 @@ async fn purge_case(url: &str) {
             && out2.contains("phones=0")
             && out2.contains("call_recordings=0")
             && out2.contains("call_phones=0")
+            && out2.contains("queue_entries=0")
             && out2.contains("sms=0"),
         "{out2}"
     );

@@ -9,7 +9,7 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use common::agents::{cli_on_db, sipp_scenario, PHONE_PASSWORD};
+use common::agents::{cli_env, sipp_scenario, PHONE_PASSWORD};
 use common::kamailio::Kamailio;
 use common::serve::{free_port, scenario, sipp, Hotline, Step};
 use hotline::store::Db;
@@ -39,12 +39,19 @@ async fn a_phone_registered_through_kamailio_is_rung_from_the_other_node() {
     let url = common::fresh_pg().await;
     let a = node(&url);
     let b = node(&url);
-    cli_on_db(
-        &url,
+    let on_pg = [("HOTLINE__DATABASE__URL", url.as_str())];
+    cli_env(
+        a.dir.path(),
+        &on_pg,
         &["user", "add", "--name", "ops1", "--role", "operator"],
         "console-pw-123",
     );
-    cli_on_db(&url, &["user", "sip-password", "ops1"], PHONE_PASSWORD);
+    cli_env(
+        a.dir.path(),
+        &on_pg,
+        &["user", "sip-password", "ops1"],
+        PHONE_PASSWORD,
+    );
     let k = Kamailio::start(&[a.sip_port, b.sip_port]);
     // Both nodes answer the first pings.
     std::thread::sleep(std::time::Duration::from_secs(2));

@@ -1,6 +1,7 @@
 //! Operator phones register with the real `hotline serve` (RFC 3261 §10, digest auth):
 //! SIPp with the right and a wrong password, a replayed request, too short an expiry, a
-//! restart, and baresip, a real softphone.
+//! restart, a phone behind NAT (rung where its REGISTER came from), and baresip, a real
+//! softphone.
 //! Each test checks what an operator's team would: the bindings in the database.
 
 mod common;
@@ -364,12 +365,10 @@ async fn phone_registers_over_tcp() {
     assert!(source.starts_with("tcp:127.0.0.1:"), "{source}");
 }
 
-/// `[sip.destinations] operators = "account:ops1"`: a `transfer` node rings the phone ops1
-/// registered (at the address its REGISTER came from), it answers, and the bridged call
-/// ends when the caller hangs up (the phone gets the BYE).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_call_for_an_account_rings_its_registered_phone() {
-    let h = hotline_with_operator(&[
+/// A hotline whose `transfer` dialplan rings `[sip.destinations] operators =
+/// "account:ops1"`, the phone the operator ops1 registered.
+fn hotline_ringing_ops1() -> Hotline {
+    hotline_with_operator(&[
         (
             "HOTLINE__SIP__DESTINATIONS__OPERATORS",
             "account:ops1".to_string(),
@@ -381,13 +380,15 @@ async fn a_call_for_an_account_rings_its_registered_phone() {
                 .display()
                 .to_string(),
         ),
-    ]);
-    // The desk phone registers from its port, then answers calls there (SIPp's own UAS).
-    let phone_port = free_port();
+    ])
+}
+
+/// The phone registers from `phone_port` with the scenario `file`.
+fn register_from(h: &Hotline, file: &str, phone_port: u16) {
     let out = Command::new("sipp")
         .arg(format!("127.0.0.1:{}", h.sip_port))
         .arg("-sf")
-        .arg(scenario("register_only.xml"))
+        .arg(scenario(file))
         .args(["-s", "ops1", "-au", "ops1", "-ap", PASSWORD])
         .args(["-i", "127.0.0.1", "-p", &phone_port.to_string()])
         .args(["-m", "1", "-nostdin", "-timeout", "30s"])
@@ -395,10 +396,15 @@ async fn a_call_for_an_account_rings_its_registered_phone() {
         .expect("sipp runs");
     assert!(
         out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
+        "{}\n--- log ---\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        h.log()
     );
-    assert_eq!(bindings(&h, "ops1").await.len(), 1, "{}", h.log());
+}
+
+/// A caller presses 0 for an operator; SIPp's own UAS answers on `phone_port`, which
+/// succeeds only when it is rung there, answers and gets the BYE when the caller hangs up.
+fn call_rings_phone_at(h: &Hotline, phone_port: u16) {
     let phone = std::process::Command::new("sipp")
         .args([
             "-sn",
@@ -431,7 +437,7 @@ async fn a_call_for_an_account_rings_its_registered_phone() {
         ),
     )
     .unwrap();
-    let (ok, out) = sipp(&h, &caller, "12345", &[]);
+    let (ok, out) = sipp(h, &caller, "12345", &[]);
     assert!(ok, "caller:\n{out}\n--- log ---\n{}", h.log());
     let out = phone.wait_with_output().expect("sipp UAS ends");
     assert!(
@@ -441,4 +447,44 @@ async fn a_call_for_an_account_rings_its_registered_phone() {
         h.log()
     );
     assert!(h.log().contains("outcome=Completed"), "{}", h.log());
+}
+
+/// `[sip.destinations] operators = "account:ops1"`: a `transfer` node rings the phone ops1
+/// registered (at the address its REGISTER came from), it answers, and the bridged call
+/// ends when the caller hangs up (the phone gets the BYE).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_for_an_account_rings_its_registered_phone() {
+    let h = hotline_ringing_ops1();
+    // The desk phone registers from its port, then answers calls there (SIPp's own UAS).
+    let phone_port = free_port();
+    register_from(&h, "register_only.xml", phone_port);
+    assert_eq!(bindings(&h, "ops1").await.len(), 1, "{}", h.log());
+    call_rings_phone_at(&h, phone_port);
+}
+
+/// A phone behind NAT: its Via and Contact name its private address, its packets come from
+/// the NAT's public one (RFC 3581 `rport`). The 200 tells it where it was seen
+/// (`received`, `rport`), the binding keeps its Contact and the source it came from, and a
+/// call for its account rings that source: the private address reaches nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_behind_nat_is_rung_where_its_register_came_from() {
+    let h = hotline_ringing_ops1();
+    let phone_port = free_port();
+    register_from(&h, "register_nat.xml", phone_port);
+    let db = Db::open(&h.db_url(), 1).await.expect("db");
+    let rows = sqlx::query("SELECT contact, source FROM sip_bindings WHERE aor = 'ops1'")
+        .fetch_all(db.pool())
+        .await
+        .expect("bindings");
+    db.close().await;
+    let seen: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(
+        seen,
+        vec![(
+            "sip:ops1@192.168.1.20:5060".to_string(),
+            format!("udp:127.0.0.1:{phone_port}")
+        )],
+        "the phone's own Contact, reached at its public source"
+    );
+    call_rings_phone_at(&h, phone_port);
 }

@@ -17,55 +17,43 @@ async fn operators_read_a_calls_timeline_and_admins_see_the_number_masked() {
         .await;
     let ticket = site.ticket("13912345678", "小区停水").await;
     let calls = Calls::new(site.tickets.db().clone());
-    let id = calls
-        .start(&NewCall {
-            call_id: "page@test",
-            caller: "13912345678",
-            called: "12345",
-            dialplan: "12345",
-        })
-        .await
-        .unwrap();
-    calls.answered(id).await.unwrap();
-    for ev in [
-        CallEvent::QueueEntered {
-            queue: "general".into(),
-        },
-        CallEvent::AgentRung {
-            queue: "general".into(),
-            agent: "zhang".into(),
-            ring_ms: 15_000,
-            result: RingResult::NoAnswer,
-        },
-        CallEvent::AgentAnswered {
-            queue: "general".into(),
-            agent: "li".into(),
-            wait_ms: 21_000,
-        },
-        CallEvent::AgentCallEnded {
-            agent: "li".into(),
-            talk_ms: 95_000,
-            side: HangupSide::Caller,
-        },
-    ] {
-        calls.event(id, &ev).await.unwrap();
-    }
-    calls
-        .end(
-            id,
-            &CallEnd {
-                outcome: "transferred",
-                nodes: &["screen".into(), "welcome".into(), "operator".into()],
-                prompts: &[],
-                digits: "0",
-                ticket_number: Some(ticket.number.as_str()),
-                recording_path: None,
-                hangup_side: HangupSide::Caller,
-                hangup_reason: "bye",
+    let id = common::calls::answered_call(
+        &calls,
+        "page@test",
+        "13912345678",
+        &[
+            CallEvent::QueueEntered {
+                queue: "general".into(),
             },
-        )
-        .await
-        .unwrap();
+            CallEvent::AgentRung {
+                queue: "general".into(),
+                agent: "zhang".into(),
+                ring_ms: 15_000,
+                result: RingResult::NoAnswer,
+            },
+            CallEvent::AgentAnswered {
+                queue: "general".into(),
+                agent: "li".into(),
+                wait_ms: 21_000,
+            },
+            CallEvent::AgentCallEnded {
+                agent: "li".into(),
+                talk_ms: 95_000,
+                side: HangupSide::Caller,
+            },
+        ],
+        &CallEnd {
+            outcome: "transferred",
+            nodes: &["screen".into(), "welcome".into(), "operator".into()],
+            prompts: &[],
+            digits: "0",
+            ticket_number: Some(ticket.number.as_str()),
+            recording_path: None,
+            hangup_side: HangupSide::Caller,
+            hangup_reason: "bye",
+        },
+    )
+    .await;
     // Another caller's call, which the filter must leave out.
     calls
         .start(&NewCall {

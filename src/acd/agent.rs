@@ -138,6 +138,27 @@ pub enum Request {
     Logout,
 }
 
+impl Request {
+    /// The text form kept in the database (`hotline agent` requests, a request waiting for
+    /// the end of a call held by another node).
+    pub fn to_text(self) -> String {
+        match self {
+            Request::Ready => "ready".into(),
+            Request::Logout => "logout".into(),
+            Request::Pause(r) => format!("pause:{}", r.as_str()),
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Request> {
+        match s.split_once(':') {
+            None if s == "ready" => Some(Request::Ready),
+            None if s == "logout" => Some(Request::Logout),
+            Some(("pause", why)) => PauseReason::parse(why).map(Request::Pause),
+            _ => None,
+        }
+    }
+}
+
 /// What a call does to an agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallStep {

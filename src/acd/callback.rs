@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use super::agent::CallStep;
+use super::agent::{AgentState, CallStep};
 use super::connect::{conversation, ring_agents, Resident};
 use super::waiting::{callable, Offer};
 use super::{Acd, AcdEvent, Queue};
@@ -216,7 +216,7 @@ impl Acd {
         if !dialer.is_registered(by).await {
             return Err(CallBackError::NoPhone(by.to_string()));
         }
-        if !self.take_for_own_call(by) {
+        if !self.take_for_own_call(by).await {
             return Err(CallBackError::Busy(by.to_string()));
         }
         if let Err(e) = self.inner.calls.claim_call_back(record, by).await {
@@ -255,7 +255,10 @@ impl Acd {
     /// Takes `agent` for a call they place themselves; false while a call holds them. Their
     /// state rings now (so no queue call is offered meanwhile, and the wallboard shows them
     /// busy); a pause comes back after the call (`Agent::own_call`).
-    fn take_for_own_call(&self, agent: &str) -> bool {
+    async fn take_for_own_call(&self, agent: &str) -> bool {
+        if self.inner.store.shared() {
+            return self.take_for_own_call_shared(agent).await;
+        }
         let taken = {
             let mut st = self.lock();
             let Some(a) = st.agents.get_mut(agent) else {
@@ -269,12 +272,44 @@ impl Acd {
             st.wrapup_until.remove(agent);
             a
         };
-        let _ = self
-            .inner
-            .persist
-            .send((taken.clone(), Some("call".into())));
+        self.persist(&taken, "call");
         self.emit(AcdEvent::Agent(taken));
         true
+    }
+
+    /// [`Self::take_for_own_call`] on a shared database: the row is taken with one
+    /// conditional write, so no node offers the agent a queue call meanwhile.
+    async fn take_for_own_call_shared(&self, agent: &str) -> bool {
+        let Ok(Some((mut a, _))) = self.inner.store.agent_held(agent).await else {
+            // Not an agent (a supervisor), or unreadable: nothing to keep apart.
+            return true;
+        };
+        if !a.own_call(now_ms()) {
+            return false;
+        }
+        let from = [
+            AgentState::LoggedOut,
+            AgentState::Ready,
+            AgentState::Paused,
+            AgentState::WrapUp,
+        ];
+        match self.inner.store.claim_agent(&a, &from).await {
+            Ok(Some(mut taken)) => {
+                taken.pending = a.pending;
+                {
+                    let mut st = self.lock();
+                    st.wrapup_until.remove(agent);
+                    st.agents.insert(agent.to_string(), taken.clone());
+                }
+                self.emit(AcdEvent::Agent(taken));
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!(agent, error = %e, "taking an agent for a call-back failed");
+                false
+            }
+        }
     }
 
     /// Rings `by`'s phone showing the resident's number; when they answer, the resident.

@@ -9,7 +9,15 @@
 //! from desk phones), `distributor` (the one task that
 //! matches waiting callers with free agents), `waiting` (a caller's place in a queue),
 //! `connect` (ringing agents and the conversation: hold, transfer), `callback` (calling
-//! residents back: callbacks owed, and operators calling back abandoned calls).
+//! residents back: callbacks owed, and operators calling back abandoned calls), `shared`
+//! (one call centre across nodes on PostgreSQL: keeping each node's copy up to date,
+//! freeing what a dead node held).
+//!
+//! Several nodes on one PostgreSQL form one call centre: an agent's state is the row in
+//! `acd_agents`, every node sees every node's waiting callers in one queue order, a node
+//! rings an agent (whichever node their phone registered at: the bindings are shared) only
+//! after taking them with one conditional UPDATE, and what a node holds is leased, so a
+//! node that dies leaves no agent busy for ever. SQLite is one node, all in memory.
 
 mod agent;
 mod callback;
@@ -17,6 +25,7 @@ mod config;
 mod connect;
 mod distributor;
 mod feature;
+mod shared;
 mod store;
 mod strategy;
 mod waiting;
@@ -40,7 +49,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::calls::{CallEvent, CallRecordId, Calls};
 use crate::sip::Dialer;
-use crate::store::{now_ms, Db};
+use crate::store::lease::record_surely;
+use crate::store::{node_id, now_ms, Db};
 
 /// Who the members of a role are: the console's accounts, given by the app.
 #[async_trait::async_trait]
@@ -59,6 +69,8 @@ pub enum AcdError {
     NotInCall(String),
     #[error("call centre storage: {0}")]
     Sql(#[from] sqlx::Error),
+    #[error("agent {0} keeps changing on other nodes; try again")]
+    Contended(String),
 }
 
 /// What changed in the call centre, for live screens (agent desk, wallboard).
@@ -119,9 +131,30 @@ pub(crate) struct Entry {
     pub tx: Option<mpsc::UnboundedSender<Offer>>,
     pub attempts: u32,
     pub next_try_at: i64,
+    /// The node holding it (`store::node_id`), when one does: a live caller's node, or the
+    /// node ringing agents for a callback. Another node's live caller is served by that node.
+    pub held_by: Option<String>,
 }
 
 impl Entry {
+    /// An entry as stored, with no offer channel (not a live caller on this node's line).
+    fn stored(e: store::StoredEntry) -> Entry {
+        Entry {
+            id: e.id,
+            queue: e.queue,
+            kind: e.kind,
+            caller: e.caller,
+            call_record: e.call_record.map(CallRecordId::from_raw),
+            joined_at: e.joined_at,
+            info: serde_json::from_str(&e.info).unwrap_or_default(),
+            ringing: e.ringing,
+            tx: None,
+            attempts: e.attempts,
+            next_try_at: e.next_try_at,
+            held_by: e.claimed_by,
+        }
+    }
+
     fn view(&self) -> CallerView {
         CallerView {
             entry: self.id,
@@ -161,7 +194,9 @@ pub(crate) struct Inner {
     pub st: Mutex<State>,
     pub wake: Notify,
     pub events: broadcast::Sender<AcdEvent>,
-    persist: mpsc::UnboundedSender<(Agent, Option<String>)>,
+    persist: mpsc::UnboundedSender<Write>,
+    /// Set when another node announced a change: the next round reads the tables again.
+    pub stale: std::sync::atomic::AtomicBool,
     /// Agents in a conversation → where the desk's commands (hold, transfer) go.
     pub controls: Mutex<HashMap<String, mpsc::UnboundedSender<Control>>>,
     pub recordings_dir: std::path::PathBuf,
@@ -241,6 +276,7 @@ impl Acd {
             wake: Notify::new(),
             events: broadcast::channel(1024).0,
             persist,
+            stale: std::sync::atomic::AtomicBool::new(true),
             controls: Mutex::new(HashMap::new()),
             recordings_dir,
         });
@@ -263,6 +299,16 @@ impl Acd {
     async fn restore(&self) -> Result<(), AcdError> {
         let now = now_ms();
         let mut agents = self.inner.store.agents().await?;
+        if self.inner.store.shared() {
+            // Other nodes may be running: their agents, callers and calls are theirs. What
+            // an earlier life of this node held lapses with its lease and is freed then
+            // (`shared::sync`).
+            let mut st = self.lock();
+            for a in agents {
+                st.agents.insert(a.name.clone(), a);
+            }
+            return Ok(());
+        }
         for a in &mut agents {
             // Calls in progress died with the process that held them.
             if matches!(
@@ -282,66 +328,99 @@ impl Acd {
             }
         }
         for e in waiting {
-            let record = e.call_record.map(CallRecordId::from_raw);
-            let queue = self.inner.queues.get(&e.queue);
             let kind = match e.kind {
                 EntryKind::Callback => EntryKind::Callback,
-                EntryKind::Live => {
-                    let can_call_back = queue.is_some_and(|q| q.callback_via.is_some())
-                        && waiting::callable(&e.caller);
-                    if !can_call_back {
-                        tracing::warn!(entry = e.id, queue = %e.queue, "a caller waiting when hotline stopped cannot be called back");
-                        self.inner.store.finish_entry(e.id, "lost").await?;
-                        if let Some(r) = record {
-                            self.record(
-                                r,
-                                CallEvent::QueueLeft {
-                                    queue: e.queue.clone(),
-                                    wait_ms: (now - e.joined_at).max(0) as u64,
-                                    reason: "restart".into(),
-                                    to: "lost".into(),
-                                },
-                            )
-                            .await;
-                        }
-                        continue;
-                    }
-                    self.inner
-                        .store
-                        .update_entry(e.id, &e.queue, EntryKind::Callback)
-                        .await?;
-                    if let Some(r) = record {
-                        self.record(
-                            r,
-                            CallEvent::CallbackRequested {
-                                queue: e.queue.clone(),
-                                number: e.caller.clone(),
-                            },
-                        )
-                        .await;
-                    }
-                    tracing::info!(entry = e.id, queue = %e.queue, "a caller waiting when hotline stopped will be called back");
-                    EntryKind::Callback
-                }
+                EntryKind::Live => match self.orphaned(&e).await? {
+                    Some(k) => k,
+                    None => continue,
+                },
             };
             self.lock().entries.insert(
                 e.id,
                 Entry {
-                    id: e.id,
-                    queue: e.queue,
                     kind,
-                    caller: e.caller,
-                    call_record: record,
-                    joined_at: e.joined_at,
-                    info: serde_json::from_str(&e.info).unwrap_or_default(),
-                    ringing: vec![],
-                    tx: None,
-                    attempts: e.attempts,
-                    next_try_at: e.next_try_at,
+                    held_by: None,
+                    ..Entry::stored(e)
                 },
             );
         }
         Ok(())
+    }
+
+    /// A live caller whose node stopped or died while they waited: owed a callback when
+    /// their queue can call back (Some(Callback)), else lost (None). On a shared database
+    /// the change is made only if no other node made it first (None then too).
+    pub(crate) async fn orphaned(
+        &self,
+        e: &store::StoredEntry,
+    ) -> Result<Option<EntryKind>, AcdError> {
+        let now = now_ms();
+        let record = e.call_record.map(CallRecordId::from_raw);
+        let can_call_back = self
+            .inner
+            .queues
+            .get(&e.queue)
+            .is_some_and(|q| q.callback_via.is_some())
+            && waiting::callable(&e.caller);
+        let store = &self.inner.store;
+        if !can_call_back {
+            let took = if store.shared() {
+                store
+                    .take_lapsed_entry(e.id, EntryKind::Live, "lost")
+                    .await?
+            } else {
+                store.finish_entry(e.id, "lost").await?;
+                true
+            };
+            if !took {
+                return Ok(None);
+            }
+            tracing::warn!(entry = e.id, queue = %e.queue, "a caller waiting when their node stopped cannot be called back");
+            if let Some(r) = record {
+                self.record(
+                    r,
+                    CallEvent::QueueLeft {
+                        queue: e.queue.clone(),
+                        wait_ms: (now - e.joined_at).max(0) as u64,
+                        reason: "restart".into(),
+                        to: "lost".into(),
+                    },
+                )
+                .await;
+            }
+            return Ok(None);
+        }
+        let took = if store.shared() {
+            store
+                .take_lapsed_entry(e.id, EntryKind::Callback, "waiting")
+                .await?
+        } else {
+            store
+                .update_entry(e.id, &e.queue, EntryKind::Callback)
+                .await?;
+            true
+        };
+        if !took {
+            return Ok(None);
+        }
+        if let Some(r) = record {
+            self.record(
+                r,
+                CallEvent::CallbackRequested {
+                    queue: e.queue.clone(),
+                    number: e.caller.clone(),
+                },
+            )
+            .await;
+        }
+        tracing::info!(entry = e.id, queue = %e.queue, "a caller waiting when their node stopped will be called back");
+        Ok(Some(EntryKind::Callback))
+    }
+
+    /// On a shared database: wakes this node's distributor whenever another node changes the
+    /// call centre's tables (`url`: the PostgreSQL the node uses); runs until `shutdown`.
+    pub async fn follow_other_nodes(self, url: String, shutdown: CancellationToken) {
+        shared::listen(self, url, shutdown).await
     }
 
     /// Gives the call centre the SIP stack's dialer (it starts after the call handler).
@@ -385,6 +464,14 @@ impl Acd {
         if let Err(e) = self.inner.calls.event(call, &ev).await {
             tracing::warn!(error = %e, kind = ev.kind(), "call event not stored");
         }
+    }
+
+    /// Stores an agent's new state in order with the others (changed by `by`).
+    pub(crate) fn persist(&self, a: &Agent, by: &str) {
+        let _ = self
+            .inner
+            .persist
+            .send(Write::Agent(a.clone(), by.to_string()));
     }
 
     /// Every known agent (an account that never logged in is not listed).
@@ -457,6 +544,66 @@ impl Acd {
     /// A person's request for an agent's state (console, feature code, CLI). `by` names who
     /// asked, for the state log. Unknown accounts are refused.
     pub async fn request(&self, agent: &str, r: Request, by: &str) -> Result<Agent, AcdError> {
+        if self.inner.store.shared() {
+            return self.request_shared(agent, r, by).await;
+        }
+        self.request_here(agent, r, by).await
+    }
+
+    /// A request on a shared database, where the row is the agent's truth: applied to the
+    /// row as read and written only if nobody changed it meanwhile (else read again). An
+    /// agent in a call that another node holds gets it when that call ends.
+    async fn request_shared(&self, agent: &str, r: Request, by: &str) -> Result<Agent, AcdError> {
+        let store = &self.inner.store;
+        for _ in 0..5 {
+            let (mut a, was) = match store.agent_held(agent).await? {
+                Some((a, Some(holder))) if holder == node_id() => {
+                    // In a call on this node: its memory is ahead of the row.
+                    if self.lock().agents.contains_key(agent) {
+                        return self.request_here(agent, r, by).await;
+                    }
+                    let was = store::AgentWas::As(a.state, a.since);
+                    (a, was)
+                }
+                Some((mut a, Some(_))) if a.state.in_call() => {
+                    store.set_pending(agent, r).await?;
+                    a.pending = Some(r);
+                    tracing::info!(agent, request = %r.to_text(), by, "agent request kept for the end of a call on another node");
+                    return Ok(a);
+                }
+                Some((a, _)) => {
+                    let was = store::AgentWas::As(a.state, a.since);
+                    (a, was)
+                }
+                None => {
+                    if !self.inner.roster.exists(agent).await {
+                        return Err(AcdError::UnknownAgent(agent.to_string()));
+                    }
+                    (Agent::new(agent, now_ms()), store::AgentWas::Absent)
+                }
+            };
+            let changed = a.request(r, now_ms());
+            if !changed && !matches!(was, store::AgentWas::Absent) {
+                return Ok(a);
+            }
+            if store.save_agent_if(&a, changed.then_some(by), was).await? {
+                {
+                    let mut st = self.lock();
+                    st.wrapup_until.remove(agent);
+                    st.agents.insert(agent.to_string(), a.clone());
+                }
+                if changed {
+                    tracing::info!(agent, state = a.state.as_str(), reason = ?a.reason.map(|r| r.as_str()), by, "agent state");
+                    self.emit(AcdEvent::Agent(a.clone()));
+                    self.inner.wake.notify_one();
+                }
+                return Ok(a);
+            }
+        }
+        Err(AcdError::Contended(agent.to_string()))
+    }
+
+    async fn request_here(&self, agent: &str, r: Request, by: &str) -> Result<Agent, AcdError> {
         let known = self.lock().agents.contains_key(agent);
         if !known && !self.inner.roster.exists(agent).await {
             return Err(AcdError::UnknownAgent(agent.to_string()));
@@ -512,7 +659,7 @@ impl Acd {
                     "agent paused: calls rang unanswered"
                 );
             }
-            let _ = self.inner.persist.send((a.clone(), Some("call".into())));
+            self.persist(&a, "call");
             self.emit(AcdEvent::Agent(a));
             self.inner.wake.notify_one();
         }
@@ -533,11 +680,41 @@ impl Acd {
     }
 }
 
-/// Writes agents in the order their states changed.
-async fn persister(store: AcdStore, mut rx: mpsc::UnboundedReceiver<(Agent, Option<String>)>) {
-    while let Some((a, by)) = rx.recv().await {
-        if let Err(e) = store.save_agent(&a, by.as_deref()).await {
-            tracing::warn!(agent = %a.name, error = %e, "agent state not stored");
+/// A write the persister makes, in the order things happened.
+pub(crate) enum Write {
+    /// An agent's new state, and who changed it.
+    Agent(Agent, String),
+    /// Nobody rings for this entry any more (shared database: other nodes see it waiting).
+    RingingOver(i64),
+}
+
+/// Writes agents in the order their states changed. Each write is retried for a while: a
+/// state lost here would leave the agent wrongly busy or free until the next change, and on a
+/// shared database other nodes go by it (kept shorter than the lease, which it refreshes).
+async fn persister(store: AcdStore, mut rx: mpsc::UnboundedReceiver<Write>) {
+    let within = store::LEASE / 3;
+    while let Some(w) = rx.recv().await {
+        match w {
+            Write::Agent(a, by) => {
+                let (store, agent, by) = (&store, &a, by.as_str());
+                let r = record_surely("agent state", within, || async move {
+                    Ok(store.save_agent(agent, Some(by)).await?)
+                })
+                .await;
+                if let Err(e) = r {
+                    tracing::warn!(agent = %a.name, error = %e, "agent state not stored");
+                }
+            }
+            Write::RingingOver(id) => {
+                let store = &store;
+                let r = record_surely("queue entry", within, || async move {
+                    Ok(store.set_ringing(id, &[]).await?)
+                })
+                .await;
+                if let Err(e) = r {
+                    tracing::warn!(entry = id, error = %e, "queue entry not stored");
+                }
+            }
         }
     }
 }

@@ -140,6 +140,7 @@ impl Acd {
                 tx: Some(tx),
                 attempts: 0,
                 next_try_at: 0,
+                held_by: Some(crate::store::node_id().to_string()),
             },
         );
         if let Some(r) = call_record {
@@ -217,6 +218,7 @@ impl Acd {
                 tx: None,
                 attempts: 0,
                 next_try_at: 0,
+                held_by: None,
             },
         );
         if let Some(r) = call_record {
@@ -326,6 +328,7 @@ impl Waiting {
                 if let Some(e) = acd.lock().entries.get_mut(&self.id) {
                     e.kind = EntryKind::Callback;
                     e.tx = None;
+                    e.held_by = None;
                     e.caller = number.to_string();
                 }
                 if let Some(r) = self.call_record {

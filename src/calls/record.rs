@@ -168,11 +168,15 @@ impl Calls {
     /// acknowledged, so nobody proved to be at the caller's address. Left in, a flood of
     /// spoofed INVITEs would count as offered and abandoned calls.
     pub async fn forget_unconfirmed(&self, id: CallRecordId) -> Result<(), CallsError> {
+        // Both deletes carry the one condition, so an answered call keeps its events too.
         let mut tx = self.db.pool().begin().await?;
-        sqlx::query("DELETE FROM call_events WHERE call = $1")
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "DELETE FROM call_events WHERE call = $1
+             AND EXISTS (SELECT 1 FROM calls WHERE id = $1 AND answered_at IS NULL)",
+        )
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM calls WHERE id = $1 AND answered_at IS NULL")
             .bind(id.0)
             .execute(&mut *tx)
@@ -207,6 +211,7 @@ impl Calls {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::calls::CallEvent;
     use sqlx::Row;
 
     #[tokio::test]
@@ -258,5 +263,32 @@ mod tests {
             Some("202401010001")
         );
         assert!(row.get::<Option<i64>, _>(5).is_some());
+    }
+
+    #[tokio::test]
+    async fn only_a_setup_never_answered_is_forgotten_with_its_events() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}/calls.db", dir.path().display());
+        let calls = Calls::new(Db::connect_url(&url).await.expect("db"));
+        let call = |call_id| NewCall {
+            call_id,
+            caller: "13800000000",
+            called: "12345",
+            dialplan: "12345",
+        };
+        let spoofed = calls.start(&call("spoofed@host")).await.expect("start");
+        let real = calls.start(&call("real@host")).await.expect("start");
+        calls.answered(real).await.expect("answered");
+        for id in [spoofed, real] {
+            let ev = CallEvent::LeftMenu {
+                node: "welcome".into(),
+            };
+            calls.event(id, &ev).await.expect("event");
+        }
+        for id in [spoofed, real] {
+            calls.forget_unconfirmed(id).await.expect("forget");
+        }
+        assert!(calls.events(spoofed).await.expect("events").is_empty());
+        assert_eq!(calls.events(real).await.expect("events").len(), 1);
     }
 }

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::notify::consumer;
 use crate::notify::retry::Backoff;
 use crate::notify::{DeskError, TicketDesk};
-use crate::store::lease::{record_surely, LeasedTable};
+use crate::store::lease::{record_surely, Held, LeasedTable};
 use crate::store::{Db, StoreError};
 use crate::tickets::events::TicketEvent;
 use crate::tickets::Tickets;
@@ -170,6 +170,17 @@ async fn send_loop(ctx: Arc<Ctx>, shutdown: CancellationToken) {
             return;
         }
     };
+    // A batch is sent one mail at a time, and a slow relay may take longer than a lease over
+    // one mail: the rows of the batch keep their leases until each is finished, so no other
+    // node sends them meanwhile.
+    let held = Held::default();
+    let beat = tokio::spawn(OUTBOX.heartbeat(
+        ctx.db.clone(),
+        held.clone(),
+        Duration::from_secs(ctx.cfg.lease_secs.max(1)),
+        ctx.node.clone(),
+        shutdown.clone(),
+    ));
     while !shutdown.is_cancelled() {
         let rows = match claim(&ctx).await {
             Ok(r) => r,
@@ -179,10 +190,15 @@ async fn send_loop(ctx: Arc<Ctx>, shutdown: CancellationToken) {
             }
         };
         let idle = rows.is_empty();
+        for r in &rows {
+            held.insert(r.id);
+        }
         for r in rows {
+            let id = r.id;
             if let Err(e) = send_row(&ctx, &mailer, r).await {
                 tracing::warn!("mail: database error while sending: {e}");
             }
+            held.remove(id);
         }
         if idle {
             tokio::select! {
@@ -192,6 +208,7 @@ async fn send_loop(ctx: Arc<Ctx>, shutdown: CancellationToken) {
             }
         }
     }
+    beat.abort();
 }
 
 /// Why a mail could not even be built (a permanent failure: retrying will not help).

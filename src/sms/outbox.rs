@@ -124,7 +124,7 @@ pub async fn enqueue(
 
 /// How `sms_outbox` plays the leased queue: rows stay `pending` while leased, attempts
 /// count failures.
-const OUTBOX: LeasedTable = LeasedTable {
+pub(super) const OUTBOX: LeasedTable = LeasedTable {
     table: "sms_outbox",
     state: "state",
     due: "not_before",
@@ -197,29 +197,6 @@ pub async fn expire_stale(db: &Db, cfg: &SmsConfig) -> Result<u64, StoreError> {
         );
     }
     Ok(n)
-}
-
-/// The heartbeat of a sender: the rows `ids` it still holds stay leased to `node` for
-/// another `lease_secs`, however long they wait for their turn (one phone's notices go
-/// in order; the carrier's rate limit paces them).
-pub async fn renew(db: &Db, cfg: &SmsConfig, node: &str, ids: &[i64]) -> Result<u64, StoreError> {
-    if ids.is_empty() {
-        return Ok(0);
-    }
-    let list = ids
-        .iter()
-        .map(i64::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
-    let now = now_ms();
-    let r = sqlx::query(&format!(
-        "UPDATE sms_outbox SET claimed_until = $1 WHERE claimed_by = $2 AND state = 'pending' AND id IN ({list})"
-    ))
-    .bind(now + (cfg.lease_secs as i64).saturating_mul(1000))
-    .bind(node)
-    .execute(db.pool())
-    .await?;
-    Ok(r.rows_affected())
 }
 
 /// Right before a notice is submitted: whether its row is still this node's and unsent

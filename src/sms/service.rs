@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use tokio::sync::{broadcast, mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::notify::consumer;
 use crate::notify::TicketDesk;
-use crate::store::lease::record_surely;
+use crate::store::lease::{record_surely, Held};
 use crate::store::{now_ms, Db, StoreError};
 use crate::tickets::events::TicketEvent;
 use crate::tickets::Tickets;
@@ -114,37 +114,20 @@ fn hostname() -> String {
 type PhoneQueues =
     Arc<std::sync::Mutex<HashMap<String, VecDeque<(Claimed, OwnedSemaphorePermit)>>>>;
 
-/// Rows this node holds (claimed, queued or sending): a row is never queued twice, and
-/// their leases are renewed while they wait.
-type Held = Arc<std::sync::Mutex<HashSet<i64>>>;
-
-/// Renews the lease of every held row every third of `lease_secs`, so a row waiting behind
-/// its phone's earlier notices or the rate limit is never taken by another node.
-async fn heartbeat(ctx: Arc<Ctx>, held: Held, shutdown: CancellationToken) {
-    let every = Duration::from_millis((ctx.cfg.lease_secs.max(1) * 1000 / 3).max(100));
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(every) => {}
-        }
-        let ids: Vec<i64> = held
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .copied()
-            .collect();
-        if let Err(e) = outbox::renew(&ctx.db, &ctx.cfg, &ctx.node, &ids).await {
-            tracing::warn!("sms: renewing the lease of held notices failed: {e}");
-        }
-    }
-}
-
 async fn send_loop(ctx: Arc<Ctx>, shutdown: CancellationToken) {
     // Rows in flight at once; the link's window bounds submits in flight.
     let rows = Arc::new(Semaphore::new(ctx.cfg.window.max(1) * 4));
     let queues: PhoneQueues = Arc::default();
-    let held: Held = Arc::default();
-    let beat = tokio::spawn(heartbeat(ctx.clone(), held.clone(), shutdown.clone()));
+    // Rows claimed, queued or sending here: a row is never queued twice, and its lease is
+    // renewed while it waits behind its phone's earlier notices or the rate limit.
+    let held = Held::default();
+    let beat = tokio::spawn(outbox::OUTBOX.heartbeat(
+        ctx.db.clone(),
+        held.clone(),
+        Duration::from_secs(ctx.cfg.lease_secs.max(1)),
+        ctx.node.clone(),
+        shutdown.clone(),
+    ));
     let mut set: JoinSet<()> = JoinSet::new();
     while !shutdown.is_cancelled() {
         if ctx.link.state() != super::link::LinkState::Bound {
@@ -165,12 +148,12 @@ async fn send_loop(ctx: Arc<Ctx>, shutdown: CancellationToken) {
             Ok(list) if !list.is_empty() => {
                 tracing::debug!(rows = list.len(), "sms: outbox rows claimed");
                 for c in list {
-                    if !held.lock().unwrap_or_else(|e| e.into_inner()).insert(c.id) {
+                    if !held.insert(c.id) {
                         // Already queued here (its lease ended while it waited): once is enough.
                         continue;
                     }
                     let Ok(permit) = rows.clone().try_acquire_owned() else {
-                        held.lock().unwrap_or_else(|e| e.into_inner()).remove(&c.id);
+                        held.remove(c.id);
                         break;
                     };
                     let phone = c.phone.clone();
@@ -196,7 +179,7 @@ async fn send_loop(ctx: Arc<Ctx>, shutdown: CancellationToken) {
                             while let Some((c, permit)) = next.take() {
                                 let id = c.id;
                                 send_one(&ctx, c).await;
-                                held.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                                held.remove(id);
                                 drop(permit);
                                 let mut q = queues.lock().unwrap_or_else(|e| e.into_inner());
                                 next = q.get_mut(&phone).and_then(|w| w.pop_front());

@@ -9,13 +9,20 @@
 //! columns every queue has: `id`, a state, a due time, `attempts`, `claimed_until`,
 //! `last_error`, `updated_at`.
 //!
+//! A worker that holds rows longer than one lease (a batch sent one by one to a slow
+//! relay, notices waiting their turn behind a rate limit) keeps them in [`Held`] and runs
+//! [`LeasedTable::heartbeat`], which renews their leases until they are finished.
+//!
 //! It lives in `store` because the queues belong to layers on both sides of `notify` (the
 //! transcription queue is speech's, below it); it knows nothing of what a row means.
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use sqlx::any::AnyRow;
+use tokio_util::sync::CancellationToken;
 
 use super::{now_ms, Db, StoreError};
 
@@ -93,6 +100,38 @@ impl LeasedTable {
         Ok(q.fetch_all(db.pool()).await?)
     }
 
+    /// Takes the one row `id` for `lease` if it is claimable and nobody holds it (the caller
+    /// chose it, e.g. the call centre's next caller); false when it is taken or gone.
+    pub async fn claim_one(
+        &self,
+        db: &Db,
+        id: i64,
+        lease: Duration,
+        node: &str,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let by = if self.claimed_by {
+            ", claimed_by = $4"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "UPDATE {t} SET claimed_until = $1, updated_at = $2{by}
+             WHERE id = $3 AND {state} IN ({states}) AND (claimed_until IS NULL OR claimed_until < $2)",
+            t = self.table,
+            state = self.state,
+            states = self.claimable_list(),
+        );
+        let mut q = sqlx::query(&sql)
+            .bind(now + lease.as_millis() as i64)
+            .bind(now)
+            .bind(id);
+        if self.claimed_by {
+            q = q.bind(node.to_string());
+        }
+        Ok(q.execute(db.pool()).await?.rows_affected() > 0)
+    }
+
     /// Extends the lease of a row still being worked (a heartbeat), so a slow job keeps its
     /// row however long it runs. Returns false when the row is no longer claimable (it ended)
     /// — the worker then no longer owns it.
@@ -111,6 +150,76 @@ impl LeasedTable {
             .execute(db.pool())
             .await?;
         Ok(r.rows_affected() > 0)
+    }
+
+    /// Extends the leases of the rows `ids` a worker still holds (claimed by `node`, when
+    /// the table records who claimed); a row already finished is left alone. Returns how
+    /// many were renewed.
+    pub async fn renew_held(
+        &self,
+        db: &Db,
+        ids: &[i64],
+        lease: Duration,
+        node: &str,
+    ) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let list = ids
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let by = if self.claimed_by {
+            " AND claimed_by = $2"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "UPDATE {t} SET claimed_until = $1 WHERE {st} IN ({states}) AND id IN ({list}){by}",
+            t = self.table,
+            st = self.state,
+            states = self.claimable_list(),
+        );
+        let mut q = sqlx::query(&sql).bind(now_ms() + lease.as_millis() as i64);
+        if self.claimed_by {
+            q = q.bind(node.to_string());
+        }
+        Ok(q.execute(db.pool()).await?.rows_affected())
+    }
+
+    /// The heartbeat of a worker: every third of `lease`, renews the lease of every row in
+    /// `held`, so no other worker (or node) takes a row this one still means to finish,
+    /// however long it waits or takes. Runs until `shutdown`.
+    pub async fn heartbeat(
+        self,
+        db: Db,
+        held: Held,
+        lease: Duration,
+        node: String,
+        shutdown: CancellationToken,
+    ) {
+        let every = (lease / 3).max(Duration::from_millis(100));
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+            let ids = held.ids();
+            match self.renew_held(&db, &ids, lease, &node).await {
+                Ok(n) => {
+                    if n > 0 {
+                        tracing::debug!(table = self.table, rows = n, "leases renewed");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        table = self.table,
+                        "renewing the leases of held rows failed: {e}"
+                    )
+                }
+            }
+        }
     }
 
     /// The row reached its end state `state`; `extra` are further `SET` assignments, where
@@ -240,6 +349,32 @@ where
                 tokio::time::sleep(wait).await;
             }
         }
+    }
+}
+
+/// The rows a worker holds: claimed and not yet finished, waiting their turn or in hand.
+/// [`LeasedTable::heartbeat`] renews their leases.
+#[derive(Debug, Clone, Default)]
+pub struct Held(Arc<Mutex<HashSet<i64>>>);
+
+impl Held {
+    fn set(&self) -> std::sync::MutexGuard<'_, HashSet<i64>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Holds `id`; false when it was held already (claimed again after its lease ended while
+    /// it waited here): once is enough.
+    pub fn insert(&self, id: i64) -> bool {
+        self.set().insert(id)
+    }
+
+    /// The row is finished (or given back): its lease is no longer renewed.
+    pub fn remove(&self, id: i64) {
+        self.set().remove(&id);
+    }
+
+    fn ids(&self) -> Vec<i64> {
+        self.set().iter().copied().collect()
     }
 }
 

@@ -39,6 +39,14 @@ pub enum StoreError {
     Sql(#[from] sqlx::Error),
 }
 
+/// This process's name among the nodes sharing a database: it marks the rows a node holds
+/// (leases) and the announcements it makes, so that it skips its own. New at every start, so
+/// a restarted node never takes for its own what its earlier life held.
+pub fn node_id() -> &'static str {
+    static NODE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NODE.get_or_init(|| format!("{:016x}", rand::random::<u64>()))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DbKind {
     Sqlite,
@@ -146,6 +154,11 @@ impl Db {
 
     pub fn kind(&self) -> DbKind {
         self.kind
+    }
+
+    /// Whether several nodes may share this database (PostgreSQL); SQLite has one node.
+    pub fn shared(&self) -> bool {
+        self.kind == DbKind::Postgres
     }
 
     /// Row-claim suffix: several nodes on one PostgreSQL must not take the same row; SQLite has

@@ -85,8 +85,7 @@ pub const CHANNEL: &str = "hotline_ticket_events";
 /// This process's mark on the events it announces, so that its own fan-out skips them
 /// (they already went to its live screens straight after the commit).
 pub fn origin() -> &'static str {
-    static ORIGIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    ORIGIN.get_or_init(|| format!("{:016x}", rand::random::<u64>()))
+    crate::store::node_id()
 }
 
 /// Writes an event inside the caller's transaction. On PostgreSQL it is also announced on

@@ -1,10 +1,10 @@
 //! Retention of residents' personal data (个人信息保护法): once a ticket has been closed
-//! longer than `[tickets.retention]` allows, its voice message (file and path), its
-//! transcript and all but the last four digits of the resident's number go; with the
-//! number, every long number written in the ticket's text, answer, audit notes, transcript
-//! and events. Each step of
-//! each ticket is a mark taken with [`claim_mark`] in the transaction that does it, so
-//! several nodes, a daily run and a run by hand do each step once.
+//! longer than `[tickets.retention]` allows, its voice message (the file, and its path on
+//! the ticket and on its transcription job), its transcript and all but the last four
+//! digits of the resident's number go; with the number, every long number written in the
+//! ticket's text, answer, audit notes, transcript and events. Each step of each ticket is a
+//! mark taken with [`claim_mark`] in the transaction that does it, so several nodes, a
+//! daily run and a run by hand do each step once.
 
 use std::collections::HashSet;
 
@@ -111,6 +111,18 @@ async fn apply(
                 .bind(id.0)
                 .execute(&mut *tx)
                 .await?;
+            // The transcription job named the same recording; one left unfinished cannot
+            // run any more.
+            sqlx::query(
+                "UPDATE transcription_jobs SET recording_path = '',
+                   status = CASE WHEN status = 'done' THEN status ELSE 'failed' END,
+                   last_error = CASE WHEN status = 'done' THEN last_error ELSE 'recording purged' END,
+                   claimed_until = NULL
+                 WHERE ticket_id = $1",
+            )
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
             rewrite_events(&mut tx, id, |p| {
                 if let Some(o) = p.as_object_mut() {
                     o.remove("recording_path");

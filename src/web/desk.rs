@@ -75,6 +75,10 @@ impl From<AcdError> for DeskError {
             AcdError::UnknownAgent(_) => DeskError::UnknownAgent,
             AcdError::NotInCall(_) => DeskError::NotInCall,
             AcdError::Sql(e) => DeskError::Internal(e.to_string()),
+            AcdError::Contended(_) => DeskError::Refused {
+                code: "contended",
+                message: "坐席状态正在变化，请稍后重试。".into(),
+            },
         }
     }
 }

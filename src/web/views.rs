@@ -74,6 +74,36 @@ pub fn day_start(
         .ok_or_else(bad)
 }
 
+/// One page of a console list: the page asked for, clamped to those that exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Paging {
+    /// From 1.
+    pub page: u32,
+    pub pages: u32,
+    /// Rows on a page: the configured page size, within 1..=200.
+    pub size: u32,
+}
+
+impl Paging {
+    /// `asked` is the `page` query parameter as typed; anything unreadable is the first page.
+    pub fn of(page_size: i64, total: i64, asked: Option<&str>) -> Self {
+        let size = u32::try_from(page_size.clamp(1, 200)).unwrap_or(50);
+        let pages = u32::try_from((total.max(0) + i64::from(size) - 1) / i64::from(size))
+            .unwrap_or(u32::MAX)
+            .max(1);
+        let page = asked
+            .and_then(|p| p.trim().parse::<u32>().ok())
+            .unwrap_or(1)
+            .clamp(1, pages);
+        Self { page, pages, size }
+    }
+
+    /// Rows before this page.
+    pub fn offset(&self) -> i64 {
+        i64::from(self.page - 1) * i64::from(self.size)
+    }
+}
+
 /// Today in the hotline's time zone, YYYY-MM-DD (a day filter's default).
 pub fn today(tk: &Tickets) -> String {
     Utc::now()
@@ -318,6 +348,15 @@ mod tests {
     fn sms_states_read_in_chinese() {
         assert_eq!(sms_state_zh("delivered"), "已送达");
         assert_eq!(sms_state_zh("whatever"), "处理中");
+    }
+
+    #[test]
+    fn a_page_past_the_end_is_the_last_and_nonsense_the_first() {
+        let p = Paging::of(50, 120, Some("9"));
+        assert_eq!((p.page, p.pages, p.size, p.offset()), (3, 3, 50, 100));
+        assert_eq!(Paging::of(50, 120, Some("x")).page, 1);
+        assert_eq!(Paging::of(50, 0, None).pages, 1);
+        assert_eq!(Paging::of(0, 5, None).size, 1);
     }
 
     #[test]

@@ -26,31 +26,16 @@ pub fn cli(h: &Hotline, args: &[&str], password: &str) -> String {
 }
 
 pub fn cli_in(data_dir: &Path, args: &[&str], password: &str) -> String {
-    cli_env(
-        &[("HOTLINE__DATA_DIR", data_dir.display().to_string())],
-        args,
-        password,
-    )
+    cli_env(data_dir, &[], args, password)
 }
 
-/// The `hotline` CLI on the database at `url`: what every node on one PostgreSQL sees.
-pub fn cli_on_db(url: &str, args: &[&str], password: &str) -> String {
-    let dir = tempfile::tempdir().expect("tempdir");
-    cli_env(
-        &[
-            ("HOTLINE__DATA_DIR", dir.path().display().to_string()),
-            ("HOTLINE__DATABASE__URL", url.to_string()),
-        ],
-        args,
-        password,
-    )
-}
-
-fn cli_env(env: &[(&str, String)], args: &[&str], password: &str) -> String {
+/// [`cli_in`] with more environment (e.g. `HOTLINE__DATABASE__URL` for nodes on PostgreSQL).
+pub fn cli_env(data_dir: &Path, env: &[(&str, &str)], args: &[&str], password: &str) -> String {
     let out = Command::new(hotline_bin())
         .args(args)
         .current_dir(repo())
-        .envs(env.iter().map(|(k, v)| (k, v)))
+        .envs(env.iter().copied())
+        .env("HOTLINE__DATA_DIR", data_dir)
         .env("HOTLINE_PASSWORD", password)
         .stdin(Stdio::null())
         .output()
@@ -72,6 +57,23 @@ pub fn operator(h: &Hotline, name: &str) {
         "console-pw-123",
     );
     cli(h, &["user", "sip-password", name], PHONE_PASSWORD);
+}
+
+/// [`operator`] for nodes on the PostgreSQL at `url`.
+pub fn operator_pg(h: &Hotline, url: &str, name: &str) {
+    let env = [("HOTLINE__DATABASE__URL", url)];
+    cli_env(
+        h.dir.path(),
+        &env,
+        &["user", "add", "--name", name, "--role", "operator"],
+        "console-pw-123",
+    );
+    cli_env(
+        h.dir.path(),
+        &env,
+        &["user", "sip-password", name],
+        PHONE_PASSWORD,
+    );
 }
 
 pub fn sipp_scenario(name: &str) -> PathBuf {
@@ -202,7 +204,12 @@ pub fn caller(h: &Hotline, number: &str, steps: &[Step]) -> (bool, String) {
 
 /// The events of the last call from `number`, once it has ended: (kind, detail).
 pub async fn events(h: &Hotline, number: &str) -> Vec<(String, serde_json::Value)> {
-    let db = Db::open(&h.db_url(), 1).await.expect("db");
+    events_in(&h.db_url(), number, h).await
+}
+
+/// [`events`] from the database at `url` (nodes on PostgreSQL); `h`'s log on failure.
+pub async fn events_in(url: &str, number: &str, h: &Hotline) -> Vec<(String, serde_json::Value)> {
+    let db = Db::open(url, 1).await.expect("db");
     let until = Instant::now() + Duration::from_secs(20);
     let id: i64 = loop {
         let row = sqlx::query(
@@ -407,7 +414,12 @@ Content-Length: 0
 
 /// An API token for `name` (issued as an administrator would).
 pub async fn token(h: &Hotline, name: &str) -> String {
-    let db = Db::open(&h.db_url(), 1).await.expect("db");
+    token_at(&h.db_url(), name).await
+}
+
+/// [`token`] in the database at `url`.
+pub async fn token_at(url: &str, name: &str) -> String {
+    let db = Db::open(url, 1).await.expect("db");
     let id = hotline::web::accounts::list(&db)
         .await
         .expect("accounts")

@@ -69,6 +69,7 @@ pub fn exists(p: &Path) -> bool {
 
 pub mod agents;
 pub mod attack;
+pub mod calls;
 pub mod kamailio;
 pub mod net;
 pub mod pcap;

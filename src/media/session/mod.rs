@@ -17,8 +17,8 @@
 //!
 //! The files: `types` (what SIP negotiates and how a session ends), `ports` (the RTP port
 //! pool), `state` (what the call's task and the session's task share), `send` (the paced
-//! sender, which also mixes a supervisor in and counts frames into a conversation
-//! recording), `receive` (RTP/RTCP in: latching, digits, recording, bridged and monitored
+//! sender, which owns the sockets, mixes a supervisor in and counts frames into a
+//! conversation recording), `receive` (RTP/RTCP in: latching, digits, recording, bridged and monitored
 //! audio), `play`, `digits`, `record` and `bridge` (the operations a call runs), `tape`
 //! and `listen` (listening all the time, so a caller can speak first and nothing they say is
 //! lost),
@@ -131,15 +131,13 @@ impl MediaSession {
         let (ended, _) = watch::channel(None);
         let sh = Arc::new(Shared {
             cfg: pool.cfg.clone(),
-            rtp,
-            rtcp,
             local,
             state: Mutex::new(state),
             notify: Notify::new(),
             ended,
             metrics: Metrics::new(),
         });
-        tokio::spawn(send::run_loop(sh.clone()));
+        tokio::spawn(send::run_loop(sh.clone(), send::Sockets { rtp, rtcp }));
         Ok(MediaSession {
             _guard: Arc::new(HandleGuard(sh.clone())),
             sh,
@@ -258,7 +256,8 @@ impl MediaSession {
         self.sh.lock().stats.clone()
     }
 
-    /// End the session: tasks stop, ports are released, pending operations return.
+    /// End the session: tasks stop, ports are released (at once, even while clones of this
+    /// handle live on), pending operations return.
     pub fn close(&self) {
         self.sh.finish(EndReason::Closed);
     }

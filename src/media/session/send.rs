@@ -89,9 +89,18 @@ fn mix_frame(sh: &Shared, st: &mut State, codec: Codec, payload: &mut [u8]) -> b
     true
 }
 
+/// A session's RTP/RTCP sockets. Plain non-blocking sockets, read by polling once per frame:
+/// no reactor registration, no wake-up per received packet (what makes thousands of
+/// sessions affordable). Owned by the session's task alone, so the port pair is unbound the
+/// moment the session ends, however long the call's handle lives on.
+pub(super) struct Sockets {
+    pub(super) rtp: std::net::UdpSocket,
+    pub(super) rtcp: std::net::UdpSocket,
+}
+
 /// The session's one task: every frame time, send a frame, then take in whatever the
 /// peer sent since the last frame; every half second, RTCP and timers.
-pub(super) async fn run_loop(sh: Arc<Shared>) {
+pub(super) async fn run_loop(sh: Arc<Shared>, sockets: Sockets) {
     // Futures registered once and polled each round: re-creating them per packet costs
     // more than the packet itself when thousands of sessions run.
     let mut ended_rx = sh.ended.subscribe();
@@ -200,21 +209,21 @@ pub(super) async fn run_loop(sh: Arc<Shared>) {
         }
         if let Some((len, remote)) = out {
             // Non-blocking: a full send buffer drops this frame, like loss on the wire.
-            if let Err(e) = sh.rtp.send_to(&buf[..len], remote) {
+            if let Err(e) = sockets.rtp.send_to(&buf[..len], remote) {
                 tracing::debug!(%remote, error = %e, "rtp send failed");
             }
         }
         if let Some((len, dst)) = sr {
-            if let Err(e) = sh.rtcp.send_to(&rtcp_buf[..len], dst) {
+            if let Err(e) = sockets.rtcp.send_to(&rtcp_buf[..len], dst) {
                 tracing::debug!(%dst, error = %e, "rtcp send failed");
             }
         }
-        drain(&sh.rtp, &mut rx, RX_PER_ROUND, |data, from| {
+        drain(&sockets.rtp, &mut rx, RX_PER_ROUND, |data, from| {
             on_rtp(&sh, data, from)
         });
         round = round.wrapping_add(1);
         if round.is_multiple_of(TIMER_ROUNDS) {
-            drain(&sh.rtcp, &mut rx, RX_PER_ROUND, |data, from| {
+            drain(&sockets.rtcp, &mut rx, RX_PER_ROUND, |data, from| {
                 on_rtcp(&sh, data, from)
             });
             on_tick(&sh);

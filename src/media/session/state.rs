@@ -124,10 +124,9 @@ pub(super) struct State {
 
 pub(super) struct Shared {
     pub(super) cfg: Arc<MediaConfig>,
-    // Plain non-blocking sockets, read by polling once per frame: no reactor registration,
-    // no wake-up per received packet (what makes thousands of sessions affordable).
-    pub(super) rtp: std::net::UdpSocket,
-    pub(super) rtcp: std::net::UdpSocket,
+    /// The bound RTP address. The sockets themselves belong to the session's task (see
+    /// `send::run_loop`), not here: a call's handle outlives the call while its dialplan
+    /// finishes, and the port pair must go back to the pool when the media ends.
     pub(super) local: SocketAddr,
     pub(super) state: Mutex<State>,
     pub(super) notify: Notify,

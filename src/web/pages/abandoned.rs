@@ -18,7 +18,7 @@ use crate::calls::{AbandonedCall, AbandonedFilter, CallBackStatus, Page as Calls
 use crate::tickets::Tickets;
 use crate::web::authz::{may_call_back, sees_caller_number, Perm};
 use crate::web::desk;
-use crate::web::views::{day_start, today};
+use crate::web::views::{day_start, today, Paging};
 
 /// The list's choices as the form sends them; every field optional and checked here.
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
@@ -132,14 +132,7 @@ pub(super) async fn abandoned_page(
         })
         .await?;
     let total = if all { every } else { todo };
-    let size = u32::try_from(ctx.cfg.page_size.clamp(1, 200)).unwrap_or(50);
-    let pages = u32::try_from((total + i64::from(size) - 1) / i64::from(size))
-        .unwrap_or(1)
-        .max(1);
-    let page = nonempty(&q.page)
-        .and_then(|p| p.parse::<u32>().ok())
-        .unwrap_or(1)
-        .clamp(1, pages);
+    let Paging { page, pages, size } = Paging::of(ctx.cfg.page_size, total, nonempty(&q.page));
     let role = s.account.role;
     let may_call = may_call_back(role);
     let rows: Vec<Row> = ctx

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::*;
 use crate::web::access_log::{self, AccessFilter, AccessRow};
 use crate::web::authz::reads_access_log;
-use crate::web::views::{day_start, when_ms};
+use crate::web::views::{day_start, when_ms, Paging};
 
 /// The form's choices; every field optional and checked here.
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
@@ -93,13 +93,9 @@ pub(super) async fn access_log_page(
             .map(|t| t.timestamp_millis()),
     };
     let total = access_log::count(&ctx, &f).await?;
-    let size = ctx.cfg.page_size.clamp(1, 200);
-    let pages = ((total + size - 1) / size).max(1);
-    let page = nonempty(&q.page)
-        .and_then(|p| p.parse::<i64>().ok())
-        .unwrap_or(1)
-        .clamp(1, pages);
-    let rows: Vec<Row> = access_log::list(&ctx, &f, size, (page - 1) * size)
+    let paging = Paging::of(ctx.cfg.page_size, total, nonempty(&q.page));
+    let Paging { page, pages, size } = paging;
+    let rows: Vec<Row> = access_log::list(&ctx, &f, i64::from(size), paging.offset())
         .await?
         .into_iter()
         .map(|r| row(&ctx, r))

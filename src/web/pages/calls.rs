@@ -15,7 +15,7 @@ use crate::calls::{
 };
 use crate::tickets::{TicketNumber, Tickets};
 use crate::web::authz::{allows, call_detail_for, call_for, sees_caller_number, Perm};
-use crate::web::views::{day_start, when_ms};
+use crate::web::views::{day_start, when_ms, Paging};
 
 /// The list's filters as the form sends them; every field is optional and checked here.
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
@@ -154,15 +154,8 @@ pub(super) async fn calls_page(
     s.require(Perm::ViewCalls)?;
     let tk = ctx.tickets();
     let f = filter(tk, &q)?;
-    let size = u32::try_from(ctx.cfg.page_size.clamp(1, 200)).unwrap_or(50);
     let total = ctx.records().count(&f).await?;
-    let pages = u32::try_from((total + i64::from(size) - 1) / i64::from(size))
-        .unwrap_or(1)
-        .max(1);
-    let page = nonempty(&q.page)
-        .and_then(|p| p.parse::<u32>().ok())
-        .unwrap_or(1)
-        .clamp(1, pages);
+    let Paging { page, pages, size } = Paging::of(ctx.cfg.page_size, total, nonempty(&q.page));
     let rows: Vec<CallRow> = ctx
         .records()
         .list(&f, CallsPage { number: page, size })
