@@ -4,7 +4,7 @@
 # with two (the scaling ratio), and how long after `kill -9` of one node new calls are set
 # up as fast as before. Prints figures; asserts nothing.
 #
-#   bench/kamailio.sh [rate=200] [seconds=10] [held=200]
+#   bench/kamailio.sh [rate=50] [seconds=10] [held=100]
 #
 # Each node may hold held/2 calls ([sip] max_calls): with one node the rest are refused
 # (503), with two the balancer's failure route moves them to the node with room.
@@ -12,22 +12,45 @@
 # built, else target/debug/hotline (say which in any figure you publish).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RATE=${1:-200}
+RATE=${1:-50}
 SECS=${2:-10}
-HELD=${3:-200}
+HELD=${3:-100}
 PG=${HOTLINE_TEST_PG:-postgres://postgres@127.0.0.1:5432/test}
 BIN=target/release/hotline
 [ -x "$BIN" ] || BIN=target/debug/hotline
 [ -x "$BIN" ] || { echo "build hotline first (cargo build --release)"; exit 1; }
 work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 1; rm -rf "$work"; }
+# Nodes and Kamailio start inside $(...), so their pids live in files, not in a variable.
+cleanup() {
+  for f in "$work"/*.pid "$work/kam.main"; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
+  sleep 1; rm -rf "$work"
+}
 trap cleanup EXIT
 port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
 db="hotline_bench_$$"
 psql "$PG" -qc "CREATE DATABASE $db" >/dev/null
 DB_URL="${PG%/*}/$db"
+
+# Every call waits in a silent menu for up to a minute: the caller decides how long it
+# lasts, and a held call costs the node what a caller on hold does.
+mkdir -p "$work/plans"
+cat >"$work/plans/12345.toml" <<'X'
+[dialplan]
+start = "hold"
+languages = ["zh"]
+
+[node.hold]
+do = "menu"
+prompts = []
+choices = { "1" = "bye" }
+timeout_secs = 60
+timeout_retries = 0
+on_timeout = "bye"
+
+[node.bye]
+do = "hangup"
+X
 
 # start_node NAME MAX_CALLS -> prints its SIP port; pid in $work/NAME.pid
 start_node() {
@@ -39,10 +62,10 @@ start_node() {
   HOTLINE__HTTP__LISTEN="127.0.0.1:$http" HOTLINE__SIP__MAX_CALLS="$max" \
   HOTLINE__SIP__TRUSTED_SOURCES='["127.0.0.1"]' HOTLINE__SIP__MAX_UNCONFIRMED=10000 \
   HOTLINE__MEDIA__RTP_PORT_MIN=$rtp HOTLINE__MEDIA__RTP_PORT_MAX=$((rtp + 2 * max + 10)) \
-  HOTLINE__IVR__DIALPLAN_DIR=tests/dialplans/message HOTLINE__DEMO_TICKETS_FILE= \
+  HOTLINE__IVR__DIALPLAN_DIR="$work/plans" HOTLINE__DEMO_TICKETS_FILE= \
   HOTLINE__TICKETS__SUPERVISION__ENABLED=false HOTLINE__MEDIA__NO_RTP_TIMEOUT_SECS=600 \
   RUST_LOG=warn,hotline=info "$BIN" serve >"$work/$name.log" 2>&1 &
-  echo $! >"$work/$name.pid"; pids+=($!)
+  echo $! >"$work/$name.pid"
   for _ in $(seq 600); do grep -q "SIP listening" "$work/$name.log" 2>/dev/null && break; sleep 0.1; done
   echo "$sip"
 }
@@ -55,7 +78,7 @@ start_kamailio() {
     -A "LISTEN=udp:127.0.0.1:$kp" -A "LISTEN_TCP=tcp:127.0.0.1:$kp" \
     -A "DISPATCHER_LIST=\"$work/dispatcher.list\"" -A "CTL_SOCKET=\"unix:$work/ctl\"" \
     -A PING_INTERVAL=1 >"$work/kamailio.log" 2>&1 &
-  echo $! >"$work/kam.main"; pids+=($!)
+  echo $! >"$work/kam.main"
   sleep 3
   echo "$kp"
 }
@@ -118,18 +141,21 @@ Max-Forwards: 70
 Content-Length: 0
 
 ]]></send>
-  <recv response="200" optional="true"/>
-  <recv response="481" optional="true"/>
+  <recv response="200"/>
 </scenario>
 X
 }
 scenario >"$work/call.xml"
 
-# run_calls KPORT OUT RATE CALLS LIMIT HOLD_MS [extra sipp args]
+# run_calls KPORT OUT RATE CALLS LIMIT HOLD_MS [extra sipp args]. SIPp's own -timeout does
+# not end a run whose last calls wait for an answer that never comes: SIGTERM after the
+# calls' time plus a minute does, and SIPp still prints its final figures.
 run_calls() {
   local kp=$1 out=$2 rate=$3 calls=$4 limit=$5 hold=$6; shift 6
-  (cd "$work" && sipp "127.0.0.1:$kp" -sf call.xml -s 12345 -i 127.0.0.1 -p 0 -mp "$(port)" \
-     -r "$rate" -m "$calls" -l "$limit" -d "$hold" -nostdin -timeout 300s "$@" >"$out" 2>&1) || true
+  local budget=$(( calls / rate + hold / 1000 + 60 ))
+  (cd "$work" && timeout -k 20 "$budget" sipp "127.0.0.1:$kp" -sf call.xml -s 12345 \
+     -i 127.0.0.1 -p 0 -mp "$(port)" -r "$rate" -m "$calls" -l "$limit" -d "$hold" \
+     -nostdin "$@" >"$out" 2>&1) || true
 }
 figures() { # ok failed seconds
   local out=$1 ok failed t0 t1
@@ -173,10 +199,12 @@ wait "$sipp_job" || true
 read -r ok failed secs <<<"$(figures "$work/rec.txt")"
 rtt=$(ls "$work"/*_rtt.csv 2>/dev/null | head -1)
 if [ -n "$rtt" ]; then
-  # date_ms;...;rtd1 : the last call after the kill that took over 1 s to set up.
-  awk -F';' -v k="$killed" 'NR>1 { t=$2/1.0; if (t > 1e12) t/=1000; ms=$NF+0;
-      if (t >= k && ms > 1000) { slow++; last=t } }
-      END { printf "recovery: %d calls after the kill waited for failover; the last of them set up %.1f s after the kill (0 = none)\n", slow, (slow ? last-k : 0) }' "$rtt"
+  # Date_ms (since SIPp started);response_time_ms;rtd_no. A setup over 1 s after the kill
+  # waited for the balancer's failover; after the last of them, calls set up at once again.
+  awk -F';' -v k="$(awk -v a="$killed" -v b="$start" 'BEGIN{print a-b}')" '
+      NR>1 { t=$1/1000.0; ms=$2+0; if (t < k) next; n++;
+             if (ms > 1000) { slow++; last=t; if (ms > worst) worst=ms } }
+      END { printf "recovery: %d setups after the kill, %d of them waited for failover (slowest %.1f s); new calls set up at once again %.1f s after the kill\n", n, slow, worst/1000, (slow ? last-k : 0) }' "$rtt"
 fi
 echo "recovery run: $ok ok, $failed failed (calls held by node2 at the kill drop)"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -81,29 +81,14 @@ impl Dialer {
         cancel: &CancellationToken,
         invite_sent: impl FnOnce() + Send,
     ) -> Result<OutboundLeg, BridgeOutcome> {
-        let Some((uri, via)) = resolve(&self.sh, target).await else {
+        let Some(to) = resolve(&self.sh, target).await else {
             info!(%target, "no registered phone to ring");
             return Err(BridgeOutcome::Failed);
         };
         if cancel.is_cancelled() {
             return Err(BridgeOutcome::Failed);
         }
-        // The phone's signalling address: where a NAT'd phone's RTP will come from too.
-        let peer = via
-            .as_ref()
-            .and_then(|v| v.get_socketaddr().ok())
-            .map(|a| a.ip())
-            .or_else(|| {
-                match rsipstack::sip::Uri::try_from(uri.as_str())
-                    .ok()?
-                    .host_with_port
-                    .host
-                {
-                    rsipstack::sip::Host::IpAddr(ip) => Some(ip),
-                    rsipstack::sip::Host::Domain(_) => None,
-                }
-            });
-        let media = match self.sh.media.open(peer).await {
+        let media = match self.sh.media.open(to.peer).await {
             Ok(m) => Arc::new(m),
             Err(e) => {
                 warn!(error = %e, "no media for the outbound leg");
@@ -112,8 +97,7 @@ impl Dialer {
         };
         match place_call(
             &self.sh,
-            &uri,
-            via,
+            &to,
             from_user,
             media.clone(),
             Ringing {

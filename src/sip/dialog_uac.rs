@@ -77,14 +77,45 @@ fn outcome_for(code: StatusCode) -> BridgeOutcome {
     }
 }
 
-/// Place an INVITE to `target` with an offer for `media`; ring at most `ring_timeout`.
+/// Where an outbound INVITE goes.
+pub(crate) struct Target {
+    /// Its Request-URI.
+    pub uri: String,
+    /// Where it is sent; `None`: the first Route, else where the URI resolves.
+    pub next_hop: Option<SipAddr>,
+    /// Its Route headers: the Path the phone registered through (RFC 3327), in order.
+    pub route: Vec<String>,
+    /// The phone's own signalling address when known: where a NAT'd phone's RTP comes from.
+    pub peer: Option<std::net::IpAddr>,
+}
+
+fn sip_addr(tcp: bool, addr: std::net::SocketAddr) -> SipAddr {
+    let t = match tcp {
+        true => rsipstack::sip::Transport::Tcp,
+        false => rsipstack::sip::Transport::Udp,
+    };
+    SipAddr::new(t, addr.into())
+}
+
 /// Where a `[sip.destinations]` value rings: a SIP URI as it is, or `account:NAME`, the
-/// phone that account registered most recently (its Contact, sent to the address its
-/// REGISTER came from, which is what reaches it behind NAT). `None` when that account has
-/// no phone registered now, or there is no registrar.
-pub(crate) async fn resolve(sh: &Shared, value: &str) -> Option<(String, Option<SipAddr>)> {
+/// phone that account registered most recently. That phone's Contact is reached along the
+/// Path it registered through (Kamailio, from whichever node rings), or, registered
+/// directly, at the address its REGISTER came from, which is what reaches it behind NAT.
+/// `None` when that account has no phone registered now, or there is no registrar.
+pub(crate) async fn resolve(sh: &Shared, value: &str) -> Option<Target> {
     let Some(account) = value.strip_prefix("account:") else {
-        return Some((value.to_string(), None));
+        let peer = Uri::try_from(value)
+            .ok()
+            .and_then(|u| match u.host_with_port.host {
+                rsipstack::sip::Host::IpAddr(ip) => Some(ip),
+                rsipstack::sip::Host::Domain(_) => None,
+            });
+        return Some(Target {
+            uri: value.to_string(),
+            next_hop: None,
+            route: vec![],
+            peer,
+        });
     };
     let registrar = sh.registrar.as_ref()?;
     let bindings = match registrar.location().bindings(account.trim()).await {
@@ -95,15 +126,29 @@ pub(crate) async fn resolve(sh: &Shared, value: &str) -> Option<(String, Option<
         }
     };
     let b = bindings.into_iter().max_by_key(|b| b.expires_at)?;
-    let via = b.source.split_once(':').and_then(|(transport, addr)| {
-        let addr: std::net::SocketAddr = addr.parse().ok()?;
-        let t = match transport {
-            "tcp" => rsipstack::sip::Transport::Tcp,
-            _ => rsipstack::sip::Transport::Udp,
+    Some(target_of(b))
+}
+
+/// The target of one binding (see [`resolve`]).
+pub(crate) fn target_of(b: super::registrar::Binding) -> Target {
+    if !b.path.is_empty() {
+        return Target {
+            next_hop: b.path.first_hop().map(|h| sip_addr(h.tcp, h.addr)),
+            route: b.path.route().to_vec(),
+            peer: b.path.received().map(|a| a.ip()),
+            uri: b.contact,
         };
-        Some(SipAddr::new(t, addr.into()))
+    }
+    let source = b.source.split_once(':').and_then(|(transport, addr)| {
+        let addr: std::net::SocketAddr = addr.parse().ok()?;
+        Some((transport == "tcp", addr))
     });
-    Some((b.contact, via))
+    Target {
+        uri: b.contact,
+        next_hop: source.map(|(tcp, a)| sip_addr(tcp, a)),
+        route: vec![],
+        peer: source.map(|(_, a)| a.ip()),
+    }
 }
 
 /// How an outbound INVITE rings: at most `timeout`, until `stop` fires (the caller left,
@@ -115,12 +160,11 @@ pub(crate) struct Ringing<'a, F> {
     pub invite_sent: F,
 }
 
-/// Ring `target` (a SIP URI; sent to `via` when given, else where the URI resolves) and
-/// bridge it to the caller's media when it answers.
+/// Place an INVITE to `target` with an offer for `media`; ring at most the ringing's
+/// timeout, and bridge it to the caller's media when it answers.
 pub(crate) async fn place_call<F: FnOnce() + Send>(
     sh: &Arc<Shared>,
-    target: &str,
-    via_addr: Option<SipAddr>,
+    target: &Target,
     caller: &str,
     media: Arc<MediaHandle>,
     ringing: Ringing<'_, F>,
@@ -130,8 +174,8 @@ pub(crate) async fn place_call<F: FnOnce() + Send>(
         stop: caller_ended,
         invite_sent,
     } = ringing;
-    let uri = Uri::try_from(target).map_err(|e| {
-        warn!(%target, error = %e, "bad destination URI");
+    let uri = Uri::try_from(target.uri.as_str()).map_err(|e| {
+        warn!(target = %target.uri, error = %e, "bad destination URI");
         BridgeOutcome::Failed
     })?;
     let local = sh.local_addr(false).ok_or(BridgeOutcome::Failed)?;
@@ -171,6 +215,9 @@ pub(crate) async fn place_call<F: FnOnce() + Send>(
             .headers
             .push(Header::Contact(format!("<{c}>").into()));
     }
+    for r in &target.route {
+        invite.headers.push(Header::Route(r.as_str().into()));
+    }
     invite.headers.push(Header::Allow(ALLOW.into()));
     invite
         .headers
@@ -191,7 +238,7 @@ pub(crate) async fn place_call<F: FnOnce() + Send>(
         BridgeOutcome::Failed
     })?;
     let mut tx = Transaction::new_client(tkey, invite.clone(), sh.endpoint.clone(), None);
-    tx.destination = via_addr;
+    tx.destination = target.next_hop.clone();
     if let Err(e) = tx.send().await {
         warn!(error = %e, "INVITE to bridge target not sent");
         sh.dialogs.unregister(&key);
@@ -199,7 +246,7 @@ pub(crate) async fn place_call<F: FnOnce() + Send>(
     }
     invite_sent();
     let mut pump = spawn_pump(tx);
-    info!(%target, leg_call_id = %call_id, "ringing bridge target");
+    info!(target = %target.uri, routed = !target.route.is_empty(), leg_call_id = %call_id, "ringing bridge target");
 
     let deadline = tokio::time::Instant::now() + ring_timeout;
     let mut cancelled = false;
@@ -235,7 +282,7 @@ pub(crate) async fn place_call<F: FnOnce() + Send>(
     };
     if resp.status_code.kind() != StatusCodeKind::Successful {
         sh.dialogs.unregister(&key);
-        info!(%target, status = %resp.status_code, "bridge target did not answer");
+        info!(target = %target.uri, status = %resp.status_code, "bridge target did not answer");
         return Err(if cancelled {
             cancel_reason
         } else {
@@ -395,5 +442,50 @@ async fn serve_leg(
     // Answer whatever raced with the end.
     while let Ok(mut t) = rx.try_recv() {
         t.reply(StatusCode::CallTransactionDoesNotExist).await.ok();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::registrar::{Binding, Path};
+
+    fn binding(source: &str, path: &str) -> Binding {
+        Binding {
+            contact: "sip:ops1@192.168.1.20:5062".into(),
+            call_id: "c".into(),
+            cseq: 1,
+            expires_at: 0,
+            source: source.into(),
+            user_agent: String::new(),
+            path: Path::from_stored(path),
+        }
+    }
+
+    #[test]
+    fn a_phone_with_a_path_is_reached_through_its_first_hop() {
+        let t = target_of(binding(
+            "udp:198.51.100.5:5060",
+            "<sip:198.51.100.5:5070;lr;received=sip:203.0.113.9:40312>",
+        ));
+        assert_eq!(t.uri, "sip:ops1@192.168.1.20:5062");
+        assert_eq!(
+            t.route,
+            ["<sip:198.51.100.5:5070;lr;received=sip:203.0.113.9:40312>"]
+        );
+        let hop = t.next_hop.expect("first hop");
+        assert_eq!(hop.r#type, Some(rsipstack::sip::Transport::Udp));
+        assert_eq!(hop.addr.to_string(), "198.51.100.5:5070");
+        assert_eq!(t.peer, Some("203.0.113.9".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_phone_registered_directly_is_reached_where_its_register_came_from() {
+        let t = target_of(binding("tcp:203.0.113.9:40312", ""));
+        assert!(t.route.is_empty());
+        let hop = t.next_hop.expect("its source");
+        assert_eq!(hop.r#type, Some(rsipstack::sip::Transport::Tcp));
+        assert_eq!(hop.addr.to_string(), "203.0.113.9:40312");
+        assert_eq!(t.peer, Some("203.0.113.9".parse().unwrap()));
     }
 }

@@ -78,6 +78,24 @@ fn source_of(tx: &Transaction) -> (IpAddr, String) {
     (addr.ip(), format!("{transport}:{addr}"))
 }
 
+/// The address a REGISTER's lockout counts against: the phone's own, as the edge proxy
+/// wrote it in the Path (`received=`), when the REGISTER came from one of the
+/// `trusted_sources` (the Kamailio in front of the nodes) — else one phone guessing wrong
+/// would lock every phone behind that proxy out. From anyone else the Path is not believed
+/// for this.
+fn phone_ip(req: &rsipstack::sip::Request, from: IpAddr, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&from) {
+        return from;
+    }
+    let paths = req.headers.iter().filter_map(|h| match h {
+        Header::Path(p) => Some(p.value()),
+        _ => None,
+    });
+    super::registrar::Path::read(paths)
+        .and_then(|p| p.received())
+        .map_or(from, |a| a.ip())
+}
+
 /// Route one new server transaction.
 pub(crate) async fn dispatch(sh: &Arc<Shared>, mut tx: Transaction, on_call: &OnCall) {
     fix_received(&mut tx.original);
@@ -155,6 +173,7 @@ pub(crate) async fn dispatch(sh: &Arc<Shared>, mut tx: Transaction, on_call: &On
         (Method::Register, _) if sh.registrar.is_some() => {
             if let Some(r) = sh.registrar.clone() {
                 let (ip, source) = source_of(&tx);
+                let ip = phone_ip(&tx.original, ip, &sh.cfg.trusted_sources);
                 tokio::spawn(async move {
                     let mut tx = tx;
                     r.handle(&mut tx, ip, source).await;
@@ -193,5 +212,37 @@ pub(crate) async fn dispatch(sh: &Arc<Shared>, mut tx: Transaction, on_call: &On
                 warn!(error = %e, "405 reply failed");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rsipstack::sip::SipMessage;
+
+    fn register(path: &str) -> rsipstack::sip::Request {
+        let raw = format!(
+            "REGISTER sip:192.0.2.5 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.5;branch=z9hG4bK1\r\n\
+             {path}Call-ID: x\r\nCSeq: 1 REGISTER\r\nFrom: <sip:ops1@h>;tag=1\r\n\
+             To: <sip:ops1@h>\r\nContent-Length: 0\r\n\r\n"
+        );
+        match SipMessage::try_from(raw.as_str()) {
+            Ok(SipMessage::Request(r)) => r,
+            other => panic!("not a request: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn wrong_passwords_through_a_trusted_proxy_count_against_the_phone() {
+        let proxy: IpAddr = "192.0.2.5".parse().unwrap();
+        let phone: IpAddr = "203.0.113.9".parse().unwrap();
+        let relayed = register("Path: <sip:192.0.2.5;lr;received=sip:203.0.113.9:40312>\r\n");
+        assert_eq!(phone_ip(&relayed, proxy, &[proxy]), phone);
+        // Not a trusted source: its Path is not believed, the lockout sees the sender.
+        assert_eq!(phone_ip(&relayed, proxy, &[]), proxy);
+        // Trusted, but no Path (or none with received=): the sender.
+        assert_eq!(phone_ip(&register(""), proxy, &[proxy]), proxy);
+        let bare = register("Path: <sip:192.0.2.5;lr>\r\n");
+        assert_eq!(phone_ip(&bare, proxy, &[proxy]), proxy);
     }
 }

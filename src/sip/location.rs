@@ -1,9 +1,10 @@
 //! The location service: registrar bindings in the `sip_bindings` table, so they survive a
-//! restart and every node on one PostgreSQL can reach every registered phone.
+//! restart and every node on one PostgreSQL can reach every registered phone (through the
+//! binding's Path when it registered through Kamailio).
 
 use sqlx::Row;
 
-use super::registrar::{Binding, Change};
+use super::registrar::{Binding, Change, Path};
 use crate::store::{now_ms, Db, StoreError};
 
 /// Bindings of accounts' phones.
@@ -20,10 +21,11 @@ fn binding(r: &sqlx::any::AnyRow) -> Result<Binding, sqlx::Error> {
         expires_at: r.try_get("expires_at")?,
         source: r.try_get("source")?,
         user_agent: r.try_get("user_agent")?,
+        path: Path::from_stored(&r.try_get::<String, _>("path")?),
     })
 }
 
-const COLUMNS: &str = "contact, call_id, cseq, expires_at, source, user_agent";
+const COLUMNS: &str = "contact, call_id, cseq, expires_at, source, user_agent, path";
 
 impl Location {
     pub fn new(db: Db) -> Location {
@@ -64,11 +66,12 @@ impl Location {
             match c {
                 Change::Put(b) => {
                     sqlx::query(
-                        "INSERT INTO sip_bindings (aor, contact, call_id, cseq, expires_at, source, user_agent, updated_at)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                        "INSERT INTO sip_bindings (aor, contact, call_id, cseq, expires_at, source, user_agent, updated_at, path)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                          ON CONFLICT (aor, contact) DO UPDATE SET call_id = excluded.call_id, cseq = excluded.cseq,
                            expires_at = excluded.expires_at, source = excluded.source,
-                           user_agent = excluded.user_agent, updated_at = excluded.updated_at",
+                           user_agent = excluded.user_agent, updated_at = excluded.updated_at,
+                           path = excluded.path",
                     )
                     .bind(aor)
                     .bind(&b.contact)
@@ -78,6 +81,7 @@ impl Location {
                     .bind(&b.source)
                     .bind(&b.user_agent)
                     .bind(now)
+                    .bind(b.path.stored())
                     .execute(&mut *tx)
                     .await?;
                 }

@@ -18,6 +18,20 @@
 //! `Contact: *` with `Expires: 0` removes every binding; `expires=0` removes one; an expiry
 //! below the minimum is answered 423 with Min-Expires; a request that repeats an older
 //! CSeq of the same Call-ID changes nothing (a retransmission or a reordered packet).
+//!
+//! A REGISTER relayed by Kamailio carries a Path (RFC 3327): the proxies between the phone
+//! and the registrar. It is kept with the binding, and every request to that phone, from
+//! any node, goes along it as its Route set ([`Path::route`]), so a phone behind the
+//! balancer (or a NAT only the balancer can cross) is reached the way it registered.
+//!
+//! ```text
+//! REGISTER …
+//! Path: <sip:198.51.100.5:5060;lr;received=sip:203.0.113.9:40312>
+//! Supported: path                          → the 200 echoes the Path (RFC 3327 §5.3)
+//!
+//! INVITE sip:ops1@192.168.1.20:5062 SIP/2.0    (sent to 198.51.100.5:5060)
+//! Route: <sip:198.51.100.5:5060;lr;received=sip:203.0.113.9:40312>
+//! ```
 
 /// One contact of an address of record, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +46,140 @@ pub struct Binding {
     /// address is unreachable and requests go here instead.
     pub source: String,
     pub user_agent: String,
+    /// The proxies the REGISTER came through; empty when the phone registered directly.
+    pub path: Path,
+}
+
+/// The Path of a REGISTER (RFC 3327): its entries as written (`<sip:…;lr>`), nearest the
+/// registrar first, which is also their order as Route headers of requests to the phone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Path(Vec<String>);
+
+/// Where a request goes first: the host and port of a URI and its transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hop {
+    pub addr: std::net::SocketAddr,
+    pub tcp: bool,
+}
+
+impl Path {
+    /// Reads Path header values (each may hold several entries); `None` when an entry is
+    /// not a `<sip:…>` name-addr.
+    pub fn read<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<Path> {
+        let mut out = Vec::new();
+        for v in values {
+            for item in split_list(v) {
+                let item = item.trim();
+                let (a, b) = (item.find('<')?, item.find('>')?);
+                let uri = item.get(a + 1..b).unwrap_or_default().trim();
+                let scheme_ok = ["sip:", "sips:"]
+                    .iter()
+                    .any(|s| uri.len() > s.len() && uri[..s.len()].eq_ignore_ascii_case(s));
+                if a > b || !scheme_ok || item.chars().any(|c| c.is_control()) {
+                    return None;
+                }
+                out.push(item.to_string());
+            }
+        }
+        Some(Path(out))
+    }
+
+    /// The stored form: the entries joined with `, `.
+    pub fn stored(&self) -> String {
+        self.0.join(", ")
+    }
+
+    /// From the stored form; an unreadable one (never written by us) counts as none.
+    pub fn from_stored(s: &str) -> Path {
+        Path::read([s]).unwrap_or_default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The Route header values of a request to the phone, in order (RFC 3327 §5.4).
+    pub fn route(&self) -> &[String] {
+        &self.0
+    }
+
+    /// Where a request along this Path is sent: the first entry's address. `None` without
+    /// a Path or when its host is a name, not an address.
+    pub fn first_hop(&self) -> Option<Hop> {
+        let first = self.0.first()?;
+        let uri = &first[first.find('<')? + 1..first.find('>')?];
+        let (host_port, params) = uri_host_port(uri)?;
+        let tcp = params
+            .split(';')
+            .any(|p| p.trim().eq_ignore_ascii_case("transport=tcp"));
+        Some(Hop {
+            addr: socket_addr(host_port, 5060)?,
+            tcp,
+        })
+    }
+
+    /// The phone's own address as the edge proxy saw it (the `received` parameter of the
+    /// last entry, Kamailio's `add_path_received()`): where its media will come from.
+    pub fn received(&self) -> Option<std::net::SocketAddr> {
+        let last = self.0.last()?;
+        let uri = &last[last.find('<')? + 1..last.find('>')?];
+        let value = uri.split(';').skip(1).find_map(|p| {
+            let (k, v) = p.split_once('=')?;
+            k.trim()
+                .eq_ignore_ascii_case("received")
+                .then_some(v.trim())
+        })?;
+        let value = unescape(value);
+        let (host_port, _) = uri_host_port(&value)?;
+        socket_addr(host_port, 5060)
+    }
+}
+
+/// `sip:user@host:port;params` → (`host:port`, `params`).
+fn uri_host_port(uri: &str) -> Option<(&str, &str)> {
+    let (_, rest) = uri.split_once(':')?;
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    Some(match rest.split_once(';') {
+        Some((h, p)) => (h, p),
+        None => (rest, ""),
+    })
+}
+
+/// `192.0.2.1:5080`, `[2001:db8::1]:5080`, `192.0.2.1` → an address; names give `None`.
+fn socket_addr(host_port: &str, default_port: u16) -> Option<std::net::SocketAddr> {
+    if let Ok(a) = host_port.parse() {
+        return Some(a);
+    }
+    let ip: std::net::IpAddr = host_port
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()?;
+    Some(std::net::SocketAddr::new(ip, default_port))
+}
+
+/// Undoes URI %-escapes (`%3B` → `;`); a broken escape is kept as it is.
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = (b[i] == b'%')
+            .then(|| s.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match hex {
+            Some(c) => {
+                out.push(c);
+                i += 3;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// What the registrar needs of a REGISTER, read from its headers.
@@ -44,6 +192,9 @@ pub struct Register {
     pub expires: Option<u32>,
     pub source: String,
     pub user_agent: String,
+    pub path: Path,
+    /// `Supported: path`: the phone wants the Path echoed in the 200.
+    pub supports_path: bool,
 }
 
 /// The Contact header field(s) of a REGISTER.
@@ -108,6 +259,8 @@ pub enum ReadError {
     Missing(&'static str),
     #[error("unreadable Contact `{0}`")]
     Contact(String),
+    #[error("unreadable Path")]
+    Path,
 }
 
 impl Register {
@@ -162,6 +315,11 @@ impl Register {
             .next()
             .map(|(_, v)| v.trim().chars().take(120).collect())
             .unwrap_or_default();
+        let path = Path::read(get(headers, "Path", None).map(|(_, v)| v.as_str()))
+            .ok_or(ReadError::Path)?;
+        let supports_path = get(headers, "Supported", Some("k"))
+            .flat_map(|(_, v)| v.split(','))
+            .any(|o| o.trim().eq_ignore_ascii_case("path"));
         Ok(Register {
             call_id,
             cseq,
@@ -169,6 +327,8 @@ impl Register {
             expires,
             source,
             user_agent,
+            path,
+            supports_path,
         })
     }
 }
@@ -292,6 +452,7 @@ pub fn plan(
                         expires_at: now + e as i64 * 1000,
                         source: req.source.clone(),
                         user_agent: req.user_agent.clone(),
+                        path: req.path.clone(),
                     }));
                 }
             }
@@ -477,5 +638,84 @@ mod tests {
             Register::read(&h(&[("CSeq", "1 REGISTER")]), String::new()),
             Err(ReadError::Missing("Call-ID"))
         );
+    }
+
+    #[test]
+    fn path_of_a_relayed_register_is_kept_and_becomes_the_route_set() {
+        // Two proxies: Kamailio nearest the registrar wrote its Path last, on top.
+        let p = h(&[
+            ("Call-ID", "a"),
+            ("CSeq", "1 REGISTER"),
+            ("Contact", "<sip:ops1@192.168.1.20:5062>"),
+            (
+                "Path",
+                "<sip:198.51.100.5:5070;lr>, <sip:10.0.0.1;lr;transport=tcp>",
+            ),
+            (
+                "Path",
+                "<sip:203.0.113.1;lr;received=sip:203.0.113.9:40312%3Btransport%3Dudp>",
+            ),
+            ("k", "100rel, path"),
+        ]);
+        let r = Register::read(&p, "udp:198.51.100.5:5070".into()).unwrap();
+        assert!(r.supports_path);
+        assert_eq!(
+            r.path.route(),
+            [
+                "<sip:198.51.100.5:5070;lr>",
+                "<sip:10.0.0.1;lr;transport=tcp>",
+                "<sip:203.0.113.1;lr;received=sip:203.0.113.9:40312%3Btransport%3Dudp>",
+            ]
+        );
+        assert_eq!(
+            r.path.first_hop(),
+            Some(Hop {
+                addr: "198.51.100.5:5070".parse().unwrap(),
+                tcp: false
+            })
+        );
+        assert_eq!(
+            r.path.received(),
+            Some("203.0.113.9:40312".parse().unwrap())
+        );
+        // What the registrar stores reads back the same, and the binding carries it.
+        assert_eq!(Path::from_stored(&r.path.stored()), r.path);
+        let b = applied(&[], &plan(NOW, &[], &r, &Limits::default()).1);
+        assert_eq!(b[0].path, r.path);
+    }
+
+    #[test]
+    fn a_direct_register_has_no_path_and_a_bad_path_is_refused() {
+        let r = req("a", 1, Some("<sip:ops1@h>"), None);
+        assert!(r.path.is_empty() && !r.supports_path);
+        assert_eq!(r.path.first_hop(), None);
+        assert_eq!(r.path.received(), None);
+        assert_eq!(Path::from_stored(""), Path::default());
+        let tcp = Path::read(["<sip:[2001:db8::5];lr;transport=TCP>"]).unwrap();
+        assert_eq!(
+            tcp.first_hop(),
+            Some(Hop {
+                addr: "[2001:db8::5]:5060".parse().unwrap(),
+                tcp: true
+            })
+        );
+        // A name, not an address: no hop we could send to without DNS.
+        assert_eq!(
+            Path::read(["<sip:edge.example;lr>"]).unwrap().first_hop(),
+            None
+        );
+        for bad in [
+            "sip:198.51.100.5;lr",
+            "<http://x>",
+            "<sip:a",
+            "a> <sip:b;lr>",
+        ] {
+            let p = h(&[("Call-ID", "a"), ("CSeq", "1 REGISTER"), ("Path", bad)]);
+            assert_eq!(
+                Register::read(&p, String::new()),
+                Err(ReadError::Path),
+                "{bad}"
+            );
+        }
     }
 }

@@ -9,21 +9,24 @@
 //! ← SIP/2.0 200 OK   (any final answer counts: the phone is there)
 //! ```
 //!
-//! TCP and TLS phones keep their own connection alive (RFC 5626 CRLF pings); they are not
-//! pinged here.
+//! A phone that registered through Kamailio is pinged along its Path, like any request to
+//! it (the OPTIONS carries the Path as Route headers and goes to its first hop), whatever
+//! transport it uses behind the proxy.
+//!
+//! TCP and TLS phones that registered directly keep their own connection alive (RFC 5626
+//! CRLF pings); they are not pinged here.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rsipstack::sip::{Method, Param, Uri};
+use rsipstack::sip::{Header, Method, Param, Uri};
 use rsipstack::transaction::key::{TransactionKey, TransactionRole};
 use rsipstack::transaction::transaction::Transaction;
-use rsipstack::transport::SipAddr;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::dialog_uac::{target_of, Target};
 use super::endpoint::Shared;
 use super::message::await_final;
 use super::registrar::Binding;
@@ -52,13 +55,13 @@ pub(crate) async fn run(
                 continue;
             }
         };
-        let pings = all.into_iter().filter_map(|(aor, b)| {
-            let dest = udp_source(&b)?;
+        let pings = all.into_iter().filter(|(_, b)| pinged(b)).map(|(aor, b)| {
             let sh = sh.clone();
-            Some(async move {
-                let answered = ping(&sh, &b, dest, every).await;
-                (aor, b.contact, answered)
-            })
+            async move {
+                let contact = b.contact.clone();
+                let answered = ping(&sh, target_of(b), every).await;
+                (aor, contact, answered)
+            }
         });
         let results = futures::future::join_all(pings).await;
         let mut seen = std::collections::HashSet::new();
@@ -83,15 +86,15 @@ pub(crate) async fn run(
     }
 }
 
-/// `udp:ip:port` → where to send; `None` for other transports.
-fn udp_source(b: &Binding) -> Option<SocketAddr> {
-    b.source.strip_prefix("udp:")?.parse().ok()
+/// Bindings reached along a Path, and those that registered directly over UDP.
+fn pinged(b: &Binding) -> bool {
+    !b.path.is_empty() || b.source.starts_with("udp:")
 }
 
 /// One OPTIONS to a binding; true when any final response came back within `wait` (at
 /// most Timer F).
-async fn ping(sh: &Shared, b: &Binding, dest: SocketAddr, wait: Duration) -> bool {
-    let Ok(uri) = Uri::try_from(b.contact.as_str()) else {
+async fn ping(sh: &Shared, to: Target, wait: Duration) -> bool {
+    let Ok(uri) = Uri::try_from(to.uri.as_str()) else {
         return false;
     };
     let Some(local) = sh.local_addr(false) else {
@@ -108,21 +111,24 @@ async fn ping(sh: &Shared, b: &Binding, dest: SocketAddr, wait: Duration) -> boo
         uri: from_uri,
         params: vec![Param::Tag(rsipstack::transaction::make_tag())],
     };
-    let to = rsipstack::sip::typed::To {
+    let to_hdr = rsipstack::sip::typed::To {
         display_name: None,
         uri: uri.clone(),
         params: vec![],
     };
-    let req = sh
+    let mut req = sh
         .endpoint
-        .make_request(Method::Options, uri, via, from, to, 1, None);
+        .make_request(Method::Options, uri, via, from, to_hdr, 1, None);
+    for r in &to.route {
+        req.headers.push(Header::Route(r.as_str().into()));
+    }
     let Ok(key) = TransactionKey::from_request(&req, TransactionRole::Client) else {
         return false;
     };
     let mut tx = Transaction::new_client(key, req, sh.endpoint.clone(), None);
-    tx.destination = Some(SipAddr::new(rsipstack::sip::Transport::Udp, dest.into()));
+    tx.destination = to.next_hop;
     if let Err(e) = tx.send().await {
-        debug!(error = %e, %dest, "keep-alive OPTIONS not sent");
+        debug!(error = %e, contact = %to.uri, "keep-alive OPTIONS not sent");
         return false;
     }
     tokio::time::timeout(wait, await_final(&mut tx))

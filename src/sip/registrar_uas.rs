@@ -8,7 +8,13 @@
 //! REGISTER + Authorization, stale    → 401 + …, stale=true
 //! REGISTER + Authorization, wrong    → 401 again (403 once the address is locked out)
 //! Contact expiry below the minimum   → 423 + Min-Expires
+//! REGISTER + Path (through Kamailio) → Path kept with the binding; echoed in the 200 when
+//!                                      the phone sent `Supported: path` (RFC 3327 §5.3)
 //! ```
+//!
+//! A Path from a phone that does not list `path` in Supported is still kept rather than
+//! refused with 420: the proxy that wrote it is the operator's own balancer, and most desk
+//! phones never announce the extension.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -280,16 +286,19 @@ impl RegistrarUas {
             return;
         }
         let left = registrar::applied(&current, &changes);
-        info!(user = %user, contacts = left.len(), "registered");
+        info!(user = %user, contacts = left.len(), path = %req.path.stored(), "registered");
         metrics::counter!("hotline_sip_registrations_total", "result" => "ok").increment(1);
-        let contacts = left
+        let mut headers: Vec<Header> = left
             .iter()
             .map(|b| {
                 let secs = ((b.expires_at - now).max(0) + 999) / 1000;
                 Header::Contact(format!("<{}>;expires={secs}", b.contact).into())
             })
             .collect();
-        reply(tx, StatusCode::OK, contacts).await;
+        if req.supports_path && !req.path.is_empty() {
+            headers.push(Header::Path(req.path.stored().into()));
+        }
+        reply(tx, StatusCode::OK, headers).await;
     }
 
     async fn challenge(&self, tx: &mut Transaction, stale: bool, proxy: bool) {
