@@ -135,7 +135,7 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
         ));
     }
     // Recordings waiting in the spool (an upload failed, or the node stopped) go up.
-    tasks.spawn(recordings.run_uploads(shutdown.clone()));
+    tasks.spawn(recordings.clone().run_uploads(shutdown.clone()));
 
     if cfg.tickets.supervision.enabled {
         let s = &cfg.tickets.supervision;
@@ -293,6 +293,7 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
     )
     .await
     .context("starting the call centre")?;
+    acd.keep_recordings_in(recordings.clone());
     engine.set_acd(acd.clone());
     if db.shared() {
         // Several nodes may share this database: one call centre, woken by their changes.

@@ -3,32 +3,40 @@
 //! (SIPp pressing 0) held on node A; two callers on two nodes and one free operator: the
 //! one who waited longer is served first, the other waits and is served next, and the
 //! operator never rings for both at once. Plus the claim itself: two claims of one free
-//! agent at the same moment, exactly one wins.
+//! agent at the same moment, exactly one wins. The operator's conversation is recorded on
+//! the node that bridged it, kept in object storage (`s3s-fs`) and played from the other.
 
-mod common;
+mod web_support;
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::agents::{
-    api, caller, cli_env, events_in, kinds, operator_pg, phone, phone_done, queues_file,
-    register_phone, token_at, Phone,
-};
-use common::serve::{Hotline, Step};
 use hotline::acd::{AcdStore, Agent, AgentState, CallStep, Request};
 use hotline::store::Db;
 use serde_json::json;
 use sqlx::Row;
+use web_support::common::agents::{
+    api, caller, cli_env, events_in, kinds, operator_pg, phone, phone_done, queues_file,
+    register_phone, token_at, Phone,
+};
+use web_support::common::s3::{S3, SECRET};
+use web_support::common::serve::{Hotline, Step};
+use web_support::{client, common, login_as, password, Browser};
 
 /// A node on the shared database with the test's queue.
 fn node(url: &str, queues: &Path) -> Hotline {
-    Hotline::start(&[
+    node_with(url, queues, Vec::new())
+}
+
+fn node_with(url: &str, queues: &Path, mut env: Vec<(&'static str, String)>) -> Hotline {
+    env.extend([
         ("HOTLINE__DATABASE__URL", url.to_string()),
         ("HOTLINE__ACD__QUEUES_FILE", queues.display().to_string()),
         // SIPp's answering scenarios take only INVITEs.
         ("HOTLINE__SIP__REGISTRAR__KEEPALIVE_SECS", "3600".into()),
-    ])
+    ]);
+    Hotline::start(&env)
 }
 
 /// `ops1` sets their state at their desk, served by node `h` only.
@@ -71,8 +79,9 @@ async fn an_agent_registered_at_one_node_answers_a_caller_held_on_the_other() {
     let url = common::fresh_pg().await;
     let dir = tempfile::tempdir().unwrap();
     let q = queues_file(dir.path(), "ring_secs = 10\nwrapup_secs = 1");
-    let a = node(&url, &q);
-    let b = node(&url, &q);
+    let s3 = S3::start();
+    let a = node_with(&url, &q, s3.node_env(&url, SECRET));
+    let b = node_with(&url, &q, s3.node_env(&url, SECRET));
     let db = Db::open(&url, 1).await.unwrap();
 
     operator_pg(&a, &url, "ops1");
@@ -127,6 +136,51 @@ async fn an_agent_registered_at_one_node_answers_a_caller_held_on_the_other() {
         row.get::<Option<i64>, _>(2).is_some(),
         "answered by the agent"
     );
+    // The conversation, recorded on node a, is in the shared store and plays from node b.
+    let stored = ev[3].1["path"].as_str().unwrap_or_default().to_string();
+    let key = stored
+        .strip_prefix("object:")
+        .unwrap_or_else(|| panic!("recorded as {stored:?}, not as an object"));
+    assert!(key.starts_with("conversations/"), "{key}");
+    let object = std::fs::read(s3.bucket_dir().join(key)).expect("the object is in the bucket");
+    let call_id: i64 = sqlx::query_scalar("SELECT id FROM calls WHERE caller = '13800138201'")
+        .fetch_one(db.pool())
+        .await
+        .expect("the call's id");
+    hotline::web::accounts::add_user(
+        &db,
+        &[],
+        &hotline::web::accounts::NewAccount {
+            name: "sup1".into(),
+            display_name: String::new(),
+            role: hotline::web::accounts::Role::Supervisor,
+            department: None::<hotline::tickets::DepartmentId>,
+            password: password("sup1"),
+        },
+    )
+    .await
+    .expect("add supervisor");
+    let at_b = Browser {
+        client: client(),
+        base: format!("http://127.0.0.1:{}", b.http_port),
+        cookies: Vec::new(),
+        csrf: String::new(),
+    };
+    let mut sup = login_as(at_b, "sup1").await;
+    let (status, body) = sup
+        .get_bytes(&format!("/console/calls/{call_id}/recordings/0"))
+        .await;
+    assert_eq!(status, 200, "--- b ---\n{}", b.log());
+    assert!(
+        body.starts_with(b"RIFF") && body.len() > 8000,
+        "{} bytes",
+        body.len()
+    );
+    assert!(
+        body == object,
+        "node b served other bytes than the store holds"
+    );
+
     // Node a rang the phone; node b (where it registered) had no part in the call.
     assert!(a.log().contains("caller joined the queue"));
     assert!(!b.log().contains("caller joined the queue"));

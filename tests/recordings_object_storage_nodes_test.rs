@@ -7,7 +7,7 @@
 mod web_support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hotline::speech::{model, SpeechConfig};
@@ -15,75 +15,10 @@ use hotline::store::Db;
 use hotline::tickets::DepartmentId;
 use hotline::web::accounts::{self, NewAccount, Role};
 use sqlx::Row;
+use web_support::common::s3::{S3, SECRET};
 use web_support::common::serve::{scenario, sipp, Hotline, Step};
 use web_support::common::{self, pcap, serve::free_port};
 use web_support::{client, login_as, password, Browser};
-
-const ACCESS: &str = "hotline-test";
-const SECRET: &str = "s3cret-for-tests-only";
-const BUCKET: &str = "recordings";
-
-/// The S3 server: `S3S_FS`, else `target/tools/bin/s3s-fs` (scripts/setup installs it
-/// there), else one on PATH.
-fn s3s_fs_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("S3S_FS") {
-        return p.into();
-    }
-    let local = common::repo().join("target/tools/bin/s3s-fs");
-    if local.is_file() {
-        return local;
-    }
-    "s3s-fs".into()
-}
-
-struct S3 {
-    child: Child,
-    root: tempfile::TempDir,
-    endpoint: String,
-}
-
-impl Drop for S3 {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_s3() -> S3 {
-    let root = tempfile::tempdir().expect("tempdir");
-    std::fs::create_dir_all(root.path().join(BUCKET)).unwrap();
-    let port = free_port();
-    let child = Command::new(s3s_fs_bin())
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--access-key", ACCESS, "--secret-key", SECRET])
-        .arg(root.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("s3s-fs runs (scripts/setup test installs it)");
-    let until = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < until, "s3s-fs did not listen");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    S3 {
-        child,
-        root,
-        endpoint: format!("http://127.0.0.1:{port}"),
-    }
-}
-
-fn node_env(s3: &S3, pg: &str, secret: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("HOTLINE__DATABASE__URL", pg.to_string()),
-        ("HOTLINE__RECORDINGS__STORE", "s3".into()),
-        ("HOTLINE__RECORDINGS__BUCKET", BUCKET.into()),
-        ("HOTLINE__RECORDINGS__ENDPOINT", s3.endpoint.clone()),
-        ("HOTLINE__RECORDINGS__ALLOW_HTTP", "true".into()),
-        ("HOTLINE__RECORDINGS__ACCESS_KEY_ID", ACCESS.into()),
-        ("HOTLINE__RECORDINGS__SECRET_ACCESS_KEY", secret.into()),
-    ]
-}
 
 fn wav_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -107,21 +42,21 @@ async fn a_message_recorded_on_one_node_is_transcribed_on_another_and_played_fro
         .map(PathBuf::from)
         .unwrap_or_else(|| common::repo().join("target/speech-test-data"));
     let model = model::fetch(&SpeechConfig::default(), &data).expect("model fetch works");
-    let s3 = start_s3();
+    let s3 = S3::start();
     let pg = common::fresh_pg().await;
 
     let no_speech = ("HOTLINE__SPEECH__ENABLED", "false".to_string());
-    let mut a_env = node_env(&s3, &pg, SECRET);
+    let mut a_env = s3.node_env(&pg, SECRET);
     a_env.push(no_speech.clone());
     let a = Hotline::start(&a_env);
-    let mut b_env = node_env(&s3, &pg, SECRET);
+    let mut b_env = s3.node_env(&pg, SECRET);
     b_env.extend([
         ("HOTLINE__SPEECH__MODEL_PATH", model.display().to_string()),
         ("HOTLINE__SPEECH__POLL_MS", "200".to_string()),
         ("HOTLINE__SPEECH__JOB_TIMEOUT_SECS", "600".to_string()),
     ]);
     let b = Hotline::start(&b_env);
-    let mut c_env = node_env(&s3, &pg, SECRET);
+    let mut c_env = s3.node_env(&pg, SECRET);
     c_env.push(no_speech);
     let c = Hotline::start(&c_env);
 
@@ -173,7 +108,7 @@ async fn a_message_recorded_on_one_node_is_transcribed_on_another_and_played_fro
         .unwrap_or_else(|| panic!("the ticket points at the store, not a file: {reference}"));
     assert!(key.starts_with("messages/"), "{key}");
     // In the store, and no longer on node A's disk: B and C cannot have read A's file.
-    let stored = std::fs::read(s3.root.path().join(BUCKET).join(key))
+    let stored = std::fs::read(s3.bucket_dir().join(key))
         .unwrap_or_else(|e| panic!("object {key} not in the store ({e}):\n{}", a.log()));
     assert!(stored.starts_with(b"RIFF") && stored.len() > 8000);
     assert_eq!(wav_files(a.dir.path()), Vec::<PathBuf>::new());
@@ -248,7 +183,7 @@ async fn a_message_recorded_on_one_node_is_transcribed_on_another_and_played_fro
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_secret_stops_the_node_at_start_saying_why() {
-    let s3 = start_s3();
+    let s3 = S3::start();
     let data = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(common::hotline_bin());
     cmd.arg("serve")
@@ -259,7 +194,7 @@ async fn a_wrong_secret_stops_the_node_at_start_saying_why() {
             "HOTLINE__HTTP__LISTEN",
             format!("127.0.0.1:{}", free_port()),
         );
-    for (k, v) in node_env(&s3, "", "not-the-secret") {
+    for (k, v) in s3.node_env("", "not-the-secret") {
         if k != "HOTLINE__DATABASE__URL" {
             cmd.env(k, v);
         }

@@ -9,7 +9,7 @@
 //! caller ◀══════ media bridged ═════▶ agent     hold: caller hears music, agent silence
 //! ```
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -22,6 +22,7 @@ use super::{Acd, Queue};
 use crate::calls::{CallEvent, CallRecordId, HangupSide, RingResult};
 use crate::media::{self, Prompt};
 use crate::sip::{self, BridgeOutcome, OutboundLeg};
+use crate::store::objects::{Folder, ObjectKey, Recordings};
 
 /// One side of a conversation with an agent: the caller on an incoming call, or the
 /// resident reached by a callback.
@@ -553,8 +554,8 @@ impl Acd {
         let layout = self.inner.record_layout?;
         let now = chrono::Utc::now();
         let dir = self
-            .inner
-            .recordings_dir
+            .recordings()
+            .recording_dir(Folder::Conversations, &self.inner.recordings_dir)
             .join(now.format("%Y%m%d").to_string());
         if let Err(e) = std::fs::create_dir_all(&dir) {
             tracing::warn!(error = %e, dir = %dir.display(), "no folder for call recordings");
@@ -586,20 +587,50 @@ impl Acd {
         r: Option<media::ConversationRecorder>,
     ) {
         let Some(r) = r else { return };
-        match r.finish().await {
-            Ok(done) => {
-                if let Some(id) = record {
-                    self.record(
-                        id,
-                        CallEvent::Recorded {
-                            path: done.path.display().to_string(),
-                        },
-                    )
-                    .await;
-                }
+        let done = match r.finish().await {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::warn!(error = %e, "the conversation's recording failed");
+                return;
             }
-            Err(e) => tracing::warn!(error = %e, "the conversation's recording failed"),
+        };
+        let stored = match self.keep(&done.path).await {
+            Ok(stored) => stored,
+            Err(e) => {
+                // The file is still on this node's disk: say where, rather than lose it.
+                tracing::warn!(error = %e, file = %done.path.display(), "the conversation's recording is kept on this node only");
+                done.path.display().to_string()
+            }
+        };
+        if let Some(id) = record {
+            self.record(id, CallEvent::Recorded { path: stored }).await;
         }
+    }
+
+    /// Hands a finished conversation (`<day>/<file>.wav`) to where recordings are kept;
+    /// returns the reference the call record stores.
+    async fn keep(&self, file: &std::path::Path) -> Result<String, String> {
+        let name = |p: Option<&std::path::Path>| {
+            p.and_then(|p| p.file_name())
+                .and_then(|n| n.to_str())
+                .map(str::to_string)
+                .ok_or_else(|| format!("no day folder and file name in {}", file.display()))
+        };
+        let day = name(file.parent())?;
+        let key = ObjectKey::new(Folder::Conversations, &day, &name(Some(file))?)
+            .map_err(|e| e.to_string())?;
+        self.recordings()
+            .keep(file, &key)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    fn recordings(&self) -> &Recordings {
+        static LOCAL: OnceLock<Recordings> = OnceLock::new();
+        self.inner
+            .recordings
+            .get()
+            .unwrap_or_else(|| LOCAL.get_or_init(Recordings::local))
     }
 
     pub(crate) fn set_control(&self, agent: &str, tx: Option<mpsc::UnboundedSender<Control>>) {

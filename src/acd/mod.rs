@@ -191,6 +191,9 @@ pub(crate) struct Inner {
     pub calls: Calls,
     pub roster: Arc<dyn Roster>,
     pub dialer: OnceLock<Dialer>,
+    /// Where finished conversation recordings are kept (a shared store when configured, so
+    /// any node's console plays them); the node's own folder until set.
+    pub recordings: OnceLock<crate::store::objects::Recordings>,
     pub st: Mutex<State>,
     pub wake: Notify,
     pub events: broadcast::Sender<AcdEvent>,
@@ -269,6 +272,7 @@ impl Acd {
             calls,
             roster,
             dialer: OnceLock::new(),
+            recordings: OnceLock::new(),
             st: Mutex::new(State {
                 talk_avg_ms: 180_000.0,
                 ..Default::default()
@@ -427,6 +431,11 @@ impl Acd {
     pub fn set_dialer(&self, dialer: Dialer) {
         let _ = self.inner.dialer.set(dialer);
         self.inner.wake.notify_one();
+    }
+
+    /// Keeps conversation recordings in `recordings` (`[recordings]`: local or shared).
+    pub fn keep_recordings_in(&self, recordings: crate::store::objects::Recordings) {
+        let _ = self.inner.recordings.set(recordings);
     }
 
     pub(crate) fn dialer(&self) -> Option<&Dialer> {

@@ -74,6 +74,7 @@ pub mod kamailio;
 pub mod net;
 pub mod pcap;
 pub mod rtp;
+pub mod s3;
 pub mod serve;
 pub mod sipp;
 
