@@ -4,7 +4,8 @@
 //! one who waited longer is served first, the other waits and is served next, and the
 //! operator never rings for both at once. Plus the claim itself: two claims of one free
 //! agent at the same moment, exactly one wins. The operator's conversation is recorded on
-//! the node that bridged it, kept in object storage (`s3s-fs`) and played from the other.
+//! the node that bridged it, kept in object storage (`s3s-fs`) and played from the other;
+//! the operator hangs up from the desk on the node that does not hold the call.
 
 mod web_support;
 
@@ -98,8 +99,46 @@ async fn an_agent_registered_at_one_node_answers_a_caller_held_on_the_other() {
     )
     .await;
 
-    let (ok, out) = caller(&a, "13800138201", &[Step::Pause(5000), Step::Bye]);
-    assert!(ok, "caller:\n{out}\n--- a ---\n{}", a.log());
+    // The operator's desk is on node b, the call on node a: ops1 hangs up from the desk.
+    let desk_hangup = {
+        let (db, token, port) = (db.clone(), ops1.clone(), b.http_port);
+        tokio::spawn(async move {
+            let until = Instant::now() + Duration::from_secs(30);
+            loop {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM acd_agents WHERE name = 'ops1' AND state = 'talking'",
+                )
+                .fetch_one(db.pool())
+                .await
+                .expect("query");
+                if n == 1 || Instant::now() > until {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let r = reqwest::Client::new()
+                .post(format!("http://127.0.0.1:{port}/api/v1/agents/ops1/call"))
+                .bearer_auth(token)
+                .json(&json!({"action": "hangup"}))
+                .send()
+                .await
+                .expect("node b answers");
+            r.status().as_u16()
+        })
+    };
+    let (ok, out) = caller(&a, "13800138201", &[Step::AwaitBye(30_000)]);
+    assert!(
+        ok,
+        "the caller on a got the BYE of ops1's hang-up at b's desk:\n{out}\n--- a ---\n{}\n--- b ---\n{}",
+        a.log(),
+        b.log()
+    );
+    assert_eq!(
+        desk_hangup.await.unwrap(),
+        202,
+        "node b took the desk command"
+    );
     let (answered, out) = phone_done(desk);
     assert!(
         answered,
@@ -121,6 +160,7 @@ async fn an_agent_registered_at_one_node_answers_a_caller_held_on_the_other() {
     );
     assert_eq!(ev[1].1["agent"], "ops1");
     assert_eq!(ev[2].1["agent"], "ops1");
+    assert_eq!(ev[4].1["side"], "agent", "{ev:?}");
     let row = sqlx::query(
         "SELECT agent, queue, agent_answered_at FROM calls WHERE caller = '13800138201'",
     )

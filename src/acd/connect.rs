@@ -73,7 +73,7 @@ impl Party for Resident<'_> {
 }
 
 /// Where an agent sends a caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TransferTarget {
     /// Back in line in another queue (keeping nothing of the wait: a new entry).
     Queue(String),
@@ -83,8 +83,9 @@ pub enum TransferTarget {
     Destination(String),
 }
 
-/// What the agent desk can do with a conversation in progress.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the agent desk can do with a conversation in progress. Serialised when the desk is
+/// on another node than the call (`shared`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Control {
     /// Caller on hold (hears music) or back.
     Hold(bool),

@@ -674,8 +674,25 @@ impl Acd {
         }
     }
 
-    /// A desk command for the call an agent is in.
+    /// A desk command for the call an agent is in. On PostgreSQL the call may be on another
+    /// node (the desk is wherever the browser is): an agent in a conversation this node does
+    /// not hold gets the command through the node that does.
     pub fn control(&self, agent: &str, c: Control) -> Result<(), AcdError> {
+        match self.control_here(agent, c.clone()) {
+            Err(AcdError::NotInCall(_))
+                if self.inner.store.shared()
+                    && self.agent(agent).map(|a| a.state) == Some(AgentState::Talking) =>
+            {
+                let (store, agent) = (self.inner.store.clone(), agent.to_string());
+                tokio::spawn(async move { store.forward_control(&agent, &c).await });
+                Ok(())
+            }
+            r => r,
+        }
+    }
+
+    /// A desk command for a call this node holds.
+    pub(crate) fn control_here(&self, agent: &str, c: Control) -> Result<(), AcdError> {
         let controls = self
             .inner
             .controls

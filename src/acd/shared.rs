@@ -8,7 +8,8 @@
 //! else is taken from the tables. Before reading, the node renews its lease on what it holds
 //! and frees what a dead node held: agents go back to ready, its live callers are owed a
 //! callback (or are lost, as at a restart), callbacks it was ringing for wait again.
-//! SQLite has one node and none of this.
+//! Desk commands (hold, transfer, hang up, listen) for a call another node holds travel on
+//! `store::CONTROL_CHANNEL` to that node. SQLite has one node and none of this.
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -18,7 +19,7 @@ use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
 
 use super::agent::{AgentState, CallStep};
-use super::store::{AgentWas, StoredEntry, CHANNEL};
+use super::store::{AgentWas, ForwardedControl, StoredEntry, CHANNEL, CONTROL_CHANNEL};
 use super::{Acd, AcdEvent, Agent, Entry, EntryKind};
 use crate::store::lease::Backoff;
 use crate::store::{node_id, now_ms};
@@ -245,7 +246,7 @@ pub async fn listen(acd: Acd, url: String, shutdown: CancellationToken) {
     while !shutdown.is_cancelled() {
         let listener = async {
             let mut l = PgListener::connect(&url).await?;
-            l.listen(CHANNEL).await?;
+            l.listen_all([CHANNEL, CONTROL_CHANNEL]).await?;
             Ok::<_, sqlx::Error>(l)
         };
         let mut listener = tokio::select! {
@@ -271,6 +272,7 @@ pub async fn listen(acd: Acd, url: String, shutdown: CancellationToken) {
                 n = listener.try_recv() => n,
             };
             match n {
+                Ok(Some(n)) if n.channel() == CONTROL_CHANNEL => apply_forwarded(&acd, n.payload()),
                 Ok(Some(n)) if n.payload() == node_id() => {}
                 Ok(Some(_)) | Ok(None) => wake(&acd),
                 Err(e) => {
@@ -280,5 +282,18 @@ pub async fn listen(acd: Acd, url: String, shutdown: CancellationToken) {
                 }
             }
         }
+    }
+}
+
+/// A desk command another node forwarded: applied when this node holds the agent's call;
+/// every other node (and a command that arrives after the call ended) lets it pass.
+fn apply_forwarded(acd: &Acd, payload: &str) {
+    let f: ForwardedControl = match serde_json::from_str(payload) {
+        Ok(f) => f,
+        Err(e) => return tracing::warn!(error = %e, "unreadable desk command from another node"),
+    };
+    match acd.control_here(&f.agent, f.control) {
+        Ok(()) => tracing::info!(agent = %f.agent, "desk command from another node applied"),
+        Err(e) => tracing::debug!(agent = %f.agent, "desk command from another node: {e}"),
     }
 }

@@ -28,6 +28,17 @@ pub const LEASE: Duration = Duration::from_secs(15);
 /// the payload is the node's id, so it skips its own.
 pub const CHANNEL: &str = "hotline_acd";
 
+/// The PostgreSQL channel that carries a desk command to the node holding the agent's call:
+/// JSON of [`ForwardedControl`].
+pub const CONTROL_CHANNEL: &str = "hotline_acd_control";
+
+/// A desk command on its way to whichever node holds `agent`'s call.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct ForwardedControl {
+    pub agent: String,
+    pub control: super::Control,
+}
+
 /// `acd_waiting` as a leased table: a node claims a callback owed before ringing an agent
 /// for it, and holds its own live callers (their calls' media are on it).
 const ENTRIES: LeasedTable = LeasedTable {
@@ -386,6 +397,27 @@ impl AcdStore {
             .await
         {
             tracing::debug!(error = %e, "call centre change not announced");
+        }
+    }
+
+    /// Sends a desk command to the other nodes; the one holding `agent`'s call applies it.
+    pub async fn forward_control(&self, agent: &str, control: &super::Control) {
+        let msg = ForwardedControl {
+            agent: agent.to_string(),
+            control: control.clone(),
+        };
+        let payload = match serde_json::to_string(&msg) {
+            Ok(p) => p,
+            Err(e) => return tracing::warn!(agent, error = %e, "desk command not forwarded"),
+        };
+        match sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CONTROL_CHANNEL)
+            .bind(payload)
+            .execute(self.db.pool())
+            .await
+        {
+            Ok(_) => tracing::info!(agent, "desk command sent to the node holding the call"),
+            Err(e) => tracing::warn!(agent, error = %e, "desk command not forwarded"),
         }
     }
 
