@@ -303,6 +303,9 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
             calls: Some(Arc::new(OperatorCalls(engine.clone()))),
             acd: Some(acd.clone()),
             destinations: cfg.sip.destinations.keys().cloned().collect(),
+            webrtc: Some(crate::webrtc::Gateway::new(Arc::new(
+                crate::media::PortPool::new(&cfg.media).context("media ports for browser legs")?,
+            ))),
             scorecard: cfg.scorecard.clone(),
         },
     );
