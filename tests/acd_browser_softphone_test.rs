@@ -168,6 +168,10 @@ async fn a_browser_agent_answers_and_both_sides_hear_each_other() {
         .chunks(800)
         .filter(|b| tone_share(b, 1000.0) > 0.6)
         .count();
+    eprintln!(
+        "page heard {heard_line}; caller heard 1 kHz in {mic_blocks} of {} blocks",
+        pcm.len() / 800
+    );
     assert!(
         mic_blocks >= 20,
         "the caller heard the operator's 1 kHz for {mic_blocks} blocks of 100 ms (of {})",
