@@ -88,6 +88,13 @@ try {
       return [top, loudest];
     });
     console.log(`heard ${freq} ${level.toFixed(1)}`);
+    // Both level meters move: the microphone's tone out, the caller's tone in.
+    const levels = await page.evaluate(() => [
+      document.getElementById("sp-level-out").value,
+      document.getElementById("sp-level-in").value,
+    ]);
+    console.log(`meters ${levels[0].toFixed(2)} ${levels[1].toFixed(2)}`);
+    if (!(levels[0] > 0.3 && levels[1] > 0.3)) throw new Error(`level meters at ${levels}`);
     await page.screenshot({ path: `${SHOTS}/softphone-talking.png`, fullPage: true });
     // The caller hears the microphone a while longer, then the agent hangs up.
     await page.waitForTimeout(3000);

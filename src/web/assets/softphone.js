@@ -1,7 +1,8 @@
 // The agent desk's browser phone: while this page is open the tab is the agent's phone.
 // Signalling over the desk's WebSocket (the console session; no SIP account in the
 // browser), media over WebRTC to hotline (G.711). A call rings with a sound; answer and hang
-// up with the buttons or Alt+A / Alt+H; Alt+M mutes the microphone.
+// up with the buttons or Alt+A / Alt+H; Alt+M mutes the microphone; meters show both
+// directions' levels.
 (function () {
   "use strict";
   var box = document.getElementById("softphone");
@@ -47,7 +48,39 @@
     if (ringer) { ringer.stop(); ringer = null; }
   }
 
+  // Level meters for both directions, so the agent sees their microphone works and the
+  // caller is heard (RMS of the last 2048 samples, ten times a second).
+  var meters = null;
+  function startMeters() {
+    stopMeters();
+    var Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx || !mic || !audio.srcObject) return;
+    var ctx = new Ctx();
+    var pairs = [[mic, "sp-level-out"], [audio.srcObject, "sp-level-in"]].map(function (p) {
+      var an = ctx.createAnalyser();
+      an.fftSize = 2048;
+      ctx.createMediaStreamSource(p[0]).connect(an);
+      return [an, document.getElementById(p[1])];
+    });
+    var buf = new Float32Array(2048);
+    var timer = setInterval(function () {
+      pairs.forEach(function (p) {
+        p[0].getFloatTimeDomainData(buf);
+        var sum = 0;
+        for (var i = 0; i < buf.length; i++) sum += buf[i] * buf[i];
+        // -60..0 dBFS shown as 0..1.
+        var db = 10 * Math.log10(sum / buf.length + 1e-12);
+        p[1].value = Math.max(0, Math.min(1, (db + 60) / 60));
+      });
+    }, 100);
+    meters = { stop: function () { clearInterval(timer); ctx.close(); pairs.forEach(function (p) { p[1].value = 0; }); } };
+  }
+  function stopMeters() {
+    if (meters) { meters.stop(); meters = null; }
+  }
+
   function endCall() {
+    stopMeters();
     stopRing();
     if (pc) { pc.close(); pc = null; }
     if (mic) { mic.getTracks().forEach(function (t) { t.stop(); }); mic = null; }
@@ -82,7 +115,7 @@
         audio.srcObject = ev.streams && ev.streams[0] ? ev.streams[0] : new MediaStream([ev.track]);
       };
       pc.onconnectionstatechange = function () {
-        if (pc && pc.connectionState === "connected") show("talking");
+        if (pc && pc.connectionState === "connected") { show("talking"); startMeters(); }
       };
       return pc.createOffer()
         .then(function (o) { return pc.setLocalDescription(o); })
