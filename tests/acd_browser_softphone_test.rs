@@ -168,8 +168,12 @@ async fn a_browser_agent_answers_and_both_sides_hear_each_other() {
         .chunks(800)
         .filter(|b| tone_share(b, 1000.0) > 0.6)
         .count();
+    let meters = said
+        .lines()
+        .find(|l| l.starts_with("meters "))
+        .unwrap_or("");
     eprintln!(
-        "page heard {heard_line}; caller heard 1 kHz in {mic_blocks} of {} blocks",
+        "page heard {heard_line} ({meters}); caller heard 1 kHz in {mic_blocks} of {} blocks",
         pcm.len() / 800
     );
     assert!(
