@@ -424,7 +424,7 @@ pub(crate) async fn conversation<P: Party>(
                             Some(d) => d
                                 .ring(uri, call.number(), ring, &cancel)
                                 .await
-                                .map(AgentLeg::Phone),
+                                .map(|l| AgentLeg::Phone(Box::new(l))),
                             None => Err(BridgeOutcome::Failed),
                         },
                     }

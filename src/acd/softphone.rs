@@ -29,7 +29,8 @@ pub type BrowserPhone = mpsc::UnboundedSender<BrowserRing>;
 /// The agent's side of a conversation.
 #[derive(Debug)]
 pub(crate) enum AgentLeg {
-    Phone(OutboundLeg),
+    // Boxed: a SIP leg is several times the size of a browser's handle.
+    Phone(Box<OutboundLeg>),
     Browser(BrowserLeg),
 }
 
@@ -59,7 +60,7 @@ impl AgentLeg {
 
     pub async fn hangup(self) {
         match self {
-            AgentLeg::Phone(l) => l.hangup().await,
+            AgentLeg::Phone(l) => (*l).hangup().await,
             AgentLeg::Browser(l) => l.hangup(),
         }
     }
@@ -125,7 +126,7 @@ impl Acd {
         dialer
             .ring_noting(&format!("account:{agent}"), from, ring, stop, rung)
             .await
-            .map(AgentLeg::Phone)
+            .map(|l| AgentLeg::Phone(Box::new(l)))
     }
 }
 

@@ -243,7 +243,7 @@ impl Driver {
                         Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                             return Stop::Lost("ice disconnected");
                         }
-                        Event::MediaData(d) => self.to_session(&d.data, d.time).await,
+                        Event::MediaData(d) => self.relay_to_session(&d.data, d.time).await,
                         _ => {}
                     },
                     Err(e) => {
@@ -274,7 +274,7 @@ impl Driver {
                 r = self.relay.recv_from(&mut rbuf) => {
                     let Ok((n, from)) = r else { continue };
                     if from == self.session_addr && connected {
-                        self.to_browser(n, &rbuf);
+                        self.send_to_browser(n, &rbuf);
                     }
                 }
                 _ = tokio::time::sleep(wait) => {
@@ -290,7 +290,7 @@ impl Driver {
     }
 
     /// The session's RTP, unwrapped and handed to str0m (which packetises and encrypts it).
-    fn to_browser(&mut self, n: usize, rbuf: &[u8]) {
+    fn send_to_browser(&mut self, n: usize, rbuf: &[u8]) {
         let Ok(rd) = RtpReader::new(&rbuf[..n]) else {
             return;
         };
@@ -304,10 +304,10 @@ impl Driver {
     }
 
     /// The browser's audio, as plain RTP to the leg's session.
-    async fn to_session(&mut self, data: &[u8], time: MediaTime) {
+    async fn relay_to_session(&mut self, data: &[u8], time: MediaTime) {
         let mut out = [0u8; 1500];
         let built = RtpPacketBuilder::new()
-            .payload_type(*self.pt as u8)
+            .payload_type(*self.pt)
             .ssrc(self.out_ssrc)
             .sequence(self.out_seq.into())
             .timestamp(time.numer() as u32)
