@@ -1,7 +1,7 @@
 //! `hotline`: a 12345 government service hotline gateway.
 //!
 //! Layers (see DESIGN.md), arrows pointing down only:
-//! app (`main.rs`, `server`, `config`) → channels (`sip`, `media`, `ivr`, `acd`, `sms`, `mail`, `web`)
+//! app (`main.rs`, `server`, `config`) → channels (`sip`, `media`, `webrtc`, `ivr`, `acd`, `sms`, `mail`, `web`)
 //! → services (`notify`) → domain (`tickets`, `calls`, `speech`) → storage (`store`); small
 //! leaves any layer may use: `telemetry` (the metrics recorder), `privacy` (masking),
 //! `tomlpos` (where a key is in a TOML file), `wav` (the one WAV reader).
@@ -32,3 +32,4 @@ pub mod tickets;
 pub mod tomlpos;
 pub mod wav;
 pub mod web;
+pub mod webrtc;

@@ -306,7 +306,8 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
     let listener = tokio::net::TcpListener::bind(cfg.http.listen)
         .await
         .with_context(|| format!("listening for HTTP on {}", cfg.http.listen))?;
-    tracing::info!(addr = %listener.local_addr()?, "HTTP listening (web console, APIs, /healthz, /readyz)");
+    let tls = cfg.web.tls().context("the console's TLS certificate")?;
+    tracing::info!(addr = %listener.local_addr()?, tls = tls.is_some(), "HTTP listening (web console, APIs, /healthz, /readyz)");
     let app = web::router_with(
         AppState {
             tickets: tickets.clone(),
@@ -317,21 +318,49 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
             calls: Some(Arc::new(OperatorCalls(engine.clone()))),
             acd: Some(acd.clone()),
             destinations: cfg.sip.destinations.keys().cloned().collect(),
+            webrtc: Some(crate::webrtc::Gateway::new(Arc::new(
+                crate::media::PortPool::new(&cfg.media).context("media ports for browser legs")?,
+            ))),
             scorecard: cfg.scorecard.clone(),
         },
     );
     let http_stop = shutdown.clone();
-    tasks.spawn(async move {
-        let r = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { http_stop.cancelled().await })
-        .await;
-        if let Err(e) = r {
-            tracing::error!(error = %e, "HTTP server stopped");
+    match tls {
+        None => {
+            tasks.spawn(async move {
+                let r = axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+                )
+                .with_graceful_shutdown(async move { http_stop.cancelled().await })
+                .await;
+                if let Err(e) = r {
+                    tracing::error!(error = %e, "HTTP server stopped");
+                }
+            });
         }
-    });
+        Some(tls) => {
+            let handle = axum_server::Handle::new();
+            let server = axum_server::tls_rustls::from_tcp_rustls(
+                listener.into_std()?,
+                axum_server::tls_rustls::RustlsConfig::from_config(tls),
+            )
+            .context("serving HTTPS")?
+            .handle(handle.clone());
+            tokio::spawn(async move {
+                http_stop.cancelled().await;
+                handle.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+            });
+            tasks.spawn(async move {
+                let r = server
+                    .serve(app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+                    .await;
+                if let Err(e) = r {
+                    tracing::error!(error = %e, "HTTPS server stopped");
+                }
+            });
+        }
+    }
 
     let handler: Arc<dyn CallHandler> = engine;
     let accounts: Arc<dyn Directory> = Arc::new(AccountDirectory(db.clone()));

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use super::agent::{AgentState, CallStep};
 use super::connect::{conversation, ring_agents, Resident};
+use super::softphone::AgentLeg;
 use super::waiting::{callable, Offer};
 use super::{Acd, AcdEvent, Queue};
 use crate::calls::{CallBackRefused, CallEvent, CallRecordId, CallsError};
@@ -51,7 +52,6 @@ pub(super) async fn run(acd: Acd, offer: Offer) {
         &acd,
         &queue,
         record,
-        &dialer,
         &offer,
         &number,
         std::future::pending::<()>(),
@@ -121,7 +121,7 @@ async fn ring_resident(
     via: &str,
     number: &str,
     agent: &str,
-    agent_leg: &OutboundLeg,
+    agent_leg: &AgentLeg,
 ) -> Option<OutboundLeg> {
     let target = resident_uri(via, number);
     let cancel = tokio_util::sync::CancellationToken::new();
@@ -142,7 +142,7 @@ async fn talk(
     queue: &Queue,
     record: Option<CallRecordId>,
     agent: String,
-    agent_leg: OutboundLeg,
+    agent_leg: AgentLeg,
     resident: OutboundLeg,
     number: &str,
 ) {
@@ -213,7 +213,7 @@ impl Acd {
             Some(q) => q.clone(),
             None => self.queue_of(by).ok_or(CallBackError::NoQueue)?,
         };
-        if !dialer.is_registered(by).await {
+        if !dialer.is_registered(by).await && !self.browser_agents().iter().any(|a| a == by) {
             return Err(CallBackError::NoPhone(by.to_string()));
         }
         if !self.take_for_own_call(by).await {
@@ -324,10 +324,7 @@ impl Acd {
     ) {
         let cancel = tokio_util::sync::CancellationToken::new();
         let ring = Duration::from_secs(queue.ring_secs.max(20));
-        let agent_leg = match dialer
-            .ring(&format!("account:{by}"), &number, ring, &cancel)
-            .await
-        {
+        let agent_leg = match self.ring_agent(&by, &number, ring, &cancel, || {}).await {
             Ok(leg) => leg,
             Err(outcome) => {
                 // Their own phone did not answer: nothing happened to the resident, and

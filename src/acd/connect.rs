@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::agent::CallStep;
+use super::softphone::AgentLeg;
 use super::waiting::{Offer, Waiting};
 use super::{Acd, Queue};
 use crate::calls::{CallEvent, CallRecordId, HangupSide, RingResult};
@@ -113,6 +114,9 @@ pub enum Connected {
     ToQueue(String),
     /// The caller hung up while agents rang.
     CallerGone,
+    /// The agent's browser went away mid-call (tab closed, network gone): the caller is
+    /// owed another agent, ahead of those who came later.
+    AgentLost,
 }
 
 impl Waiting {
@@ -122,21 +126,9 @@ impl Waiting {
         let acd = self.acd().clone();
         let queue = self.queue().clone();
         let record = self.call_record();
-        let Some(dialer) = acd.dialer().cloned() else {
-            acd.release(offer.entry, &offer.agents);
-            return Connected::NotAnswered;
-        };
         call.media().start_ringback();
-        let (winner, caller_gone) = ring_agents(
-            &acd,
-            &queue,
-            record,
-            &dialer,
-            &offer,
-            call.caller(),
-            call.ended(),
-        )
-        .await;
+        let (winner, caller_gone) =
+            ring_agents(&acd, &queue, record, &offer, call.caller(), call.ended()).await;
         let Some((agent, leg)) = winner else {
             call.media().stop_audio();
             acd.ringing_over(offer.entry);
@@ -164,18 +156,18 @@ impl Waiting {
     }
 }
 
-/// Rings the offered agents at once (one, or several for ring-all) showing `from` as the
-/// caller; the first to answer wins and the others stop ringing. Every ring is recorded
-/// and moves its agent's state. Returns the winner, and whether `gone` fired first.
+/// Rings the offered agents' phones or browsers at once (one, or several for ring-all)
+/// showing `from` as the caller; the first to answer wins and the others stop ringing.
+/// Every ring is recorded and moves its agent's state. Returns the winner, and whether
+/// `gone` fired first.
 pub(crate) async fn ring_agents(
     acd: &Acd,
     queue: &Queue,
     record: Option<CallRecordId>,
-    dialer: &sip::Dialer,
     offer: &Offer,
     from: &str,
     gone: impl std::future::Future<Output = ()>,
-) -> (Option<(String, OutboundLeg)>, bool) {
+) -> (Option<(String, AgentLeg)>, bool) {
     let stop = CancellationToken::new();
     let ring = Duration::from_secs(offer.ring_secs);
     let started = Instant::now();
@@ -184,12 +176,12 @@ pub(crate) async fn ring_agents(
         .iter()
         .enumerate()
         .map(|(i, agent)| {
-            let (dialer, stop, agent) = (dialer.clone(), stop.child_token(), agent.clone());
+            let (acd, stop, agent) = (acd.clone(), stop.child_token(), agent.clone());
             let from = from.to_string();
             let free_at = offer.free_at.get(i).copied();
             async move {
-                let r = dialer
-                    .ring_noting(&format!("account:{agent}"), &from, ring, &stop, || {
+                let r = acd
+                    .ring_agent(&agent, &from, ring, &stop, || {
                         if let Some(t) = free_at {
                             let ms = (crate::store::now_ms() - t).max(0);
                             metrics::histogram!("hotline_acd_offer_seconds")
@@ -201,7 +193,7 @@ pub(crate) async fn ring_agents(
             }
         })
         .collect();
-    let mut winner: Option<(String, OutboundLeg)> = None;
+    let mut winner: Option<(String, AgentLeg)> = None;
     let mut caller_gone = false;
     tokio::pin!(gone);
     loop {
@@ -256,7 +248,7 @@ pub(crate) async fn conversation<P: Party>(
     record: Option<CallRecordId>,
     call: &P,
     mut agent: String,
-    mut leg: OutboundLeg,
+    mut leg: AgentLeg,
 ) -> Connected {
     let (tx, mut ctl) = mpsc::unbounded_channel();
     acd.set_control(&agent, Some(tx.clone()));
@@ -376,6 +368,7 @@ pub(crate) async fn conversation<P: Party>(
                 end_monitor(&mut monitor).await;
             }
             Ev::CallerHungUp => break Connected::Ended(HangupSide::Caller),
+            Ev::AgentHungUp if leg.was_lost() && !call.is_ended() => break Connected::AgentLost,
             Ev::AgentHungUp => break Connected::Ended(HangupSide::Agent),
             Ev::Control(None) | Ev::Control(Some(Control::Hangup)) => {
                 break Connected::Ended(HangupSide::Agent)
@@ -411,10 +404,10 @@ pub(crate) async fn conversation<P: Party>(
                 }
                 let to = match &target {
                     TransferTarget::Queue(q) => break Connected::ToQueue(q.clone()),
-                    TransferTarget::Agent(a) => format!("account:{a}"),
+                    TransferTarget::Agent(a) => Ok(a.clone()),
                     TransferTarget::Destination(d) => {
                         match acd.dialer().and_then(|x| x.destination(d)) {
-                            Some(v) => v,
+                            Some(v) => Err(v),
                             None => {
                                 tracing::warn!(destination = %d, "transfer to an unknown destination");
                                 continue;
@@ -422,14 +415,24 @@ pub(crate) async fn conversation<P: Party>(
                         }
                     }
                 };
-                let Some(dialer) = acd.dialer().cloned() else {
-                    continue;
-                };
                 call.media().start_ringback();
                 let ring = Duration::from_secs(queue.ring_secs.max(15));
                 let cancel = CancellationToken::new();
+                // An agent rings on their phone or browser; a destination is a SIP number.
+                let ringing = async {
+                    match &to {
+                        Ok(a) => acd.ring_agent(a, call.number(), ring, &cancel, || {}).await,
+                        Err(uri) => match acd.dialer() {
+                            Some(d) => d
+                                .ring(uri, call.number(), ring, &cancel)
+                                .await
+                                .map(|l| AgentLeg::Phone(Box::new(l))),
+                            None => Err(BridgeOutcome::Failed),
+                        },
+                    }
+                };
                 let next = tokio::select! {
-                    r = dialer.ring(&to, call.number(), ring, &cancel) => r.ok(),
+                    r = ringing => r.ok(),
                     _ = call.ended() => { cancel.cancel(); None }
                 };
                 call.media().stop_audio();
@@ -464,7 +467,10 @@ pub(crate) async fn conversation<P: Party>(
     leg.hangup().await;
     let side = match &outcome {
         Connected::Ended(side) => *side,
-        Connected::ToQueue(_) | Connected::NotAnswered | Connected::CallerGone => HangupSide::Agent,
+        Connected::ToQueue(_)
+        | Connected::NotAnswered
+        | Connected::CallerGone
+        | Connected::AgentLost => HangupSide::Agent,
     };
     end_agent(acd, queue, record, &agent, talk_ms, side).await;
     outcome

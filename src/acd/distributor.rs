@@ -31,7 +31,8 @@ pub(super) async fn run(acd: Acd, shutdown: CancellationToken) {
         refresh_members(&acd).await;
         apply_requests(&acd).await;
         if let Some(d) = acd.dialer() {
-            let registered = d.registered_accounts().await;
+            let mut registered = d.registered_accounts().await;
+            registered.extend(acd.browser_agents());
             acd.lock().registered = registered;
         }
         if shared

@@ -8,7 +8,8 @@
 //! `strategy` (whom to ring, pure), `store` (the tables), `feature` (service codes dialled
 //! from desk phones), `distributor` (the one task that
 //! matches waiting callers with free agents), `waiting` (a caller's place in a queue),
-//! `connect` (ringing agents and the conversation: hold, transfer), `callback` (calling
+//! `connect` (ringing agents and the conversation: hold, transfer), `softphone` (an agent's
+//! phone is a SIP phone or their console tab), `callback` (calling
 //! residents back: callbacks owed, and operators calling back abandoned calls), `shared`
 //! (one call centre across nodes on PostgreSQL: keeping each node's copy up to date,
 //! freeing what a dead node held).
@@ -26,6 +27,7 @@ mod connect;
 mod distributor;
 mod feature;
 mod shared;
+mod softphone;
 mod store;
 mod strategy;
 mod waiting;
@@ -37,6 +39,7 @@ pub use callback::{resident_uri, CallBackError};
 pub use config::{AcdConfig, Exit, Member, Queue, QueueProblem, Queues, Strategy};
 pub use connect::{Connected, Control, TransferTarget};
 pub use feature::FeatureCodes;
+pub use softphone::{BrowserPhone, BrowserRing};
 pub use store::{AcdStore, EntryKind};
 pub use waiting::{JoinRefused, Offer, Waiting};
 
@@ -202,6 +205,8 @@ pub(crate) struct Inner {
     pub stale: std::sync::atomic::AtomicBool,
     /// Agents in a conversation → where the desk's commands (hold, transfer) go.
     pub controls: Mutex<HashMap<String, mpsc::UnboundedSender<Control>>>,
+    /// Agents whose console tab is their phone → (attachment number, where rings go).
+    pub browsers: Mutex<HashMap<String, (u64, BrowserPhone)>>,
     pub recordings_dir: std::path::PathBuf,
     pub feature_codes: FeatureCodes,
     /// How conversations with agents are recorded; `None`: not at all.
@@ -282,6 +287,7 @@ impl Acd {
             persist,
             stale: std::sync::atomic::AtomicBool::new(true),
             controls: Mutex::new(HashMap::new()),
+            browsers: Mutex::new(HashMap::new()),
             recordings_dir,
         });
         let acd = Acd { inner };

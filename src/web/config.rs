@@ -1,5 +1,7 @@
 //! `[web]`: sessions, throttling and the public faces (status page, Open311).
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -62,6 +64,10 @@ pub struct WebConfig {
     pub near_deadline_hours: u64,
     /// Rows per page in lists and default API page size.
     pub page_size: i64,
+    /// Serve `[http] listen` over HTTPS with this certificate chain (PEM) and `tls_key`
+    /// (PEM private key). Browsers give the softphone a microphone only on secure pages.
+    pub tls_cert: Option<std::path::PathBuf>,
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 impl Default for WebConfig {
@@ -90,6 +96,80 @@ impl Default for WebConfig {
             department_sees_phone: false,
             near_deadline_hours: 24,
             page_size: 50,
+            tls_cert: None,
+            tls_key: None,
         }
+    }
+}
+
+/// Why `[web] tls_cert`/`tls_key` cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("[web] tls_cert and tls_key go together: set both or neither")]
+    Half,
+    #[error("[web] {key} {path}: {error}")]
+    File {
+        key: &'static str,
+        path: String,
+        error: String,
+    },
+    #[error("[web] tls_cert/tls_key: {0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+impl WebConfig {
+    /// The TLS server configuration from `tls_cert`/`tls_key`; `None` for plain HTTP.
+    pub fn tls(&self) -> Result<Option<Arc<rustls::ServerConfig>>, TlsError> {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let (cert, key) = match (&self.tls_cert, &self.tls_key) {
+            (None, None) => return Ok(None),
+            (Some(c), Some(k)) => (c, k),
+            _ => return Err(TlsError::Half),
+        };
+        let bad =
+            |key: &'static str, path: &std::path::Path, e: &dyn std::fmt::Display| TlsError::File {
+                key,
+                path: path.display().to_string(),
+                error: e.to_string(),
+            };
+        let chain = CertificateDer::pem_file_iter(cert)
+            .map_err(|e| bad("tls_cert", cert, &e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad("tls_cert", cert, &e))?;
+        if chain.is_empty() {
+            return Err(bad("tls_cert", cert, &"no certificate in the file"));
+        }
+        let private = PrivateKeyDer::from_pem_file(key).map_err(|e| bad("tls_key", key, &e))?;
+        // ring, named here: the tree also carries aws-lc-rs, so rustls cannot pick by itself.
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(chain, private)?;
+        cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(Some(Arc::new(cfg)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_needs_both_files_and_says_which_is_unreadable() {
+        let c = WebConfig {
+            tls_cert: Some("/nonexistent/console.crt".into()),
+            ..Default::default()
+        };
+        assert!(matches!(c.tls(), Err(TlsError::Half)));
+        let c = WebConfig {
+            tls_cert: Some("/nonexistent/console.crt".into()),
+            tls_key: Some("/nonexistent/console.key".into()),
+            ..Default::default()
+        };
+        let e = c.tls().unwrap_err().to_string();
+        assert!(e.contains("tls_cert /nonexistent/console.crt"), "{e}");
+        assert!(WebConfig::default().tls().unwrap().is_none());
     }
 }

@@ -9,6 +9,7 @@
 //! pages (`pages/`) and the JSON API (`api.rs`) alike, and `tickets` writes the audit line.
 //! The web's own tables (accounts, API tokens, Open311 tokens) are read and written in
 //! `accounts.rs`, its sessions in `auth.rs`; errors become Chinese text in `error.rs`.
+//! `softphone.rs` carries the agent desk's browser phone (WebRTC signalling on a WebSocket).
 
 mod access_log;
 pub mod accounts;
@@ -26,6 +27,7 @@ mod metrics;
 mod notices;
 pub(crate) mod open311;
 mod pages;
+mod softphone;
 mod views;
 
 pub use config::WebConfig;
@@ -87,6 +89,8 @@ pub struct WebExtras {
     pub acd: Option<Acd>,
     /// `[sip.destinations]` names an agent may transfer a caller to.
     pub destinations: Vec<String>,
+    /// Browser legs for the desk's softphone (`None`: the desk has no phone of its own).
+    pub webrtc: Option<crate::webrtc::Gateway>,
     /// `[scorecard]`: what the board, the reports and `/metrics` count and their targets.
     pub scorecard: ScorecardConfig,
 }
@@ -101,6 +105,7 @@ pub struct Inner {
     pub calls: Option<Arc<dyn ActiveCalls>>,
     pub acd: Option<Acd>,
     pub destinations: Vec<String>,
+    pub webrtc: Option<crate::webrtc::Gateway>,
     /// The caller each agent was offered last (the desk's screen pop after a reload).
     pub offers: Arc<desk::Offers>,
     /// The call records (话单), on the tickets' database.
@@ -172,6 +177,7 @@ pub fn router_with(state: AppState, extras: WebExtras) -> Router {
         calls: extras.calls,
         acd: extras.acd,
         destinations: extras.destinations,
+        webrtc: extras.webrtc,
         offers,
         records,
         scorecard,

@@ -477,3 +477,56 @@ pub async fn until_state(h: &Hotline, token: &str, agent: &str, state: &str) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A caller's media on `sock` (the caller's SDP names it) for `secs`: what hotline sends is
+/// decoded as in [`listen`], and once hotline's first packet shows where its session is, the
+/// caller sends PCMU back to it, 20 ms a packet: silence for `quiet` from then (so the voice
+/// menu does not take them for speaking), then `voice` (8 kHz samples, looped).
+pub fn talk_and_listen(
+    sock: std::net::UdpSocket,
+    secs: u64,
+    quiet: Duration,
+    voice: Vec<i16>,
+) -> std::thread::JoinHandle<Vec<i16>> {
+    std::thread::spawn(move || {
+        let mut speak_at = None;
+        sock.set_read_timeout(Some(Duration::from_millis(5)))
+            .unwrap();
+        let until = Instant::now() + Duration::from_secs(secs);
+        let (mut pcm, mut buf) = (Vec::new(), [0u8; 1500]);
+        let mut peer = None;
+        let (mut seq, mut at, mut next) = (0u16, 0usize, Instant::now());
+        while Instant::now() < until {
+            if let Ok((n, from)) = sock.recv_from(&mut buf) {
+                peer.get_or_insert(from);
+                speak_at.get_or_insert(Instant::now() + quiet);
+                if n > 12 && buf[1] & 0x7f == 0 {
+                    pcm.extend(
+                        buf[12..n]
+                            .iter()
+                            .map(|b| hotline::media::g711::ulaw_to_linear(*b)),
+                    );
+                }
+            }
+            if let (Some(to), true) = (peer, Instant::now() >= next) {
+                next += Duration::from_millis(20);
+                let mut pkt = vec![0x80u8, 0, (seq >> 8) as u8, seq as u8];
+                pkt.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+                pkt.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+                let speaking = speak_at.is_some_and(|t| Instant::now() >= t);
+                pkt.extend((0..160).map(|i| {
+                    let x = if speaking {
+                        voice[(at + i) % voice.len()]
+                    } else {
+                        0
+                    };
+                    hotline::media::g711::linear_to_ulaw(x)
+                }));
+                at = (at + 160) % voice.len();
+                seq = seq.wrapping_add(1);
+                let _ = sock.send_to(&pkt, to);
+            }
+        }
+        pcm
+    })
+}

@@ -160,6 +160,12 @@ impl Queue {
                                     }
                                 })
                             }
+                            Connected::AgentLost => {
+                                // Back in line ahead of everyone who came later.
+                                joined_at = Some(w.joined_at());
+                                drop(w);
+                                continue 'queues;
+                            }
                             Connected::ToQueue(next) => {
                                 drop(w);
                                 queue_id = next;

@@ -43,9 +43,10 @@ impl PortPool {
         &self.cfg
     }
 
-    pub(super) fn bind_pair(
-        &self,
-    ) -> Result<(std::net::UdpSocket, std::net::UdpSocket), MediaError> {
+    /// Binds a free RTP/RTCP pair (non-blocking sockets) on the configured IP: for a
+    /// session, or for another media transport that must stay inside the firewall's range
+    /// (a browser's WebRTC leg).
+    pub fn bind_pair(&self) -> Result<(std::net::UdpSocket, std::net::UdpSocket), MediaError> {
         let start = rand::random::<usize>() % self.pairs;
         let random =
             (0..RANDOM_TRIES.min(self.pairs)).map(|_| rand::random::<usize>() % self.pairs);

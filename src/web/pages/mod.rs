@@ -52,6 +52,7 @@ pub fn routes() -> Router<Ctx> {
         .route("/console/stream", get(console::console_stream))
         .route("/console/desk", get(desk::desk_page))
         .route("/console/desk/stream", get(desk::desk_stream))
+        .route("/console/desk/phone", get(super::softphone::phone))
         .route("/console/agents/{name}/state", post(desk::agent_state))
         .route("/console/agents/{name}/call", post(desk::agent_call))
         .route("/console/wallboard", get(wallboard::wallboard))
@@ -89,6 +90,7 @@ pub fn routes() -> Router<Ctx> {
         )
         .route("/assets/app.js", get(app_js))
         .route("/assets/app.css", get(app_css))
+        .route("/assets/softphone.js", get(softphone_js))
 }
 
 type Page = Result<Response, WebError>;
@@ -168,6 +170,17 @@ async fn app_js() -> impl IntoResponse {
             (header::CACHE_CONTROL, "max-age=300"),
         ],
         include_str!("../assets/app.js"),
+    )
+}
+
+/// The agent desk's browser phone (WebRTC), loaded by the desk page only.
+async fn softphone_js() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=300"),
+        ],
+        include_str!("../assets/softphone.js"),
     )
 }
 

@@ -1,0 +1,117 @@
+// The agent desk's browser softphone in headless Chromium, whose fake microphone plays
+// MIC_WAV. Started by tests/acd_browser_softphone_test.rs with
+//   BASE, SHOTS, AGENT, PASSWORD, CALLER, MODE (talk | close_tab)
+// Prints "ready" once the agent is ready with the phone line open (the test then calls in),
+// "talking" once the call rang, was answered with Alt+A and media flows, then
+// - talk: "heard FREQ LEVEL" (the loudest pitch of what the page plays from the caller, in
+//   Hz, and its level), hangs up with the button and prints "ok hung_up";
+// - close_tab: closes the tab mid-call and prints "ok closed".
+// Anything else: "FAIL …".
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+
+const env = (k) => {
+  const v = process.env[k];
+  if (!v) throw new Error(`missing env ${k}`);
+  return v;
+};
+const BASE = env("BASE");
+const SHOTS = env("SHOTS");
+const MODE = env("MODE");
+mkdirSync(SHOTS, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: [
+    "--no-sandbox",
+    "--disable-dev-shm-usage",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    `--use-file-for-fake-audio-capture=${env("MIC_WAV")}`,
+    "--autoplay-policy=no-user-gesture-required",
+  ],
+});
+let code = 0;
+try {
+  const ctx = await browser.newContext({ viewport: { width: 1366, height: 768 }, locale: "zh-CN" });
+  // The test's tone must reach the caller as it is: no echo cancelling, noise suppression
+  // or gain control on the fake microphone.
+  await ctx.addInitScript(() => {
+    const md = navigator.mediaDevices;
+    const gum = md.getUserMedia.bind(md);
+    md.getUserMedia = () =>
+      gum({ audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false } });
+  });
+  const page = await ctx.newPage();
+  await page.goto(`${BASE}/login`);
+  await page.fill('input[name="name"]', env("AGENT"));
+  await page.fill('input[name="password"]', env("PASSWORD"));
+  await Promise.all([page.waitForNavigation(), page.click('button[type="submit"]')]);
+  await page.goto(`${BASE}/console/desk`);
+  await page.locator("#live:not(.off)").waitFor({ timeout: 10000 });
+  await page.locator('#sp-state[data-state="idle"]').waitFor({ timeout: 10000 });
+  await page.click("#btn-ready");
+  await page.locator('#my-state[data-state="ready"]').waitFor({ timeout: 10000 });
+  console.log("ready");
+
+  await page.locator('#sp-state[data-state="ringing"]').waitFor({ timeout: 30000 });
+  await page.locator("#sp-caller", { hasText: env("CALLER") }).waitFor({ timeout: 5000 });
+  await page.locator("#pop-caller", { hasText: env("CALLER") }).waitFor({ timeout: 10000 });
+  await page.screenshot({ path: `${SHOTS}/softphone-ringing.png`, fullPage: true });
+  await page.keyboard.press("Alt+A");
+  await page.locator('#sp-state[data-state="talking"]').waitFor({ timeout: 10000 });
+  console.log("talking");
+
+  if (MODE === "talk") {
+    await page.waitForTimeout(1500);
+    // What the page plays from the caller: its loudest pitch over half a second.
+    const [freq, level] = await page.evaluate(async () => {
+      const stream = document.getElementById("sp-audio").srcObject;
+      const ac = new AudioContext();
+      const an = ac.createAnalyser();
+      an.fftSize = 8192;
+      ac.createMediaStreamSource(stream).connect(an);
+      const bins = new Float32Array(an.frequencyBinCount);
+      const peaks = new Map();
+      let loudest = -Infinity;
+      for (let i = 0; i < 10; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        an.getFloatFrequencyData(bins);
+        let best = 0;
+        for (let b = 1; b < bins.length; b++) if (bins[b] > bins[best]) best = b;
+        const f = Math.round((best * ac.sampleRate) / an.fftSize);
+        peaks.set(f, (peaks.get(f) || 0) + 1);
+        loudest = Math.max(loudest, bins[best]);
+      }
+      await ac.close();
+      const top = [...peaks.entries()].sort((a, b) => b[1] - a[1])[0][0];
+      return [top, loudest];
+    });
+    console.log(`heard ${freq} ${level.toFixed(1)}`);
+    // Both level meters move: the microphone's tone out, the caller's tone in.
+    const levels = await page.evaluate(() => [
+      document.getElementById("sp-level-out").value,
+      document.getElementById("sp-level-in").value,
+    ]);
+    console.log(`meters ${levels[0].toFixed(2)} ${levels[1].toFixed(2)}`);
+    if (!(levels[0] > 0.3 && levels[1] > 0.3)) throw new Error(`level meters at ${levels}`);
+    await page.screenshot({ path: `${SHOTS}/softphone-talking.png`, fullPage: true });
+    // The caller hears the microphone a while longer, then the agent hangs up.
+    await page.waitForTimeout(3000);
+    await page.click("#sp-hangup");
+    await page.locator('#sp-state[data-state="idle"]').waitFor({ timeout: 5000 });
+    console.log("ok hung_up");
+  } else if (MODE === "close_tab") {
+    await page.waitForTimeout(1000);
+    await page.screenshot({ path: `${SHOTS}/softphone-before-close.png`, fullPage: true });
+    await page.close();
+    console.log("ok closed");
+  } else {
+    throw new Error(`unknown MODE ${MODE}`);
+  }
+} catch (e) {
+  code = 1;
+  console.log(`FAIL softphone: ${e.message}`);
+}
+await browser.close();
+process.exit(code);
