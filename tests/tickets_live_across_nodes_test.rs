@@ -99,12 +99,15 @@ async fn a_console_on_one_node_shows_a_ticket_made_on_another() {
     let admin = hotline::store::Db::open(&url, 1).await.unwrap();
     let cut: i64 = sqlx::query_scalar(
         "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
-         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+         WHERE datname = current_database() AND query LIKE 'LISTEN%hotline_ticket_events%'",
     )
     .fetch_one(admin.pool())
     .await
     .unwrap();
-    assert_eq!(cut, 2, "each node listens on one connection");
+    assert_eq!(
+        cut, 2,
+        "each node listens for ticket events on one connection"
+    );
     let second = file_ticket(&a.base, &token, "13800138002").await;
     on_b.until(&second).await;
     let third = file_ticket(&a.base, &token, "13800138003").await;

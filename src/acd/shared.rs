@@ -15,13 +15,12 @@ use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
 
 use super::agent::{AgentState, CallStep};
 use super::store::{AgentWas, ForwardedControl, StoredEntry, CHANNEL, CONTROL_CHANNEL};
 use super::{Acd, AcdEvent, Agent, Entry, EntryKind};
-use crate::store::lease::Backoff;
+use crate::store::listen::{Heard, Listener};
 use crate::store::{node_id, now_ms};
 
 /// How often a node reads the tables with no announcement heard (the safety net), and so
@@ -234,53 +233,26 @@ fn merge(acd: &Acd, agents: Vec<(Agent, Option<String>)>, entries: Vec<StoredEnt
     }
 }
 
-/// Wakes this node's distributor when another node announces a change; runs until
-/// `shutdown`. `url` is the PostgreSQL the node uses.
+/// Wakes this node's distributor when another node announces a change, and applies desk
+/// commands forwarded to it; runs until `shutdown`. `url` is the PostgreSQL the node uses.
 pub async fn listen(acd: Acd, url: String, shutdown: CancellationToken) {
-    let backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
-    let mut failures = 0u32;
     let wake = |acd: &Acd| {
         acd.inner.stale.store(true, Ordering::SeqCst);
         acd.inner.wake.notify_one();
     };
-    while !shutdown.is_cancelled() {
-        let listener = async {
-            let mut l = PgListener::connect(&url).await?;
-            l.listen_all([CHANNEL, CONTROL_CHANNEL]).await?;
-            Ok::<_, sqlx::Error>(l)
-        };
-        let mut listener = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            l = listener => match l {
-                Ok(l) => l,
-                Err(e) => {
-                    failures += 1;
-                    tracing::warn!(failures, "call centre changes from other nodes: cannot listen: {e}");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(backoff.delay(failures)) => continue,
-                    }
-                }
-            },
-        };
-        // Whatever was announced while not listening is read now.
-        failures = 0;
-        wake(&acd);
-        loop {
-            let n = tokio::select! {
-                _ = shutdown.cancelled() => return,
-                n = listener.try_recv() => n,
-            };
-            match n {
-                Ok(Some(n)) if n.channel() == CONTROL_CHANNEL => apply_forwarded(&acd, n.payload()),
-                Ok(Some(n)) if n.payload() == node_id() => {}
-                Ok(Some(_)) | Ok(None) => wake(&acd),
-                Err(e) => {
-                    failures += 1;
-                    tracing::warn!("call centre changes from other nodes: listening failed: {e}");
-                    break;
-                }
+    let mut listener = Listener::new(
+        &url,
+        &[CHANNEL, CONTROL_CHANNEL],
+        "call centre changes from other nodes",
+    );
+    while let Some(heard) = listener.next(&shutdown).await {
+        match heard {
+            Heard::Note { channel, payload } if channel == CONTROL_CHANNEL => {
+                apply_forwarded(&acd, &payload)
             }
+            Heard::Note { payload, .. } if payload == node_id() => {}
+            // Whatever was announced while not listening is read now.
+            Heard::Note { .. } | Heard::Listening { .. } | Heard::Gap => wake(&acd),
         }
     }
 }

@@ -7,6 +7,7 @@
 
 mod config;
 pub mod lease;
+pub mod listen;
 pub mod objects;
 
 pub use config::DatabaseConfig;

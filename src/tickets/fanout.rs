@@ -8,14 +8,11 @@
 //! from the gap, which its screens then get twice; a screen treats an event as "show this
 //! ticket as it now is", so a repeat shows nothing new. SQLite has one node and no fan-out.
 
-use std::time::Duration;
-
-use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
 
 use super::events::{self, TicketEvent};
 use super::Tickets;
-use crate::store::lease::Backoff;
+use crate::store::listen::{Heard, Listener};
 
 /// At most this many gap events are replayed after a reconnect; older ones are history.
 const CATCH_UP: i64 = 500;
@@ -28,61 +25,22 @@ fn parse(payload: &str) -> Option<(&str, i64)> {
 
 /// Listens on `url` (the same PostgreSQL the node uses) until `shutdown`.
 pub async fn run(tickets: Tickets, url: String, shutdown: CancellationToken) {
-    let backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
-    let mut failures = 0u32;
+    let mut listener = Listener::new(&url, &[events::CHANNEL], "live updates from other nodes");
     // The newest event heard of (any node's); `None` until the first announcement.
     let mut last: Option<i64> = None;
-    while !shutdown.is_cancelled() {
-        let listener = async {
-            let mut l = PgListener::connect(&url).await?;
-            l.listen(events::CHANNEL).await?;
-            Ok::<_, sqlx::Error>(l)
-        };
-        let mut listener = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            l = listener => match l {
-                Ok(l) => l,
-                Err(e) => {
-                    failures += 1;
-                    tracing::warn!(failures, "live updates from other nodes: cannot listen: {e}");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(backoff.delay(failures)) => continue,
-                    }
-                }
-            },
-        };
-        if failures > 0 {
-            tracing::info!("live updates from other nodes: listening again");
-            catch_up(&tickets, &mut last).await;
-        }
-        failures = 0;
-        loop {
-            let n = tokio::select! {
-                _ = shutdown.cancelled() => return,
-                n = listener.try_recv() => n,
-            };
-            match n {
-                Ok(Some(n)) => {
-                    let Some((origin, id)) = parse(n.payload()) else {
-                        tracing::warn!(
-                            payload = n.payload(),
-                            "live updates: unreadable announcement"
-                        );
-                        continue;
-                    };
-                    last = Some(last.map_or(id, |l| l.max(id)));
-                    if origin != events::origin() {
-                        forward_one(&tickets, id).await;
-                    }
-                }
-                // The connection dropped and sqlx connected again: announcements meanwhile
-                // are gone, so read what was written since.
-                Ok(None) => catch_up(&tickets, &mut last).await,
-                Err(e) => {
-                    failures += 1;
-                    tracing::warn!("live updates from other nodes: listening failed: {e}");
-                    break;
+    while let Some(heard) = listener.next(&shutdown).await {
+        match heard {
+            Heard::Listening { again: false } => {}
+            // Announcements while not listening are gone: read what was written since.
+            Heard::Listening { again: true } | Heard::Gap => catch_up(&tickets, &mut last).await,
+            Heard::Note { payload, .. } => {
+                let Some((origin, id)) = parse(&payload) else {
+                    tracing::warn!(payload, "live updates: unreadable announcement");
+                    continue;
+                };
+                last = Some(last.map_or(id, |l| l.max(id)));
+                if origin != events::origin() {
+                    forward_one(&tickets, id).await;
                 }
             }
         }
