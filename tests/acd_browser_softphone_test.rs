@@ -204,9 +204,11 @@ async fn a_tab_closed_mid_call_puts_the_caller_back_in_the_queue() {
         &h,
         number,
         sock.local_addr().unwrap().port(),
-        &[Step::Pause(14000), Step::Bye],
+        // Long enough to outlast a slow answer in a busy browser: the tab must close while
+        // the caller is still on the line.
+        &[Step::Pause(30000), Step::Bye],
     );
-    let _heard = talk_and_listen(sock, 20, Duration::from_secs(3), tone(440.0, 1.0));
+    let _heard = talk_and_listen(sock, 36, Duration::from_secs(3), tone(440.0, 1.0));
     let mut call = None;
     let (ok, said) = run_page(
         &h,
