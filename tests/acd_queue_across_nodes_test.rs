@@ -67,6 +67,29 @@ async fn until_count(db: &Db, sql: &str, want: i64, h: &[&Hotline]) {
     }
 }
 
+/// `ops1` (account at node a) with a phone registered at node b that answers one call,
+/// made ready at b's desk; waits until the shared table says ready. The phone and a token.
+async fn ops1_ready_at_b(
+    url: &str,
+    db: &Db,
+    a: &Hotline,
+    b: &Hotline,
+) -> (std::process::Child, String) {
+    operator_pg(a, url, "ops1");
+    let port = register_phone(b, "ops1");
+    let desk = phone(port, Phone::Answers, 1);
+    let ops1 = token_at(url, "ops1").await;
+    at_desk(b, &ops1, json!({"state": "ready"})).await;
+    until_count(
+        db,
+        "SELECT COUNT(*) FROM acd_agents WHERE name = 'ops1' AND state = 'ready'",
+        1,
+        &[a, b],
+    )
+    .await;
+    (desk, ops1)
+}
+
 /// The agent `ops1`'s state changes, oldest first.
 async fn states(db: &Db) -> Vec<String> {
     sqlx::query_scalar("SELECT state FROM acd_agent_log WHERE agent = 'ops1' ORDER BY id")
@@ -85,19 +108,8 @@ async fn an_agent_registered_at_one_node_answers_a_caller_held_on_the_other() {
     let b = node_with(&url, &q, s3.node_env(&url, SECRET));
     let db = Db::open(&url, 1).await.unwrap();
 
-    operator_pg(&a, &url, "ops1");
-    let port = register_phone(&b, "ops1");
-    let desk = phone(port, Phone::Answers, 1);
     // Ready at the desk on node b: only the shared state tells node a.
-    let ops1 = token_at(&url, "ops1").await;
-    at_desk(&b, &ops1, json!({"state": "ready"})).await;
-    until_count(
-        &db,
-        "SELECT COUNT(*) FROM acd_agents WHERE name = 'ops1' AND state = 'ready'",
-        1,
-        &[&a, &b],
-    )
-    .await;
+    let (desk, ops1) = ops1_ready_at_b(&url, &db, &a, &b).await;
 
     // The operator's desk is on node b, the call on node a: ops1 hangs up from the desk.
     let desk_hangup = {
@@ -392,18 +404,7 @@ async fn an_agent_in_a_call_on_a_node_that_dies_is_freed_by_the_other() {
     let b = node(&url, &q);
     let db = Db::open(&url, 1).await.unwrap();
 
-    operator_pg(&a, &url, "ops1");
-    let port = register_phone(&b, "ops1");
-    let desk = phone(port, Phone::Answers, 1);
-    let ops1 = token_at(&url, "ops1").await;
-    at_desk(&b, &ops1, json!({"state": "ready"})).await;
-    until_count(
-        &db,
-        "SELECT COUNT(*) FROM acd_agents WHERE name = 'ops1' AND state = 'ready'",
-        1,
-        &[&a, &b],
-    )
-    .await;
+    let (desk, ops1) = ops1_ready_at_b(&url, &db, &a, &b).await;
     // The caller's SIPp outlives the dead node (its BYE goes unanswered): not waited for.
     {
         let a = a.clone();
