@@ -585,6 +585,7 @@ async fn ticket_cmd(tickets: &Tickets, cmd: TicketCmd) -> anyhow::Result<()> {
                         address,
                         area: None,
                         recording_path: None,
+                        language: None,
                     },
                     &Actor::Operator(operator),
                 )

@@ -472,6 +472,7 @@ async fn seed_demo(tickets: &Tickets, file: &std::path::Path) -> anyhow::Result<
             address: None,
             area: None,
             recording_path: None,
+            language: None,
         };
         tickets.create(new, &Actor::System).await?;
     }

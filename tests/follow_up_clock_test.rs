@@ -34,6 +34,7 @@ async fn resolved(t: &Tickets, phone: &str) -> Ticket {
                 address: None,
                 area: None,
                 recording_path: None,
+                language: None,
             },
             &Actor::System,
         )

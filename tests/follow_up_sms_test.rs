@@ -83,6 +83,7 @@ async fn a_resolved_ticket_is_asked_by_text_and_3_with_a_reason_reopens_it_super
                 address: None,
                 area: None,
                 recording_path: None,
+                language: None,
             },
             &Actor::Resident(phone.parse().unwrap()),
         )

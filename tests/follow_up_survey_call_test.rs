@@ -160,6 +160,7 @@ async fn a_resident_who_does_not_text_back_is_called_and_presses_1() {
                 address: None,
                 area: None,
                 recording_path: None,
+                language: None,
             },
             &Actor::System,
         )

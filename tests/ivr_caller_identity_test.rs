@@ -73,6 +73,7 @@ async fn ticket_from(h: &Hotline, phone: PhoneNumber) -> Ticket {
                 address: None,
                 area: None,
                 recording_path: None,
+                language: None,
             },
             &Actor::Operator("test".into()),
         )

@@ -202,6 +202,7 @@ async fn the_status_of_a_ticket_is_read_back_once_the_caller_gives_the_last_four
                 address: None,
                 area: None,
                 recording_path: None,
+                language: None,
             },
             &Actor::Operator("test".into()),
         )
@@ -261,6 +262,7 @@ async fn another_caller_must_give_the_last_four_digits() {
                 address: None,
                 area: None,
                 recording_path: None,
+                language: None,
             },
             &Actor::System,
         )

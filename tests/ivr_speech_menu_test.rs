@@ -181,6 +181,15 @@ async fn an_english_caller_is_answered_in_english_and_transcribed_in_english() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     assert_eq!(language, "en", "{text}");
+    // The job was told the language the call heard; it did not guess again.
+    let hinted: Option<String> =
+        sqlx::query("SELECT language FROM transcription_jobs WHERE ticket_id = $1")
+            .bind(id)
+            .fetch_one(db.pool())
+            .await
+            .unwrap()
+            .get(0);
+    assert_eq!(hinted.as_deref(), Some("en"), "the job's language hint");
     let lower = text.to_lowercase();
     assert!(
         lower.contains("light") || lower.contains("road") || lower.contains("broken"),

@@ -140,6 +140,7 @@ async fn street_light(tickets: &Tickets, phone: &str) -> Ticket {
                 address: Some("解放路88号".into()),
                 area: Some("运河街道".into()),
                 recording_path: None,
+                language: None,
             },
             &Actor::System,
         )

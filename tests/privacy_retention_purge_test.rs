@@ -61,6 +61,7 @@ async fn with_recording(tickets: &Tickets, dir: &Path, name: &str) -> Ticket {
                 address: None,
                 area: None,
                 recording_path: Some(wav.to_string_lossy().to_string()),
+                language: None,
             },
             &Actor::System,
         )

@@ -22,6 +22,7 @@ async fn ticket(site: &Site, text: &str, address: Option<&str>) -> Ticket {
                 address: address.map(String::from),
                 area: None,
                 recording_path: None,
+                language: None,
             },
             &Actor::System,
         )

@@ -48,6 +48,7 @@ async fn reports_render_in_headless_chromium() {
                         address: Some(format!("解放路{i}号")),
                         area: None,
                         recording_path: None,
+                        language: None,
                     },
                     &Actor::System,
                 )

@@ -38,6 +38,7 @@ async fn ticket(site: &Site, phone: &str, text: &str, address: Option<&str>) -> 
                 address: address.map(String::from),
                 area: None,
                 recording_path: None,
+                language: None,
             },
             &Actor::System,
         )

@@ -92,6 +92,7 @@ async fn a_morning(url: &str) -> (Report, Report) {
                     address: None,
                     area: Some("运河街道".into()),
                     recording_path: None,
+                    language: None,
                 },
                 &op,
             )

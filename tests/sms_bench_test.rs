@@ -139,6 +139,7 @@ async fn bench_outbox_throughput_and_event_latency() {
             address: None,
             area: None,
             recording_path: None,
+            language: None,
         };
         let _ = tickets.create(new, &Actor::System).await;
         tokio::time::sleep(Duration::from_millis(20)).await;

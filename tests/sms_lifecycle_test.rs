@@ -130,6 +130,7 @@ async fn ticket_lifecycle_texts_the_resident_at_each_step() {
                 address: None,
                 area: None,
                 recording_path: None,
+                language: None,
             },
             &op(),
         )

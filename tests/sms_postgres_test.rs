@@ -54,6 +54,7 @@ async fn two_nodes_on_postgres_send_each_notice_once() {
                 address: None,
                 area: None,
                 recording_path: None,
+                language: None,
             },
             &Actor::System,
         )

@@ -65,6 +65,7 @@ async fn make_tickets(tickets: &Tickets, n: usize, prefix: &str) {
             address: None,
             area: None,
             recording_path: None,
+            language: None,
         };
         for attempt in 0.. {
             match tickets.create(new.clone(), &Actor::System).await {

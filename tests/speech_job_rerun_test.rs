@@ -35,6 +35,7 @@ async fn scenario(url: String) {
                 address: None,
                 area: None,
                 recording_path: Some("/var/lib/hotline/recordings/rerun.wav".into()),
+                language: None,
             },
             &Actor::System,
         )
@@ -155,6 +156,7 @@ async fn a_renewed_lease_keeps_the_job_from_a_second_worker() {
                 address: None,
                 area: None,
                 recording_path: Some("/var/lib/hotline/recordings/long.wav".into()),
+                language: None,
             },
             &Actor::System,
         )

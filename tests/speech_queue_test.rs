@@ -15,7 +15,7 @@ use hotline::store::Db;
 use hotline::tickets::*;
 use sqlx::Row;
 
-async fn voice_ticket(t: &Tickets) -> Ticket {
+async fn voice_ticket(t: &Tickets, language: Option<&str>) -> Ticket {
     t.create(
         NewTicket {
             channel: Channel::Call,
@@ -25,6 +25,7 @@ async fn voice_ticket(t: &Tickets) -> Ticket {
             address: None,
             area: None,
             recording_path: Some("/var/lib/hotline/recordings/x.wav".into()),
+            language: language.map(str::to_string),
         },
         &Actor::System,
     )
@@ -44,11 +45,22 @@ async fn status(db: &Db, ticket: TicketId) -> (String, i64) {
 async fn scenario(url: String) {
     let tickets = tickets_at(&url).await;
     let db = Db::connect_url(&url).await.unwrap();
-    let a = voice_ticket(&tickets).await;
-    let b = voice_ticket(&tickets).await;
+    // The first caller's language was heard on the call; the second's is to be detected.
+    let a = voice_ticket(&tickets, Some("en")).await;
+    let b = voice_ticket(&tickets, None).await;
     // The `speech` consumer turns each voice message's `accepted` event into its one job.
     speech_jobs::queue_jobs(&db).await.unwrap();
     assert_eq!(queue::stats(&db).await.unwrap().pending, 2);
+    for (t, want) in [(&a, Some("en")), (&b, None)] {
+        let lang: Option<String> =
+            sqlx::query("SELECT language FROM transcription_jobs WHERE ticket_id = $1")
+                .bind(t.id.0)
+                .fetch_one(db.pool())
+                .await
+                .unwrap()
+                .get(0);
+        assert_eq!(lang.as_deref(), want, "the job carries the call's language");
+    }
 
     // Two workers claim: each gets a different job; a third finds none.
     let j1 = queue::claim(&db, Duration::from_secs(60))

@@ -75,6 +75,7 @@ async fn voice_message(tickets: &Tickets, recording: &Path) -> TicketId {
                 address: None,
                 area: None,
                 recording_path: Some(recording.display().to_string()),
+                language: None,
             },
             &Actor::System,
         )

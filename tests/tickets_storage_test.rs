@@ -20,6 +20,7 @@ fn new_ticket(text: &str) -> NewTicket {
         address: None,
         area: None,
         recording_path: None,
+        language: None,
     }
 }
 

@@ -158,6 +158,7 @@ async fn the_abandoned_list_and_a_transcript_that_plays_from_each_segment() {
                 address: None,
                 area: None,
                 recording_path: Some(wav.display().to_string()),
+                language: None,
             },
             &Actor::System,
         )

@@ -38,6 +38,7 @@ async fn access_log_case(url: Option<&str>) {
                 address: None,
                 area: None,
                 recording_path: Some(wav.to_string_lossy().to_string()),
+                language: None,
             },
             &Actor::System,
         )

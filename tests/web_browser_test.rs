@@ -89,6 +89,7 @@ async fn browser_journeys_in_headless_chromium() {
                 address: None,
                 area: None,
                 recording_path: Some(wav.display().to_string()),
+                language: None,
             },
             &Actor::System,
         )

@@ -28,6 +28,7 @@ async fn departments_see_masked_numbers_everywhere() {
                 address: None,
                 area: None,
                 recording_path: None,
+                language: None,
             },
             &Actor::System,
         )

@@ -32,7 +32,10 @@
 //! session's tape, with a pre-roll): prompts and key waits yield to speech, the `listen`
 //! node tells a command from the message, and a caller who hangs up after speaking leaves a
 //! ticket. The caller's language (`language`, detected from their first words among
-//! `languages`) chooses the prompts' texts; a prompt lacking it plays in the first language. Prompt lists may contain pieces built at run time: `digits:VAR` (each digit of
+//! `languages`, or set by a `set` node after a menu choice) chooses the prompts' texts; a
+//! prompt lacking it plays in the first language. Once known it also goes with the voice
+//! message, whose transcription then skips detection. Prompt lists may contain pieces built
+//! at run time: `digits:VAR` (each digit of
 //! a variable), `date:VAR` (month and day), `state:VAR` (a ticket state), `department:VAR`,
 //! `speak:VAR` (a text spoken for this call alone: the survey call's `speak:answer`).
 

@@ -74,6 +74,10 @@ pub(super) struct Run<'a, C: CallControl> {
     pub(super) speaking: bool,
     /// Texts spoken for this call alone (`speak:VAR`), by variable name.
     pub(super) spoken: HashMap<String, Arc<Prompt>>,
+    /// The caller's language once the call has learnt it (heard in their words, or set by
+    /// the dialplan after a choice), unlike `$language`, which starts as the dialplan's
+    /// first: the voice message's transcription is told it instead of guessing again.
+    pub(super) caller_language: Option<String>,
 }
 
 impl<'a, C: CallControl> Run<'a, C> {
@@ -101,6 +105,7 @@ impl<'a, C: CallControl> Run<'a, C> {
             record: None,
             speaking: false,
             spoken: HashMap::new(),
+            caller_language: None,
         }
     }
 
@@ -290,6 +295,7 @@ impl<'a, C: CallControl> Run<'a, C> {
             address: None,
             area: None,
             recording_path,
+            language: self.caller_language.clone(),
         };
         let t = self.eng.tickets.create(new, &Actor::System).await?;
         tracing::info!(ticket = %t.number, "ticket created from call");

@@ -361,6 +361,7 @@ async fn the_owner_hears_the_status_of_a_ticket() {
                 address: None,
                 area: None,
                 recording_path: None,
+                language: None,
             },
             &Actor::System,
         )

@@ -140,6 +140,7 @@ mod for_tickets {
                 address: None,
                 area: None,
                 recording_path: None,
+                language: None,
             };
             let k = self.create_once(new, &Actor::Resident(p), key).await?;
             Ok(info(self, &k))

@@ -34,7 +34,13 @@ impl EventHandler for SpeechJobs {
         let Some(path) = ev.payload.recording_path.as_deref() else {
             return Ok(());
         };
-        queue::enqueue(conn, ev.payload.ticket_id, path, None).await?;
+        queue::enqueue(
+            conn,
+            ev.payload.ticket_id,
+            path,
+            ev.payload.language.as_deref(),
+        )
+        .await?;
         Ok(())
     }
 

@@ -68,6 +68,9 @@ pub struct EventPayload {
     /// A voice message's recording, so the `speech` consumer can queue its transcription.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recording_path: Option<String>,
+    /// The voice message's language when the channel knew it (the transcription's hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -434,6 +434,7 @@ async fn create_ticket(
                 address: b.address.filter(|a| !a.trim().is_empty()),
                 area: None,
                 recording_path: None,
+                language: None,
             },
             &crate::tickets::Actor::Client(u.0.name.clone()),
         )

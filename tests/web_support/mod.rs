@@ -138,6 +138,7 @@ impl Site {
                     address: None,
                     area: None,
                     recording_path: None,
+                    language: None,
                 },
                 &Actor::System,
             )

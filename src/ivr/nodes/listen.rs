@@ -207,7 +207,11 @@ impl Listen {
 /// in it, and the call's record says so.
 async fn set_language<C: CallControl>(r: &mut Run<'_, C>, lang: Option<String>) {
     let Some(lang) = lang else { return };
-    if !r.plan.def.dialplan.languages.contains(&lang) || r.vars.get("language") == Some(&lang) {
+    if !r.plan.def.dialplan.languages.contains(&lang) {
+        return;
+    }
+    r.caller_language = Some(lang.clone());
+    if r.vars.get("language") == Some(&lang) {
         return;
     }
     tracing::info!(language = %lang, "the caller's language");

@@ -16,6 +16,10 @@ pub struct Set {
 impl Set {
     pub(super) fn run<C: CallControl>(self, r: &mut Run<'_, C>) -> Result<Step, Stop> {
         let v = r.expand(&self.value);
+        if self.variable == "language" && r.plan.def.dialplan.languages.contains(&v) {
+            // A menu choice ("For English, press 9") tells the caller's language.
+            r.caller_language = Some(v.clone());
+        }
         r.vars.insert(self.variable, v);
         Ok(Step::Goto(self.next))
     }

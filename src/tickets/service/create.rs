@@ -7,7 +7,7 @@ use sqlx::Row;
 use super::sql::{audit, fetch};
 use super::{summarize, Tickets};
 use crate::tickets::error::{Invalid, TicketsError};
-use crate::tickets::events::{self, EventKind};
+use crate::tickets::events::{self, EventKind, EventPayload};
 use crate::tickets::model::*;
 
 /// A new ticket as a channel hands it in.
@@ -22,6 +22,10 @@ pub struct NewTicket {
     /// A voice message: its path rides on the `accepted` event, from which the speech
     /// consumer queues the transcription job.
     pub recording_path: Option<String>,
+    /// The language the caller spoke in, when the channel learnt it (ISO 639-1; the IVR
+    /// heard it or the caller chose it): the voice message's transcription takes it rather
+    /// than guessing again from the recording.
+    pub language: Option<String>,
 }
 
 impl Tickets {
@@ -148,14 +152,14 @@ impl Tickets {
         )
         .await?;
         let ticket = fetch(&mut tx, id).await?;
-        let mut written = vec![
-            events::write(
-                &mut tx,
-                EventKind::Accepted,
-                &self.payload(&ticket, None, actor, None),
-            )
-            .await?,
-        ];
+        let accepted = EventPayload {
+            language: new
+                .language
+                .clone()
+                .filter(|_| new.recording_path.is_some()),
+            ..self.payload(&ticket, None, actor, None)
+        };
+        let mut written = vec![events::write(&mut tx, EventKind::Accepted, &accepted).await?];
         // A voice message waits for its transcript before anyone routes it for real.
         let wanted = self.auto_dispatch && new.recording_path.is_none();
         let ticket = self

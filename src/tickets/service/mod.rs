@@ -149,6 +149,7 @@ impl Tickets {
             to_state: t.state,
             actor: actor.to_string(),
             recording_path: t.recording_path.clone(),
+            language: None,
         }
     }
 

@@ -78,6 +78,7 @@ pub(super) async fn root_post(
                 address: Some(address),
                 area: None,
                 recording_path: None,
+                language: None,
             },
             &Actor::Client(account.name.clone()),
         )

@@ -87,6 +87,7 @@ pub(super) async fn create_ticket(
                 address,
                 area: None,
                 recording_path: None,
+                language: None,
             },
             &s.account.actor(),
         )
