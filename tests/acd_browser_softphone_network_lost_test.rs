@@ -17,9 +17,9 @@ use common::serve::{sipp, Step};
 use common::softphone::{caller_scenario, run_page};
 use serde_json::Value;
 
-/// What the issue promises ("within seconds"), generously: detection is measured and
-/// printed, not judged.
-const CAUGHT_WITHIN: Duration = Duration::from_secs(15);
+/// What the issue promises ("within seconds"); detection is measured and printed. The
+/// server catches it in about 5 s; str0m's own ICE timeout alone would take 12-15 s.
+const CAUGHT_WITHIN: Duration = Duration::from_secs(10);
 
 /// Processes under `pid`, deepest first.
 fn descendants(pid: u32) -> Vec<i32> {
