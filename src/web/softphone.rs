@@ -9,8 +9,10 @@
 //!   `{"type":"decline"}`, `{"type":"hangup"}`.
 //!
 //! A closed socket (tab closed, network gone) loses the call in progress at once, so the
-//! caller goes back to the head of the queue; ICE consent catches a browser whose socket
-//! lingers.
+//! caller goes back to the head of the queue. A browser whose network dies while its TCP
+//! lingers is caught twice over: in a call its leg falls silent (no RTP, no consent checks)
+//! and ends as lost, which also closes this socket so no new call rings the dead tab; idle
+//! or ringing, it stops answering our pings. A live page reconnects on its own.
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -18,6 +20,7 @@ use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
+use tokio::time::{Duration, Instant, MissedTickBehavior};
 
 use super::auth::Session;
 use super::authz::Perm;
@@ -43,6 +46,12 @@ enum FromPage {
     Decline,
     Hangup,
 }
+
+/// How often the line pings the page; browsers answer pings without the page's help.
+const PING_EVERY: Duration = Duration::from_secs(3);
+
+/// A page heard from (message or pong) less recently than this is gone.
+const SILENT_LIMIT: Duration = Duration::from_secs(9);
 
 /// Opens the phone line of the signed-in agent's desk.
 pub(super) async fn phone(
@@ -93,6 +102,9 @@ async fn line(ctx: Ctx, agent: String, mut ws: WebSocket) {
     let (tx, mut rings) = mpsc::unbounded_channel();
     let id = acd.attach_browser(&agent, tx);
     let mut state = Line::Idle;
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut last_heard = Instant::now();
     loop {
         let ring_over = async {
             match &state {
@@ -121,12 +133,28 @@ async fn line(ctx: Ctx, agent: String, mut ws: WebSocket) {
                 }
             }
             _ = call_over => {
+                let lost = matches!(&state, Line::InCall(h) if h.was_lost());
                 state = Line::Idle;
                 if send(&mut ws, &ToPage::Ended).await.is_err() {
                     break;
                 }
+                if lost {
+                    // The tab is likely gone: it rings again only once it reconnects.
+                    tracing::info!(%agent, "softphone: browser lost mid-call, line closed");
+                    break;
+                }
+            }
+            _ = ping.tick() => {
+                if last_heard.elapsed() > SILENT_LIMIT {
+                    tracing::info!(%agent, "softphone: page stopped answering pings");
+                    break;
+                }
+                if ws.send(Message::Ping(Default::default())).await.is_err() {
+                    break;
+                }
             }
             msg = ws.recv() => {
+                last_heard = Instant::now();
                 let text = match msg {
                     Some(Ok(Message::Text(t))) => t,
                     Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Binary(_))) => continue,

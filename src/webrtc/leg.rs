@@ -21,6 +21,12 @@ use crate::media::{Codec, MediaSession, PortPool, StreamParams};
 /// A browser that answered but whose ICE and DTLS do not complete by then is gone.
 const CONNECT_WITHIN: Duration = Duration::from_secs(10);
 
+/// A connected browser sends RTP every 20 ms while it has audio and ICE consent checks
+/// every few seconds (RFC 7675) whatever it sends, muted or not: when nothing at all comes
+/// for this long its network is gone, even if its WebSocket lingers. str0m as an ICE-lite
+/// agent gives up only after 15 s without a consent check.
+pub(super) const SILENT_LIMIT: Duration = Duration::from_secs(5);
+
 /// An answered browser leg. Dropping it ends the leg.
 #[derive(Debug)]
 pub struct BrowserLeg {
@@ -170,7 +176,7 @@ pub(super) fn answer(
 }
 
 /// The `a=mid` of the offer's first audio section.
-fn audio_mid(sdp: &str) -> Option<Mid> {
+pub(super) fn audio_mid(sdp: &str) -> Option<Mid> {
     let mut in_audio = false;
     for line in sdp.lines().map(str::trim) {
         if line.starts_with("m=") {
@@ -223,6 +229,8 @@ impl Driver {
     async fn drive(&mut self) -> Stop {
         let started = Instant::now();
         let mut connected = false;
+        // The last datagram str0m took as the browser's (strangers' do not count).
+        let mut last_heard = started;
         let mut buf = vec![0u8; 2048];
         let mut rbuf = vec![0u8; 1500];
         loop {
@@ -235,6 +243,7 @@ impl Driver {
                     Ok(Output::Event(ev)) => match ev {
                         Event::Connected => {
                             connected = true;
+                            last_heard = Instant::now();
                             tracing::info!(
                                 ms = started.elapsed().as_millis() as u64,
                                 "browser leg connected"
@@ -258,6 +267,9 @@ impl Driver {
             if !connected && started.elapsed() > CONNECT_WITHIN {
                 return Stop::Lost("never connected");
             }
+            if connected && last_heard.elapsed() > SILENT_LIMIT {
+                return Stop::Lost("browser silent");
+            }
             let wait = timeout
                 .saturating_duration_since(Instant::now())
                 .min(Duration::from_secs(1));
@@ -267,7 +279,11 @@ impl Driver {
                     let Ok(rx) = Receive::new(Protocol::Udp, source, self.local, &buf[..n]) else {
                         continue;
                     };
-                    if let Err(e) = self.rtc.handle_input(Input::Receive(Instant::now(), rx)) {
+                    let input = Input::Receive(Instant::now(), rx);
+                    if self.rtc.accepts(&input) {
+                        last_heard = Instant::now();
+                    }
+                    if let Err(e) = self.rtc.handle_input(input) {
                         tracing::debug!(error = %e, "browser leg: datagram refused");
                     }
                 }

@@ -12,9 +12,12 @@
 //! browser ══ SRTP (ICE-lite, DTLS) ══ leg socket ── str0m ── relay ── RTP ── MediaSession
 //! ```
 //!
-//! The files: `leg` (one browser's leg and the task that drives it).
+//! The files: `leg` (one browser's leg and the task that drives it); `tests` (a second str0m
+//! plays the browser).
 
 mod leg;
+#[cfg(test)]
+mod tests;
 
 pub use leg::{BrowserLeg, LegHandle};
 
@@ -68,8 +71,8 @@ impl Gateway {
     }
 
     /// Answers a browser's SDP offer: a new leg, already listening, and the SDP answer to
-    /// send back. The leg ends on its own when ICE consent or DTLS fails, or when the
-    /// browser never connects.
+    /// send back. The leg ends on its own when ICE consent or DTLS fails, when the
+    /// browser never connects, or when it falls silent (its network died).
     pub fn answer(&self, offer_sdp: &str) -> Result<(BrowserLeg, String), WebRtcError> {
         leg::answer(&self.pool, self.candidate_ip, offer_sdp)
     }

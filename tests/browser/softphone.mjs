@@ -1,11 +1,15 @@
 // The agent desk's browser softphone in headless Chromium, whose fake microphone plays
-// MIC_WAV. Started by tests/acd_browser_softphone_test.rs with
-//   BASE, SHOTS, AGENT, PASSWORD, CALLER, MODE (talk | close_tab)
+// MIC_WAV. Started by tests/acd_browser_softphone*_test.rs with
+//   BASE, SHOTS, AGENT, PASSWORD, CALLER, MODE (talk | close_tab | freeze)
 // Prints "ready" once the agent is ready with the phone line open (the test then calls in),
 // "talking" once the call rang, was answered with Alt+A and media flows, then
 // - talk: "heard FREQ LEVEL" (the loudest pitch of what the page plays from the caller, in
 //   Hz, and its level), hangs up with the button and prints "ok hung_up";
-// - close_tab: closes the tab mid-call and prints "ok closed".
+// - close_tab: closes the tab mid-call and prints "ok closed";
+// - freeze: mutes for 7 s (the call must go on), then prints "freeze PID" (this node
+//   process: the test stops the Chromium processes under it, a network gone dead with its
+//   sockets left open, and later lets them go on), then waits for the page to leave the
+//   call and prints "ok left STATE".
 // Anything else: "FAIL …".
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
@@ -106,6 +110,18 @@ try {
     await page.screenshot({ path: `${SHOTS}/softphone-before-close.png`, fullPage: true });
     await page.close();
     console.log("ok closed");
+  } else if (MODE === "freeze") {
+    // A muted operator is quiet, not gone: the call outlasts the server's silence limit.
+    await page.keyboard.press("Alt+M");
+    await page.waitForTimeout(7000);
+    if ((await page.locator("#sp-state").getAttribute("data-state")) !== "talking") {
+      throw new Error("a muted call ended");
+    }
+    await page.keyboard.press("Alt+M");
+    console.log(`freeze ${process.pid}`);
+    // Runs on once Chromium does: the dead call must be over on the page too.
+    await page.locator('#sp-state:not([data-state="talking"])').waitFor({ timeout: 90000 });
+    console.log(`ok left ${await page.locator("#sp-state").getAttribute("data-state")}`);
   } else {
     throw new Error(`unknown MODE ${MODE}`);
   }
