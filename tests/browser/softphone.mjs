@@ -1,11 +1,13 @@
 // The agent desk's browser softphone in headless Chromium, whose fake microphone plays
-// MIC_WAV. Started by tests/acd_browser_softphone_test.rs with
-//   BASE, SHOTS, AGENT, PASSWORD, CALLER, MODE (talk | close_tab)
+// MIC_WAV. Started by tests/acd_browser_softphone_test.rs (and …_dtmf_test.rs) with
+//   BASE, SHOTS, AGENT, PASSWORD, CALLER, MODE (talk | close_tab | keys)
 // Prints "ready" once the agent is ready with the phone line open (the test then calls in),
 // "talking" once the call rang, was answered with Alt+A and media flows, then
 // - talk: "heard FREQ LEVEL" (the loudest pitch of what the page plays from the caller, in
 //   Hz, and its level), hangs up with the button and prints "ok hung_up";
-// - close_tab: closes the tab mid-call and prints "ok closed".
+// - close_tab: closes the tab mid-call and prints "ok closed";
+// - keys: presses 1 on the keypad, types 5 and # on the keyboard, prints "keys SHOWN" (the
+//   keys the page shows as sent), lets them play out, hangs up and prints "ok keys".
 // Anything else: "FAIL …".
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
@@ -106,6 +108,20 @@ try {
     await page.screenshot({ path: `${SHOTS}/softphone-before-close.png`, fullPage: true });
     await page.close();
     console.log("ok closed");
+  } else if (MODE === "keys") {
+    await page.locator("#sp-keypad:not([hidden])").waitFor({ timeout: 5000 });
+    await page.click('#sp-keypad button[data-key="1"]');
+    await page.keyboard.press("5");
+    await page.keyboard.press("#");
+    await page.locator("#sp-keys", { hasText: "15#" }).waitFor({ timeout: 5000 });
+    console.log(`keys ${await page.locator("#sp-keys").textContent()}`);
+    await page.screenshot({ path: `${SHOTS}/softphone-keys.png`, fullPage: true });
+    // 170 ms a key in the browser, then the caller's side: let them all reach the caller.
+    await page.waitForTimeout(2000);
+    await page.click("#sp-hangup");
+    await page.locator('#sp-state[data-state="idle"]').waitFor({ timeout: 5000 });
+    if (!(await page.locator("#sp-keypad").isHidden())) throw new Error("keypad still shown");
+    console.log("ok keys");
   } else {
     throw new Error(`unknown MODE ${MODE}`);
   }
