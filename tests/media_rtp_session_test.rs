@@ -1,7 +1,8 @@
 //! RTP over real loopback UDP between a `MediaSession` and raw sockets (or another session):
 //! pacing and header continuity, prompts, symmetric latching, garbage dropped and counted,
-//! the no-RTP timeout, DTMF three ways (including SIPp's recorded RFC 4733 captures),
-//! recording, ringback, bridging with transcoding and RTCP sender reports.
+//! the no-RTP timeout, DTMF three ways (including SIPp's recorded RFC 4733 captures), keys
+//! sent as RFC 4733 or tones and passed through a bridge, recording, ringback, bridging
+//! with transcoding and RTCP sender reports.
 //!
 //! No timing is asserted beyond generous bounds: the machine may be loaded.
 
@@ -924,4 +925,168 @@ async fn unlimited_durations_do_not_overflow() {
     let (d, r, _) = tokio::join!(s.next_digit(Duration::MAX), s.record(opts), closer);
     assert_eq!(d, None);
     assert_eq!(r.unwrap().ended_by, RecordEnd::SessionEnded);
+}
+
+/// Packets a peer receives within `within`.
+async fn recv_for(sock: &UdpSocket, within: Duration) -> Vec<Pkt> {
+    let until = tokio::time::Instant::now() + within;
+    let mut got = Vec::new();
+    while let Ok(Some(p)) = tokio::time::timeout_at(until, recv_pkt(sock)).await {
+        got.push(p);
+    }
+    got
+}
+
+/// One telephone-event packet: marker, end bit, duration.
+type EventPkt = (bool, bool, u16);
+
+/// Telephone-events among `pkts` (payload type `pt`), one entry per key press: the event
+/// code and its packets, all checked to share one timestamp.
+fn presses(pkts: &[Pkt], pt: u8) -> Vec<(u8, Vec<EventPkt>)> {
+    let mut out: Vec<(u32, u8, Vec<EventPkt>)> = Vec::new();
+    for p in pkts.iter().filter(|p| p.pt == pt) {
+        let ev = TelephoneEvent::parse(&p.payload).expect("a 4-byte event");
+        match out.last_mut() {
+            Some((ts, code, v)) if *ts == p.ts => {
+                assert_eq!(*code, ev.event, "one event per timestamp");
+                v.push((p.marker, ev.end, ev.duration));
+            }
+            _ => out.push((p.ts, ev.event, vec![(p.marker, ev.end, ev.duration)])),
+        }
+    }
+    out.into_iter().map(|(_, code, v)| (code, v)).collect()
+}
+
+fn tones_in(pkts: &[Pkt], codec: Codec) -> String {
+    let pcm: Vec<i16> = pkts
+        .iter()
+        .filter(|p| p.pt == codec.static_payload_type())
+        .flat_map(|p| p.payload.iter().map(|&c| codec.decode_sample(c)))
+        .collect();
+    let mut keys = String::new();
+    dtmf::ToneDetector::new().feed(&pcm, |d| keys.push(d.as_char()));
+    keys
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_sent_as_telephone_events_when_negotiated() {
+    let cfg = config();
+    let s = open(&cfg);
+    let peer = Peer::new().await;
+    s.start(StreamParams {
+        dtmf_payload_type: Some(101),
+        ..StreamParams::new(peer.addr(), Codec::Pcmu)
+    });
+    recv_pkt(&peer.rtp).await.expect("the stream runs");
+    for c in "5#5".chars() {
+        s.send_digit(Digit::from_char(c).unwrap());
+    }
+    let pkts = recv_for(&peer.rtp, Duration::from_millis(1200)).await;
+    let got = presses(&pkts, 101);
+    let codes: Vec<u8> = got.iter().map(|(c, _)| *c).collect();
+    assert_eq!(codes, [5, 11, 5], "each key once, in order");
+    for (_, p) in &got {
+        assert_eq!(
+            p,
+            &[
+                (true, false, 160),
+                (false, false, 320),
+                (false, false, 480),
+                (false, false, 640),
+                (false, true, 800),
+                (false, true, 800),
+                (false, true, 800),
+            ],
+            "marker on the first, growing durations, the end three times"
+        );
+    }
+    // One stream: the events take their place in the sequence numbers, and the audio after
+    // a key keeps the timestamps of the frames the key took.
+    for w in pkts.windows(2) {
+        assert_eq!(w[1].seq, w[0].seq.wrapping_add(1));
+        assert_eq!(w[1].ssrc, w[0].ssrc);
+    }
+    let audio: Vec<&Pkt> = pkts.iter().filter(|p| p.pt == 0).collect();
+    assert!(audio
+        .windows(2)
+        .all(|w| w[1].ts.wrapping_sub(w[0].ts) % 160 == 0));
+    assert_eq!(
+        tones_in(&pkts, Codec::Pcmu),
+        "",
+        "no tones besides the events"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_sent_as_tones_without_telephone_event() {
+    let cfg = config();
+    let s = open(&cfg);
+    let peer = Peer::new().await;
+    s.start(StreamParams::new(peer.addr(), Codec::Pcma));
+    // Over ringback: the key's tone replaces it while it sounds.
+    s.start_ringback();
+    recv_pkt(&peer.rtp).await.expect("the stream runs");
+    for c in "1#1*".chars() {
+        s.send_digit(Digit::from_char(c).unwrap());
+    }
+    let pkts = recv_for(&peer.rtp, Duration::from_millis(1200)).await;
+    assert!(pkts.iter().all(|p| p.pt == 8), "audio only");
+    assert_eq!(tones_in(&pkts, Codec::Pcma), "1#1*");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bridge_passes_keys_on_as_the_other_side_takes_them() {
+    let cfg = config();
+    let pool = PortPool::new(&cfg).unwrap();
+    let caller = MediaSession::open(&pool).unwrap();
+    let agent = MediaSession::open(&pool).unwrap();
+    let pc = Peer::new().await; // the caller's phone: PCMU, no telephone-event
+    let pa = Peer::new().await; // the agent's phone: PCMA with telephone-event 96
+    caller.start(StreamParams::new(pc.addr(), Codec::Pcmu));
+    agent.start(StreamParams {
+        dtmf_payload_type: Some(96),
+        ..StreamParams::new(pa.addr(), Codec::Pcma)
+    });
+    let bridged = {
+        let (a, b) = (caller.clone(), agent.clone());
+        tokio::spawn(async move { bridge(&a, &b).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The agent's phone presses 7 (RFC 4733): the caller hears its tones.
+    let to_agent = target(&agent);
+    for (i, (end, dur)) in [
+        (false, 160),
+        (false, 320),
+        (true, 480),
+        (true, 480),
+        (true, 480),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let ev = TelephoneEvent {
+            event: 7,
+            end,
+            volume: 10,
+            duration: dur,
+        };
+        let pkt = rtp(96, i as u16, 8000, 9, i == 0, &ev.to_bytes());
+        pa.rtp.send_to(&pkt, to_agent).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The caller presses 3 by SIP INFO: the agent's phone gets telephone-events.
+    caller.push_digit(Digit::from_char('3').unwrap());
+    let (to_caller, to_agent) = tokio::join!(
+        recv_for(&pc.rtp, Duration::from_millis(1000)),
+        recv_for(&pa.rtp, Duration::from_millis(1000))
+    );
+    assert_eq!(tones_in(&to_caller, Codec::Pcmu), "7");
+    let got = presses(&to_agent, 96);
+    assert_eq!(got.len(), 1, "one key: {got:?}");
+    assert_eq!(got[0].0, 3);
+    assert_eq!(got[0].1.iter().filter(|(_, end, _)| *end).count(), 3);
+    // Digits heard are still queued on their own session (a menu after the bridge).
+    assert_eq!(agent.next_digit(WAIT).await, Digit::from_char('7'));
+    assert_eq!(caller.next_digit(WAIT).await, Digit::from_char('3'));
+    bridged.abort();
 }

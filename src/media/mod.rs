@@ -35,6 +35,9 @@
 //! ```
 //!
 //! - SIP INFO digits: the SIP layer parses the body and calls [`MediaSession::push_digit`].
+//! - Pressing keys toward the peer: [`MediaSession::send_digit`] (RFC 4733 when negotiated,
+//!   else in-band tones). A bridge passes keys heard as telephone-events or SIP INFO on to
+//!   the other party the same way (in-band tones pass in the audio).
 //! - re-INVITE: [`MediaSession::update`] (new address/codec), [`MediaSession::set_direction`]
 //!   (hold: `a=sendonly`/`recvonly`/`inactive` as seen from our side).
 //! - Transfer to an operator: `a.start_ringback()` while the B leg rings, then

@@ -28,17 +28,23 @@ pub fn sine(freq: f32, ms: usize, dbfs: f32) -> Vec<i16> {
 /// A DTMF tone pair: each tone at `dbfs` peak, the column tone `twist_db` louder than the
 /// row tone (negative = reverse twist).
 pub fn dtmf_tone(digit: Digit, ms: usize, dbfs: f32, twist_db: f32) -> Vec<i16> {
+    let mut out = vec![0; ms * 8];
+    dtmf_fill(digit, 0, dbfs, twist_db, &mut out);
+    out
+}
+
+/// Samples `pos..pos + out.len()` of the tone pair [`dtmf_tone`] makes: a sender that makes
+/// a key's tone frame by frame needs no buffer of its own.
+pub fn dtmf_fill(digit: Digit, pos: usize, dbfs: f32, twist_db: f32, out: &mut [i16]) {
     let (fr, fc) = digit.frequencies();
     let ar = amplitude(dbfs - twist_db / 2.0);
     let ac = amplitude(dbfs + twist_db / 2.0);
-    (0..ms * 8)
-        .map(|i| {
-            let t = i as f32 / 8000.0;
-            let v = ar * (2.0 * std::f32::consts::PI * fr * t).sin()
-                + ac * (2.0 * std::f32::consts::PI * fc * t).sin();
-            v.clamp(-32767.0, 32767.0) as i16
-        })
-        .collect()
+    for (i, o) in out.iter_mut().enumerate() {
+        let t = (pos + i) as f32 / 8000.0;
+        let v = ar * (2.0 * std::f32::consts::PI * fr * t).sin()
+            + ac * (2.0 * std::f32::consts::PI * fc * t).sin();
+        *o = v.clamp(-32767.0, 32767.0) as i16;
+    }
 }
 
 struct RingbackTables {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use rtp_rs::{RtpPacketBuilder, RtpReader};
 use str0m::change::SdpOffer;
-use str0m::format::Codec as RtcCodec;
+use str0m::format::{Codec as RtcCodec, FormatParams};
 use str0m::media::{Frequency, MediaTime, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc, RtcConfig};
@@ -114,12 +114,24 @@ pub(super) fn answer(
 ) -> Result<(BrowserLeg, String), WebRtcError> {
     let offer =
         SdpOffer::from_sdp_string(offer_sdp).map_err(|e| WebRtcError::Offer(e.to_string()))?;
-    let mut rtc = RtcConfig::new()
+    let mut config = RtcConfig::new()
         .set_ice_lite(true)
         .clear_codecs()
         .enable_pcmu(true, false)
-        .enable_pcma(true, false)
-        .build(Instant::now());
+        .enable_pcma(true, false);
+    // The page's keypad sends RFC 4733 events (RTCDTMFSender), relayed like the audio.
+    config.codec_config().add_config(
+        Pt::from(101),
+        None,
+        RtcCodec::Tele,
+        Frequency::EIGHT_KHZ,
+        None,
+        FormatParams {
+            telephone_event_max: Some(15),
+            ..FormatParams::default()
+        },
+    );
+    let mut rtc = config.build(Instant::now());
     let (leg_sock, _) = pool.bind_pair()?;
     let local = leg_sock.local_addr()?;
     let host = SocketAddr::new(candidate_ip, local.port());
@@ -144,13 +156,21 @@ pub(super) fn answer(
             })
         })
         .ok_or_else(|| WebRtcError::Offer("no PCMU or PCMA in the offer".into()))?;
+    let tele_pt = rtc.writer(mid).and_then(|w| {
+        w.payload_params()
+            .find(|p| p.spec().codec.is_tele() && p.spec().clock_rate == Frequency::EIGHT_KHZ)
+            .map(|p| p.pt())
+    });
 
     // The relay: our side of the leg's own media session, on a pair from the range too.
     let (relay_sock, relay_rtcp) = pool.bind_pair()?;
     let relay_addr = reachable(relay_sock.local_addr()?);
     let media = MediaSession::open(pool)?;
     let session_addr = reachable(media.local_addr());
-    media.start(StreamParams::new(relay_addr, codec));
+    media.start(StreamParams {
+        dtmf_payload_type: tele_pt.map(|pt| *pt),
+        ..StreamParams::new(relay_addr, codec)
+    });
 
     let handle = LegHandle {
         end: CancellationToken::new(),
@@ -165,6 +185,7 @@ pub(super) fn answer(
         session_addr,
         mid,
         pt,
+        tele_pt,
         handle: handle.clone(),
         media: media.clone(),
         out_seq: rand::random(),
@@ -198,6 +219,8 @@ struct Driver {
     session_addr: SocketAddr,
     mid: Mid,
     pt: Pt,
+    /// The browser's telephone-event payload type, if it offered one.
+    tele_pt: Option<Pt>,
     handle: LegHandle,
     media: MediaSession,
     out_seq: u16,
@@ -252,7 +275,7 @@ impl Driver {
                         Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
                             return Stop::Lost("ice disconnected");
                         }
-                        Event::MediaData(d) => self.relay_to_session(&d.data, d.time).await,
+                        Event::MediaData(d) => self.relay_to_session(d.pt, &d.data, d.time).await,
                         _ => {}
                     },
                     Err(e) => {
@@ -310,6 +333,11 @@ impl Driver {
         let Ok(rd) = RtpReader::new(&rbuf[..n]) else {
             return;
         };
+        // Keys passed on from the other party come as telephone-events, which browsers
+        // do not play.
+        if rd.payload_type() != *self.pt {
+            return;
+        }
         let time = MediaTime::new(rd.timestamp() as u64, Frequency::EIGHT_KHZ);
         let payload = rd.payload().to_vec();
         if let Some(w) = self.rtc.writer(self.mid) {
@@ -319,11 +347,14 @@ impl Driver {
         }
     }
 
-    /// The browser's audio, as plain RTP to the leg's session.
-    async fn relay_to_session(&mut self, data: &[u8], time: MediaTime) {
+    /// The browser's audio and key presses, as plain RTP to the leg's session.
+    async fn relay_to_session(&mut self, pt: Pt, data: &[u8], time: MediaTime) {
+        if pt != self.pt && Some(pt) != self.tele_pt {
+            return;
+        }
         let mut out = [0u8; 1500];
         let built = RtpPacketBuilder::new()
-            .payload_type(*self.pt)
+            .payload_type(*pt)
             .ssrc(self.out_ssrc)
             .sequence(self.out_seq.into())
             .timestamp(time.numer() as u32)

@@ -2,7 +2,8 @@
 //! queues or the web; the web layer carries the SDP over its own authenticated WebSocket.
 //!
 //! A leg is ICE-lite (the browser is the controlling agent; we only answer its checks),
-//! DTLS-SRTP with rtcp-mux and G.711 (PCMU/PCMA: no transcoding), driven by `str0m`, which
+//! DTLS-SRTP with rtcp-mux, G.711 (PCMU/PCMA: no transcoding) and RFC 4733 telephone-events
+//! (the page's keypad, passed on to the caller by the bridge), driven by `str0m`, which
 //! does no I/O of its own. Each leg owns one UDP socket from the RTP port range and a
 //! [`MediaSession`](crate::media::MediaSession) of its own on loopback: audio is relayed
 //! between the two as plain RTP, so everything that works on a desk phone's leg (bridge,

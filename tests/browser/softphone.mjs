@@ -1,6 +1,6 @@
 // The agent desk's browser softphone in headless Chromium, whose fake microphone plays
 // MIC_WAV. Started by tests/acd_browser_softphone*_test.rs with
-//   BASE, SHOTS, AGENT, PASSWORD, CALLER, MODE (talk | close_tab | freeze)
+//   BASE, SHOTS, AGENT, PASSWORD, CALLER, MODE (talk | close_tab | freeze | keys)
 // Prints "ready" once the agent is ready with the phone line open (the test then calls in),
 // "talking" once the call rang, was answered with Alt+A and media flows, then
 // - talk: "heard FREQ LEVEL" (the loudest pitch of what the page plays from the caller, in
@@ -10,6 +10,8 @@
 //   process: the test stops the Chromium processes under it, a network gone dead with its
 //   sockets left open, and later lets them go on), then waits for the page to leave the
 //   call and prints "ok left STATE".
+// - keys: presses 1 on the keypad, types 5 and # on the keyboard, prints "keys SHOWN" (the
+//   keys the page shows as sent), lets them play out, hangs up and prints "ok keys".
 // Anything else: "FAIL …".
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
@@ -122,6 +124,20 @@ try {
     // Runs on once Chromium does: the dead call must be over on the page too.
     await page.locator('#sp-state:not([data-state="talking"])').waitFor({ timeout: 90000 });
     console.log(`ok left ${await page.locator("#sp-state").getAttribute("data-state")}`);
+  } else if (MODE === "keys") {
+    await page.locator("#sp-keypad:not([hidden])").waitFor({ timeout: 5000 });
+    await page.click('#sp-keypad button[data-key="1"]');
+    await page.keyboard.press("5");
+    await page.keyboard.press("#");
+    await page.locator("#sp-keys", { hasText: "15#" }).waitFor({ timeout: 5000 });
+    console.log(`keys ${await page.locator("#sp-keys").textContent()}`);
+    await page.screenshot({ path: `${SHOTS}/softphone-keys.png`, fullPage: true });
+    // 170 ms a key in the browser, then the caller's side: let them all reach the caller.
+    await page.waitForTimeout(2000);
+    await page.click("#sp-hangup");
+    await page.locator('#sp-state[data-state="idle"]').waitFor({ timeout: 5000 });
+    if (!(await page.locator("#sp-keypad").isHidden())) throw new Error("keypad still shown");
+    console.log("ok keys");
   } else {
     throw new Error(`unknown MODE ${MODE}`);
   }

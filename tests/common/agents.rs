@@ -488,45 +488,87 @@ pub fn talk_and_listen(
     quiet: Duration,
     voice: Vec<i16>,
 ) -> std::thread::JoinHandle<Vec<i16>> {
-    std::thread::spawn(move || {
-        let mut speak_at = None;
-        sock.set_read_timeout(Some(Duration::from_millis(5)))
-            .unwrap();
-        let until = Instant::now() + Duration::from_secs(secs);
-        let (mut pcm, mut buf) = (Vec::new(), [0u8; 1500]);
-        let mut peer = None;
-        let (mut seq, mut at, mut next) = (0u16, 0usize, Instant::now());
-        while Instant::now() < until {
-            if let Ok((n, from)) = sock.recv_from(&mut buf) {
-                peer.get_or_insert(from);
-                speak_at.get_or_insert(Instant::now() + quiet);
-                if n > 12 && buf[1] & 0x7f == 0 {
-                    pcm.extend(
-                        buf[12..n]
-                            .iter()
-                            .map(|b| hotline::media::g711::ulaw_to_linear(*b)),
-                    );
+    std::thread::spawn(move || talk_and_hear_keys(sock, secs, quiet, voice).pcm)
+}
+
+/// What a caller heard: the audio, and the keys pressed toward them.
+pub struct Heard {
+    /// PCMU payloads, decoded.
+    pub pcm: Vec<i16>,
+    /// Keys that came as RFC 4733 telephone-events (payload type 101), each press once.
+    pub events: String,
+}
+
+impl Heard {
+    /// Keys that came as tones in the audio.
+    pub fn tones(&self) -> String {
+        let mut keys = String::new();
+        hotline::media::dtmf::ToneDetector::new().feed(&self.pcm, |d| keys.push(d.as_char()));
+        keys
+    }
+}
+
+/// [`talk_and_listen`] that also decodes the telephone-events hotline sends.
+pub fn talk_and_hear(
+    sock: std::net::UdpSocket,
+    secs: u64,
+    quiet: Duration,
+    voice: Vec<i16>,
+) -> std::thread::JoinHandle<Heard> {
+    std::thread::spawn(move || talk_and_hear_keys(sock, secs, quiet, voice))
+}
+
+fn talk_and_hear_keys(
+    sock: std::net::UdpSocket,
+    secs: u64,
+    quiet: Duration,
+    voice: Vec<i16>,
+) -> Heard {
+    use hotline::media::dtmf::{EventDeduper, TelephoneEvent};
+    let mut speak_at = None;
+    sock.set_read_timeout(Some(Duration::from_millis(5)))
+        .unwrap();
+    let until = Instant::now() + Duration::from_secs(secs);
+    let (mut pcm, mut buf) = (Vec::new(), [0u8; 1500]);
+    let (mut events, mut presses) = (String::new(), EventDeduper::default());
+    let mut peer = None;
+    let (mut seq, mut at, mut next) = (0u16, 0usize, Instant::now());
+    while Instant::now() < until {
+        if let Ok((n, from)) = sock.recv_from(&mut buf) {
+            peer.get_or_insert(from);
+            speak_at.get_or_insert(Instant::now() + quiet);
+            if n > 12 && buf[1] & 0x7f == 0 {
+                pcm.extend(
+                    buf[12..n]
+                        .iter()
+                        .map(|b| hotline::media::g711::ulaw_to_linear(*b)),
+                );
+            } else if n >= 16 && buf[1] & 0x7f == 101 {
+                let ts = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
+                if let Some(ev) = TelephoneEvent::parse(&buf[12..n]) {
+                    let keys = presses.on_packet(ts, ev, std::time::Instant::now());
+                    events.extend(keys.into_iter().flatten().map(|d| d.as_char()));
                 }
             }
-            if let (Some(to), true) = (peer, Instant::now() >= next) {
-                next += Duration::from_millis(20);
-                let mut pkt = vec![0x80u8, 0, (seq >> 8) as u8, seq as u8];
-                pkt.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
-                pkt.extend_from_slice(&0x1234_5678u32.to_be_bytes());
-                let speaking = speak_at.is_some_and(|t| Instant::now() >= t);
-                pkt.extend((0..160).map(|i| {
-                    let x = if speaking {
-                        voice[(at + i) % voice.len()]
-                    } else {
-                        0
-                    };
-                    hotline::media::g711::linear_to_ulaw(x)
-                }));
-                at = (at + 160) % voice.len();
-                seq = seq.wrapping_add(1);
-                let _ = sock.send_to(&pkt, to);
-            }
         }
-        pcm
-    })
+        if let (Some(to), true) = (peer, Instant::now() >= next) {
+            next += Duration::from_millis(20);
+            let mut pkt = vec![0x80u8, 0, (seq >> 8) as u8, seq as u8];
+            pkt.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+            pkt.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+            let speaking = speak_at.is_some_and(|t| Instant::now() >= t);
+            pkt.extend((0..160).map(|i| {
+                let x = if speaking {
+                    voice[(at + i) % voice.len()]
+                } else {
+                    0
+                };
+                hotline::media::g711::linear_to_ulaw(x)
+            }));
+            at = (at + 160) % voice.len();
+            seq = seq.wrapping_add(1);
+            let _ = sock.send_to(&pkt, to);
+        }
+    }
+    Heard { pcm, events }
 }

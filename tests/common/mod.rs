@@ -2,7 +2,8 @@
 //! PostgreSQL server (`HOTLINE_TEST_PG`, default `postgres://postgres@127.0.0.1:5432/test`),
 //! free ports (`net`), the `hotline serve` binary driven by SIPp (`serve`), an in-process SIP
 //! server with a SIPp runner (`sipp`), pcap captures for SIPp to replay (`pcap`), raw RTP
-//! phones that talk and listen in tones (`rtp`) and the browser softphone page (`softphone`).
+//! phones that talk and listen in tones (`rtp`), and the browser softphone in headless
+//! Chromium with the callers that ring it (`softphone`).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};

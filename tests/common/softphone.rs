@@ -1,10 +1,11 @@
-//! The agent desk's browser softphone driven by tests/browser/softphone.mjs in headless
-//! Chromium, whose fake microphone plays a 1 kHz tone, and the SIPp caller who rings it.
+//! The agent desk's browser softphone in headless Chromium (tests/browser/softphone.mjs)
+//! against `hotline serve`, and the SIPp callers that ring it.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
+use super::repo;
 use super::serve::{scenario, Hotline, Step};
 
 /// The operator's microphone: a 1 kHz tone, 48 kHz mono, as Chromium's fake capture takes it.
@@ -26,7 +27,7 @@ pub fn mic_wav(h: &Hotline) -> std::path::PathBuf {
 }
 
 pub fn browser_deps() -> std::path::PathBuf {
-    let dir = super::repo().join("tests/browser");
+    let dir = repo().join("tests/browser");
     assert!(
         std::path::Path::new("/usr/bin/chromium").exists(),
         "Debian package `chromium` is needed (apt-get install -y chromium)"
@@ -56,7 +57,7 @@ pub fn run_page(
         .arg("softphone.mjs")
         .current_dir(&dir)
         .env("BASE", format!("http://127.0.0.1:{}", h.http_port))
-        .env("SHOTS", super::repo().join("target/browser-screenshots"))
+        .env("SHOTS", repo().join("target/browser-screenshots"))
         .env("AGENT", "ops1")
         .env("PASSWORD", "console-pw-123")
         .env("CALLER", caller)
@@ -93,10 +94,37 @@ pub fn caller_scenario(
     media_port: u16,
     then: &[Step],
 ) -> std::path::PathBuf {
+    caller_scenario_keys(h, number, media_port, then, CallerKeys::Rfc4733)
+}
+
+/// How a caller's phone takes key presses sent to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallerKeys {
+    /// Its SDP offers telephone-event 101 besides PCMU.
+    Rfc4733,
+    /// PCMU only: keys reach it as tones in the audio.
+    Inband,
+}
+
+/// [`caller_scenario`] with the caller's SDP offering telephone-event or not.
+pub fn caller_scenario_keys(
+    h: &Hotline,
+    number: &str,
+    media_port: u16,
+    then: &[Step],
+    keys: CallerKeys,
+) -> std::path::PathBuf {
     let mut steps = vec![Step::Pause(800), Step::Info('0')];
     steps.extend_from_slice(then);
-    let xml =
+    let mut xml =
         scenario(number, &steps).replace("m=audio [media_port]", &format!("m=audio {media_port}"));
+    if keys == CallerKeys::Inband {
+        xml = xml
+            .replace(" RTP/AVP 0 101\n", " RTP/AVP 0\n")
+            .replace("a=rtpmap:101 telephone-event/8000\n", "")
+            .replace("a=fmtp:101 0-15\n", "");
+        assert!(!xml.contains("telephone-event"), "{xml}");
+    }
     let file = h.dir.path().join(format!("caller-{number}.xml"));
     std::fs::write(&file, xml).unwrap();
     file

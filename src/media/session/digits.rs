@@ -1,4 +1,5 @@
-//! The caller's key presses, from RFC 4733 events, SIP INFO and in-band tones, in one queue.
+//! The caller's key presses, from RFC 4733 events, SIP INFO and in-band tones, in one queue;
+//! and key presses sent to the peer.
 
 use std::time::Duration;
 
@@ -36,7 +37,18 @@ impl MediaSession {
     /// `dtmf_dedup_ms`.
     pub fn push_digit(&self, digit: Digit) {
         let mut st = self.sh.lock();
-        self.sh.queue_digit(&mut st, digit, DigitSource::SipInfo);
+        if self.sh.queue_digit(&mut st, digit, DigitSource::SipInfo) {
+            drop(st);
+            self.sh.pass_on(&[digit]);
+        }
+    }
+
+    /// Press a key toward the peer: RFC 4733 telephone-events when the peer negotiated a
+    /// payload type for them, else the tone pair in the audio. Keys go out one after
+    /// another, 100 ms each. While bridged, keys heard from the other party as
+    /// telephone-events or SIP INFO are sent on this way by themselves.
+    pub fn send_digit(&self, digit: Digit) {
+        self.sh.lock().keys.push(digit);
     }
 
     /// Forget queued digits (type-ahead), e.g. before a new menu.

@@ -18,10 +18,10 @@
 //! The files: `types` (what SIP negotiates and how a session ends), `ports` (the RTP port
 //! pool), `state` (what the call's task and the session's task share), `send` (the paced
 //! sender, which owns the sockets, mixes a supervisor in and counts frames into a
-//! conversation recording), `receive` (RTP/RTCP in: latching, digits, recording, bridged and monitored
-//! audio), `play`, `digits`, `record` and `bridge` (the operations a call runs), `tape`
-//! and `listen` (listening all the time, so a caller can speak first and nothing they say is
-//! lost),
+//! conversation recording), `receive` (RTP/RTCP in: latching, digits, recording, bridged and
+//! monitored audio), `keys` (key presses sent to the peer: RFC 4733 events or tones),
+//! `play`, `digits`, `record` and `bridge` (the operations a call runs), `tape` and `listen`
+//! (listening all the time, so a caller can speak first and nothing they say is lost),
 //! `conversation` (both parties of a staffed call into one WAV, stereo or mixed, written
 //! off the session's task), `monitor` (a supervisor listens, whispers to the agent or
 //! barges in), `stats` (counters and the Prometheus families).
@@ -29,6 +29,7 @@
 mod bridge;
 mod conversation;
 mod digits;
+mod keys;
 mod listen;
 mod monitor;
 mod play;
@@ -112,6 +113,7 @@ impl MediaSession {
             last_audio_rx: now,
             tones: None,
             digits: VecDeque::new(),
+            keys: keys::KeySender::default(),
             last_digit: None,
             source: Source::Silence,
             play_gen: 0,

@@ -53,7 +53,11 @@ pub(super) fn on_tick(sh: &Shared) {
     let mut st = sh.lock();
     if st.events.pending() && now.duration_since(st.last_event_rx) >= EVENT_QUIET {
         if let Some(d) = st.events.on_quiet() {
-            sh.queue_digit(&mut st, d, DigitSource::Rfc4733);
+            if sh.queue_digit(&mut st, d, DigitSource::Rfc4733) {
+                drop(st);
+                sh.pass_on(&[d]);
+                st = sh.lock();
+            }
         }
     }
     let timeout = sh.cfg.no_rtp_timeout_secs;
@@ -155,13 +159,18 @@ pub(super) fn on_rtp(sh: &Shared, data: &[u8], from: SocketAddr) {
         st.last_event_rx = now;
         match TelephoneEvent::parse(payload) {
             Some(ev) => {
-                for d in st
+                let mut heard: [Option<Digit>; 2] = [None; 2];
+                for (d, h) in st
                     .events
                     .on_packet(rd.timestamp(), ev, now.into_std())
                     .into_iter()
-                    .flatten()
+                    .zip(heard.iter_mut())
                 {
-                    sh.queue_digit(st, d, DigitSource::Rfc4733);
+                    *h = d.filter(|&d| sh.queue_digit(st, d, DigitSource::Rfc4733));
+                }
+                drop(guard);
+                for d in heard.into_iter().flatten() {
+                    sh.pass_on(&[d]);
                 }
             }
             None => st.stats.malformed_dropped += 1,

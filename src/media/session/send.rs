@@ -9,13 +9,14 @@ use std::time::Duration;
 use rtp_rs::RtpPacketBuilder;
 use tokio::time::Instant;
 
+use super::keys::{KeyFrame, TONE_DBFS};
 use super::receive::{drain, on_rtcp, on_rtp, on_tick, RX_PER_ROUND, TIMER_ROUNDS};
 use super::state::{Shared, Source, State};
 use super::stats::{record_lateness, record_skipped};
 use super::MAX_FRAME;
 use crate::media::g711::Codec;
 use crate::media::rtcp;
-use crate::media::tone::ringback_encoded;
+use crate::media::tone::{dtmf_fill, ringback_encoded};
 
 /// When the sender wakes later than this, it skips the missed frames (the timestamp jumps)
 /// instead of bursting them all out.
@@ -160,31 +161,64 @@ pub(super) async fn run_loop(sh: Arc<Shared>, sockets: Sockets) {
             }
             let codec = params.map(|p| p.codec).unwrap_or(Codec::Pcmu);
             let mixing = st.monitor.as_ref().is_some_and(|m| m.mixing());
-            let audio = if mixing {
+            let mut audio = if mixing {
                 mix_frame(&sh, st, codec, &mut payload[..samples])
             } else {
                 fill_frame(&sh, st, codec, &mut payload[..samples])
             };
+            // A key being sent takes the frame (the source above still moved on a frame).
+            let event_pt = params.and_then(|p| p.dtmf_payload_type);
+            let mut event = None;
+            match st.keys.next(st.ts, samples as u32, event_pt) {
+                None => {}
+                Some(KeyFrame::Tone { digit, pos }) => {
+                    let mut pcm = [0i16; MAX_FRAME];
+                    dtmf_fill(digit, pos, TONE_DBFS, 0.0, &mut pcm[..samples]);
+                    codec.encode(&pcm[..samples], &mut payload[..samples]);
+                    audio = true;
+                }
+                Some(KeyFrame::Quiet) => {
+                    payload[..samples].fill(codec.silence());
+                    audio = true;
+                }
+                Some(KeyFrame::Event {
+                    payload_type,
+                    timestamp,
+                    marker,
+                    payload,
+                }) => {
+                    event = Some((payload_type, timestamp, marker, payload));
+                    audio = true;
+                }
+            }
             let send_ok = params.is_some()
                 && st.confirmed
                 && st.direction.sends()
                 && st.remote.is_some()
                 && (audio || sh.cfg.comfort_silence);
             if let (true, Some(p), Some(remote)) = (send_ok, params, st.remote) {
-                let marker = std::mem::take(&mut st.marker_next);
+                let (pt, ts, marker, body) = match &event {
+                    Some((pt, ts, marker, ev)) => (*pt, *ts, *marker, &ev[..]),
+                    None => (
+                        p.payload_type,
+                        st.ts,
+                        std::mem::take(&mut st.marker_next),
+                        &payload[..samples],
+                    ),
+                };
                 let built = RtpPacketBuilder::new()
-                    .payload_type(p.payload_type)
+                    .payload_type(pt)
                     .ssrc(st.ssrc)
                     .sequence(st.seq.into())
-                    .timestamp(st.ts)
+                    .timestamp(ts)
                     .marked(marker)
-                    .payload(&payload[..samples])
+                    .payload(body)
                     .build_into(&mut buf);
                 if let Ok(len) = built {
                     st.seq = st.seq.wrapping_add(1);
                     st.stats.packets_out += 1;
                     sh.metrics.packets_out.increment(1);
-                    st.stats.octets_out += samples as u64;
+                    st.stats.octets_out += body.len() as u64;
                     out = Some((len, remote));
                 }
             } else if !audio || params.is_none() || !st.direction.sends() || !st.confirmed {

@@ -104,6 +104,8 @@ pub(super) struct State {
     pub(super) last_audio_rx: Instant,
     pub(super) tones: Option<Box<ToneDetector>>,
     pub(super) digits: VecDeque<Digit>,
+    /// Keys to send to the peer.
+    pub(super) keys: super::keys::KeySender,
     pub(super) last_digit: Option<(Digit, DigitSource, Instant)>,
     pub(super) source: Source,
     pub(super) play_gen: u64,
@@ -167,14 +169,16 @@ impl Shared {
         }
     }
 
-    pub(super) fn queue_digit(&self, st: &mut State, d: Digit, src: DigitSource) {
+    /// Queues a digit heard from the peer; false when it was the same press from another
+    /// source.
+    pub(super) fn queue_digit(&self, st: &mut State, d: Digit, src: DigitSource) -> bool {
         let now = Instant::now();
         if let Some((ld, lsrc, lt)) = st.last_digit {
             if ld == d
                 && lsrc != src
                 && now.duration_since(lt) < Duration::from_millis(self.cfg.dtmf_dedup_ms)
             {
-                return;
+                return false;
             }
         }
         st.last_digit = Some((d, src, now));
@@ -183,6 +187,25 @@ impl Shared {
         self.metrics.digit(src);
         tracing::debug!(digit = %d, source = ?src, "dtmf");
         self.notify.notify_waiters();
+        true
+    }
+
+    /// B2BUA DTMF passthrough: keys heard as telephone-events or SIP INFO are sent on to the
+    /// session this one is bridged to (in-band tones need no help: they travel in the
+    /// audio). Call without holding this session's lock.
+    pub(super) fn pass_on(&self, digits: &[Digit]) {
+        if digits.is_empty() {
+            return;
+        }
+        let peer = self.lock().bridge_peer.as_ref().and_then(Weak::upgrade);
+        if let Some(peer) = peer {
+            let mut pst = peer.lock();
+            if matches!(pst.source, Source::Bridge) {
+                for &d in digits {
+                    pst.keys.push(d);
+                }
+            }
+        }
     }
 }
 

@@ -2,7 +2,8 @@
 // Signalling over the desk's WebSocket (the console session; no SIP account in the
 // browser), media over WebRTC to hotline (G.711). A call rings with a sound; answer and hang
 // up with the buttons or Alt+A / Alt+H; Alt+M mutes the microphone; meters show both
-// directions' levels.
+// directions' levels. While talking, the keypad (or the keys 0-9 * # outside text fields)
+// sends DTMF to the caller: RFC 4733 events on the WebRTC leg, which hotline passes on.
 (function () {
   "use strict";
   var box = document.getElementById("softphone");
@@ -13,6 +14,8 @@
   var bHangup = document.getElementById("sp-hangup");
   var bMute = document.getElementById("sp-mute");
   var audio = document.getElementById("sp-audio");
+  var keypad = document.getElementById("sp-keypad");
+  var keysEl = document.getElementById("sp-keys");
   var ws = null, pc = null, mic = null, ringer = null;
 
   var LABELS = { off: "未连接", idle: "在线", ringing: "振铃", connecting: "接通中", talking: "通话中" };
@@ -22,6 +25,7 @@
     bAnswer.disabled = code !== "ringing";
     bHangup.disabled = !(code === "ringing" || code === "connecting" || code === "talking");
     bMute.disabled = code !== "talking";
+    if (keypad) keypad.hidden = code !== "talking";
   }
 
   // The ring: 440+480 Hz, 1 s on, 2 s off, made by the page (no sound file to fetch).
@@ -87,6 +91,7 @@
     audio.srcObject = null;
     callerEl.textContent = "";
     bMute.setAttribute("aria-pressed", "false");
+    if (keysEl) keysEl.textContent = "";
   }
 
   function send(m) {
@@ -146,6 +151,28 @@
     bMute.setAttribute("aria-pressed", muted ? "true" : "false");
   }
 
+  // One key press toward the caller. insertDTMF replaces what is still queued, so the new
+  // key goes after the ones not yet played.
+  function press(key) {
+    if (stateEl.dataset.state !== "talking" || !pc || !keypad) return;
+    var sender = pc.getSenders().filter(function (s) { return s.dtmf; })[0];
+    if (!sender || !sender.dtmf.canInsertDTMF) return;
+    sender.dtmf.insertDTMF(sender.dtmf.toneBuffer + key, 100, 70);
+    keysEl.textContent += key;
+    var b = keypad.querySelector('button[data-key="' + key + '"]');
+    if (b) {
+      b.classList.add("pressed");
+      setTimeout(function () { b.classList.remove("pressed"); }, 150);
+    }
+  }
+
+  // Typing goes to the caller only when no text field has the focus (notes, ticket form).
+  function typing(el) {
+    if (!el) return false;
+    var tag = el.tagName;
+    return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || el.isContentEditable;
+  }
+
   function connect() {
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
     ws = new WebSocket(scheme + location.host + box.dataset.phone);
@@ -182,7 +209,19 @@
   bAnswer.addEventListener("click", answer);
   bHangup.addEventListener("click", hangup);
   bMute.addEventListener("click", mute);
+  if (keypad) {
+    keypad.addEventListener("click", function (e) {
+      var k = e.target.closest("button[data-key]");
+      if (k) press(k.dataset.key);
+    });
+  }
   document.addEventListener("keydown", function (e) {
+    if (!e.altKey && !e.ctrlKey && !e.metaKey && !e.repeat && /^[0-9*#]$/.test(e.key)
+        && stateEl.dataset.state === "talking" && !typing(document.activeElement)) {
+      e.preventDefault();
+      press(e.key);
+      return;
+    }
     if (!e.altKey || e.ctrlKey || e.metaKey) return;
     var k = e.key.toLowerCase();
     if (k === "a") { e.preventDefault(); answer(); }
