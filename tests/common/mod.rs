@@ -77,6 +77,7 @@ pub mod rtp;
 pub mod s3;
 pub mod serve;
 pub mod sipp;
+pub mod softphone;
 
 #[allow(unused_imports)] // not every test binary takes a port
 pub use net::free_port;
