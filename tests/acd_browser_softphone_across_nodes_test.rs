@@ -52,7 +52,8 @@ async fn a_browser_agent_on_one_node_answers_a_caller_held_on_the_other() {
         &a,
         number,
         sock.local_addr().unwrap().port(),
-        &[Step::AwaitBye(40000)],
+        // Room for a slow machine: two nodes, a browser and the ring between the nodes.
+        &[Step::AwaitBye(60000)],
     );
     let heard = talk_and_listen(sock, 35, Duration::from_secs(3), tone(440.0, 1.0));
     let mut call = None;

@@ -614,6 +614,10 @@ impl Acd {
                 return Ok(a);
             }
             if store.save_agent_if(&a, changed.then_some(by), was).await? {
+                if matches!(was, store::AgentWas::Absent) && self.has_browser_here(agent) {
+                    // Their first row: where their tab is can be written now (next round).
+                    self.tell_other_nodes();
+                }
                 {
                     let mut st = self.lock();
                     st.wrapup_until.remove(agent);

@@ -108,9 +108,14 @@ impl Acd {
         }
     }
 
+    /// Whether `agent`'s console tab is attached to this node.
+    pub(crate) fn has_browser_here(&self, agent: &str) -> bool {
+        self.browsers().contains_key(agent)
+    }
+
     /// Wakes the distributor; on a shared database its next round also writes where this
     /// node's browsers are, so the other nodes ring them here.
-    fn tell_other_nodes(&self) {
+    pub(crate) fn tell_other_nodes(&self) {
         self.inner
             .stale
             .store(true, std::sync::atomic::Ordering::SeqCst);
