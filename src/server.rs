@@ -381,6 +381,15 @@ pub async fn serve(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<(
     }
     readiness.sip_listening.store(true, Ordering::Relaxed);
     acd.set_dialer(sip.dialer());
+    if db.shared() {
+        match node_sip_address(&cfg.sip, &sip.udp_addrs) {
+            Some(addr) => acd.set_sip_address(addr),
+            None => tracing::warn!(
+                "SIP listens on a wildcard address and [sip] public_addr is not set: other \
+                 nodes cannot ring the browser softphones attached to this node"
+            ),
+        }
+    }
 
     // Readiness of the parts that come and go.
     {
@@ -607,4 +616,15 @@ pub fn on_signals(token: CancellationToken) {
             }
         }
     });
+}
+
+/// Where other nodes reach this node's SIP over UDP (`ip:port`): the first UDP listener,
+/// with `[sip] public_addr` as its IP when set; None when that leaves a wildcard address.
+fn node_sip_address(cfg: &crate::sip::SipConfig, udp: &[std::net::SocketAddr]) -> Option<String> {
+    let first = udp.first()?;
+    let ip = match cfg.public_addr.as_deref().map(str::trim) {
+        Some(p) if !p.is_empty() => p.parse().ok()?,
+        _ => first.ip(),
+    };
+    (!ip.is_unspecified()).then(|| std::net::SocketAddr::new(ip, first.port()).to_string())
 }

@@ -16,7 +16,8 @@
 //!
 //! Several nodes on one PostgreSQL form one call centre: an agent's state is the row in
 //! `acd_agents`, every node sees every node's waiting callers in one queue order, a node
-//! rings an agent (whichever node their phone registered at: the bindings are shared) only
+//! rings an agent (whichever node their phone registered at: the bindings are shared; a
+//! console tab through the node it is attached to) only
 //! after taking them with one conditional UPDATE, and what a node holds is leased, so a
 //! node that dies leaves no agent busy for ever. SQLite is one node, all in memory.
 
@@ -39,7 +40,7 @@ pub use callback::{resident_uri, CallBackError};
 pub use config::{AcdConfig, Exit, Member, Queue, QueueProblem, Queues, Strategy};
 pub use connect::{Connected, Control, TransferTarget};
 pub use feature::FeatureCodes;
-pub use softphone::{BrowserPhone, BrowserRing};
+pub use softphone::{BrowserCallRefused, BrowserPhone, BrowserRing};
 pub use store::{AcdStore, EntryKind};
 pub use waiting::{JoinRefused, Offer, Waiting};
 
@@ -184,6 +185,8 @@ pub(crate) struct State {
     pub members: HashMap<String, Vec<String>>,
     /// Accounts with a phone registered now.
     pub registered: HashSet<String>,
+    /// Agents whose console tab is attached to another node → that node's SIP address.
+    pub remote_browsers: HashMap<String, String>,
     /// Recent talk time, for the expected wait announced to callers.
     pub talk_avg_ms: f64,
 }
@@ -194,6 +197,8 @@ pub(crate) struct Inner {
     pub calls: Calls,
     pub roster: Arc<dyn Roster>,
     pub dialer: OnceLock<Dialer>,
+    /// Where other nodes reach this node's SIP (`ip:port`) to ring a browser attached here.
+    pub sip_address: OnceLock<String>,
     /// Where finished conversation recordings are kept (a shared store when configured, so
     /// any node's console plays them); the node's own folder until set.
     pub recordings: OnceLock<crate::store::objects::Recordings>,
@@ -277,6 +282,7 @@ impl Acd {
             calls,
             roster,
             dialer: OnceLock::new(),
+            sip_address: OnceLock::new(),
             recordings: OnceLock::new(),
             st: Mutex::new(State {
                 talk_avg_ms: 180_000.0,
@@ -437,6 +443,12 @@ impl Acd {
     pub fn set_dialer(&self, dialer: Dialer) {
         let _ = self.inner.dialer.set(dialer);
         self.inner.wake.notify_one();
+    }
+
+    /// Where other nodes reach this node's SIP (`ip:port`), to ring the browser softphones
+    /// attached here; on a shared database only.
+    pub fn set_sip_address(&self, addr: String) {
+        let _ = self.inner.sip_address.set(addr);
     }
 
     /// Keeps conversation recordings in `recordings` (`[recordings]`: local or shared).
@@ -602,6 +614,10 @@ impl Acd {
                 return Ok(a);
             }
             if store.save_agent_if(&a, changed.then_some(by), was).await? {
+                if matches!(was, store::AgentWas::Absent) && self.has_browser_here(agent) {
+                    // Their first row: where their tab is can be written now (next round).
+                    self.tell_other_nodes();
+                }
                 {
                     let mut st = self.lock();
                     st.wrapup_until.remove(agent);

@@ -9,7 +9,10 @@
 //! and frees what a dead node held: agents go back to ready, its live callers are owed a
 //! callback (or are lost, as at a restart), callbacks it was ringing for wait again.
 //! Desk commands (hold, transfer, hang up, listen) for a call another node holds travel on
-//! `store::CONTROL_CHANNEL` to that node. SQLite has one node and none of this.
+//! `store::CONTROL_CHANNEL` to that node. Each round the node also renews its SIP address
+//! and marks the agents whose console tab is attached here, and reads where the other
+//! nodes' tabs are, so it can ring them there (`softphone`). SQLite has one node and none
+//! of this.
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -33,7 +36,15 @@ pub(super) async fn sync(acd: &Acd) {
     if let Err(e) = store.heartbeat().await {
         tracing::warn!(error = %e, "call centre: renewing this node's hold failed");
     }
+    let address = acd.inner.sip_address.get().map_or("", String::as_str);
+    if let Err(e) = store.renew_node(address, &acd.attached_browsers()).await {
+        tracing::warn!(error = %e, "call centre: renewing this node's browsers failed");
+    }
     free_lapsed(acd).await;
+    match store.remote_browsers().await {
+        Ok(list) => acd.lock().remote_browsers = list.into_iter().collect(),
+        Err(e) => tracing::warn!(error = %e, "call centre: reading other nodes' browsers failed"),
+    }
     let agents = match store.agents_held().await {
         Ok(a) => a,
         Err(e) => {
@@ -54,6 +65,9 @@ pub(super) async fn sync(acd: &Acd) {
 /// What nodes whose lease lapsed held: their calls died with them.
 async fn free_lapsed(acd: &Acd) {
     let store = &acd.inner.store;
+    if let Err(e) = store.forget_lapsed_nodes().await {
+        tracing::warn!(error = %e, "call centre: forgetting stopped nodes failed");
+    }
     let now = now_ms();
     match store.lapsed_agents().await {
         Ok(list) => {

@@ -300,6 +300,100 @@ impl AcdStore {
         Ok(())
     }
 
+    /// Renews this node among the live nodes, with the SIP address other nodes ring its
+    /// browsers at (empty: none they can reach), and marks `browsers` (the agents whose
+    /// console tab is attached here now) as ringing here; unmarks those no longer attached.
+    pub async fn renew_node(
+        &self,
+        sip_address: &str,
+        browsers: &[String],
+    ) -> Result<(), sqlx::Error> {
+        let (me, now) = (node_id(), now_ms());
+        sqlx::query(
+            "INSERT INTO acd_nodes (node, sip_address, alive_until) VALUES ($1, $2, $3)
+             ON CONFLICT (node) DO UPDATE SET sip_address = excluded.sip_address, alive_until = excluded.alive_until",
+        )
+        .bind(me)
+        .bind(sip_address)
+        .bind(now + LEASE.as_millis() as i64)
+        .execute(self.db.pool())
+        .await?;
+        let mut changed = 0;
+        for agent in browsers {
+            changed += sqlx::query(
+                "UPDATE acd_agents SET browser_node = $1 WHERE name = $2 AND (browser_node IS NULL OR browser_node <> $1)",
+            )
+            .bind(me)
+            .bind(agent)
+            .execute(self.db.pool())
+            .await?
+            .rows_affected();
+        }
+        let marked: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM acd_agents WHERE browser_node = $1")
+                .bind(me)
+                .fetch_all(self.db.pool())
+                .await?;
+        for agent in marked.iter().filter(|a| !browsers.contains(a)) {
+            changed += sqlx::query(
+                "UPDATE acd_agents SET browser_node = NULL WHERE name = $1 AND browser_node = $2",
+            )
+            .bind(agent)
+            .bind(me)
+            .execute(self.db.pool())
+            .await?
+            .rows_affected();
+        }
+        if changed > 0 {
+            self.announce().await;
+        }
+        Ok(())
+    }
+
+    /// Forgets nodes whose lease lapsed, and the browsers that were attached to them.
+    pub async fn forget_lapsed_nodes(&self) -> Result<(), sqlx::Error> {
+        let now = now_ms();
+        sqlx::query(
+            "UPDATE acd_agents SET browser_node = NULL WHERE browser_node IS NOT NULL
+             AND browser_node NOT IN (SELECT node FROM acd_nodes WHERE alive_until >= $1)",
+        )
+        .bind(now)
+        .execute(self.db.pool())
+        .await?;
+        sqlx::query("DELETE FROM acd_nodes WHERE alive_until < $1")
+            .bind(now)
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Agents whose console tab is attached to another live node: (agent, that node's SIP
+    /// address).
+    pub async fn remote_browsers(&self) -> Result<Vec<(String, String)>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT a.name, n.sip_address FROM acd_agents a JOIN acd_nodes n ON n.node = a.browser_node
+             WHERE n.alive_until >= $1 AND n.node <> $2 AND n.sip_address <> ''",
+        )
+        .bind(now_ms())
+        .bind(node_id())
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    /// The SIP addresses of the other live nodes.
+    pub async fn other_nodes(&self) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT sip_address FROM acd_nodes WHERE alive_until >= $1 AND node <> $2 AND sip_address <> ''",
+        )
+        .bind(now_ms())
+        .bind(node_id())
+        .fetch_all(self.db.pool())
+        .await
+    }
+
     /// Agents held by a node whose lease lapsed (it died in a call).
     pub async fn lapsed_agents(&self) -> Result<Vec<Agent>, sqlx::Error> {
         let rows = sqlx::query(&format!(

@@ -550,6 +550,15 @@ impl Engine {
                 call.hangup().await;
                 return None;
             }
+            // Another node rings an agent's console tab attached here: the call centre's leg
+            // (recorded by the node holding the caller), not a resident's call.
+            if let Some(agent) = crate::acd::Acd::browser_call_for(call.called()) {
+                match acd.serve_browser_call(sip_call, agent).await {
+                    Ok(_) => call.hangup().await,
+                    Err(refused) => call.reject(refused.sip_status()),
+                }
+                return None;
+            }
         }
         let plans = self.current();
         let plan = plans.for_number(call.called());

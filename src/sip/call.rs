@@ -34,6 +34,7 @@ pub struct Call {
     asserted: Option<String>,
     called: String,
     authenticated: Option<String>,
+    source: Option<std::net::IpAddr>,
     cmd: mpsc::UnboundedSender<Cmd>,
     ended: CancellationToken,
     media: Arc<MediaHandle>,
@@ -60,6 +61,7 @@ impl Call {
             asserted: new.asserted,
             called: new.called,
             authenticated: new.authenticated,
+            source: new.source,
             cmd: new.cmd,
             ended: new.ended,
             media: new.media,
@@ -94,6 +96,10 @@ impl Call {
     /// service codes (`*71` …) are asked for them.
     pub fn authenticated_user(&self) -> Option<&str> {
         self.authenticated.as_deref()
+    }
+    /// The address the INVITE came from (the last hop: a balancer in front, if any).
+    pub fn source_ip(&self) -> Option<std::net::IpAddr> {
+        self.source
     }
     /// Whether the call is over (either side hung up).
     pub fn is_ended(&self) -> bool {
@@ -130,6 +136,13 @@ impl Call {
     /// Hang up (BYE once answered, 480 before) and wait until the dialog is over.
     pub async fn hangup(self) {
         let _ = self.cmd.send(Cmd::Hangup);
+        self.ended.cancelled().await;
+    }
+
+    /// [`hangup`](Self::hangup) with a `Reason` header on the BYE (RFC 3326), e.g.
+    /// `SIP;cause=480;text="…"`, which tells the other side why.
+    pub async fn hangup_because(&self, reason: &str) {
+        let _ = self.cmd.send(Cmd::HangupBecause(reason.to_string()));
         self.ended.cancelled().await;
     }
 

@@ -152,6 +152,11 @@ impl OutboundLeg {
         }
     }
 
+    /// The `Reason` header (RFC 3326) of the called side's BYE, when it hung up with one.
+    pub fn hangup_reason(&self) -> Option<&str> {
+        self.leg.as_ref()?.bye_reason.get().map(String::as_str)
+    }
+
     /// Media counters so far.
     pub fn stats(&self) -> MediaStats {
         self.media.session.stats()

@@ -48,6 +48,8 @@ pub(crate) struct Leg {
     bye: Request,
     /// Cancelled when the called side sent BYE.
     pub ended: CancellationToken,
+    /// The `Reason` header of the called side's BYE, if it gave one.
+    pub bye_reason: Arc<std::sync::OnceLock<String>>,
 }
 
 impl Leg {
@@ -338,6 +340,7 @@ pub(crate) async fn place_call<F: FnOnce() + Send>(
         key: key.clone(),
         bye,
         ended: CancellationToken::new(),
+        bye_reason: Default::default(),
     };
     match neg {
         Ok(neg) => {
@@ -350,7 +353,14 @@ pub(crate) async fn place_call<F: FnOnce() + Send>(
         }
     }
     tokio::spawn(
-        serve_leg(dlg_rx, leg.ended.clone(), media, local_sdp, sh.clone()).in_current_span(),
+        serve_leg(
+            dlg_rx,
+            (leg.ended.clone(), leg.bye_reason.clone()),
+            media,
+            local_sdp,
+            sh.clone(),
+        )
+        .in_current_span(),
     );
     Ok(leg)
 }
@@ -395,7 +405,7 @@ fn send_cancel(sh: &Arc<Shared>, invite: &Request) {
 /// In-dialog requests from the called side: BYE ends the leg, re-INVITE/INFO get answers.
 async fn serve_leg(
     mut rx: mpsc::UnboundedReceiver<Transaction>,
-    ended: CancellationToken,
+    (ended, bye_reason): (CancellationToken, Arc<std::sync::OnceLock<String>>),
     media: Arc<MediaHandle>,
     mut local_sdp: LocalSdp,
     sh: Arc<Shared>,
@@ -408,6 +418,13 @@ async fn serve_leg(
         let Some(mut t) = t else { break };
         match t.original.method {
             Method::Bye => {
+                let reason = t.original.headers.iter().find_map(|h| match h {
+                    Header::Reason(r) => Some(r.value().to_string()),
+                    _ => None,
+                });
+                if let Some(r) = reason {
+                    let _ = bye_reason.set(r);
+                }
                 t.reply(StatusCode::OK).await.ok();
                 ended.cancel();
                 break;

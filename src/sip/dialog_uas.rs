@@ -40,6 +40,8 @@ pub(crate) enum Cmd {
     Answer(oneshot::Sender<Result<(), CallError>>),
     Reject(u16),
     Hangup,
+    /// Hang up with a `Reason` header (RFC 3326) on the BYE.
+    HangupBecause(String),
 }
 
 enum Internal {
@@ -75,6 +77,8 @@ pub(crate) struct Uas {
     pub(crate) media: Arc<MediaHandle>,
     pub(crate) ended: tokio_util::sync::CancellationToken,
     pub(crate) reinvite_pending: bool,
+    /// The `Reason` our BYE carries, when the layer above gave one.
+    pub(crate) bye_reason: Option<String>,
     /// The call's place in the setup budget until its ACK; evicted when newer setups
     /// need it (a caller that never ACKs must not keep real callers out).
     pub(crate) setup: Option<SetupSlot>,
@@ -122,6 +126,10 @@ impl Uas {
                     match cmd {
                         None => { cmd_open = false; self.hangup(&mut state, &pump.tu, &mut hangup_wanted, 480) }
                         Some(Cmd::Hangup) => self.hangup(&mut state, &pump.tu, &mut hangup_wanted, 480),
+                        Some(Cmd::HangupBecause(reason)) => {
+                            self.bye_reason = Some(reason);
+                            self.hangup(&mut state, &pump.tu, &mut hangup_wanted, 480)
+                        }
                         Some(Cmd::Reject(code)) => self.hangup(&mut state, &pump.tu, &mut hangup_wanted, code),
                         Some(Cmd::Ring) => {
                             if matches!(state, State::Early) {
@@ -267,7 +275,10 @@ impl Uas {
         self.media.close();
         // The INVITE transaction finishes on its own (ACK of a 487, Timer L) in its pump.
         if end == End::Bye {
-            if let Some(req) = self.make_request(Method::Bye) {
+            if let Some(mut req) = self.make_request(Method::Bye) {
+                if let Some(reason) = self.bye_reason.take() {
+                    req.headers.push(Header::Reason(reason.into()));
+                }
                 let sh = self.sh.clone();
                 let conn = self.reliable.then(|| self.connection.clone()).flatten();
                 send_request(&sh, req, conn).await;

@@ -45,6 +45,8 @@ pub(crate) struct NewCall {
     pub called: String,
     /// The account the caller proved to be (digest credentials), when it had to.
     pub authenticated: Option<String>,
+    /// The address the INVITE came from (the transport's peer).
+    pub source: Option<std::net::IpAddr>,
     /// Commands to the dialog (answer, ring, reject, hang up).
     pub cmd: mpsc::UnboundedSender<Cmd>,
     /// Cancelled when the dialog is over.
@@ -223,6 +225,7 @@ pub(crate) async fn incoming_invite(
         asserted,
         called,
         authenticated,
+        source: src_ip,
         cmd: cmd_tx,
         ended: ended.clone(),
         media: media.clone(),
@@ -251,6 +254,7 @@ pub(crate) async fn incoming_invite(
         media,
         ended,
         reinvite_pending: false,
+        bye_reason: None,
         setup: Some(setup),
     };
     dlg.run(pump, cmd_rx, dlg_rx).await;
