@@ -1,8 +1,9 @@
 //! Helpers shared by the integration tests: fresh databases on SQLite and on the real
 //! PostgreSQL server (`HOTLINE_TEST_PG`, default `postgres://postgres@127.0.0.1:5432/test`),
 //! free ports (`net`), the `hotline serve` binary driven by SIPp (`serve`), an in-process SIP
-//! server with a SIPp runner (`sipp`), pcap captures for SIPp to replay (`pcap`) and raw RTP
-//! phones that talk and listen in tones (`rtp`).
+//! server with a SIPp runner (`sipp`), pcap captures for SIPp to replay (`pcap`), raw RTP
+//! phones that talk and listen in tones (`rtp`) and the desk's browser softphone in
+//! headless Chromium (`softphone`).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -77,6 +78,7 @@ pub mod rtp;
 pub mod s3;
 pub mod serve;
 pub mod sipp;
+pub mod softphone;
 
 #[allow(unused_imports)] // not every test binary takes a port
 pub use net::free_port;

@@ -1,0 +1,166 @@
+//! The agent desk's browser softphone in headless Chromium (tests/browser/softphone.mjs,
+//! playwright-core driving Debian's /usr/bin/chromium), as a page a test follows line by
+//! line while callers, phones and the API do their part.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use super::repo;
+use super::serve::Hotline;
+
+/// The operator's microphone: a 1 kHz tone, 48 kHz mono, as Chromium's fake capture takes it.
+pub fn mic_wav(h: &Hotline) -> PathBuf {
+    let path = h.dir.path().join("mic-1khz.wav");
+    if path.exists() {
+        return path;
+    }
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 48000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&path, spec).expect("wav");
+    for i in 0..48000 * 5 {
+        let x = (i as f64 * 2.0 * std::f64::consts::PI * 1000.0 / 48000.0).sin() * 12000.0;
+        w.write_sample(x as i16).expect("wav sample");
+    }
+    w.finalize().expect("wav");
+    path
+}
+
+/// tests/browser with playwright-core installed (npm ci on first use).
+pub fn browser_deps() -> PathBuf {
+    let dir = repo().join("tests/browser");
+    assert!(
+        std::path::Path::new("/usr/bin/chromium").exists(),
+        "Debian package `chromium` is needed (apt-get install -y chromium)"
+    );
+    if !dir.join("node_modules/playwright-core").exists() {
+        let ok = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .status()
+            .expect("npm is needed for the browser tests");
+        assert!(ok.success(), "npm ci in tests/browser failed");
+    }
+    dir
+}
+
+/// softphone.mjs running one MODE for `agent` (password `console-pw-123`), its lines read
+/// as they come.
+pub struct Page {
+    node: Child,
+    lines: Receiver<String>,
+    said: String,
+}
+
+impl Page {
+    /// Opens the desk of `agent` in `mode`; `caller` is the number the page expects to ring
+    /// (modes that check it), `env` more settings (e.g. `CALLS`).
+    pub fn open(h: &Hotline, agent: &str, mode: &str, caller: &str, env: &[(&str, &str)]) -> Page {
+        let dir = browser_deps();
+        let mut node = Command::new("node")
+            .arg("softphone.mjs")
+            .current_dir(&dir)
+            .env("BASE", format!("http://127.0.0.1:{}", h.http_port))
+            .env("SHOTS", repo().join("target/browser-screenshots"))
+            .env("AGENT", agent)
+            .env("PASSWORD", "console-pw-123")
+            .env("CALLER", caller)
+            .env("MODE", mode)
+            .env("MIC_WAV", mic_wav(h))
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("node is needed for the browser tests");
+        let (tx, lines) = mpsc::channel();
+        let out = node.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Page {
+            node,
+            lines,
+            said: String::new(),
+        }
+    }
+
+    /// Waits up to `within` for a line starting with `prefix` and returns it; panics with
+    /// everything the page said (and the server's log) if it fails, ends or is late.
+    pub fn expect(&mut self, h: &Hotline, prefix: &str, within: Duration) -> String {
+        let until = Instant::now() + within;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.said.push_str(&line);
+                    self.said.push('\n');
+                    if line.starts_with(prefix) {
+                        return line;
+                    }
+                    if line.starts_with("FAIL") {
+                        panic!(
+                            "the page failed waiting for {prefix:?}:\n{}",
+                            self.transcript(h)
+                        );
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => panic!(
+                    "the page never said {prefix:?} within {within:?}:\n{}",
+                    self.transcript(h)
+                ),
+                Err(RecvTimeoutError::Disconnected) => panic!(
+                    "the page ended before saying {prefix:?}:\n{}",
+                    self.transcript(h)
+                ),
+            }
+        }
+    }
+
+    /// What the page said so far, one line each.
+    pub fn said(&mut self) -> &str {
+        while let Ok(line) = self.lines.try_recv() {
+            self.said.push_str(&line);
+            self.said.push('\n');
+        }
+        &self.said
+    }
+
+    /// Waits for the script to end; panics unless it ended well.
+    pub fn finish(mut self, h: &Hotline) {
+        let ok = self.node.wait().expect("node ends").success();
+        // Its last lines, until the reader sees the end of its output.
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.said.push_str(&line);
+            self.said.push('\n');
+        }
+        assert!(ok, "the page ended badly:\n{}", self.transcript(h));
+    }
+
+    fn transcript(&mut self, h: &Hotline) -> String {
+        let mut err = String::new();
+        if let Some(mut e) = self.node.stderr.take() {
+            let _ = self.node.kill();
+            let _ = std::io::Read::read_to_string(&mut e, &mut err);
+        }
+        format!("{}{err}\n--- log ---\n{}", self.said, h.log())
+    }
+}
+
+impl Drop for Page {
+    fn drop(&mut self) {
+        let _ = self.node.kill();
+        let _ = self.node.wait();
+    }
+}
