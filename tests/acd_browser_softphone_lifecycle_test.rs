@@ -216,7 +216,8 @@ async fn a_tab_closed_while_ringing_leaves_the_caller_to_the_next_agent() {
 
 /// ops1 talks on the browser; their desk holds the caller (who hears the hold music while
 /// the page stays in the call) and takes them back (the microphone is heard again), then
-/// sends them to ops2's desk phone: ops2 answers, and ops1's page and state move on.
+/// sends them to ops2's desk phone: ops2 answers and shows busy until the caller leaves,
+/// and ops1's page and state move on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_desk_holds_and_transfers_a_browser_call_to_a_desk_phone() {
     let started = Instant::now();
@@ -302,10 +303,13 @@ async fn the_desk_holds_and_transfers_a_browser_call_to_a_desk_phone() {
         said.contains("agent wrap_up"),
         "ops1 wrapped up after the transfer:\n{said}"
     );
+    // ops2 is busy with the caller now, and back to their pause after.
+    until_state(&h, &t2, "ops2", "talking").await;
     let (ok, out) = c.join().unwrap();
     assert!(ok, "the caller talked on and hung up:\n{out}\n{}", h.log());
     let (ok, out) = phone_done(ops2_phone);
     assert!(ok, "ops2's phone answered and got BYE:\n{out}\n{}", h.log());
+    until_state(&h, &t2, "ops2", "paused").await;
 
     let ev = events(&h, number).await;
     let holds: Vec<&Value> = ev
