@@ -214,7 +214,7 @@ async fn a_tab_closed_while_ringing_leaves_the_caller_to_the_next_agent() {
     eprintln!("wall time: {:?}", started.elapsed());
 }
 
-/// ops1 talks on the browser; their desk holds the caller (who hears the hold music while
+/// ops1 talks on the browser; the buttons of their desk's screen pop hold the caller (who hears the hold music while
 /// the page stays in the call) and takes them back (the microphone is heard again), then
 /// sends them to ops2's desk phone: ops2 answers and shows busy until the caller leaves,
 /// and ops1's page and state move on.
@@ -241,9 +241,11 @@ async fn the_desk_holds_and_transfers_a_browser_call_to_a_desk_phone() {
     drain(&sock);
     let before = listen(sock.try_clone().unwrap(), 2).join().unwrap();
 
-    steer(&h, &t1, "ops1", json!({"action": "hold"})).await;
+    let said = page.press(&h, "hold");
+    assert!(said.starts_with("ok"), "保持 on the desk: {said}");
     let held = listen(sock.try_clone().unwrap(), 4).join().unwrap();
-    steer(&h, &t1, "ops1", json!({"action": "unhold"})).await;
+    let said = page.press(&h, "unhold");
+    assert!(said.starts_with("ok"), "取消保持 on the desk: {said}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     drain(&sock);
     let back = listen(sock.try_clone().unwrap(), 2).join().unwrap();
@@ -252,7 +254,7 @@ async fn the_desk_holds_and_transfers_a_browser_call_to_a_desk_phone() {
         .lines()
         .skip_while(|l| *l != "phone talking")
         .skip(1)
-        .filter(|l| l.starts_with("phone") || l.starts_with("ended"))
+        .filter(|l| l.starts_with("phone ") || l.starts_with("ended "))
         .map(str::to_string)
         .collect();
     assert!(
@@ -283,13 +285,8 @@ async fn the_desk_holds_and_transfers_a_browser_call_to_a_desk_phone() {
     );
 
     let transfer = Instant::now();
-    steer(
-        &h,
-        &t1,
-        "ops1",
-        json!({"action": "transfer", "target": "agent:ops2"}),
-    )
-    .await;
+    let said = page.press(&h, "transfer agent:ops2");
+    assert!(said.starts_with("ok"), "转接 to ops2 on the desk: {said}");
     page.expect(&h, "phone idle", PAGE);
     page.expect(&h, "ended 1", PAGE);
     eprintln!(

@@ -10,12 +10,15 @@
 // - follow: answers every call that rings (Alt+A, after a person's moment) and never hangs
 //   up; prints each change of the phone's state ("phone STATE [CALLER]") and the agent's
 //   ("agent STATE"), "ended N" when the Nth call left the page, and "ok calls N" once CALLS
-//   (default 1) calls have ended and the agent is ready again;
+//   (default 1) calls have ended and the agent is ready again. Lines on stdin press the
+//   screen pop's call buttons: "hold", "unhold", "transfer TARGET" (e.g. agent:ops2); each
+//   is answered "did ORDER ok|error MESSAGE" with what the desk said about it;
 // - close_ringing: prints "ringing CALLER" when a call rings, closes the tab before
 //   answering and prints "ok closed_ringing".
 // Anything else: "FAIL …".
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
+import { createInterface } from "node:readline";
 
 const env = (k) => {
   const v = process.env[k];
@@ -48,10 +51,32 @@ const LIFECYCLE = {
         }).observe(el, { attributes: true, attributeFilter: ["data-state"] });
       }
     });
+    const orders = [];
+    createInterface({ input: process.stdin }).on("line", (l) => {
+      orders.push(l.trim());
+      wake();
+    });
     const until = Date.now() + 120000;
     let [phone, agent, ended, answered] = ["idle", "ready", 0, 0];
     while (!(ended >= calls && phone === "idle" && agent === "ready")) {
       if (Date.now() > until) throw new Error(`follow: ${ended} of ${calls} calls ended in time`);
+      if (orders.length) {
+        const order = orders.shift();
+        const [action, target] = order.split(" ");
+        const form = page.locator(`#pop form:has(input[name="action"][value="${action}"])`);
+        if (target) await form.locator('select[name="target"]').selectOption(target);
+        // What the desk says about it (已提交。 or the error), fresh for each button.
+        await page.evaluate(() => {
+          const m = document.getElementById("desk-msg");
+          m.textContent = "";
+          m.className = "muted";
+        });
+        await form.locator('button[type="submit"]').click();
+        const said = page.locator("#desk-msg.ok, #desk-msg.error");
+        await said.waitFor({ timeout: 10000 });
+        console.log(`did ${order} ${await said.getAttribute("class")} ${await said.textContent()}`);
+        continue;
+      }
       if (!seen.length) {
         await new Promise((ok) => {
           wake = ok;

@@ -3,9 +3,10 @@
 //! line while callers, phones and the API do their part.
 #![allow(dead_code)]
 
+use std::io::Write;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -55,6 +56,7 @@ pub fn browser_deps() -> PathBuf {
 /// as they come.
 pub struct Page {
     node: Child,
+    orders: ChildStdin,
     lines: Receiver<String>,
     said: String,
 }
@@ -75,6 +77,7 @@ impl Page {
             .env("MODE", mode)
             .env("MIC_WAV", mic_wav(h))
             .envs(env.iter().copied())
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -90,6 +93,7 @@ impl Page {
             }
         });
         Page {
+            orders: node.stdin.take().expect("stdin"),
             node,
             lines,
             said: String::new(),
@@ -126,6 +130,15 @@ impl Page {
                 ),
             }
         }
+    }
+
+    /// Presses a button of the screen pop (modes that take orders, e.g. "hold" or
+    /// "transfer agent:ops2"); what the desk said about it ("ok …" or "error …").
+    pub fn press(&mut self, h: &Hotline, order: &str) -> String {
+        writeln!(self.orders, "{order}").expect("the page takes orders");
+        let prefix = format!("did {order} ");
+        let done = self.expect(h, &prefix, Duration::from_secs(20));
+        done[prefix.len()..].to_string()
     }
 
     /// What the page said so far, one line each.
