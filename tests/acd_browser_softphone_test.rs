@@ -13,45 +13,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::agents::{
-    api, events, hotline, kinds, operator, talk_and_listen, token, tone, tone_share, until_state,
+    api, caller_file, events, hotline, kinds, operator, talk_and_listen, token, tone, tone_share,
+    until_state,
 };
-use common::serve::{scenario, sipp, Hotline, Step};
+use common::serve::{sipp, Hotline, Step};
+use common::softphone::{browser_deps, mic_wav};
 use serde_json::Value;
-
-/// The operator's microphone: a 1 kHz tone, 48 kHz mono, as Chromium's fake capture takes it.
-fn mic_wav(h: &Hotline) -> std::path::PathBuf {
-    let path = h.dir.path().join("mic-1khz.wav");
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 48000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(&path, spec).expect("wav");
-    for i in 0..48000 * 5 {
-        let x = (i as f64 * 2.0 * std::f64::consts::PI * 1000.0 / 48000.0).sin() * 12000.0;
-        w.write_sample(x as i16).expect("wav sample");
-    }
-    w.finalize().expect("wav");
-    path
-}
-
-fn browser_deps() -> std::path::PathBuf {
-    let dir = common::repo().join("tests/browser");
-    assert!(
-        std::path::Path::new("/usr/bin/chromium").exists(),
-        "Debian package `chromium` is needed (apt-get install -y chromium)"
-    );
-    if !dir.join("node_modules/playwright-core").exists() {
-        let ok = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .status()
-            .expect("npm is needed for the browser tests");
-        assert!(ok.success(), "npm ci in tests/browser failed");
-    }
-    dir
-}
 
 /// Runs softphone.mjs in `mode`; when it says "ready", `on_ready` starts the caller. Every
 /// line it printed, and whether it ended well.
@@ -97,29 +64,13 @@ fn run_page(
     (status.success(), said)
 }
 
-/// A caller whose SDP names `media_port` (a test socket) and who presses 0 by SIP INFO.
-fn caller_scenario(
-    h: &Hotline,
-    number: &str,
-    media_port: u16,
-    then: &[Step],
-) -> std::path::PathBuf {
-    let mut steps = vec![Step::Pause(800), Step::Info('0')];
-    steps.extend_from_slice(then);
-    let xml =
-        scenario(number, &steps).replace("m=audio [media_port]", &format!("m=audio {media_port}"));
-    let file = h.dir.path().join(format!("caller-{number}.xml"));
-    std::fs::write(&file, xml).unwrap();
-    file
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_agent_answers_and_both_sides_hear_each_other() {
     let h = Arc::new(hotline("ring_secs = 20\nwrapup_secs = 1"));
     operator(&h, "ops1");
     let number = "13800138301";
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let file = caller_scenario(
+    let file = caller_file(
         &h,
         number,
         sock.local_addr().unwrap().port(),
@@ -200,7 +151,7 @@ async fn a_tab_closed_mid_call_puts_the_caller_back_in_the_queue() {
     let t1 = token(&h, "ops1").await;
     let number = "13800138302";
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let file = caller_scenario(
+    let file = caller_file(
         &h,
         number,
         sock.local_addr().unwrap().port(),
