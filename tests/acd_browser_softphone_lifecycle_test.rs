@@ -214,7 +214,8 @@ async fn a_tab_closed_while_ringing_leaves_the_caller_to_the_next_agent() {
     eprintln!("wall time: {:?}", started.elapsed());
 }
 
-/// ops1 talks on the browser; the buttons of their desk's screen pop hold the caller (who hears the hold music while
+/// ops1 talks on the browser and mutes a moment (the caller hears nothing of them); the
+/// buttons of their desk's screen pop hold the caller (who hears the hold music while
 /// the page stays in the call) and takes them back (the microphone is heard again), then
 /// sends them to ops2's desk phone: ops2 answers and shows busy until the caller leaves,
 /// and ops1's page and state move on.
@@ -240,6 +241,12 @@ async fn the_desk_holds_and_transfers_a_browser_call_to_a_desk_phone() {
     until_state(&h, &t1, "ops1", "talking").await;
     drain(&sock);
     let before = listen(sock.try_clone().unwrap(), 2).join().unwrap();
+    // Muted, the caller hears nothing of the microphone.
+    assert_eq!(page.press(&h, "mute"), "ok true", "静音 pressed");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drain(&sock);
+    let muted = listen(sock.try_clone().unwrap(), 2).join().unwrap();
+    assert_eq!(page.press(&h, "mute"), "ok false", "静音 released");
 
     let said = page.press(&h, "hold");
     assert!(said.starts_with("ok"), "保持 on the desk: {said}");
@@ -262,10 +269,12 @@ async fn the_desk_holds_and_transfers_a_browser_call_to_a_desk_phone() {
         "the page stayed in the call through hold: {during:?}"
     );
     eprintln!(
-        "caller heard the microphone in {} of {} blocks before hold, music in {} of {} on hold, \
-         the microphone in {} of {} after",
+        "caller heard the microphone in {} of {} blocks before hold, in {} of {} while muted, \
+         music in {} of {} on hold, the microphone in {} of {} after",
         mic_blocks(&before),
         before.len().div_ceil(800),
+        mic_blocks(&muted),
+        muted.len().div_ceil(800),
         music_blocks(&held),
         held.len().div_ceil(800),
         mic_blocks(&back),
@@ -274,6 +283,10 @@ async fn the_desk_holds_and_transfers_a_browser_call_to_a_desk_phone() {
     assert!(
         mic_blocks(&before) >= 10,
         "the caller heard ops1's microphone before hold"
+    );
+    assert!(
+        mic_blocks(&muted) <= 2,
+        "the caller heard ops1's microphone while muted"
     );
     assert!(
         music_blocks(&held) >= 20,

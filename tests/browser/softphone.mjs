@@ -12,7 +12,8 @@
 //   ("agent STATE"), "ended N" when the Nth call left the page, and "ok calls N" once CALLS
 //   (default 1) calls have ended and the agent is ready again. Lines on stdin press the
 //   screen pop's call buttons: "hold", "unhold", "transfer TARGET" (e.g. agent:ops2); each
-//   is answered "did ORDER ok|error MESSAGE" with what the desk said about it;
+//   is answered "did ORDER ok|error MESSAGE" with what the desk said about it; "mute"
+//   toggles the phone's mute button ("did mute ok true|false": whether it is pressed now);
 // - close_ringing: prints "ringing CALLER" when a call rings, closes the tab before
 //   answering and prints "ok closed_ringing".
 // Anything else: "FAIL …".
@@ -62,6 +63,11 @@ const LIFECYCLE = {
       if (Date.now() > until) throw new Error(`follow: ${ended} of ${calls} calls ended in time`);
       if (orders.length) {
         const order = orders.shift();
+        if (order === "mute") {
+          await page.click("#sp-mute");
+          console.log(`did mute ok ${await page.getAttribute("#sp-mute", "aria-pressed")}`);
+          continue;
+        }
         const [action, target] = order.split(" ");
         const form = page.locator(`#pop form:has(input[name="action"][value="${action}"])`);
         if (target) await form.locator('select[name="target"]').selectOption(target);
