@@ -3,8 +3,9 @@
 //! microphone playing 1 kHz): the caller hangs up first and the page takes the next call
 //! after wrap-up; a tab closed while it rings leaves the caller waiting for the next agent;
 //! the desk holds the caller (hold music, the browser leg stays up) and transfers them to a
-//! colleague's desk phone, which ends the browser leg; a supervisor listens in on a browser
-//! agent's call from their phone. Screenshots go to target/browser-screenshots.
+//! colleague's desk phone, which ends the browser leg, while a colleague in a call is not
+//! rung; a supervisor listens in on a browser agent's call from their phone. Screenshots go
+//! to target/browser-screenshots.
 
 mod common;
 
@@ -13,9 +14,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::agents::{
-    answering_phone, api, caller_file, drain, events, hotline, listen, music_blocks, operator,
-    phone, phone_done, register_phone, supervisor, talk_and_listen, token, tone, tone_share,
-    until_state, Phone,
+    answering_phone, api, caller_file, drain, events, hotline, kinds, listen, music_blocks,
+    operator, phone, phone_done, register_phone, supervisor, talk_and_listen, token, tone,
+    tone_share, until_state, Phone,
 };
 use common::serve::{sipp, Hotline, Step};
 use common::softphone::Page;
@@ -418,6 +419,80 @@ async fn a_supervisor_listens_in_on_a_browser_agents_call() {
     assert_eq!(
         (&m.1["supervisor"], &m.1["mode"]),
         (&json!("sup1"), &json!("listen"))
+    );
+    eprintln!("wall time: {:?}", started.elapsed());
+}
+
+/// A transfer to a colleague who is in a call already is not rung: the caller stays with
+/// the browser operator (still heard), the colleague's call goes on, and the record has no
+/// transfer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_to_a_busy_colleague_leaves_the_caller_with_the_operator() {
+    let started = Instant::now();
+    let h = Arc::new(hotline("ring_secs = 20\nwrapup_secs = 1"));
+    operator(&h, "ops1");
+    operator(&h, "ops2");
+    let p2 = register_phone(&h, "ops2");
+    let (t1, t2) = (token(&h, "ops1").await, token(&h, "ops2").await);
+    // ops2 takes the first caller on their desk phone.
+    let ops2_phone = phone(p2, Phone::Answers, 1);
+    set_state(&h, &t2, "ops2", "ready").await;
+    let (first, second) = ("13800138316", "13800138317");
+    let sock1 = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let c1 = call_in(&h, first, &sock1, &[Step::Pause(30000), Step::Bye]);
+    until_state(&h, &t2, "ops2", "talking").await;
+
+    let mut page = Page::open(&h, "ops1", "follow", second, &[]);
+    page.expect(&h, "ready", PAGE);
+    let sock2 = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let c2 = call_in(&h, second, &sock2, &[Step::Pause(14000), Step::Bye]);
+    page.expect(&h, &format!("phone ringing {second}"), PAGE);
+    page.expect(&h, "phone talking", PAGE);
+    until_state(&h, &t1, "ops1", "talking").await;
+
+    let said = page.press(&h, "transfer agent:ops2");
+    assert!(said.starts_with("ok"), "转接 to ops2 on the desk: {said}");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    drain(&sock2);
+    let after = listen(sock2.try_clone().unwrap(), 2).join().unwrap();
+    eprintln!(
+        "after the refused transfer the caller heard the microphone in {} of {} blocks",
+        mic_blocks(&after),
+        after.len().div_ceil(800)
+    );
+    assert!(
+        mic_blocks(&after) >= 10,
+        "the caller is still with ops1 and hears them"
+    );
+    page.expect(&h, "ended 1", PAGE);
+    page.expect(&h, "ok calls 1", PAGE);
+    page.finish(&h);
+    for (c, who) in [(c1, "first"), (c2, "second")] {
+        let (ok, out) = c.join().unwrap();
+        assert!(
+            ok,
+            "the {who} caller talked and hung up:\n{out}\n{}",
+            h.log()
+        );
+    }
+    let (ok, out) = phone_done(ops2_phone);
+    assert!(ok, "ops2's phone had its one call:\n{out}\n{}", h.log());
+
+    let ev = events(&h, second).await;
+    assert!(
+        !kinds(&ev).contains(&"transferred"),
+        "no transfer in the record: {ev:?}"
+    );
+    assert_eq!(
+        ends(&ev),
+        [("ops1".to_string(), "caller".to_string())],
+        "{ev:?}"
+    );
+    let ev = events(&h, first).await;
+    assert_eq!(
+        ends(&ev),
+        [("ops2".to_string(), "caller".to_string())],
+        "{ev:?}"
     );
     eprintln!("wall time: {:?}", started.elapsed());
 }
