@@ -12,11 +12,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::agents::{
-    api, events_in, kinds, operator_pg, queues_file, talk_and_listen, token_at, tone, tone_share,
-    until_state,
+    api, caller_file, events_in, kinds, operator_pg, queues_file, talk_and_listen, token_at, tone,
+    tone_share, until_state,
 };
 use common::serve::{sipp, Hotline, Step};
-use common::softphone::{caller_scenario, run_page};
+use common::softphone::run_page;
 use serde_json::Value;
 
 /// A node on the shared database with the test's queue.
@@ -48,7 +48,7 @@ async fn a_browser_agent_on_one_node_answers_a_caller_held_on_the_other() {
     let (url, a, b, _dir) = two_nodes().await;
     let number = "13800138401";
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let file = caller_scenario(
+    let file = caller_file(
         &a,
         number,
         sock.local_addr().unwrap().port(),
@@ -135,7 +135,7 @@ async fn a_tab_closed_mid_call_on_one_node_puts_the_caller_on_the_other_back_in_
     let ops1 = token_at(&url, "ops1").await;
     let number = "13800138402";
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let file = caller_scenario(
+    let file = caller_file(
         &a,
         number,
         sock.local_addr().unwrap().port(),

@@ -11,10 +11,10 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::agents::until_state;
 use common::agents::{api, events, hotline, kinds, operator, talk_and_listen, token, tone};
+use common::agents::{caller_file, until_state};
 use common::serve::{sipp, Step};
-use common::softphone::{caller_scenario, run_page};
+use common::softphone::run_page;
 use serde_json::Value;
 
 /// What the issue promises ("within seconds"); detection is measured and printed. The
@@ -67,7 +67,7 @@ async fn a_browser_whose_network_dies_mid_call_is_caught_and_the_caller_waits_ag
     let t1 = token(&h, "ops1").await;
     let number = "13800138304";
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let file = caller_scenario(
+    let file = caller_file(
         &h,
         number,
         sock.local_addr().unwrap().port(),

@@ -11,10 +11,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::agents::{
-    api, events, hotline, kinds, operator, talk_and_listen, token, tone, tone_share, until_state,
+    api, caller_file, events, hotline, kinds, operator, talk_and_listen, token, tone, tone_share,
+    until_state,
 };
 use common::serve::{sipp, Step};
-use common::softphone::{caller_scenario, run_page};
+use common::softphone::run_page;
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -23,7 +24,7 @@ async fn a_browser_agent_answers_and_both_sides_hear_each_other() {
     operator(&h, "ops1");
     let number = "13800138301";
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let file = caller_scenario(
+    let file = caller_file(
         &h,
         number,
         sock.local_addr().unwrap().port(),
@@ -104,7 +105,7 @@ async fn a_tab_closed_mid_call_puts_the_caller_back_in_the_queue() {
     let t1 = token(&h, "ops1").await;
     let number = "13800138302";
     let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let file = caller_scenario(
+    let file = caller_file(
         &h,
         number,
         sock.local_addr().unwrap().port(),

@@ -12,37 +12,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::agents::{
-    answering_phone, api, caller, cli, events, hotline, listen, operator, phone, phone_done,
-    register_phone, token, tone, tone_share, until_state, Phone, PHONE_PASSWORD,
+    answering_phone, api, caller, drain, events, hotline, listen, music_blocks, operator, phone,
+    phone_done, register_phone, supervisor, token, tone, tone_share, until_state, Phone,
 };
 use common::pcap;
-use common::serve::{scenario, sipp, Hotline, Step};
+use common::serve::{scenario, sipp, Step};
 use serde_json::{json, Value};
-
-fn supervisor(h: &Hotline, name: &str) {
-    cli(
-        h,
-        &["user", "add", "--name", name, "--role", "supervisor"],
-        "console-pw-123",
-    );
-    cli(h, &["user", "sip-password", name], PHONE_PASSWORD);
-}
-
-/// The hold music's notes (C5 E5 G5 D5 F5 A5): how many 100 ms blocks one dominates.
-fn music_blocks(pcm: &[i16]) -> usize {
-    let notes = [523.25, 659.25, 783.99, 587.33, 698.46, 880.0];
-    pcm.chunks(800)
-        .filter(|b| notes.iter().any(|f| tone_share(b, *f) > 0.6))
-        .count()
-}
-
-/// Drops what a socket has received so far.
-fn drain(sock: &std::net::UdpSocket) {
-    sock.set_nonblocking(true).unwrap();
-    let mut buf = [0u8; 1500];
-    while sock.recv(&mut buf).is_ok() {}
-    sock.set_nonblocking(false).unwrap();
-}
 
 /// ops1 answers, then sends the caller to ops2 (blind transfer from their own desk): ops2's
 /// phone rings and answers, ops1's phone is hung up, and the record says who transferred

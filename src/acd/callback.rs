@@ -255,7 +255,7 @@ impl Acd {
     /// Takes `agent` for a call they place themselves; false while a call holds them. Their
     /// state rings now (so no queue call is offered meanwhile, and the wallboard shows them
     /// busy); a pause comes back after the call (`Agent::own_call`).
-    async fn take_for_own_call(&self, agent: &str) -> bool {
+    pub(super) async fn take_for_own_call(&self, agent: &str) -> bool {
         if self.inner.store.shared() {
             return self.take_for_own_call_shared(agent).await;
         }

@@ -392,6 +392,14 @@ pub(crate) async fn conversation<P: Party>(
                 }
             }
             Ev::Control(Some(Control::Transfer(target))) => {
+                // The colleague is taken as for a call of their own, so no queue call is
+                // offered to them meanwhile and the wallboard shows them busy.
+                if let TransferTarget::Agent(a) = &target {
+                    if !acd.take_for_own_call(a).await {
+                        tracing::info!(to = %a, "transfer refused: the agent is in a call");
+                        continue;
+                    }
+                }
                 if let Some(r) = record {
                     acd.record(
                         r,
@@ -436,6 +444,14 @@ pub(crate) async fn conversation<P: Party>(
                     _ = call.ended() => { cancel.cancel(); None }
                 };
                 call.media().stop_audio();
+                if let Ok(a) = &to {
+                    let step = if next.is_some() {
+                        CallStep::Answered
+                    } else {
+                        CallStep::Released
+                    };
+                    acd.step(a, step, Some(queue));
+                }
                 match next {
                     Some(new_leg) => {
                         let talk_ms = talk_started.elapsed().as_millis() as u64;

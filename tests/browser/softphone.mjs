@@ -1,6 +1,6 @@
 // The agent desk's browser softphone in headless Chromium, whose fake microphone plays
 // MIC_WAV. Started by tests/acd_browser_softphone*_test.rs with
-//   BASE, SHOTS, AGENT, PASSWORD, CALLER, MODE (talk | close_tab | freeze | keys)
+//   BASE, SHOTS, AGENT, PASSWORD, CALLER, MODE (talk | close_tab | freeze | keys | follow | close_ringing)
 // Prints "ready" once the agent is ready with the phone line open (the test then calls in),
 // "talking" once the call rang, was answered with Alt+A and media flows, then
 // - talk: "heard FREQ LEVEL" (the loudest pitch of what the page plays from the caller, in
@@ -12,9 +12,20 @@
 //   call and prints "ok left STATE".
 // - keys: presses 1 on the keypad, types 5 and # on the keyboard, prints "keys SHOWN" (the
 //   keys the page shows as sent), lets them play out, hangs up and prints "ok keys".
+// Two modes take over once "ready" and leave the call's end to others:
+// - follow: answers every call that rings (Alt+A, after a person's moment) and never hangs
+//   up; prints each change of the phone's state ("phone STATE [CALLER]") and the agent's
+//   ("agent STATE"), "ended N" when the Nth call left the page, and "ok calls N" once CALLS
+//   (default 1) calls have ended and the agent is ready again. Lines on stdin press the
+//   screen pop's call buttons: "hold", "unhold", "transfer TARGET" (e.g. agent:ops2); each
+//   is answered "did ORDER ok|error MESSAGE" with what the desk said about it; "mute"
+//   toggles the phone's mute button ("did mute ok true|false": whether it is pressed now);
+// - close_ringing: prints "ringing CALLER" when a call rings, closes the tab before
+//   answering and prints "ok closed_ringing".
 // Anything else: "FAIL …".
 import { chromium } from "playwright-core";
 import { mkdirSync } from "node:fs";
+import { createInterface } from "node:readline";
 
 const env = (k) => {
   const v = process.env[k];
@@ -25,6 +36,91 @@ const BASE = env("BASE");
 const SHOTS = env("SHOTS");
 const MODE = env("MODE");
 mkdirSync(SHOTS, { recursive: true });
+
+// The modes that follow calls as they come (see the header); each ends the script.
+const LIFECYCLE = {
+  follow: async (page) => {
+    const calls = Number(process.env.CALLS || "1");
+    const seen = [];
+    let wake = () => {};
+    await page.exposeFunction("spReport", (what, state, caller) => {
+      seen.push([what, state, caller]);
+      wake();
+    });
+    await page.evaluate(() => {
+      for (const [id, what] of [["sp-state", "phone"], ["my-state", "agent"]]) {
+        const el = document.getElementById(id);
+        let last = el.dataset.state;
+        new MutationObserver(() => {
+          if (el.dataset.state === last) return;
+          last = el.dataset.state;
+          window.spReport(what, last, document.getElementById("sp-caller").textContent);
+        }).observe(el, { attributes: true, attributeFilter: ["data-state"] });
+      }
+    });
+    const orders = [];
+    createInterface({ input: process.stdin }).on("line", (l) => {
+      orders.push(l.trim());
+      wake();
+    });
+    const until = Date.now() + 120000;
+    let [phone, agent, ended, answered] = ["idle", "ready", 0, 0];
+    while (!(ended >= calls && phone === "idle" && agent === "ready")) {
+      if (Date.now() > until) throw new Error(`follow: ${ended} of ${calls} calls ended in time`);
+      if (orders.length) {
+        const order = orders.shift();
+        if (order === "mute") {
+          await page.click("#sp-mute");
+          console.log(`did mute ok ${await page.getAttribute("#sp-mute", "aria-pressed")}`);
+          continue;
+        }
+        const [action, target] = order.split(" ");
+        const form = page.locator(`#pop form:has(input[name="action"][value="${action}"])`);
+        if (target) await form.locator('select[name="target"]').selectOption(target);
+        // What the desk says about it (已提交。 or the error), fresh for each button.
+        await page.evaluate(() => {
+          const m = document.getElementById("desk-msg");
+          m.textContent = "";
+          m.className = "muted";
+        });
+        await form.locator('button[type="submit"]').click();
+        const said = page.locator("#desk-msg.ok, #desk-msg.error");
+        await said.waitFor({ timeout: 10000 });
+        console.log(`did ${order} ${await said.getAttribute("class")} ${await said.textContent()}`);
+        continue;
+      }
+      if (!seen.length) {
+        await new Promise((ok) => {
+          wake = ok;
+          setTimeout(ok, 1000);
+        });
+        continue;
+      }
+      const [what, state, caller] = seen.shift();
+      console.log(`${what} ${state}${what === "phone" && state === "ringing" ? ` ${caller}` : ""}`);
+      if (what === "agent") {
+        agent = state;
+        continue;
+      }
+      if (phone === "talking" && state !== "talking") console.log(`ended ${++ended}`);
+      phone = state;
+      if (state === "ringing") {
+        await page.waitForTimeout(500);
+        await page.screenshot({ path: `${SHOTS}/softphone-follow-ringing-${++answered}.png`, fullPage: true });
+        await page.keyboard.press("Alt+A");
+      }
+    }
+    await page.screenshot({ path: `${SHOTS}/softphone-follow-done.png`, fullPage: true });
+    console.log(`ok calls ${ended}`);
+  },
+  close_ringing: async (page) => {
+    await page.locator('#sp-state[data-state="ringing"]').waitFor({ timeout: 30000 });
+    console.log(`ringing ${await page.locator("#sp-caller").textContent()}`);
+    await page.waitForTimeout(1000);
+    await page.close();
+    console.log("ok closed_ringing");
+  },
+};
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -59,6 +155,11 @@ try {
   await page.click("#btn-ready");
   await page.locator('#my-state[data-state="ready"]').waitFor({ timeout: 10000 });
   console.log("ready");
+  if (LIFECYCLE[MODE]) {
+    await LIFECYCLE[MODE](page);
+    await browser.close();
+    process.exit(0);
+  }
 
   await page.locator('#sp-state[data-state="ringing"]').waitFor({ timeout: 30000 });
   await page.locator("#sp-caller", { hasText: env("CALLER") }).waitFor({ timeout: 5000 });

@@ -202,6 +202,18 @@ pub fn caller(h: &Hotline, number: &str, steps: &[Step]) -> (bool, String) {
     sipp(h, &file, "12345", &[])
 }
 
+/// A caller's scenario file: their SDP names `media_port` (a test's socket, so it gets all
+/// the RTP hotline sends them), they press 0 by SIP INFO after the greeting, then `then`.
+pub fn caller_file(h: &Hotline, number: &str, media_port: u16, then: &[Step]) -> PathBuf {
+    let mut steps = vec![Step::Pause(800), Step::Info('0')];
+    steps.extend_from_slice(then);
+    let xml =
+        scenario(number, &steps).replace("m=audio [media_port]", &format!("m=audio {media_port}"));
+    let file = h.dir.path().join(format!("caller-{number}.xml"));
+    std::fs::write(&file, xml).expect("scenario");
+    file
+}
+
 /// The events of the last call from `number`, once it has ended: (kind, detail).
 pub async fn events(h: &Hotline, number: &str) -> Vec<(String, serde_json::Value)> {
     events_in(&h.db_url(), number, h).await
@@ -247,6 +259,32 @@ pub async fn events_in(url: &str, number: &str, h: &Hotline) -> Vec<(String, ser
 
 pub fn kinds(ev: &[(String, serde_json::Value)]) -> Vec<&str> {
     ev.iter().map(|(k, _)| k.as_str()).collect()
+}
+
+/// A console account with the supervisor role and a SIP password for its phone.
+pub fn supervisor(h: &Hotline, name: &str) {
+    cli(
+        h,
+        &["user", "add", "--name", name, "--role", "supervisor"],
+        "console-pw-123",
+    );
+    cli(h, &["user", "sip-password", name], PHONE_PASSWORD);
+}
+
+/// The hold music's notes (C5 E5 G5 D5 F5 A5): how many 100 ms blocks one dominates.
+pub fn music_blocks(pcm: &[i16]) -> usize {
+    let notes = [523.25, 659.25, 783.99, 587.33, 698.46, 880.0];
+    pcm.chunks(800)
+        .filter(|b| notes.iter().any(|f| tone_share(b, *f) > 0.6))
+        .count()
+}
+
+/// Drops what a socket has received so far.
+pub fn drain(sock: &std::net::UdpSocket) {
+    sock.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 1500];
+    while sock.recv(&mut buf).is_ok() {}
+    sock.set_nonblocking(false).unwrap();
 }
 
 pub fn ready(h: &Hotline, name: &str) {

@@ -84,7 +84,8 @@
     var f = e.target;
     if (!f.hasAttribute || !f.hasAttribute("data-async")) return;
     e.preventDefault();
-    fetch(f.action, {
+    // getAttribute: a field named "action" (the call buttons') shadows the form's action.
+    fetch(f.getAttribute("action"), {
       method: "POST", credentials: "same-origin",
       headers: { "Content-Type": "application/x-www-form-urlencoded" },
       body: new URLSearchParams(new FormData(f)).toString()
