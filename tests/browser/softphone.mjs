@@ -17,8 +17,9 @@
 //   up; prints each change of the phone's state ("phone STATE [CALLER]") and the agent's
 //   ("agent STATE"), "ended N" when the Nth call left the page, and "ok calls N" once CALLS
 //   (default 1) calls have ended and the agent is ready again. Lines on stdin press the
-//   screen pop's call buttons: "hold", "unhold", "transfer TARGET" (e.g. agent:ops2); each
-//   is answered "did ORDER ok|error MESSAGE" with what the desk said about it; "mute"
+//   screen pop's call buttons: "hold", "unhold" (by their shortcuts Alt+P, Alt+U), "transfer
+//   TARGET" (e.g. agent:ops2; its button); each is answered "did ORDER ok|error MESSAGE"
+//   with what the desk said about it; "mute"
 //   toggles the phone's mute button ("did mute ok true|false": whether it is pressed now);
 // - close_ringing: prints "ringing CALLER" when a call rings, closes the tab before
 //   answering and prints "ok closed_ringing".
@@ -83,7 +84,11 @@ const LIFECYCLE = {
           m.textContent = "";
           m.className = "muted";
         });
-        await form.locator('button[type="submit"]').click();
+        // Hold and take back by their shortcuts, as an operator with a headset would;
+        // the transfer by its button.
+        const keys = { hold: "Alt+P", unhold: "Alt+U" }[action];
+        if (keys) await page.keyboard.press(keys);
+        else await form.locator('button[type="submit"]').click();
         const said = page.locator("#desk-msg.ok, #desk-msg.error");
         await said.waitFor({ timeout: 10000 });
         console.log(`did ${order} ${await said.getAttribute("class")} ${await said.textContent()}`);

@@ -1,7 +1,8 @@
 // The agent desk's browser phone: while this page is open the tab is the agent's phone.
 // Signalling over the desk's WebSocket (the console session; no SIP account in the
 // browser), media over WebRTC to hotline (G.711). A call rings with a sound; answer and hang
-// up with the buttons or Alt+A / Alt+H; Alt+M mutes the microphone; meters show both
+// up with the buttons or Alt+A / Alt+H; Alt+M mutes the microphone; Alt+P / Alt+U hold and
+// take back, Alt+T opens the transfer list; meters show both
 // directions' levels. While talking, the keypad (or the keys 0-9 * # outside text fields)
 // sends DTMF to the caller: RFC 4733 events on the WebRTC leg, which hotline passes on.
 (function () {
@@ -227,6 +228,15 @@
     if (k === "a") { e.preventDefault(); answer(); }
     else if (k === "h") { e.preventDefault(); hangup(); }
     else if (k === "m") { e.preventDefault(); mute(); }
+    else if (k === "p" || k === "u" || k === "t") {
+      // The screen pop's call buttons: hold, take back, and the transfer list (choose, Enter).
+      var field = document.querySelector('#pop form input[name="action"][value="' +
+        { p: "hold", u: "unhold", t: "transfer" }[k] + '"]');
+      if (!field) return;
+      e.preventDefault();
+      if (k === "t") field.form.querySelector("select").focus();
+      else field.form.requestSubmit();
+    }
   });
   show("off");
   connect();
