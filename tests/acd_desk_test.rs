@@ -321,19 +321,7 @@ async fn a_caller_on_hold_hears_music_until_taken_back() {
 /// wallboard, open all along, shows the caller waiting and ops1's phone ringing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_screen_pop_shows_the_caller_while_the_phone_rings() {
-    let dir = common::repo().join("tests/browser");
-    assert!(
-        std::path::Path::new("/usr/bin/chromium").exists(),
-        "Debian package `chromium` is needed (apt-get install -y chromium)"
-    );
-    if !dir.join("node_modules/playwright-core").exists() {
-        let ok = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .status()
-            .expect("npm is needed for the browser tests");
-        assert!(ok.success(), "npm ci in tests/browser failed");
-    }
+    let dir = common::browser_dir();
     let h = Arc::new(hotline("ring_secs = 12"));
     operator(&h, "ops1");
     supervisor(&h, "sup1");

@@ -6,7 +6,6 @@
 
 mod web_support;
 
-use std::path::Path;
 use std::process::Command;
 
 use chrono::Datelike;
@@ -17,19 +16,7 @@ use web_support::*;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_render_in_headless_chromium() {
     let repo = common::repo();
-    let dir = repo.join("tests/browser");
-    assert!(
-        Path::new("/usr/bin/chromium").exists(),
-        "Debian package `chromium` is needed (apt-get install -y chromium)"
-    );
-    if !dir.join("node_modules/playwright-core").exists() {
-        let ok = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .status()
-            .expect("npm is needed for the browser tests");
-        assert!(ok.success(), "npm ci in tests/browser failed");
-    }
+    let dir = common::browser_dir();
     let site = start_sqlite().await;
     site.add_user("rb_sup", Role::Supervisor, None).await;
 

@@ -76,19 +76,7 @@ fn write_wav(path: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_abandoned_list_and_a_transcript_that_plays_from_each_segment() {
     let repo = web_support::common::repo();
-    let dir = repo.join("tests/browser");
-    assert!(
-        Path::new("/usr/bin/chromium").exists(),
-        "Debian package `chromium` is needed (apt-get install -y chromium)"
-    );
-    if !dir.join("node_modules/playwright-core").exists() {
-        let ok = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .status()
-            .expect("npm is needed for the browser tests");
-        assert!(ok.success(), "npm ci in tests/browser failed");
-    }
+    let dir = web_support::common::browser_dir();
     let site = start_sqlite().await;
     site.add_user("ab_op", Role::Operator, None).await;
     site.add_user("ab_admin", Role::Admin, None).await;

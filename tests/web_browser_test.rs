@@ -50,19 +50,7 @@ async fn dispatched(site: &Site, phone: &str, text: &str, dept: &str) -> TicketI
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_journeys_in_headless_chromium() {
     let repo = common_repo();
-    let dir = repo.join("tests/browser");
-    assert!(
-        Path::new("/usr/bin/chromium").exists(),
-        "Debian package `chromium` is needed (apt-get install -y chromium)"
-    );
-    if !dir.join("node_modules/playwright-core").exists() {
-        let ok = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .status()
-            .expect("npm is needed for the browser tests");
-        assert!(ok.success(), "npm ci in tests/browser failed");
-    }
+    let dir = web_support::common::browser_dir();
 
     let site = start_sqlite().await;
     for (n, r, d) in [

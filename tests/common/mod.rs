@@ -15,6 +15,25 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// tests/browser, where the browser tests' scripts drive Debian's Chromium through
+/// playwright-core (installed with `npm ci` on first use).
+pub fn browser_dir() -> PathBuf {
+    let dir = repo().join("tests/browser");
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "Debian package `chromium` is needed (apt-get install -y chromium)"
+    );
+    if !dir.join("node_modules/playwright-core").exists() {
+        let ok = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .status()
+            .expect("npm is needed for the browser tests");
+        assert!(ok.success(), "npm ci in tests/browser failed");
+    }
+    dir
+}
+
 /// The demo rules with paths made absolute, so tests may run from any directory.
 pub fn tickets_config() -> TicketsConfig {
     let mut c = TicketsConfig::default();

@@ -35,24 +35,6 @@ pub fn mic_wav(h: &Hotline) -> PathBuf {
     path
 }
 
-/// tests/browser with playwright-core installed (npm ci on first use).
-pub fn browser_deps() -> PathBuf {
-    let dir = repo().join("tests/browser");
-    assert!(
-        std::path::Path::new("/usr/bin/chromium").exists(),
-        "Debian package `chromium` is needed (apt-get install -y chromium)"
-    );
-    if !dir.join("node_modules/playwright-core").exists() {
-        let ok = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .status()
-            .expect("npm is needed for the browser tests");
-        assert!(ok.success(), "npm ci in tests/browser failed");
-    }
-    dir
-}
-
 /// Runs softphone.mjs in `mode`; when it says "ready", `on_ready` starts the caller. Every
 /// line it printed, and whether it ended well.
 pub fn run_page(
@@ -62,7 +44,7 @@ pub fn run_page(
     mut on_ready: impl FnMut(),
     mut on_line: impl FnMut(&str),
 ) -> (bool, String) {
-    let dir = browser_deps();
+    let dir = super::browser_dir();
     let mut node = Command::new("node")
         .arg("softphone.mjs")
         .current_dir(&dir)
@@ -141,7 +123,7 @@ impl Page {
     /// Opens the desk of `agent` in `mode`; `caller` is the number the page expects to ring
     /// (modes that check it), `env` more settings (e.g. `CALLS`).
     pub fn open(h: &Hotline, agent: &str, mode: &str, caller: &str, env: &[(&str, &str)]) -> Page {
-        let dir = browser_deps();
+        let dir = super::browser_dir();
         let mut node = Command::new("node")
             .arg("softphone.mjs")
             .current_dir(&dir)
