@@ -39,7 +39,7 @@ impl MediaSession {
         let mut st = self.sh.lock();
         if self.sh.queue_digit(&mut st, digit, DigitSource::SipInfo) {
             drop(st);
-            self.sh.pass_on(&[digit]);
+            self.sh.pass_on(digit);
         }
     }
 

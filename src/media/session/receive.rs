@@ -55,7 +55,7 @@ pub(super) fn on_tick(sh: &Shared) {
         if let Some(d) = st.events.on_quiet() {
             if sh.queue_digit(&mut st, d, DigitSource::Rfc4733) {
                 drop(st);
-                sh.pass_on(&[d]);
+                sh.pass_on(d);
                 st = sh.lock();
             }
         }
@@ -170,7 +170,7 @@ pub(super) fn on_rtp(sh: &Shared, data: &[u8], from: SocketAddr) {
                 }
                 drop(guard);
                 for d in heard.into_iter().flatten() {
-                    sh.pass_on(&[d]);
+                    sh.pass_on(d);
                 }
             }
             None => st.stats.malformed_dropped += 1,

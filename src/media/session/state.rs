@@ -193,17 +193,12 @@ impl Shared {
     /// B2BUA DTMF passthrough: keys heard as telephone-events or SIP INFO are sent on to the
     /// session this one is bridged to (in-band tones need no help: they travel in the
     /// audio). Call without holding this session's lock.
-    pub(super) fn pass_on(&self, digits: &[Digit]) {
-        if digits.is_empty() {
-            return;
-        }
+    pub(super) fn pass_on(&self, digit: Digit) {
         let peer = self.lock().bridge_peer.as_ref().and_then(Weak::upgrade);
         if let Some(peer) = peer {
             let mut pst = peer.lock();
             if matches!(pst.source, Source::Bridge) {
-                for &d in digits {
-                    pst.keys.push(d);
-                }
+                pst.keys.push(digit);
             }
         }
     }
