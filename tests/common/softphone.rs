@@ -35,6 +35,21 @@ pub fn mic_wav(h: &Hotline) -> PathBuf {
     path
 }
 
+/// softphone.mjs for `agent` (password `console-pw-123`) in `mode`, expecting `caller`.
+fn page_command(h: &Hotline, agent: &str, mode: &str, caller: &str) -> Command {
+    let mut c = Command::new("node");
+    c.arg("softphone.mjs")
+        .current_dir(super::browser_dir())
+        .env("BASE", format!("http://127.0.0.1:{}", h.http_port))
+        .env("SHOTS", repo().join("target/browser-screenshots"))
+        .env("AGENT", agent)
+        .env("PASSWORD", "console-pw-123")
+        .env("CALLER", caller)
+        .env("MODE", mode)
+        .env("MIC_WAV", mic_wav(h));
+    c
+}
+
 /// Runs softphone.mjs in `mode`; when it says "ready", `on_ready` starts the caller. Every
 /// line it printed, and whether it ended well.
 pub fn run_page(
@@ -44,17 +59,7 @@ pub fn run_page(
     mut on_ready: impl FnMut(),
     mut on_line: impl FnMut(&str),
 ) -> (bool, String) {
-    let dir = super::browser_dir();
-    let mut node = Command::new("node")
-        .arg("softphone.mjs")
-        .current_dir(&dir)
-        .env("BASE", format!("http://127.0.0.1:{}", h.http_port))
-        .env("SHOTS", repo().join("target/browser-screenshots"))
-        .env("AGENT", "ops1")
-        .env("PASSWORD", "console-pw-123")
-        .env("CALLER", caller)
-        .env("MODE", mode)
-        .env("MIC_WAV", mic_wav(h))
+    let mut node = page_command(h, "ops1", mode, caller)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -123,17 +128,7 @@ impl Page {
     /// Opens the desk of `agent` in `mode`; `caller` is the number the page expects to ring
     /// (modes that check it), `env` more settings (e.g. `CALLS`).
     pub fn open(h: &Hotline, agent: &str, mode: &str, caller: &str, env: &[(&str, &str)]) -> Page {
-        let dir = super::browser_dir();
-        let mut node = Command::new("node")
-            .arg("softphone.mjs")
-            .current_dir(&dir)
-            .env("BASE", format!("http://127.0.0.1:{}", h.http_port))
-            .env("SHOTS", repo().join("target/browser-screenshots"))
-            .env("AGENT", agent)
-            .env("PASSWORD", "console-pw-123")
-            .env("CALLER", caller)
-            .env("MODE", mode)
-            .env("MIC_WAV", mic_wav(h))
+        let mut node = page_command(h, agent, mode, caller)
             .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
