@@ -225,13 +225,27 @@ async fn a_resident_who_does_not_text_back_is_called_and_presses_1() {
     .await
     .unwrap();
     assert_eq!(asked, 1);
-    let trail = tickets.audit_trail(t.id).await.unwrap();
+    // The key closes the ticket during the call; how the call ended is kept once it has
+    // ended, a moment later.
+    let until = Instant::now() + Duration::from_secs(15);
+    let trail = loop {
+        let trail = tickets.audit_trail(t.id).await.unwrap();
+        if trail.iter().any(|a| a.action == "survey_call") {
+            break trail;
+        }
+        assert!(
+            Instant::now() < until,
+            "the attempt in the audit trail: {trail:?}\n{}",
+            h.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     let rate = trail.iter().find(|a| a.action == "rate").expect("rated");
     assert_eq!(rate.actor, "survey-call");
     let attempt = trail
         .iter()
         .find(|a| a.action == "survey_call")
-        .expect("the attempt in the audit trail");
+        .expect("found above");
     assert!(
         attempt.note.contains("第1次")
             && attempt.note.contains("已接听")

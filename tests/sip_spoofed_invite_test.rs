@@ -24,14 +24,19 @@ fn bind(ip: [u8; 4]) -> UdpSocket {
     UdpSocket::bind(SocketAddr::from((ip, 0))).expect("bind on loopback")
 }
 
-/// Mean absolute value of the PCMU audio in the RTP packets `sock` receives within `wait`.
-fn loudness_heard(sock: &UdpSocket, wait: Duration) -> (usize, f64) {
+/// Mean absolute value of the PCMU audio in the RTP packets `sock` receives until `call`
+/// has ended (at most `wait`): the whole call, however long SIPp takes to start.
+fn loudness_heard<T>(
+    sock: &UdpSocket,
+    call: &std::thread::JoinHandle<T>,
+    wait: Duration,
+) -> (usize, f64) {
     let until = std::time::Instant::now() + wait;
     let mut buf = [0u8; 2048];
     let (mut packets, mut sum, mut samples) = (0usize, 0f64, 0usize);
     sock.set_read_timeout(Some(Duration::from_millis(100)))
         .expect("timeout");
-    while std::time::Instant::now() < until {
+    while std::time::Instant::now() < until && !call.is_finished() {
         let Ok((n, _)) = sock.recv_from(&mut buf) else {
             continue;
         };
@@ -121,7 +126,7 @@ async fn unacked_spoofed_invites_reflect_nothing_and_do_not_keep_callers_out() {
             )
         }
     });
-    let (packets, loudness) = loudness_heard(&ear, Duration::from_secs(4));
+    let (packets, loudness) = loudness_heard(&ear, &call, Duration::from_secs(60));
     let (ok, out) = call.join().expect("sipp thread");
     assert!(
         ok,
