@@ -192,6 +192,11 @@ async fn line(ctx: Ctx, agent: String, mut ws: WebSocket) {
                     (FromPage::Decline, Line::Ringing(_)) => Line::Idle,
                     (FromPage::Hangup, Line::InCall(h)) => {
                         h.hang_up();
+                        // The page closes its peer connection only on this, so the
+                        // closing connection is never taken for a lost browser.
+                        if send(&mut ws, &ToPage::Ended).await.is_err() {
+                            break;
+                        }
                         Line::Idle
                     }
                     (_, other) => other,

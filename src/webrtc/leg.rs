@@ -241,7 +241,8 @@ impl Driver {
             Stop::Ended => tracing::info!("browser leg ended"),
             Stop::Lost(why) => {
                 tracing::info!(why, "browser leg lost");
-                self.handle.lost.store(true, Ordering::SeqCst);
+                // A page that hung up first and then closed its connection was not lost.
+                self.handle.lose();
             }
         }
         self.rtc.disconnect();

@@ -17,7 +17,7 @@
   var audio = document.getElementById("sp-audio");
   var keypad = document.getElementById("sp-keypad");
   var keysEl = document.getElementById("sp-keys");
-  var ws = null, pc = null, mic = null, ringer = null;
+  var ws = null, pc = null, mic = null, ringer = null, closing = null;
 
   var LABELS = { off: "未连接", idle: "在线", ringing: "振铃", connecting: "接通中", talking: "通话中" };
   function show(code) {
@@ -139,10 +139,22 @@
   function hangup() {
     var s = stateEl.dataset.state;
     if (s === "ringing") send({ type: "decline" });
-    else if (s === "connecting" || s === "talking") send({ type: "hangup" });
-    else return;
+    else if (s === "connecting" || s === "talking") {
+      send({ type: "hangup" });
+      // The connection is closed once hotline has taken the hang-up ("ended"): closed
+      // first, it could reach hotline before the message and read as a lost browser.
+      var old = pc;
+      pc = null;
+      if (old) {
+        closing = old;
+        setTimeout(closeClosing, 2000);
+      }
+    } else return;
     endCall();
     show("idle");
+  }
+  function closeClosing() {
+    if (closing) { closing.close(); closing = null; }
   }
 
   function mute() {
@@ -179,6 +191,7 @@
     ws = new WebSocket(scheme + location.host + box.dataset.phone);
     ws.onopen = function () { show("idle"); };
     ws.onclose = function () {
+      closeClosing();
       endCall();
       show("off");
       setTimeout(connect, 2000);
@@ -191,6 +204,7 @@
         show("ringing");
         startRing();
       } else if (m.type === "stop" || m.type === "ended") {
+        closeClosing();
         endCall();
         show("idle");
       } else if (m.type === "answer" && pc) {
